@@ -1,0 +1,1 @@
+"""Deterministic retention analytics: loading, cleaning, RFM, clusters, cohorts."""

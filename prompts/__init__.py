@@ -1,0 +1,1 @@
+"""Prompt templates and the retention playbook, shipped as package data."""
