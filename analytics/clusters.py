@@ -1,0 +1,159 @@
+"""Behavioural clusters: K-means on log-scaled, standardised customer behaviour.
+
+K is chosen automatically between ``k_min`` and ``k_max`` by the mean silhouette score
+(computed on a seeded sample of customers), the K with the highest score wins. Clusters are
+numbered by median spend, highest first, and each gets a plain-words label built from its
+median frequency, basket value, recency and tenure relative to the whole shop.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+__all__ = ["DEFAULT_CLUSTER_FEATURES", "BehaviourClusters", "cluster_features", "cluster_profile"]
+
+DEFAULT_CLUSTER_FEATURES: tuple[str, ...] = (
+    "recency_days",
+    "frequency",
+    "avg_order_value",
+    "tenure_days",
+)
+
+
+def cluster_features(rfm: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Behaviour features per customer from an RFM table (adds ``tenure_days``)."""
+    features = rfm[["recency_days", "frequency", "monetary", "avg_order_value"]].copy()
+    as_of_day = pd.Timestamp(as_of).normalize()
+    features["tenure_days"] = (as_of_day - rfm["first_order"].dt.normalize()).dt.days
+    return features
+
+
+class BehaviourClusters:
+    """K-means with automatic K; ``fit`` learns the scaling, the centres and the labels."""
+
+    def __init__(
+        self,
+        k_min: int = 3,
+        k_max: int = 8,
+        features: Sequence[str] = DEFAULT_CLUSTER_FEATURES,
+        random_state: int = 0,
+        max_fit_samples: int = 50_000,
+        silhouette_samples: int = 4_000,
+        min_customers_per_cluster: int = 10,
+    ) -> None:
+        self.k_min = k_min
+        self.k_max = k_max
+        self.features = features
+        self.random_state = random_state
+        self.max_fit_samples = max_fit_samples
+        self.silhouette_samples = silhouette_samples
+        self.min_customers_per_cluster = min_customers_per_cluster
+
+    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        values = frame[list(self.features)].to_numpy(dtype=float)
+        return np.log1p(np.clip(values, 0, None))
+
+    def fit(self, frame: pd.DataFrame) -> BehaviourClusters:
+        """Fit on a customer feature frame (see :func:`cluster_features`)."""
+        rng = np.random.default_rng(self.random_state)
+        x = self._matrix(frame)
+        if len(x) > self.max_fit_samples:
+            x = x[rng.choice(len(x), self.max_fit_samples, replace=False)]
+        self.scaler_ = StandardScaler().fit(x)
+        z = self.scaler_.transform(x)
+        k_max = min(self.k_max, len(z) // self.min_customers_per_cluster)
+        self.silhouette_ = {}
+        if k_max < max(self.k_min, 2):
+            warnings.warn(
+                f"only {len(z)} customers: too few for {self.k_min}+ clusters of at least "
+                f"{self.min_customers_per_cluster}; all customers are put in one cluster",
+                stacklevel=2,
+            )
+            self.kmeans_ = KMeans(n_clusters=1, n_init=1, random_state=self.random_state).fit(z)
+        else:
+            self.kmeans_ = self._best_kmeans(z, range(max(self.k_min, 2), k_max + 1), rng)
+        self.k_ = self.kmeans_.n_clusters
+        self._order_clusters(frame)
+        return self
+
+    def _best_kmeans(self, z: np.ndarray, ks: range, rng: np.random.Generator) -> KMeans:
+        sample = z
+        if len(z) > self.silhouette_samples:
+            sample = z[rng.choice(len(z), self.silhouette_samples, replace=False)]
+        best = None
+        for k in ks:
+            model = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(z)
+            labels = model.predict(sample)
+            if len(np.unique(labels)) < 2:
+                continue
+            score = float(silhouette_score(sample, labels))
+            self.silhouette_[k] = round(score, 4)
+            if best is None or score > best[0]:
+                best = (score, model)
+        if best is None:
+            return KMeans(n_clusters=1, n_init=1, random_state=self.random_state).fit(z)
+        return best[1]
+
+    def _order_clusters(self, frame: pd.DataFrame) -> None:
+        raw = self.kmeans_.predict(self.scaler_.transform(self._matrix(frame)))
+        spend = pd.Series(frame["monetary"].to_numpy(dtype=float)).groupby(raw).median()
+        order = spend.reindex(range(self.k_)).fillna(-np.inf).sort_values(ascending=False)
+        self.cluster_order_ = np.empty(self.k_, dtype=int)
+        self.cluster_order_[order.index.to_numpy()] = np.arange(self.k_)
+        self.labels_ = _plain_labels(frame, self.cluster_order_[raw])
+
+    def predict(self, frame: pd.DataFrame) -> pd.Series:
+        """Cluster number of each customer (0 = highest median spend)."""
+        raw = self.kmeans_.predict(self.scaler_.transform(self._matrix(frame)))
+        return pd.Series(self.cluster_order_[raw], index=frame.index, name="cluster")
+
+
+def _level(value: float, low: float, high: float, words: tuple[str, str, str]) -> str:
+    return words[0] if value <= low else words[2] if value > high else words[1]
+
+
+def _plain_labels(frame: pd.DataFrame, clusters: np.ndarray) -> dict[int, str]:
+    """A short description per cluster, relative to the whole shop's distribution."""
+    medians = frame.groupby(clusters).median(numeric_only=True)
+    aov_lo, aov_hi = frame["avg_order_value"].quantile([1 / 3, 2 / 3])
+    rec_lo, rec_hi = frame["recency_days"].quantile([1 / 3, 2 / 3])
+    freq_hi = max(frame["frequency"].quantile(0.75), 2.0)
+    labels: dict[int, str] = {}
+    for cluster, row in medians.iterrows():
+        if row["frequency"] <= 1:
+            often = "one-time"
+        else:
+            often = _level(row["frequency"], freq_hi - 1, freq_hi, ("occasional", "regular",
+                                                                   "frequent"))
+        basket = _level(row["avg_order_value"], aov_lo, aov_hi, ("low", "mid", "high"))
+        recency = _level(row["recency_days"], rec_lo, rec_hi, ("active", "lapsing", "lapsed"))
+        new = "new " if row["tenure_days"] <= 90 else ""
+        label = f"{new}{often} {basket}-basket buyers, {recency}"
+        if label in labels.values():
+            label = f"{label} (group {int(cluster)})"
+        labels[int(cluster)] = label
+    return labels
+
+
+def cluster_profile(customers: pd.DataFrame, labels: dict[int, str]) -> pd.DataFrame:
+    """Per cluster: label, size, share, revenue share and median behaviour."""
+    g = customers.groupby("cluster")
+    profile = g.agg(
+        customers=("frequency", "size"),
+        revenue=("monetary", "sum"),
+        median_recency_days=("recency_days", "median"),
+        median_frequency=("frequency", "median"),
+        median_order_value=("avg_order_value", "median"),
+        median_monetary=("monetary", "median"),
+    )
+    profile.insert(0, "label", profile.index.map(labels))
+    profile["customer_share"] = profile["customers"] / profile["customers"].sum()
+    profile["revenue_share"] = profile["revenue"] / profile["revenue"].sum()
+    return profile

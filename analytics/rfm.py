@@ -1,0 +1,168 @@
+"""Recency, frequency, monetary value per customer, their scores and named segments.
+
+Scores are quintiles that stay sound with ties and small shops: a customer's score is
+``1 + floor(5 × share of customers with a strictly worse value)``. Tied customers share one
+score (the 60 % of a shop who ordered once all get F = 1 instead of being split at random),
+the best customer always reaches 5 once there are five customers, and the worst always
+gets 1.
+
+Segments come from an ordered rule list (first match wins) on the R score, the FM score
+(mean of F and M) and the raw order count. The rules are data: pass your own
+``segment_rules`` to :func:`assign_segments` to change them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .schema import AMOUNT, CUSTOMER_ID, ORDER_DATE, ORDER_ID
+
+__all__ = [
+    "DEFAULT_RFM_WEIGHTS",
+    "DEFAULT_SEGMENT_RULES",
+    "SEGMENT_DESCRIPTIONS",
+    "SegmentRule",
+    "assign_segments",
+    "order_table",
+    "quintile_scores",
+    "rfm_scores",
+    "rfm_table",
+]
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    """A named segment: every condition is an inclusive ``(low, high)`` range on a column."""
+
+    name: str
+    conditions: Mapping[str, Range] = field(default_factory=dict)
+
+
+DEFAULT_SEGMENT_RULES: tuple[SegmentRule, ...] = (
+    SegmentRule("Champions", {"rfm_r": (4, 5), "rfm_fm": (4, 5), "frequency": (2, np.inf)}),
+    SegmentRule("Loyal Customers", {"rfm_r": (3, 5), "rfm_fm": (3, 5), "frequency": (2, np.inf)}),
+    SegmentRule("New Customers", {"rfm_r": (5, 5), "frequency": (1, 1)}),
+    SegmentRule("Promising", {"rfm_r": (4, 4), "frequency": (1, 1)}),
+    SegmentRule("Potential Loyalists", {"rfm_r": (4, 5)}),
+    SegmentRule("Cannot Lose Them", {"rfm_r": (1, 1), "rfm_fm": (4, 5)}),
+    SegmentRule("At Risk", {"rfm_r": (1, 2), "rfm_fm": (3, 5)}),
+    SegmentRule("Need Attention", {"rfm_r": (3, 3), "rfm_fm": (2.5, 5)}),
+    SegmentRule("About To Sleep", {"rfm_r": (3, 3)}),
+    SegmentRule("Hibernating", {"rfm_r": (2, 2)}),
+    SegmentRule("Lost", {"rfm_r": (1, 1)}),
+)
+
+SEGMENT_DESCRIPTIONS: dict[str, str] = {
+    "Champions": "bought recently, buy often and spend the most",
+    "Loyal Customers": "buy regularly and spend well; responsive to loyalty perks",
+    "Potential Loyalists": "recent repeat buyers with average frequency or spend",
+    "New Customers": "made their first order very recently",
+    "Promising": "first order recently, not yet a second one",
+    "Need Attention": "above-average value but their recency is slipping",
+    "About To Sleep": "below-average value and recency; will be lost without a nudge",
+    "At Risk": "spent big and often, but a long time ago",
+    "Cannot Lose Them": "were among the best customers, have not come back for long",
+    "Hibernating": "low value, last order long ago",
+    "Lost": "lowest recency, frequency and spend",
+}
+
+DEFAULT_RFM_WEIGHTS: Mapping[str, float] = {"rfm_r": 1.0, "rfm_f": 1.0, "rfm_m": 1.0}
+
+
+def order_table(lines: pd.DataFrame) -> pd.DataFrame:
+    """One row per order: ``customer_id, order_id, order_date, amount``.
+
+    Lines of one order share ``order_id``; without one, each (customer, timestamp) is an order.
+    """
+    if ORDER_ID not in lines:
+        order_key = lines.groupby([CUSTOMER_ID, ORDER_DATE], sort=False).ngroup()
+        lines = lines.assign(**{ORDER_ID: order_key.astype("string")})
+    orders = lines.groupby([CUSTOMER_ID, ORDER_ID], sort=False, observed=True).agg(
+        order_date=(ORDER_DATE, "min"), amount=(AMOUNT, "sum")
+    )
+    return orders.reset_index()
+
+
+def rfm_table(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per customer: first/last order, recency in days at ``as_of``, frequency, monetary.
+
+    ``orders`` is the output of :func:`order_table` (one row per order). Orders after
+    ``as_of`` must already be removed; recency counts whole days between the last order's
+    date and ``as_of``'s date.
+    """
+    g = orders.groupby(CUSTOMER_ID, sort=True, observed=True)
+    table = g.agg(
+        first_order=("order_date", "min"),
+        last_order=("order_date", "max"),
+        frequency=(ORDER_ID, "nunique"),
+        monetary=("amount", "sum"),
+    )
+    as_of_day = pd.Timestamp(as_of).normalize()
+    table["recency_days"] = (as_of_day - table["last_order"].dt.normalize()).dt.days
+    table["avg_order_value"] = table["monetary"] / table["frequency"]
+    cols = ["first_order", "last_order", "recency_days", "frequency", "monetary",
+            "avg_order_value"]
+    return table[cols]
+
+
+def quintile_scores(values: pd.Series, *, higher_is_better: bool = True) -> pd.Series:
+    """Scores 1-5: ``1 + floor(5 × share of customers with a strictly worse value)``."""
+    n = len(values)
+    if n == 0:
+        return pd.Series([], index=values.index, dtype="int64")
+    ordered = values if higher_is_better else -values
+    below = ordered.rank(method="min").to_numpy() - 1
+    scores = 1 + np.floor(5 * below / n).astype("int64")
+    return pd.Series(np.clip(scores, 1, 5), index=values.index, name=values.name)
+
+
+def rfm_scores(
+    rfm: pd.DataFrame, weights: Mapping[str, float] = DEFAULT_RFM_WEIGHTS
+) -> pd.DataFrame:
+    """Add ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_fm``, ``rfm_code`` and a weighted ``rfm_score``.
+
+    ``rfm_score`` is the weighted mean of the three scores (1-5), weights normalised.
+    """
+    out = rfm.copy()
+    out["rfm_r"] = quintile_scores(out["recency_days"], higher_is_better=False)
+    out["rfm_f"] = quintile_scores(out["frequency"])
+    out["rfm_m"] = quintile_scores(out["monetary"])
+    out["rfm_fm"] = (out["rfm_f"] + out["rfm_m"]) / 2
+    out["rfm_code"] = (
+        out["rfm_r"].astype(str) + out["rfm_f"].astype(str) + out["rfm_m"].astype(str)
+    )
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError(f"RFM weights must add up to a positive number, got {dict(weights)}")
+    out["rfm_score"] = sum(out[col] * w for col, w in weights.items()) / total
+    return out
+
+
+def assign_segments(
+    scored: pd.DataFrame,
+    segment_rules: Sequence[SegmentRule] = DEFAULT_SEGMENT_RULES,
+    *,
+    default: str = "Other",
+) -> pd.Series:
+    """Name each customer's segment: the first rule whose every range holds, else ``default``."""
+    conditions = []
+    for rule in segment_rules:
+        mask = np.ones(len(scored), dtype=bool)
+        for column, (low, high) in rule.conditions.items():
+            if column not in scored:
+                raise KeyError(
+                    f"segment rule {rule.name!r} uses column {column!r}, which the RFM table "
+                    f"lacks; available: {', '.join(scored.columns)}"
+                )
+            values = scored[column].to_numpy(dtype=float)
+            mask &= (values >= low) & (values <= high)
+        conditions.append(mask)
+    names = [rule.name for rule in segment_rules]
+    segment = np.select(conditions, names, default=default) if names else default
+    return pd.Series(segment, index=scored.index, name="rfm_segment", dtype="string")

@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from analytics.clusters import BehaviourClusters, cluster_profile
+
+
+def _planted(n_per_group: int = 150, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    groups = [  # recency, frequency, order value, tenure
+        (10, 25, 300, 700),   # frequent high spenders
+        (200, 1, 30, 400),    # one-time low basket, lapsed
+        (40, 4, 60, 60),      # new, a few orders
+    ]
+    frames, truth = [], []
+    for label, (rec, freq, aov, tenure) in enumerate(groups):
+        jitter = rng.lognormal(0, 0.15, size=(n_per_group, 4))
+        frames.append(pd.DataFrame({
+            "recency_days": rec * jitter[:, 0],
+            "frequency": np.maximum(1, np.round(freq * jitter[:, 1])),
+            "avg_order_value": aov * jitter[:, 2],
+            "tenure_days": tenure * jitter[:, 3],
+        }))
+        truth += [label] * n_per_group
+    frame = pd.concat(frames, ignore_index=True)
+    frame["monetary"] = frame["frequency"] * frame["avg_order_value"]
+    return frame, np.array(truth)
+
+
+def test_recovers_planted_groups_and_picks_k():
+    frame, truth = _planted()
+    model = BehaviourClusters(k_min=2, k_max=6, random_state=0).fit(frame)
+    labels = model.predict(frame)
+    assert model.k_ == 3
+    assert adjusted_rand_score(truth, labels) > 0.95
+    assert max(model.silhouette_, key=model.silhouette_.get) == 3
+
+
+def test_clusters_are_numbered_by_spend_and_labelled_in_plain_words():
+    frame, _ = _planted()
+    model = BehaviourClusters(k_min=2, k_max=6).fit(frame)
+    frame["cluster"] = model.predict(frame)
+    medians = frame.groupby("cluster")["monetary"].median()
+    assert medians.is_monotonic_decreasing
+    assert model.labels_[0].startswith("frequent high-basket")
+    assert "one-time" in model.labels_[frame.loc[frame["frequency"] == 1, "cluster"].mode()[0]]
+    assert len(set(model.labels_.values())) == model.k_
+    profile = cluster_profile(frame, model.labels_)
+    assert profile["customers"].sum() == len(frame)
+    assert profile["revenue_share"].sum() == pytest.approx(1.0)
+
+
+def test_deterministic_for_a_seed():
+    frame, _ = _planted()
+    first = BehaviourClusters(random_state=5).fit(frame).predict(frame)
+    second = BehaviourClusters(random_state=5).fit(frame).predict(frame)
+    pd.testing.assert_series_equal(first, second)
+
+
+def test_tiny_shop_falls_back_to_one_cluster_with_a_warning():
+    frame, _ = _planted(n_per_group=5)
+    with pytest.warns(UserWarning, match="too few"):
+        model = BehaviourClusters().fit(frame)
+    assert model.k_ == 1
+    assert set(model.predict(frame)) == {0}
