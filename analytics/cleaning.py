@@ -1,0 +1,163 @@
+"""Cleaning an order log: drop unusable lines, and count every dropped line by its reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analytics.errors import DataError
+from analytics.schema import (
+    AMOUNT,
+    CANONICAL_COLUMNS,
+    CUSTOMER_ID,
+    ORDER_DATE,
+    ORDER_ID,
+    QUANTITY,
+    UNIT_PRICE,
+)
+
+__all__ = [
+    "CANCELLATION_OR_RETURN",
+    "DROP_REASONS",
+    "DUPLICATE",
+    "MISSING_CUSTOMER",
+    "NON_POSITIVE_PRICE_OR_AMOUNT",
+    "UNPARSEABLE_DATE",
+    "CleaningReport",
+    "clean_orders",
+]
+
+MISSING_CUSTOMER = "missing_customer"
+UNPARSEABLE_DATE = "unparseable_date"
+CANCELLATION_OR_RETURN = "cancellation_or_return"
+NON_POSITIVE_PRICE_OR_AMOUNT = "non_positive_price_or_amount"
+DUPLICATE = "duplicate"
+# A line is counted under the first reason it meets, in this order.
+DROP_REASONS: tuple[str, ...] = (
+    MISSING_CUSTOMER,
+    UNPARSEABLE_DATE,
+    CANCELLATION_OR_RETURN,
+    NON_POSITIVE_PRICE_OR_AMOUNT,
+    DUPLICATE,
+)
+
+_WHAT_TO_CHECK = {
+    MISSING_CUSTOMER: "is customer_id mapped to the right column (--map customer_id=<header>)?",
+    UNPARSEABLE_DATE: "do the dates need --date-format or --map order_date=<header>?",
+    CANCELLATION_OR_RETURN: "are quantities or amounts negative, or order ids starting with C?",
+    NON_POSITIVE_PRICE_OR_AMOUNT: "is amount mapped to a revenue column (--map amount=<header>)?",
+    DUPLICATE: "is every line in the file twice?",
+}
+
+
+@dataclass
+class CleaningReport:
+    """How many lines came in, were kept, and were dropped for each reason."""
+
+    rows_in: int
+    rows_kept: int
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+
+    @property
+    def rows_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def balanced(self) -> bool:
+        """True when every line is accounted for: rows_in == rows_kept + dropped."""
+        return self.rows_in == self.rows_kept + self.rows_dropped
+
+    def add(self, reason: str, n: int) -> None:
+        """Record `n` more kept lines dropped by a later stage (e.g. "after_as_of")."""
+        if not 0 <= n <= self.rows_kept:
+            raise ValueError(f"cannot drop {n} of {self.rows_kept} kept rows")
+        self.dropped[reason] = self.dropped.get(reason, 0) + n
+        self.rows_kept -= n
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rows_in": self.rows_in,
+            "rows_kept": self.rows_kept,
+            "rows_dropped": self.rows_dropped,
+            "dropped": dict(self.dropped),
+        }
+
+
+def clean_orders(orders: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
+    """Drop lines with no customer, no date, cancellations, non-positive prices, duplicates.
+
+    Each dropped line is counted under the first reason it meets (`DROP_REASONS` order).
+    Raises DataError when no line is left.
+    """
+    _require(orders)
+    report = CleaningReport(rows_in=len(orders), rows_kept=len(orders))
+    keep = pd.Series(True, index=orders.index)
+    for reason, test in _TESTS.items():
+        hit = test(orders, keep) & keep
+        report.add(reason, int(hit.sum()))
+        keep &= ~hit
+    if report.rows_kept == 0:
+        raise DataError(_nothing_left(report))
+    return orders[keep.to_numpy()].reset_index(drop=True), report
+
+
+def _require(orders: pd.DataFrame) -> None:
+    missing = [c for c in (CUSTOMER_ID, ORDER_DATE, AMOUNT) if c not in orders.columns]
+    if missing:
+        raise DataError(
+            f"The orders have no {', '.join(missing)} column. Load them with load_orders, "
+            "which maps and derives these columns."
+        )
+
+
+def _missing_customer(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
+    customers = orders[CUSTOMER_ID]
+    return customers.isna() | customers.astype("str").str.strip().eq("")
+
+
+def _unparseable_date(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
+    return orders[ORDER_DATE].isna()
+
+
+def _cancellation(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
+    hit = orders[AMOUNT].lt(0)
+    if ORDER_ID in orders:
+        hit |= orders[ORDER_ID].astype("str").str.upper().str.startswith("C").fillna(False)
+    if QUANTITY in orders:
+        hit |= orders[QUANTITY].lt(0)
+    return hit
+
+
+def _non_positive(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
+    hit = orders[AMOUNT].isna() | orders[AMOUNT].le(0)
+    if UNIT_PRICE in orders:
+        hit |= orders[UNIT_PRICE].le(0)
+    return hit
+
+
+def _duplicate(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
+    columns = [c for c in CANONICAL_COLUMNS if c in orders.columns]
+    kept = keep.to_numpy()
+    hit = np.zeros(len(orders), dtype=bool)
+    hit[kept] = orders.loc[kept, columns].duplicated(keep="first").to_numpy()
+    return pd.Series(hit, index=orders.index)
+
+
+_TESTS = {
+    MISSING_CUSTOMER: _missing_customer,
+    UNPARSEABLE_DATE: _unparseable_date,
+    CANCELLATION_OR_RETURN: _cancellation,
+    NON_POSITIVE_PRICE_OR_AMOUNT: _non_positive,
+    DUPLICATE: _duplicate,
+}
+
+
+def _nothing_left(report: CleaningReport) -> str:
+    counts = ", ".join(f"{reason}: {n}" for reason, n in report.dropped.items())
+    checks = " ".join(_WHAT_TO_CHECK[r] for r, n in report.dropped.items() if n)
+    return (
+        f"No order lines left after cleaning: {report.rows_in} lines in, all dropped "
+        f"({counts}). Check: {checks or 'the file has no lines.'}"
+    )

@@ -1,0 +1,636 @@
+"""Loading an order log: read CSV, Parquet or Excel, map its headers, convert the types.
+
+Loading never drops a row: a value that cannot be read becomes missing (NA or NaT) so that
+cleaning can count it. Bad input raises one `DataError` that names the file, the column
+and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import hashlib
+import io
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from analytics.errors import DataError
+from analytics.schema import (
+    AMOUNT,
+    CANONICAL_COLUMNS,
+    CATEGORY,
+    CHANNEL,
+    COUNTRY,
+    COUPON_CODE,
+    CUSTOMER_ID,
+    DISCOUNT,
+    ORDER_DATE,
+    ORDER_ID,
+    PRODUCT_ID,
+    PRODUCT_NAME,
+    QUANTITY,
+    UNIT_PRICE,
+)
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "SYNONYMS",
+    "LoadResult",
+    "detect_mapping",
+    "load_orders",
+    "map_orders",
+    "read_table",
+]
+
+TEXT_EXTENSIONS = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
+PARQUET_EXTENSIONS = (".parquet", ".pq")
+EXCEL_EXTENSIONS = (".xlsx", ".xlsm", ".xls")
+SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS + PARQUET_EXTENSIONS + EXCEL_EXTENSIONS
+ALL_SHEETS = "all"
+
+# Canonical field -> normalised header synonyms (lower case, letters and digits only), best
+# first. The UCI Online Retail I and II headers come first, then common shop exports.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    CUSTOMER_ID: (
+        "customerid", "customer", "customerno", "customernumber", "customercode", "custid",
+        "clientid", "client", "clientno", "userid", "user", "buyerid", "memberid",
+        "accountid", "shopperid", "contactid",
+    ),
+    ORDER_DATE: (
+        "invoicedate", "orderdate", "orderdatetime", "date", "datetime", "timestamp",
+        "createdat", "orderedat", "purchasedat", "purchasedate", "transactiondate",
+        "saledate", "paidat", "ordertime", "created", "time",
+    ),
+    AMOUNT: (
+        "amount", "revenue", "ordertotal", "total", "totalamount", "totalprice", "linetotal",
+        "lineamount", "linerevenue", "sales", "salesamount", "netsales", "ordervalue",
+        "value", "subtotal", "grandtotal", "gmv", "spend",
+    ),
+    ORDER_ID: (
+        "invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno",
+        "ordernumber", "order", "transactionid", "transaction", "receiptid", "basketid",
+    ),
+    PRODUCT_ID: (
+        "stockcode", "productid", "sku", "lineitemsku", "itemid", "productcode", "itemcode",
+        "articleid", "article", "variantid", "asin",
+    ),
+    PRODUCT_NAME: (
+        "description", "productname", "itemname", "lineitemname", "product", "producttitle",
+        "title", "item", "itemdescription", "productdescription",
+    ),
+    CATEGORY: (
+        "category", "productcategory", "categoryname", "itemcategory", "producttype",
+        "department",
+    ),
+    QUANTITY: ("quantity", "qty", "lineitemquantity", "units", "unitssold", "quantityordered"),
+    UNIT_PRICE: (
+        "unitprice", "price", "itemprice", "lineitemprice", "priceeach", "priceperunit",
+        "saleprice", "sellingprice",
+    ),
+    COUNTRY: ("country", "countrycode", "billingcountry", "shippingcountry"),
+    CHANNEL: ("channel", "saleschannel", "orderchannel", "source"),
+    COUPON_CODE: (
+        "couponcode", "coupon", "promocode", "promo", "promotioncode", "voucher",
+        "vouchercode", "discountcode",
+    ),
+    DISCOUNT: ("discount", "discountamount", "discounttotal", "discountvalue"),
+}  # fmt: skip
+
+# Direct identifiers: never mapped automatically, never in the canonical frame.
+_PII_PARTS = (
+    "email", "phone", "mobile", "telephone", "address", "street", "postcode", "postalcode",
+    "zipcode", "zip", "surname", "birth", "iban",
+)  # fmt: skip
+_PII_NAME_PREFIXES = (
+    "", "first", "last", "full", "given", "family", "customer", "client", "user", "billing",
+    "shipping", "contact", "buyer", "recipient",
+)  # fmt: skip
+_ID_COLUMNS = (CUSTOMER_ID, ORDER_ID, PRODUCT_ID)
+_NUMBER_COLUMNS = (AMOUNT, QUANTITY, UNIT_PRICE, DISCOUNT)
+MAX_BAD_SHARE = 0.5  # above this share of unreadable values a column is rejected
+
+_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
+_DAY_FIRST = tuple(f"%d{s}%m{s}{y}{t}" for s in "/.-" for y in ("%Y", "%y") for t in _TIMES)
+_MONTH_FIRST = tuple(f"%m{s}%d{s}{y}{t}" for s in "/.-" for y in ("%Y", "%y") for t in _TIMES)
+_OTHER_DATES = (
+    "ISO8601",
+    *(f"%Y{s}%m{s}%d{t}" for s in "/." for t in _TIMES),
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+)
+DATE_FORMATS = _OTHER_DATES + _DAY_FIRST + _MONTH_FIRST
+_DATE_SAMPLE = 500
+
+
+@dataclass
+class LoadResult:
+    """An order log in canonical columns, and how it was read."""
+
+    orders: pd.DataFrame
+    mapping: dict[str, str]
+    source: str
+    rows_in: int
+    ignored_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV/TXT (optionally gzipped), Parquet or Excel file as it is.
+
+    Text and Excel cells come back as strings (so "012345" keeps its zero); Parquet keeps
+    its own types. `sheet` picks an Excel sheet; "all" stacks sheets with equal headers.
+    """
+    path = Path(path)
+    kind = _file_kind(path)
+    if sheet is not None and kind != "excel":
+        raise DataError(f"{path.name}: --sheet only applies to Excel files; leave it out.")
+    try:
+        table = _READERS[kind](path, sheet)
+    except DataError:
+        raise
+    except Exception as exc:  # any reader failure is a bad file, not a bug of ours
+        raise DataError(
+            f"{path.name}: cannot be read as {_KIND_NAMES[kind]} "
+            f"({type(exc).__name__}: {str(exc).strip()}). "
+            "Check that the file is complete and not corrupt, or export it again."
+        ) from None
+    table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]
+    if table.empty:
+        raise DataError(f"{path.name}: the file has a header but no rows. Export it again.")
+    return table
+
+
+def _file_kind(path: Path) -> str:
+    if not path.exists():
+        raise DataError(f"File not found: {path}. Check the path and the file name.")
+    if not path.is_file():
+        raise DataError(f"{path} is a folder, not a file. Give the path of the orders file.")
+    name = path.name.lower()
+    for kind, extensions in (
+        ("text", TEXT_EXTENSIONS),
+        ("parquet", PARQUET_EXTENSIONS),
+        ("excel", EXCEL_EXTENSIONS),
+    ):
+        if name.endswith(extensions):
+            return kind
+    raise DataError(
+        f"{path.name}: unsupported file type {''.join(path.suffixes) or '(none)'}. "
+        f"Supported: {', '.join(SUPPORTED_EXTENSIONS)}. Save the orders as CSV, Parquet or Excel."
+    )
+
+
+def _read_text(path: Path, sheet: str | None) -> pd.DataFrame:
+    if path.stat().st_size == 0:
+        raise DataError(f"{path.name}: the file is empty (no header, no rows). Export it again.")
+    sep = _sniff_delimiter(path)
+    # UTF-8, else Windows-1252 (the UCI Online Retail CSV among many Windows exports); the
+    # pyarrow parser is fast but strict, the C parser takes what pyarrow refuses.
+    for encoding in ("utf-8", "cp1252"):
+        with contextlib.suppress(Exception):
+            return pd.read_csv(path, sep=sep, dtype=str, engine="pyarrow", encoding=encoding)
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8")
+    except UnicodeDecodeError:
+        return pd.read_csv(path, sep=sep, dtype=str, encoding="cp1252", encoding_errors="replace")
+
+
+def _sniff_delimiter(path: Path, candidates: str = ",;\t|") -> str:
+    """The candidate that splits the first lines into the same number (>1) of fields."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        head = handle.read(64_000)
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    lines = [line for line in lines[: -1 if len(head) == 64_000 else None][:50] if line.strip()]
+    best, best_fields = ",", 1
+    for sep in candidates:
+        counts = [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=sep)]
+        if counts and counts[0] > best_fields and counts.count(counts[0]) >= 0.9 * len(counts):
+            best, best_fields = sep, counts[0]
+    return best
+
+
+def _read_parquet(path: Path, sheet: str | None) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
+    # calamine (Rust) reads .xlsx, .xlsm and old .xls about ten times faster than openpyxl.
+    book = pd.ExcelFile(path, engine="calamine")
+    with book:
+        names = [str(name) for name in book.sheet_names]
+        if sheet is None and len(names) == 1:
+            sheet = names[0]
+        if sheet is None:
+            raise DataError(
+                f"{path.name} has {len(names)} sheets: {', '.join(names)}. Choose one with "
+                f"--sheet NAME (e.g. --sheet {names[0]!r}), or --sheet all to stack sheets "
+                "that have the same columns."
+            )
+        if sheet == ALL_SHEETS and ALL_SHEETS not in names:
+            return _stack_sheets(path, book, names)
+        if sheet not in names:
+            raise DataError(
+                f"{path.name}: no sheet named {sheet!r}. Sheets: {', '.join(names)}. "
+                "Use --sheet with one of these names, or --sheet all."
+            )
+        return pd.read_excel(book, sheet_name=sheet, dtype=str)
+
+
+def _stack_sheets(path: Path, book: pd.ExcelFile, names: list[str]) -> pd.DataFrame:
+    sheets = pd.read_excel(book, sheet_name=names, dtype=str)
+    sheets = {name: frame for name, frame in sheets.items() if len(frame.columns)}
+    headers = {name: list(frame.columns) for name, frame in sheets.items()}
+    if len({tuple(h) for h in headers.values()}) > 1:
+        listing = "; ".join(f"{name}: {', '.join(map(str, h))}" for name, h in headers.items())
+        raise DataError(
+            f"{path.name}: --sheet all needs sheets with the same columns, but they differ "
+            f"({listing}). Choose one sheet with --sheet NAME."
+        )
+    if not sheets:
+        raise DataError(f"{path.name}: every sheet is empty. Export the orders again.")
+    return pd.concat(sheets.values(), ignore_index=True)
+
+
+_READERS = {"text": _read_text, "parquet": _read_parquet, "excel": _read_excel}
+_KIND_NAMES = {"text": "a CSV or text file", "parquet": "a Parquet file", "excel": "an Excel file"}
+
+
+# --- header mapping --------------------------------------------------------------------
+
+
+def _normalise(header: str) -> str:
+    return "".join(ch for ch in str(header).lower() if ch.isalnum())
+
+
+def _is_pii(header: str) -> bool:
+    key = _normalise(header)
+    if any(part in key for part in _PII_PARTS):
+        return True
+    return key.endswith("name") and key.removesuffix("name") in _PII_NAME_PREFIXES
+
+
+def detect_mapping(
+    columns: Iterable[str], overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Map canonical fields to source headers: explicit `overrides` first, then synonyms.
+
+    Headers that look like direct identifiers (names, emails, phones, addresses) are never
+    picked automatically, except an email column as the customer key when nothing else fits
+    (`map_orders` replaces it with a pseudonymous hash).
+    """
+    headers = [str(c) for c in columns]
+    mapping = _check_overrides(overrides or {}, headers)
+    by_key: dict[str, str] = {}
+    for header in headers:
+        if not _is_pii(header):
+            by_key.setdefault(_normalise(header), header)
+    for canonical, synonyms in SYNONYMS.items():
+        taken = set(mapping.values())
+        found = next((by_key[s] for s in synonyms if s in by_key and by_key[s] not in taken), None)
+        if canonical not in mapping and found is not None:
+            mapping[canonical] = found
+    emails = [h for h in headers if "email" in _normalise(h) and h not in mapping.values()]
+    if CUSTOMER_ID not in mapping and emails:
+        mapping[CUSTOMER_ID] = emails[0]
+    return {c: mapping[c] for c in CANONICAL_COLUMNS if c in mapping}
+
+
+def _check_overrides(overrides: Mapping[str, str], headers: list[str]) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for canonical, header in overrides.items():
+        if canonical not in CANONICAL_COLUMNS:
+            raise DataError(
+                f"Unknown field {canonical!r} in the column mapping. "
+                f"Valid fields: {', '.join(CANONICAL_COLUMNS)}."
+            )
+        checked[canonical] = _find_header(canonical, header, headers)
+    return checked
+
+
+def _find_header(canonical: str, header: str, headers: list[str]) -> str:
+    if header in headers:
+        return header
+    loose = [h for h in headers if _normalise(h) == _normalise(header)]
+    if len(loose) == 1:
+        return loose[0]
+    raise DataError(
+        f"The mapping {canonical}={header!r} names a column that is not in the file. "
+        f"Columns in the file: {', '.join(headers)}. Use --map {canonical}=<one of these>."
+    )
+
+
+# --- mapping and converting ------------------------------------------------------------
+
+
+def load_orders(
+    path: str | Path,
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    date_format: str | None = None,
+) -> LoadResult:
+    """Read an order file and return its lines in canonical columns and types."""
+    path = Path(path)
+    return map_orders(read_table(path, sheet), mapping, date_format, source=path.name)
+
+
+def map_orders(
+    raw: pd.DataFrame,
+    mapping: Mapping[str, str] | None = None,
+    date_format: str | None = None,
+    source: str = "data",
+) -> LoadResult:
+    """Map and convert an already read table (see `load_orders`); rows are never dropped."""
+    raw = raw.set_axis([str(c) for c in raw.columns], axis=1).reset_index(drop=True)
+    try:
+        resolved = detect_mapping(raw.columns, mapping)
+    except DataError as exc:
+        raise DataError(f"{source}: {exc}") from None
+    _check_required(resolved, list(raw.columns), source)
+    result = LoadResult(pd.DataFrame(index=raw.index), resolved, source, len(raw))
+    for canonical, header in resolved.items():
+        result.orders[canonical] = _convert(raw[header], canonical, header, date_format, result)
+    _derive_amount(result)
+    result.orders = result.orders[[c for c in CANONICAL_COLUMNS if c in result.orders]]
+    result.ignored_columns = [c for c in raw.columns if c not in resolved.values()]
+    pii = [c for c in result.ignored_columns if _is_pii(c)]
+    if pii:
+        result.notes.append(f"personal data columns not loaded: {', '.join(pii)}")
+    return result
+
+
+def _check_required(mapping: dict[str, str], headers: list[str], source: str) -> None:
+    missing = [c for c in (CUSTOMER_ID, ORDER_DATE) if c not in mapping]
+    if missing:
+        fix = " ".join(f"--map {c}=<header>" for c in missing)
+        raise DataError(
+            f"{source}: no column that can be the {' or the '.join(missing)}. "
+            f"Columns in the file: {', '.join(headers)}. Say which column holds it: {fix}."
+        )
+    if AMOUNT not in mapping and not (QUANTITY in mapping and UNIT_PRICE in mapping):
+        raise DataError(
+            f"{source}: no amount column, and no quantity and unit price to compute it. "
+            f"Columns in the file: {', '.join(headers)}. Map the line revenue with "
+            "--map amount=<header>, or --map quantity=<header> --map unit_price=<header>."
+        )
+
+
+def _convert(
+    values: pd.Series, canonical: str, header: str, date_format: str | None, result: LoadResult
+) -> pd.Series:
+    where = f"{result.source}: column {header!r} ({canonical})"
+    if canonical == ORDER_DATE:
+        return _to_datetime(values, date_format, where, result.notes)
+    if canonical in _NUMBER_COLUMNS:
+        return _to_float(values, canonical, where, result.notes)
+    if canonical not in _ID_COLUMNS:
+        return _to_text(values)
+    ids = _to_id(values, where, result.notes)
+    if canonical == CUSTOMER_ID and _is_pii(header):
+        result.notes.append(f"customer_id is a pseudonymous hash of {header!r}")
+        return _pseudonymise(ids)
+    _note_leading_zeros(ids, where, result.notes)
+    return ids
+
+
+def _derive_amount(result: LoadResult) -> None:
+    orders = result.orders
+    if AMOUNT not in orders:
+        orders[AMOUNT] = orders[QUANTITY] * orders[UNIT_PRICE]
+        result.notes.append("amount derived as quantity × unit_price")
+
+
+# --- text and ids ----------------------------------------------------------------------
+
+
+def _to_text(values: pd.Series) -> pd.Series:
+    text = values.astype("str").str.strip()
+    return text.where(text.ne(""))
+
+
+def _to_id(values: pd.Series, where: str, notes: list[str]) -> pd.Series:
+    """Ids as strings: '12345.0' (a float artefact) becomes '12345'; '012345' stays."""
+    if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+        values = values.astype("Int64")
+    text = _to_text(values)
+    if not text.str.endswith(".0").any():
+        return text
+    artefacts = text.str.fullmatch(r"\d+\.0+").fillna(False)
+    if artefacts.any():
+        notes.append(
+            f"{where}: {int(artefacts.sum())} ids written as floats "
+            "(e.g. '12345.0') read as whole numbers ('12345')"
+        )
+    return text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+
+
+def _note_leading_zeros(ids: pd.Series, where: str, notes: list[str]) -> None:
+    unique = pd.Series(ids.dropna().unique(), dtype="str")
+    zeros = unique[unique.str.fullmatch(r"0+\d+")]
+    if zeros.empty:
+        return
+    clashes = zeros[zeros.str.lstrip("0").isin(unique)]
+    if len(clashes):
+        notes.append(
+            f"{where}: {len(clashes)} ids differ from others only by leading zeros "
+            f"(e.g. {clashes.iloc[0]!r} and {clashes.iloc[0].lstrip('0')!r}); they are kept "
+            "apart — check the export if they are the same"
+        )
+
+
+def _pseudonymise(ids: pd.Series) -> pd.Series:
+    codes, uniques = pd.factorize(ids.str.lower())
+    hashed = [hashlib.blake2b(u.encode(), digest_size=8).hexdigest() for u in uniques]
+    out = np.array([*hashed, None], dtype=object)[codes]  # code -1 (missing) -> None
+    return pd.Series(out, index=ids.index, dtype="str")
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+_NUMBER_FIX = "map another column with --map {canonical}=<header>, or fix these values"
+# Currency signs and codes, spaces and apostrophes (thousands), percent signs.
+_DECORATION = "[ \t\u00a0\u202f'’%€$£¥₹₩₽¢]|^[A-Za-z]{3}|[A-Za-z]{3}$"
+_COMMA_DECIMAL = r",\d{1,2}$|,\d{4,}$|\.\d{3},"
+_DOT_DECIMAL = r",\d{3}\.|\.\d{1,2}$"
+
+
+def _to_float(values: pd.Series, canonical: str, where: str, notes: list[str]) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    text = _to_text(values)
+    numbers = _plain_float(text)
+    if numbers is None:
+        numbers = _parse_formatted(text, where, notes)
+    _check_bad(text, numbers, where, notes, _NUMBER_FIX.format(canonical=canonical))
+    return numbers
+
+
+def _plain_float(text: pd.Series) -> pd.Series | None:
+    """Plain numbers through pyarrow's cast (ten times faster than to_numeric), else None."""
+    try:
+        numbers = pa.array(text.array, from_pandas=True).cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    return pd.Series(numbers.to_numpy(zero_copy_only=False), index=text.index)
+
+
+def _parse_formatted(text: pd.Series, where: str, notes: list[str]) -> pd.Series:
+    """Numbers with currency signs, thousands separators, decimal commas or (negatives)."""
+    plain = text.str.replace(_DECORATION, "", regex=True)
+    negative = (plain.str.startswith("(") & plain.str.endswith(")")).fillna(False)
+    plain = plain.str.strip("()")
+    comma = plain.str.contains(_COMMA_DECIMAL, regex=True).fillna(False)
+    dot = plain.str.contains(_DOT_DECIMAL, regex=True).fillna(False)
+    if comma.any() and not dot.any():
+        plain = plain.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        notes.append(f"{where}: decimal commas read as in '1.234,56' = 1234.56")
+    else:  # a decimal comma among decimal points is inconsistent: leave it unread
+        plain = plain.mask(comma).str.replace(",", "", regex=False)
+    numbers = pd.to_numeric(plain, errors="coerce").astype("float64")
+    return numbers.mask(negative, -numbers)
+
+
+def _check_bad(text: pd.Series, parsed: pd.Series, where: str, notes: list[str], fix: str) -> None:
+    bad = text[parsed.isna() & text.notna()]
+    if not len(bad):
+        return
+    present = int(text.notna().sum())
+    examples = ", ".join(repr(v) for v in bad.drop_duplicates().head(3))
+    if len(bad) > MAX_BAD_SHARE * present:
+        raise DataError(
+            f"{where}: {len(bad) / present:.0%} of the values cannot be read "
+            f"(e.g. {examples}). Fix: {fix}."
+        )
+    notes.append(
+        f"{where}: {len(bad)} values could not be read and are left missing (e.g. {examples})"
+    )
+
+
+# --- dates -----------------------------------------------------------------------------
+
+_DATE_FIX = (
+    "give the format with --date-format (e.g. --date-format '%d/%m/%Y %H:%M'), "
+    "or map another column with --map order_date=<header>"
+)
+
+
+def _to_datetime(
+    values: pd.Series, date_format: str | None, where: str, notes: list[str]
+) -> pd.Series:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(None)
+    if pd.api.types.is_datetime64_dtype(values):
+        return values
+    if pd.api.types.is_numeric_dtype(values):
+        return _from_epoch(values, where, notes)
+    text = _to_text(values)
+    if text.isna().all():
+        raise DataError(f"{where}: the column is empty. Fix: {_DATE_FIX}.")
+    codes, uniques = pd.factorize(text)
+    unique = pd.Series(uniques, dtype="str")
+    if not date_format and unique.str.fullmatch(r"\d{9,13}").all():
+        return _from_epoch(pd.to_numeric(text), where, notes)
+    if unique.str.contains(r":\d\d(?:\.\d+)? ?(?:Z|[+-]\d\d:?\d\d)$").any():
+        notes.append(f"{where}: times with a UTC offset converted to UTC")
+    formats = [date_format] if date_format else _infer_formats(unique, where, notes)
+    try:
+        parsed = _parse_unique(unique, formats)
+    except ValueError as exc:  # only a malformed --date-format gets here
+        raise DataError(
+            f"{where}: --date-format {date_format!r} is not a valid format ({exc}). "
+            "Use strftime codes, e.g. --date-format '%d/%m/%Y %H:%M'."
+        ) from None
+    dates = pd.Series(parsed.to_numpy()[codes], index=text.index)
+    dates[codes < 0] = pd.NaT
+    _check_bad(text, dates, where, notes, _DATE_FIX)
+    return dates
+
+
+def _from_epoch(values: pd.Series, where: str, notes: list[str]) -> pd.Series:
+    biggest = values.abs().max()
+    unit = "s" if biggest < 1e11 else "ms" if biggest < 1e14 else "us"
+    if values.min() < 0 or biggest < 1e8:
+        raise DataError(
+            f"{where}: numbers that are not dates (e.g. {values.iloc[0]!r}). "
+            "Fix: map the date column with --map order_date=<header>."
+        )
+    notes.append(f"{where}: dates read as Unix time in {unit}")
+    return pd.to_datetime(values, unit=unit)
+
+
+def _parse(values: pd.Series, fmt: str) -> pd.Series:
+    parsed = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
+    return parsed.dt.tz_convert(None)
+
+
+def _parse_unique(unique: pd.Series, formats: list[str]) -> pd.Series:
+    """Parse with the first format, then fill what is left with the next ones."""
+    parsed = _parse(unique, formats[0])
+    for fmt in formats[1:]:
+        left = parsed.isna()
+        if not left.any():
+            break
+        parsed[left] = _parse(unique[left], fmt)
+    return parsed
+
+
+def _infer_formats(unique: pd.Series, where: str, notes: list[str]) -> list[str]:
+    """Candidate formats that parse a spread sample of values, best first."""
+    step = max(1, len(unique) // _DATE_SAMPLE)
+    sample = unique.iloc[::step]
+    if _parse(sample, "ISO8601").notna().all():  # the common case, and unambiguous
+        return ["ISO8601"]
+    scores = {fmt: int(_parse(sample, fmt).notna().sum()) for fmt in DATE_FORMATS}
+    ranked = [f for f in sorted(scores, key=scores.__getitem__, reverse=True) if scores[f]]
+    if not ranked:
+        return ["ISO8601"]
+    best = ranked[0]
+    if best in _DAY_FIRST + _MONTH_FIRST:
+        best = _day_or_month_first(unique, ranked, scores, where, notes)
+        excluded = _MONTH_FIRST if best in _DAY_FIRST else _DAY_FIRST
+        ranked = [best] + [f for f in ranked if f != best and f not in excluded]
+    return ranked
+
+
+def _day_or_month_first(
+    unique: pd.Series, ranked: list[str], scores: dict[str, int], where: str, notes: list[str]
+) -> str:
+    day = next((f for f in ranked if f in _DAY_FIRST), None)
+    month = next((f for f in ranked if f in _MONTH_FIRST), None)
+    if day is None or month is None or scores[day] != scores[month]:
+        chosen = ranked[0]
+        ambiguous = False
+    else:  # the sample cannot tell: count on every distinct value
+        day_ok = int(_parse(unique, day).notna().sum())
+        month_ok = int(_parse(unique, month).notna().sum())
+        chosen = month if month_ok > day_ok else day
+        ambiguous = month_ok == day_ok
+    order = "day-first" if chosen in _DAY_FIRST else "month-first (US)"
+    pattern = re.sub(r"%([a-zA-Z])", lambda m: _PATTERN[m.group(1)], chosen)
+    tail = "; every date fits both day-first and month-first" if ambiguous else ""
+    notes.append(f"{where}: dates parsed as {order} {pattern}{tail}; use --date-format to override")
+    return chosen
+
+
+_PATTERN = {
+    "d": "DD",
+    "m": "MM",
+    "Y": "YYYY",
+    "y": "YY",
+    "H": "hh",
+    "I": "hh",
+    "M": "mm",
+    "S": "ss",
+    "p": "AM/PM",
+}

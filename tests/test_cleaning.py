@@ -1,0 +1,149 @@
+"""Cleaning: every dropped line is counted under the first reason it meets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.cleaning import DROP_REASONS, CleaningReport, clean_orders
+from analytics.errors import DataError
+from analytics.loading import load_orders
+
+DATA = Path(__file__).parent / "data"
+T = pd.Timestamp
+
+
+def frame(rows: list[tuple]) -> pd.DataFrame:
+    columns = ["customer_id", "order_date", "order_id", "quantity", "unit_price", "amount"]
+    orders = pd.DataFrame(rows, columns=columns)
+    orders["customer_id"] = orders["customer_id"].astype("str")
+    orders["order_id"] = orders["order_id"].astype("str")
+    orders["order_date"] = pd.to_datetime(orders["order_date"])
+    return orders.astype({"quantity": "float64", "unit_price": "float64", "amount": "float64"})
+
+
+GOOD = ("1", T("2024-01-01"), "100", 2.0, 5.0, 10.0)
+ORDERS = frame(
+    [
+        GOOD,
+        ("2", T("2024-01-02"), "101", 1.0, 3.0, 3.0),
+        (None, T("2024-01-03"), "C102", -1.0, 3.0, -3.0),  # missing customer (and a return)
+        ("  ", T("2024-01-03"), "103", 1.0, 3.0, 3.0),  # blank customer
+        ("3", pd.NaT, "C104", 1.0, 3.0, 3.0),  # no date (and a cancellation)
+        ("3", T("2024-01-04"), "c105", 1.0, 3.0, 3.0),  # cancellation, lower case
+        ("3", T("2024-01-04"), "106", -2.0, 3.0, -6.0),  # return
+        ("3", T("2024-01-04"), "107", 1.0, 3.0, -3.0),  # negative amount
+        ("4", T("2024-01-05"), "108", 1.0, 0.0, 0.0),  # zero price
+        ("4", T("2024-01-05"), "109", 1.0, 2.0, np.nan),  # no amount
+        ("4", T("2024-01-05"), "110", 0.0, 2.0, 0.0),  # zero amount
+        GOOD,  # duplicate of the first line
+        ("1", T("2024-01-01"), "100", 2.0, 5.0, 10.0),  # and again
+    ]
+)
+
+
+def test_counts_per_reason_first_reason_wins() -> None:
+    kept, report = clean_orders(ORDERS)
+    assert report.dropped == {
+        "missing_customer": 2,
+        "unparseable_date": 1,
+        "cancellation_or_return": 3,
+        "non_positive_price_or_amount": 3,
+        "duplicate": 2,
+    }
+    assert (report.rows_in, report.rows_kept, report.rows_dropped) == (13, 2, 11)
+    assert report.balanced
+    pd.testing.assert_frame_equal(kept, ORDERS.iloc[[0, 1]].reset_index(drop=True))
+
+
+def test_every_reason_is_reported_even_when_zero() -> None:
+    _, report = clean_orders(frame([GOOD]))
+    assert list(report.dropped) == list(DROP_REASONS)
+    assert set(report.dropped.values()) == {0}
+
+
+def test_clean_frame_is_kept_whole() -> None:
+    once, _ = clean_orders(ORDERS)
+    twice, report = clean_orders(once)
+    pd.testing.assert_frame_equal(once, twice)
+    assert report.rows_kept == report.rows_in == 2
+
+
+def test_input_is_not_modified() -> None:
+    before = ORDERS.copy()
+    clean_orders(ORDERS)
+    pd.testing.assert_frame_equal(ORDERS, before)
+
+
+def test_duplicate_needs_every_canonical_column_equal() -> None:
+    other_product = frame([GOOD, GOOD]).assign(product_id=["A", "B"])
+    kept, report = clean_orders(other_product)
+    assert len(kept) == 2 and report.dropped["duplicate"] == 0
+
+
+def test_minimal_frame_without_optional_columns() -> None:
+    orders = frame([GOOD, GOOD]).drop(columns=["order_id", "quantity", "unit_price"])
+    kept, report = clean_orders(orders)
+    assert len(kept) == 1 and report.dropped["duplicate"] == 1
+
+
+def test_nothing_left_is_an_error_with_counts_and_what_to_check() -> None:
+    orders = frame([(None, T("2024-01-01"), "1", 1.0, 1.0, 1.0), ("1", pd.NaT, "2", 1, 1, 1)])
+    with pytest.raises(DataError) as caught:
+        clean_orders(orders)
+    message = str(caught.value)
+    assert "No order lines left" in message and "2 lines in" in message
+    assert "missing_customer: 1" in message and "unparseable_date: 1" in message
+    assert "--map customer_id=<header>" in message and "--date-format" in message
+
+
+def test_missing_required_column() -> None:
+    with pytest.raises(DataError, match="no amount column"):
+        clean_orders(frame([GOOD]).drop(columns=["amount"]))
+
+
+def test_report_add_keeps_the_identity() -> None:
+    _, report = clean_orders(ORDERS)
+    report.add("after_as_of", 1)
+    assert report.rows_kept == 1 and report.dropped["after_as_of"] == 1 and report.balanced
+    assert report.to_dict() == {
+        "rows_in": 13,
+        "rows_kept": 1,
+        "rows_dropped": 12,
+        "dropped": {
+            "missing_customer": 2,
+            "unparseable_date": 1,
+            "cancellation_or_return": 3,
+            "non_positive_price_or_amount": 3,
+            "duplicate": 2,
+            "after_as_of": 1,
+        },
+    }
+    with pytest.raises(ValueError):
+        report.add("after_as_of", 5)
+
+
+def test_unbalanced_report_is_detected() -> None:
+    assert not CleaningReport(rows_in=3, rows_kept=1).balanced
+
+
+def test_uci_ii_slice_loads_and_cleans() -> None:
+    loaded = load_orders(DATA / "online_retail_ii_slice.csv")
+    kept, report = clean_orders(loaded.orders)
+    assert report.to_dict() == {
+        "rows_in": 299,
+        "rows_kept": 276,
+        "rows_dropped": 23,
+        "dropped": {
+            "missing_customer": 12,
+            "unparseable_date": 0,
+            "cancellation_or_return": 5,
+            "non_positive_price_or_amount": 2,
+            "duplicate": 4,
+        },
+    }
+    assert len(kept) == 276 and kept["customer_id"].notna().all()
+    assert (kept["amount"] > 0).all() and not kept["order_id"].str.startswith("C").any()

@@ -1,0 +1,473 @@
+"""Loading: reading files, mapping headers, converting types, and clear errors."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.errors import DataError
+from analytics.loading import detect_mapping, load_orders, map_orders, read_table
+
+DATA = Path(__file__).parent / "data"
+UCI_I = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+         "CustomerID", "Country"]  # fmt: skip
+UCI_II = ["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
+          "Customer ID", "Country"]  # fmt: skip
+UCI_MAPPING = {
+    "order_id": 0, "product_id": 1, "product_name": 2, "quantity": 3, "order_date": 4,
+    "unit_price": 5, "customer_id": 6, "country": 7,
+}  # fmt: skip
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding=encoding, newline="")
+    return path
+
+
+def error_of(path: Path, **kwargs: object) -> str:
+    with pytest.raises(DataError) as caught:
+        load_orders(path, **kwargs)
+    return str(caught.value)
+
+
+def excel(tmp_path: Path, sheets: dict[str, pd.DataFrame], name: str = "orders.xlsx") -> Path:
+    path = tmp_path / name
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for sheet, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=sheet, index=False)
+    return path
+
+
+MINIMAL = pd.DataFrame(
+    {"customer": ["1", "2"], "date": ["2024-01-05", "2024-02-06"], "amount": [10.5, 20.0]}
+)
+
+
+# --- header mapping --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [UCI_I, UCI_II], ids=["online_retail_I", "online_retail_II"])
+def test_detect_mapping_uci_headers(headers: list[str]) -> None:
+    expected = {canonical: headers[i] for canonical, i in UCI_MAPPING.items()}
+    assert detect_mapping(headers) == expected
+
+
+def test_detect_mapping_minimal_file() -> None:
+    assert detect_mapping(["customer", "date", "amount"]) == {
+        "customer_id": "customer",
+        "order_date": "date",
+        "amount": "amount",
+    }
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (["user_id", "timestamp", "revenue"], ["customer_id", "order_date", "amount"]),
+        (["Client ID", "Created At", "Order Total"], ["customer_id", "order_date", "amount"]),
+        (["client_id", "created_at", "total", "qty", "sku", "voucher"],
+         ["customer_id", "order_date", "amount", "product_id", "quantity", "coupon_code"]),
+        (["CUSTOMER_ID", "order_date", "price", "quantity", "promo_code", "channel"],
+         ["customer_id", "order_date", "quantity", "unit_price", "channel", "coupon_code"]),
+    ],
+)  # fmt: skip
+def test_detect_mapping_shop_synonyms(headers: list[str], expected: list[str]) -> None:
+    assert list(detect_mapping(headers)) == expected
+
+
+def test_detect_mapping_overrides_win_and_ignore_case() -> None:
+    mapping = detect_mapping(
+        ["Kunde", "Datum", "amount", "customer"],
+        {"customer_id": "Kunde", "order_date": "datum"},
+    )
+    assert mapping == {"customer_id": "Kunde", "order_date": "Datum", "amount": "amount"}
+
+
+def test_detect_mapping_never_picks_personal_data() -> None:
+    mapping = detect_mapping(["customer", "date", "amount", "Name", "phone", "Street Address"])
+    assert set(mapping.values()) == {"customer", "date", "amount"}
+
+
+def test_override_of_unknown_field_lists_valid_fields() -> None:
+    with pytest.raises(DataError, match=r"Unknown field 'kunde'.*customer_id, order_date"):
+        detect_mapping(["Kunde"], {"kunde": "Kunde"})
+
+
+def test_override_of_missing_header_lists_headers(tmp_path: Path) -> None:
+    path = write(tmp_path, "orders.csv", "Kunde,Datum,Betrag\n1,2024-01-01,5\n")
+    message = error_of(path, mapping={"customer_id": "Client"})
+    assert "orders.csv" in message
+    assert "customer_id='Client'" in message
+    assert "Kunde, Datum, Betrag" in message
+
+
+def test_load_with_explicit_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path, "orders.csv", "Kunde,Datum,Betrag\n7,2024-01-01,5\n")
+    result = load_orders(
+        path, mapping={"customer_id": "Kunde", "order_date": "Datum", "amount": "Betrag"}
+    )
+    assert result.orders.to_dict("list") == {
+        "customer_id": ["7"],
+        "order_date": [pd.Timestamp("2024-01-01")],
+        "amount": [5.0],
+    }
+
+
+# --- the result ------------------------------------------------------------------------
+
+
+def test_load_uci_ii_slice_unmodified() -> None:
+    result = load_orders(DATA / "online_retail_ii_slice.csv")
+    orders = result.orders
+    assert (result.source, result.rows_in, len(orders)) == ("online_retail_ii_slice.csv", 299, 299)
+    assert list(orders.columns) == [
+        "customer_id", "order_date", "amount", "order_id", "product_id", "product_name",
+        "quantity", "unit_price", "country",
+    ]  # fmt: skip
+    assert result.ignored_columns == []
+    assert "amount derived as quantity × unit_price" in result.notes
+    assert orders["customer_id"].isna().sum() == 12
+    assert orders["order_date"].dtype.kind == "M"
+    assert orders["order_id"].str.startswith("C").sum() == 6
+    first = orders.iloc[0]
+    assert (first["customer_id"], first["product_id"]) == ("16954", "22149")
+    assert first["amount"] == pytest.approx(6 * 2.1)
+
+
+def test_amount_column_is_kept_not_derived(tmp_path: Path) -> None:
+    path = write(tmp_path, "o.csv", "customer,date,qty,price,revenue\n1,2024-01-01,2,3,5\n")
+    result = load_orders(path)
+    assert result.orders["amount"].tolist() == [5.0]
+    assert not any("derived" in note for note in result.notes)
+
+
+def test_personal_data_never_reaches_the_frame(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "o.csv",
+        "customer,date,amount,First Name,Email,Phone,Shipping Address\n"
+        "1,2024-01-01,5,Ann,ann@example.com,+44 1,1 Road\n",
+    )
+    result = load_orders(path)
+    assert list(result.orders.columns) == ["customer_id", "order_date", "amount"]
+    assert result.ignored_columns == ["First Name", "Email", "Phone", "Shipping Address"]
+    assert "ann@example.com" not in result.orders.to_string()
+
+
+def test_email_as_the_only_customer_key_is_pseudonymised(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "o.csv", "Email,date,amount\nAnn@Example.com,2024-01-01,5\nann@example.com,"
+        "2024-01-02,6\n,2024-01-03,7\n",
+    )  # fmt: skip
+    result = load_orders(path)
+    ids = result.orders["customer_id"]
+    assert ids[0] == ids[1] and "@" not in ids[0] and len(ids[0]) == 16
+    assert pd.isna(ids[2])
+    assert "customer_id is a pseudonymous hash of 'Email'" in result.notes
+
+
+# --- ids -------------------------------------------------------------------------------
+
+
+def test_ids_keep_leading_zeros_and_drop_float_artefacts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "o.csv",
+        "customer,date,amount,sku\n12345,2024-01-01,1,007\n12345.0,2024-01-01,1,7\n"
+        "012345,2024-01-01,1,7.0\n  ,2024-01-01,1, A1 \n",
+    )
+    result = load_orders(path)
+    assert result.orders["customer_id"].tolist()[:3] == ["12345", "12345", "012345"]
+    assert pd.isna(result.orders["customer_id"][3])
+    assert result.orders["product_id"].tolist() == ["007", "7", "7", "A1"]
+    assert any("leading zeros" in note and "'012345'" in note for note in result.notes)
+
+
+def test_float_typed_parquet_ids(tmp_path: Path) -> None:
+    path = tmp_path / "orders.parquet"
+    pd.DataFrame(
+        {
+            "Customer ID": [12345.0, np.nan, 17850.0],
+            "InvoiceDate": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+            "Invoice": [489434, 489435, 489436],
+            "Quantity": [1, 2, 3],
+            "Price": [1.5, 2.0, 2.5],
+        }
+    ).to_parquet(path)
+    orders = load_orders(path).orders
+    assert orders["customer_id"].tolist()[::2] == ["12345", "17850"]
+    assert pd.isna(orders["customer_id"][1])
+    assert orders["order_id"].tolist() == ["489434", "489435", "489436"]
+    assert orders["amount"].tolist() == [1.5, 4.0, 7.5]
+
+
+# --- dates -----------------------------------------------------------------------------
+
+
+def dates_of(tmp_path: Path, values: list[str], **kwargs: object) -> tuple[list, list[str]]:
+    lines = "".join(f"{i},{v},1\n" for i, v in enumerate(values))
+    result = load_orders(write(tmp_path, "d.csv", "customer,date,amount\n" + lines), **kwargs)
+    return result.orders["order_date"].tolist(), result.notes
+
+
+def test_iso_dates(tmp_path: Path) -> None:
+    dates, notes = dates_of(tmp_path, ["2024-12-31 14:05:00", "2024-01-02T08:00:00", "2024-03-04"])
+    assert dates == [pd.Timestamp("2024-12-31 14:05"), pd.Timestamp("2024-01-02 08:00"),
+                     pd.Timestamp("2024-03-04")]  # fmt: skip
+    assert notes == []
+
+
+def test_iso_dates_with_offsets_become_naive_utc(tmp_path: Path) -> None:
+    dates, notes = dates_of(tmp_path, ["2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00Z"])
+    assert dates == [pd.Timestamp("2024-01-01 08:00"), pd.Timestamp("2024-01-01 10:00")]
+    assert any("converted to UTC" in note for note in notes)
+
+
+def test_european_day_first_dates(tmp_path: Path) -> None:
+    dates, notes = dates_of(tmp_path, ["31.12.2024 14:05", "01.02.2024 09:00", "13.03.2024 10:00"])
+    assert dates[:2] == [pd.Timestamp("2024-12-31 14:05"), pd.Timestamp("2024-02-01 09:00")]
+    assert any("day-first DD.MM.YYYY hh:mm" in note for note in notes)
+
+
+def test_us_month_first_dates_as_in_uci_online_retail(tmp_path: Path) -> None:
+    dates, notes = dates_of(tmp_path, ["12/1/2010 8:26", "12/13/2010 9:41", "1/4/2011 10:00"])
+    assert dates == [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2010-12-13 09:41"),
+                     pd.Timestamp("2011-01-04 10:00")]  # fmt: skip
+    assert any("month-first (US)" in note for note in notes)
+
+
+def test_ambiguous_dates_are_day_first_and_say_so(tmp_path: Path) -> None:
+    dates, notes = dates_of(tmp_path, ["01/02/2024", "03/04/2024"])
+    assert dates == [pd.Timestamp("2024-02-01"), pd.Timestamp("2024-04-03")]
+    assert any("day-first" in note and "fits both" in note for note in notes)
+
+
+def test_date_format_overrides_inference(tmp_path: Path) -> None:
+    dates, _ = dates_of(tmp_path, ["01/02/2024", "03/04/2024"], date_format="%m/%d/%Y")
+    assert dates == [pd.Timestamp("2024-01-02"), pd.Timestamp("2024-03-04")]
+
+
+def test_dates_with_and_without_time_in_one_column(tmp_path: Path) -> None:
+    dates, _ = dates_of(tmp_path, ["31/12/2024 14:05", "30/12/2024"])
+    assert dates == [pd.Timestamp("2024-12-31 14:05"), pd.Timestamp("2024-12-30")]
+
+
+def test_a_few_bad_dates_become_nat_with_a_note(tmp_path: Path) -> None:
+    dates, notes = dates_of(tmp_path, ["2024-01-01", "2024-01-02", "2024-01-03", "soon"])
+    assert pd.isna(dates[3]) and dates[0] == pd.Timestamp("2024-01-01")
+    assert any("1 values could not be read" in note and "'soon'" in note for note in notes)
+
+
+def test_unix_timestamps(tmp_path: Path) -> None:
+    dates, _ = dates_of(tmp_path, ["1700000000", "1700003600"])
+    assert dates == [pd.Timestamp("2023-11-14 22:13:20"), pd.Timestamp("2023-11-14 23:13:20")]
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+
+def amounts_of(tmp_path: Path, text: str) -> tuple[list[float], list[str]]:
+    result = load_orders(write(tmp_path, "n.csv", text))
+    return result.orders["amount"].tolist(), result.notes
+
+
+def test_decimal_commas_and_semicolons(tmp_path: Path) -> None:
+    text = "Kunde;Datum;Betrag\n1;2024-01-01;1.234,56\n2;2024-01-02;12,5\n3;2024-01-03;7\n"
+    result = load_orders(
+        write(tmp_path, "eu.csv", text),
+        mapping={"customer_id": "Kunde", "order_date": "Datum", "amount": "Betrag"},
+    )
+    assert result.orders["amount"].tolist() == [1234.56, 12.5, 7.0]
+    assert any("decimal commas" in note for note in result.notes)
+
+
+def test_currency_symbols_thousands_and_parentheses(tmp_path: Path) -> None:
+    amounts, _ = amounts_of(
+        tmp_path,
+        'customer,date,amount\n1,2024-01-01,"£1,234.50"\n2,2024-01-01,€ 3.10\n'
+        "3,2024-01-01,(12.00)\n4,2024-01-01,USD 7\n",
+    )
+    assert amounts == [1234.5, 3.1, -12.0, 7.0]
+
+
+def test_inconsistent_decimal_marks_are_not_guessed(tmp_path: Path) -> None:
+    amounts, notes = amounts_of(
+        tmp_path,
+        'customer,date,amount\n1,2024-01-01,1.50\n2,2024-01-01,"2,50"\n3,2024-01-01,3.25\n',
+    )
+    assert amounts[0] == 1.5 and np.isnan(amounts[1]) and amounts[2] == 3.25
+    assert any("'2,50'" in note for note in notes)
+
+
+# --- file formats ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "sep"), [("o.txt", "|"), ("o.tsv", "\t"), ("o.csv", ";"), ("o.txt", ",")]
+)
+def test_delimiters_are_sniffed(tmp_path: Path, name: str, sep: str) -> None:
+    text = sep.join(["user_id", "timestamp", "revenue"]) + "\n" + sep.join(["9", "2024-01-01", "5"])
+    orders = load_orders(write(tmp_path, name, text + "\n")).orders
+    assert orders.to_dict("list") == {
+        "customer_id": ["9"],
+        "order_date": [pd.Timestamp("2024-01-01")],
+        "amount": [5.0],
+    }
+
+
+def test_gzipped_csv(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("customer,date,amount\n042,2024-01-01,5\n")
+    assert load_orders(path).orders["customer_id"].tolist() == ["042"]
+
+
+def test_windows_encoded_csv(tmp_path: Path) -> None:
+    text = "customer,date,amount,Description\n1,2024-01-01,5,café €\n"
+    orders = load_orders(write(tmp_path, "o.csv", text, encoding="cp1252")).orders
+    assert orders["product_name"].tolist() == ["café €"]
+
+
+def test_excel_single_sheet(tmp_path: Path) -> None:
+    frame = MINIMAL.assign(customer=["012", "12"])
+    orders = load_orders(excel(tmp_path, {"Orders": frame})).orders
+    assert orders["customer_id"].tolist() == ["012", "12"]
+    assert orders["amount"].tolist() == [10.5, 20.0]
+    assert orders["order_date"].tolist() == [pd.Timestamp("2024-01-05"), pd.Timestamp("2024-02-06")]
+
+
+def test_excel_native_dates_and_numeric_ids(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "Customer ID": [12345, None],
+            "InvoiceDate": [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2010-12-02")],
+            "Price": [2.55, 1.0],
+            "Quantity": [6, 2],
+        }
+    )
+    orders = load_orders(excel(tmp_path, {"Year 2010-2011": frame})).orders
+    assert orders["customer_id"].tolist()[0] == "12345"
+    assert orders["order_date"].tolist() == [pd.Timestamp("2010-12-01 08:26"),
+                                             pd.Timestamp("2010-12-02")]  # fmt: skip
+
+
+def test_excel_sheet_choice_and_all(tmp_path: Path) -> None:
+    later = MINIMAL.assign(customer=["3", "4"])
+    path = excel(tmp_path, {"Year 2009-2010": MINIMAL, "Year 2010-2011": later})
+    chosen = load_orders(path, sheet="Year 2010-2011").orders
+    assert chosen["customer_id"].tolist() == ["3", "4"]
+    stacked = load_orders(path, sheet="all")
+    assert stacked.orders["customer_id"].tolist() == ["1", "2", "3", "4"]
+    assert stacked.rows_in == 4
+
+
+# --- one clear error per bad input -----------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    message = error_of(tmp_path / "nope.csv")
+    assert "File not found" in message and "nope.csv" in message
+
+
+def test_unsupported_extension_lists_supported(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, "orders.json", "{}"))
+    assert "orders.json" in message and ".json" in message
+    assert ".csv" in message and ".parquet" in message and ".xlsx" in message
+
+
+def test_no_customer_or_date_column(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, "o.csv", "who,when,amount\n1,2024-01-01,5\n"))
+    assert "o.csv" in message and "customer_id or the order_date" in message
+    assert "who, when, amount" in message
+    assert "--map customer_id=<header> --map order_date=<header>" in message
+
+
+def test_no_amount_and_no_quantity_and_price(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, "o.csv", "customer,date,price\n1,2024-01-01,5\n"))
+    assert "o.csv" in message and "no amount column" in message
+    assert "customer, date, price" in message
+    assert "--map amount=<header>" in message and "--map quantity=<header>" in message
+
+
+def test_mostly_unparseable_dates(tmp_path: Path) -> None:
+    text = "customer,date,amount\n1,someday,5\n2,later,5\n3,never,5\n4,tomorrow,5\n5,2024-01-01,1\n"
+    message = error_of(write(tmp_path, "o.csv", text))
+    assert "o.csv" in message and "'date' (order_date)" in message and "80%" in message
+    assert "'someday', 'later', 'never'" in message and "'tomorrow'" not in message
+    assert "--date-format" in message and "--map order_date=<header>" in message
+
+
+def test_non_numeric_amount(tmp_path: Path) -> None:
+    text = "customer,date,Price,Quantity\n1,2024-01-01,cheap,1\n2,2024-01-01,dear,2\n"
+    message = error_of(write(tmp_path, "o.csv", text))
+    assert "o.csv" in message and "'Price' (unit_price)" in message
+    assert "'cheap', 'dear'" in message and "--map unit_price=<header>" in message
+
+
+@pytest.mark.parametrize("text", ["", "customer,date,amount\n"], ids=["no_bytes", "header_only"])
+def test_empty_file(tmp_path: Path, text: str) -> None:
+    message = error_of(write(tmp_path, "o.csv", text))
+    assert "o.csv" in message and "no rows" in message
+
+
+def test_excel_with_several_sheets_needs_a_sheet(tmp_path: Path) -> None:
+    message = error_of(excel(tmp_path, {"2009": MINIMAL, "2010": MINIMAL}))
+    assert "orders.xlsx has 2 sheets: 2009, 2010" in message
+    assert "--sheet NAME" in message and "--sheet all" in message
+
+
+def test_unknown_sheet(tmp_path: Path) -> None:
+    message = error_of(excel(tmp_path, {"2009": MINIMAL}), sheet="2011")
+    assert "orders.xlsx" in message and "no sheet named '2011'" in message and "2009" in message
+
+
+def test_all_sheets_with_different_headers(tmp_path: Path) -> None:
+    path = excel(tmp_path, {"a": MINIMAL, "b": MINIMAL.rename(columns={"amount": "total"})})
+    message = error_of(path, sheet="all")
+    assert "orders.xlsx" in message and "same columns" in message and "--sheet NAME" in message
+
+
+def test_sheet_given_for_a_csv(tmp_path: Path) -> None:
+    message = error_of(
+        write(tmp_path, "o.csv", "customer,date,amount\n1,2024-01-01,5\n"), sheet="x"
+    )
+    assert "o.csv" in message and "--sheet" in message
+
+
+@pytest.mark.parametrize("name", ["o.parquet", "o.xlsx"])
+def test_corrupt_file(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"PK\x03\x04 definitely not a real file")
+    message = error_of(path)
+    assert name in message and "cannot be read" in message and "corrupt" in message
+
+
+def test_ragged_csv(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, "o.csv", "customer,date,amount\n1,2,3\n1,2,3,4,5\n"))
+    assert "o.csv" in message and "line 3" in message
+
+
+def test_read_table_keeps_raw_strings(tmp_path: Path) -> None:
+    table = read_table(write(tmp_path, "o.csv", "\ufeffCustomer ID,Price\n012345,1.50\n"))
+    assert table.to_dict("list") == {"Customer ID": ["012345"], "Price": ["1.50"]}
+
+
+def test_invalid_date_format(tmp_path: Path) -> None:
+    path = write(tmp_path, "o.csv", "customer,date,amount\n1,2024-01-01,5\n")
+    message = error_of(path, date_format="%Q")
+    assert "o.csv" in message and "'date' (order_date)" in message and "--date-format" in message
+
+
+def test_map_orders_on_a_frame_in_memory() -> None:
+    raw = pd.DataFrame(
+        {"user_id": [1, 2], "created_at": ["2024-01-01", "2024-01-02"], "revenue": [1.0, 2.0]},
+        index=[7, 7],
+    )
+    result = map_orders(raw, source="upload")
+    assert result.orders["customer_id"].tolist() == ["1", "2"]
+    assert result.source == "upload" and result.rows_in == 2
