@@ -15,7 +15,7 @@ their own past rate, slowed down by how overdue they are.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,94 +28,16 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from .schema import CATEGORY, COUPON_CODE, CUSTOMER_ID, DISCOUNT, ORDER_ID, PRODUCT_ID, QUANTITY
+from .features import DAY, ExtraFeatures, customer_features, on_or_before
+from .schema import CUSTOMER_ID
 
 __all__ = [
     "ChurnModel",
-    "churn_features",
     "churn_labels",
     "churn_reasons",
     "heuristic_churn",
     "snapshot_cutoffs",
 ]
-
-ExtraFeatures = Callable[[pd.DataFrame, pd.Timestamp], pd.DataFrame]
-DAY = pd.Timedelta(days=1)
-
-
-def _before(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    return frame.loc[frame["order_date"] < cutoff + DAY]
-
-
-def _gap_stats(orders: pd.DataFrame) -> pd.DataFrame:
-    ordered = orders.sort_values([CUSTOMER_ID, "order_date"])
-    day = ordered["order_date"].dt.normalize()
-    gaps = (day - day.groupby(ordered[CUSTOMER_ID]).shift()).dt.days
-    gaps = gaps.loc[gaps > 0]
-    g = gaps.groupby(ordered.loc[gaps.index, CUSTOMER_ID])
-    return pd.DataFrame({"mean_gap_days": g.mean(), "gap_cv": g.std() / g.mean()})
-
-
-def _line_features(lines: pd.DataFrame, orders_count: pd.Series) -> pd.DataFrame:
-    g = lines.groupby(CUSTOMER_ID)
-    out = pd.DataFrame(index=orders_count.index)
-    if QUANTITY in lines:
-        out["items_per_order"] = g[QUANTITY].sum() / orders_count
-    if PRODUCT_ID in lines:
-        out["distinct_products"] = g[PRODUCT_ID].nunique()
-    if CATEGORY in lines:
-        out["distinct_categories"] = g[CATEGORY].nunique()
-    used = None
-    if COUPON_CODE in lines:
-        used = lines[COUPON_CODE].notna() & (lines[COUPON_CODE].astype("string") != "")
-    if DISCOUNT in lines:
-        has_discount = lines[DISCOUNT].fillna(0) > 0
-        used = has_discount if used is None else used | has_discount
-    if used is not None and ORDER_ID in lines:
-        coupon_orders = lines.loc[used].groupby(CUSTOMER_ID)[ORDER_ID].nunique()
-        out["coupon_order_share"] = coupon_orders.reindex(out.index, fill_value=0) / orders_count
-    return out
-
-
-def churn_features(
-    orders: pd.DataFrame,
-    cutoff: pd.Timestamp,
-    horizon_days: int,
-    lines: pd.DataFrame | None = None,
-    extra: ExtraFeatures | None = None,
-) -> pd.DataFrame:
-    """Per-customer features from orders on or before ``cutoff`` (later rows are ignored).
-
-    ``orders`` has one row per order (``customer_id, order_id, order_date, amount``);
-    ``lines`` (optional) adds basket size, product and category breadth and coupon use.
-    """
-    past = _before(orders, cutoff)
-    g = past.groupby(CUSTOMER_ID)
-    day = cutoff.normalize()
-    first, last = g["order_date"].min(), g["order_date"].max()
-    f = pd.DataFrame({
-        "recency_days": (day - last.dt.normalize()).dt.days,
-        "tenure_days": (day - first.dt.normalize()).dt.days,
-        "frequency": g.size(),
-        "monetary": g["amount"].sum(),
-    })
-    f["avg_order_value"] = f["monetary"] / f["frequency"]
-    f["orders_per_30d"] = f["frequency"] * 30 / f["tenure_days"].clip(lower=30)
-    h = pd.Timedelta(days=horizon_days)
-    recent = past["order_date"] > day + DAY - h
-    previous = (past["order_date"] > day + DAY - 2 * h) & ~recent
-    for name, mask in (("last", recent), ("prev", previous)):
-        sub = past.loc[mask].groupby(CUSTOMER_ID)
-        f[f"orders_{name}_horizon"] = sub.size().reindex(f.index, fill_value=0)
-        f[f"spend_{name}_horizon"] = sub["amount"].sum().reindex(f.index, fill_value=0.0)
-    f = f.join(_gap_stats(past))
-    f["overdue_ratio"] = f["recency_days"] / f["mean_gap_days"]
-    if lines is not None:
-        f = f.join(_line_features(_before(lines, cutoff), f["frequency"]))
-    if extra is not None:
-        f = f.join(extra(past, day))
-    return f
-
 
 def churn_labels(orders: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int,
                  customers: pd.Index) -> pd.Series:
@@ -197,7 +119,7 @@ class ChurnModel:
                    extra: ExtraFeatures | None) -> list[tuple[pd.DataFrame, pd.Series]]:
         data = []
         for cutoff in self.cutoffs_:
-            x = churn_features(orders, cutoff, self.horizon_days, lines, extra)
+            x = customer_features(orders, cutoff, self.horizon_days, lines, extra)
             y = churn_labels(orders, cutoff, self.horizon_days, x.index)
             data.append((x, y))
         return data
@@ -212,8 +134,8 @@ class ChurnModel:
     def fit(self, orders: pd.DataFrame, as_of: pd.Timestamp,
             lines: pd.DataFrame | None = None, extra: ExtraFeatures | None = None) -> ChurnModel:
         """Learn from snapshots before ``as_of``; rows after ``as_of`` are never read."""
-        orders = _before(orders, as_of)
-        lines = None if lines is None else _before(lines, as_of)
+        orders = on_or_before(orders, as_of)
+        lines = None if lines is None else on_or_before(lines, as_of)
         self.as_of_ = as_of.normalize()
         self.cutoffs_ = snapshot_cutoffs(orders["order_date"].min(), self.as_of_,
                                          self.horizon_days, self.max_snapshots,

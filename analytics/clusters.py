@@ -1,9 +1,12 @@
 """Behavioural clusters: K-means on log-scaled, standardised customer behaviour.
 
-K is chosen automatically between ``k_min`` and ``k_max`` by the mean silhouette score
-(computed on a seeded sample of customers), the K with the highest score wins. Clusters are
-numbered by median spend, highest first, and each gets a plain-words label built from its
-median frequency, basket value, recency and tenure relative to the whole shop.
+The features describe *how* a customer buys (orders, orders per month, order value, items
+per order, share of orders with a coupon; whichever the data has), not *when* they last
+bought: recency is what the RFM segments and the churn model are for. K is chosen
+automatically between ``k_min`` and ``k_max`` by the mean silhouette score (computed on a
+seeded sample of customers): the K with the highest score wins. Clusters are numbered by
+median spend, highest first, and each gets a plain-words label built from its median
+frequency, basket value, coupon use and recency relative to the whole shop.
 """
 
 from __future__ import annotations
@@ -17,22 +20,15 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["DEFAULT_CLUSTER_FEATURES", "BehaviourClusters", "cluster_features", "cluster_profile"]
+__all__ = ["DEFAULT_CLUSTER_FEATURES", "BehaviourClusters", "cluster_profile"]
 
 DEFAULT_CLUSTER_FEATURES: tuple[str, ...] = (
-    "recency_days",
     "frequency",
+    "orders_per_30d",
     "avg_order_value",
-    "tenure_days",
+    "items_per_order",
+    "coupon_order_share",
 )
-
-
-def cluster_features(rfm: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Behaviour features per customer from an RFM table (adds ``tenure_days``)."""
-    features = rfm[["recency_days", "frequency", "monetary", "avg_order_value"]].copy()
-    as_of_day = pd.Timestamp(as_of).normalize()
-    features["tenure_days"] = (as_of_day - rfm["first_order"].dt.normalize()).dt.days
-    return features
 
 
 class BehaviourClusters:
@@ -57,12 +53,19 @@ class BehaviourClusters:
         self.min_customers_per_cluster = min_customers_per_cluster
 
     def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        values = frame[list(self.features)].to_numpy(dtype=float)
-        return np.log1p(np.clip(values, 0, None))
+        values = frame[self.features_used_].to_numpy(dtype=float)
+        return np.log1p(np.nan_to_num(np.clip(values, 0, None)))
 
     def fit(self, frame: pd.DataFrame) -> BehaviourClusters:
-        """Fit on a customer feature frame (see :func:`cluster_features`)."""
+        """Fit on a customer feature frame (see :func:`analytics.features.customer_features`).
+
+        Features the frame lacks (no quantity or coupon column in the data) are skipped.
+        """
         rng = np.random.default_rng(self.random_state)
+        self.features_used_ = [c for c in self.features if c in frame]
+        if not self.features_used_:
+            raise KeyError(f"none of the cluster features {list(self.features)} are in the "
+                           f"frame; it has {list(frame.columns)}")
         x = self._matrix(frame)
         if len(x) > self.max_fit_samples:
             x = x[rng.choice(len(x), self.max_fit_samples, replace=False)]
@@ -123,8 +126,9 @@ def _plain_labels(frame: pd.DataFrame, clusters: np.ndarray) -> dict[int, str]:
     """A short description per cluster, relative to the whole shop's distribution."""
     medians = frame.groupby(clusters).median(numeric_only=True)
     aov_lo, aov_hi = frame["avg_order_value"].quantile([1 / 3, 2 / 3])
-    rec_lo, rec_hi = frame["recency_days"].quantile([1 / 3, 2 / 3])
+    rec_lo, rec_hi = frame.get("recency_days", pd.Series([0.0])).quantile([1 / 3, 2 / 3])
     freq_hi = max(frame["frequency"].quantile(0.75), 2.0)
+    has_recency = "recency_days" in frame
     labels: dict[int, str] = {}
     for cluster, row in medians.iterrows():
         if row["frequency"] <= 1:
@@ -133,9 +137,11 @@ def _plain_labels(frame: pd.DataFrame, clusters: np.ndarray) -> dict[int, str]:
             often = _level(row["frequency"], freq_hi - 1, freq_hi, ("occasional", "regular",
                                                                    "frequent"))
         basket = _level(row["avg_order_value"], aov_lo, aov_hi, ("low", "mid", "high"))
-        recency = _level(row["recency_days"], rec_lo, rec_hi, ("active", "lapsing", "lapsed"))
-        new = "new " if row["tenure_days"] <= 90 else ""
-        label = f"{new}{often} {basket}-basket buyers, {recency}"
+        coupons = "coupon-driven " if row.get("coupon_order_share", 0) >= 0.5 else ""
+        label = f"{often} {basket}-basket {coupons}buyers"
+        if has_recency:
+            label += ", " + _level(row["recency_days"], rec_lo, rec_hi,
+                                   ("active", "lapsing", "lapsed"))
         if label in labels.values():
             label = f"{label} (group {int(cluster)})"
         labels[int(cluster)] = label

@@ -4,12 +4,12 @@ import pytest
 
 from analytics.churn import (
     ChurnModel,
-    churn_features,
     churn_labels,
     churn_reasons,
     heuristic_churn,
     snapshot_cutoffs,
 )
+from analytics.features import customer_features
 
 CUTOFF = pd.Timestamp("2024-06-30")
 
@@ -34,17 +34,17 @@ def orders() -> pd.DataFrame:
 
 
 def test_features_use_only_rows_up_to_the_cutoff(orders):
-    f = churn_features(orders, CUTOFF, 90)
+    f = customer_features(orders, CUTOFF, 90)
     assert f.loc["T", "frequency"] == 2 and f.loc["T", "recency_days"] == 1
     assert f.loc["R", "mean_gap_days"] == pytest.approx((40 + 40 + 30) / 3)
     assert f.loc["R", "recency_days"] == 130
     future = _orders([("T", "2024-07-02", 999), ("NEW", "2024-07-03", 5)])
-    later = churn_features(pd.concat([orders, future], ignore_index=True), CUTOFF, 90)
+    later = customer_features(pd.concat([orders, future], ignore_index=True), CUTOFF, 90)
     pd.testing.assert_frame_equal(f, later)
 
 
 def test_labels_look_at_the_horizon_after_the_cutoff(orders):
-    f = churn_features(orders, CUTOFF, 90)
+    f = customer_features(orders, CUTOFF, 90)
     y = churn_labels(orders, CUTOFF, 90, f.index)
     assert y.to_dict() == {"R": 1, "S": 1, "T": 0}
     assert churn_labels(orders, CUTOFF, 120, f.index)["R"] == 0
@@ -58,7 +58,7 @@ def test_snapshot_cutoffs_step_back_one_horizon_and_keep_history():
 
 
 def test_reasons_in_plain_words(orders):
-    f = churn_features(orders, CUTOFF, 90)
+    f = customer_features(orders, CUTOFF, 90)
     reasons = churn_reasons(f, 90)
     assert reasons["R"].startswith("no order for 130 days, 3.5× their usual gap of 37 days")
     assert reasons["S"] == "one order only, 121 days ago"
@@ -66,7 +66,7 @@ def test_reasons_in_plain_words(orders):
 
 
 def test_heuristic_ranks_overdue_customers_higher(orders):
-    f = churn_features(orders, CUTOFF, 90)
+    f = customer_features(orders, CUTOFF, 90)
     p = heuristic_churn(f, 90)
     assert ((p > 0) & (p < 1)).all()
     assert p["T"] < p["R"] and p["T"] < p["S"]
@@ -76,7 +76,7 @@ def test_small_shop_falls_back_to_the_heuristic_with_a_warning(orders):
     with pytest.warns(UserWarning, match="heuristic"):
         model = ChurnModel(horizon_days=90).fit(orders, CUTOFF)
     assert model.fallback_
-    f = churn_features(orders, CUTOFF, 90)
+    f = customer_features(orders, CUTOFF, 90)
     pd.testing.assert_series_equal(model.predict(f), heuristic_churn(f, 90))
 
 
@@ -97,7 +97,7 @@ def test_model_learns_a_planted_pattern():
     as_of = pd.Timestamp("2024-03-31")
     model = ChurnModel(horizon_days=60).fit(orders, as_of)
     assert model.fallback_ is None and len(model.cutoffs_) >= 2
-    f = churn_features(orders, as_of, 60)
+    f = customer_features(orders, as_of, 60)
     y = churn_labels(orders, as_of, 60, f.index)
     p = model.predict(f)
     from sklearn.metrics import roc_auc_score

@@ -8,19 +8,19 @@ from analytics.clusters import BehaviourClusters, cluster_profile
 
 def _planted(n_per_group: int = 150, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
-    groups = [  # recency, frequency, order value, tenure
-        (10, 25, 300, 700),   # frequent high spenders
-        (200, 1, 30, 400),    # one-time low basket, lapsed
-        (40, 4, 60, 60),      # new, a few orders
+    groups = [  # recency, frequency, order value, orders per 30 days
+        (10, 25, 300, 1.5),   # frequent high spenders
+        (200, 1, 30, 0.05),   # one-time low basket, lapsed
+        (40, 4, 60, 0.8),     # a few orders, recently acquired
     ]
     frames, truth = [], []
-    for label, (rec, freq, aov, tenure) in enumerate(groups):
+    for label, (rec, freq, aov, rate) in enumerate(groups):
         jitter = rng.lognormal(0, 0.15, size=(n_per_group, 4))
         frames.append(pd.DataFrame({
             "recency_days": rec * jitter[:, 0],
             "frequency": np.maximum(1, np.round(freq * jitter[:, 1])),
             "avg_order_value": aov * jitter[:, 2],
-            "tenure_days": tenure * jitter[:, 3],
+            "orders_per_30d": rate * jitter[:, 3],
         }))
         truth += [label] * n_per_group
     frame = pd.concat(frames, ignore_index=True)
@@ -43,7 +43,8 @@ def test_clusters_are_numbered_by_spend_and_labelled_in_plain_words():
     frame["cluster"] = model.predict(frame)
     medians = frame.groupby("cluster")["monetary"].median()
     assert medians.is_monotonic_decreasing
-    assert model.labels_[0].startswith("frequent high-basket")
+    assert model.labels_[0] == "frequent high-basket buyers, active"
+    assert model.features_used_ == ["frequency", "orders_per_30d", "avg_order_value"]
     assert "one-time" in model.labels_[frame.loc[frame["frequency"] == 1, "cluster"].mode()[0]]
     assert len(set(model.labels_.values())) == model.k_
     profile = cluster_profile(frame, model.labels_)

@@ -1,0 +1,160 @@
+"""The ``retention-advisor`` command line: a thin edge over the analytics core.
+
+Domain errors become one message on stderr and a non-zero exit; no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import RetentionError
+from .outputs import write_outputs
+from .pipeline import Analysis, analyze_file
+from .sample import SAMPLE_SHOP_PATH, write_sample_shop
+from .schema import CANONICAL_COLUMNS
+
+__all__ = ["cli", "main", "parse_mapping"]
+
+STAGES = {
+    "load": "Loading the order log",
+    "clean": "Cleaning rows",
+    "rfm": "Scoring RFM and segments",
+    "clusters": "Clustering behaviour",
+    "cohorts": "Building cohorts and KPIs",
+    "write": "Writing tables, report and charts",
+}
+
+
+def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
+    """``["customer_id=Kunde", ...]`` → ``{"customer_id": "Kunde"}``."""
+    mapping = {}
+    for pair in pairs:
+        field, sep, header = pair.partition("=")
+        if not sep or not field.strip() or not header.strip():
+            raise click.BadParameter(
+                f"{pair!r} is not FIELD=HEADER; write e.g. --map customer_id=Kunde "
+                f"(fields: {', '.join(CANONICAL_COLUMNS)})",
+                param_hint="--map",
+            )
+        mapping[field.strip()] = header.strip()
+    return mapping
+
+
+@contextmanager
+def _stage_progress(console: Console) -> Iterator[object]:
+    """A spinner line per stage; yields the ``progress(stage)`` callback."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        current: list[int] = []
+
+        def step(stage: str) -> None:
+            if current:
+                bar.update(current[-1], completed=1)
+            current.append(bar.add_task(STAGES.get(stage, stage), total=1))
+
+        yield step
+        if current:
+            bar.update(current[-1], completed=1)
+
+
+def _summary_table(analysis: Analysis) -> Table:
+    table = Table(title=f"Segments at {analysis.as_of.date()} ({analysis.source})")
+    columns = ["segment", "customers", "revenue share"]
+    has_risk = "revenue_at_risk" in analysis.segments
+    if has_risk:
+        columns += ["mean churn", "revenue at risk"]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "segment" else "right")
+    rfm = analysis.segments.loc[analysis.segments["kind"] == "rfm"]
+    for row in rfm.itertuples():
+        cells = [row.segment, f"{row.customers:,}", f"{row.revenue_share:.1%}"]
+        if has_risk:
+            cells += [f"{row.mean_churn_probability:.1%}", f"{row.revenue_at_risk:,.0f}"]
+        table.add_row(*cells)
+    return table
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="retention-advisor")
+def cli() -> None:
+    """Retention Advisor: retention analytics for an e-commerce order log."""
+
+
+@cli.command()
+@click.argument("data", required=False, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", default="analysis", show_default=True,
+              type=click.Path(path_type=Path), help="Folder for the output files.")
+@click.option("--as-of", default=None,
+              help="Analysis date YYYY-MM-DD; later rows are ignored. Default: last order date.")
+@click.option("--horizon-days", default=90, show_default=True, type=click.IntRange(min=1),
+              help="Days ahead that churn and lifetime value look.")
+@click.option("--map", "maps", multiple=True, metavar="FIELD=HEADER",
+              help="Map a column explicitly, e.g. --map customer_id=Kunde (repeatable).")
+@click.option("--sheet", default=None,
+              help="Excel sheet to read; 'all' stacks sheets that share headers.")
+@click.option("--date-format", default=None,
+              help="strftime format of the date column, e.g. %d.%m.%Y, when guessing fails.")
+def analyze(data: Path | None, out_dir: Path, as_of: str | None, horizon_days: int,
+            maps: tuple[str, ...], sheet: str | None, date_format: str | None) -> None:
+    """Analyse DATA (CSV, Parquet or Excel; default: the bundled sample shop)."""
+    console = Console(stderr=True)
+    mapping = parse_mapping(maps)
+    with _stage_progress(console) as step, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kept in analysis.warnings, printed below
+        analysis = analyze_file(data or SAMPLE_SHOP_PATH, mapping=mapping, sheet=sheet,
+                                date_format=date_format, as_of=as_of,
+                                horizon_days=horizon_days, progress=step)
+        step("write")
+        paths = write_outputs(analysis, out_dir)
+    for message in analysis.warnings:
+        console.print(f"[yellow]Warning:[/yellow] {message}")
+    out = Console()
+    out.print(_summary_table(analysis))
+    report = analysis.cleaning
+    out.print(f"Rows read {report.rows_in:,}, kept {report.rows_kept:,}, dropped "
+              + ", ".join(f"{k} {v:,}" for k, v in report.dropped.items() if v))
+    out.print(f"Wrote {len(paths)} files to {out_dir}/ (start with {paths['report'].name})")
+
+
+@cli.command()
+@click.option("--customers", default=5000, show_default=True, type=click.IntRange(min=1),
+              help="Number of customers.")
+@click.option("--months", default=24, show_default=True, type=click.IntRange(min=1),
+              help="Length of the order history in months.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Random seed.")
+@click.option("--start", default="2024-01-01", show_default=True, help="First day, YYYY-MM-DD.")
+@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path),
+              help="Output file: .csv, .csv.gz or .parquet; the truth goes beside it.")
+def sample(customers: int, months: int, seed: int, start: str, out_file: Path) -> None:
+    """Write a synthetic sample shop's order log and its ground truth."""
+    orders_path, truth_path = write_sample_shop(out_file, customers=customers, months=months,
+                                                seed=seed, start=start)
+    click.echo(f"Wrote {orders_path} and {truth_path}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: turns domain errors into a message and exit code 1."""
+    try:
+        cli.main(args=argv, prog_name="retention-advisor", standalone_mode=False)
+    except RetentionError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

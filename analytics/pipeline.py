@@ -1,0 +1,237 @@
+"""One call that runs every analysis on an order log and returns an :class:`Analysis`.
+
+The CLI, the advisor's tools and the app all read the same ``Analysis``; nothing here
+writes files (see :mod:`analytics.outputs`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .cleaning import CleaningReport, clean_orders
+from .clusters import BehaviourClusters, cluster_profile
+from .cohorts import cohort_table, monthly_activity, retention_kpis
+from .errors import DataError
+from .features import customer_features
+from .loading import load_orders
+from .rfm import DEFAULT_SEGMENT_RULES, SegmentRule, assign_segments, order_table, rfm_scores
+from .rfm import rfm_table as build_rfm_table
+from .schema import CUSTOMER_ID, ORDER_DATE
+
+__all__ = ["AFTER_AS_OF", "Analysis", "analyze", "analyze_file", "restrict_to_as_of"]
+
+AFTER_AS_OF = "after_as_of"
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Analysis:
+    """Everything the analytics core knows about one shop at one ``as_of`` date."""
+
+    source: str
+    as_of: pd.Timestamp
+    horizon_days: int
+    lines: pd.DataFrame
+    orders: pd.DataFrame
+    customers: pd.DataFrame
+    segments: pd.DataFrame
+    clusters: pd.DataFrame
+    cohorts: pd.DataFrame
+    monthly: pd.DataFrame
+    kpis: dict[str, Any]
+    cleaning: CleaningReport
+    mapping: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-ready summary: KPIs, cleaning report, mapping and model diagnostics."""
+        return {
+            "source": self.source,
+            "as_of": self.as_of.date().isoformat(),
+            "horizon_days": self.horizon_days,
+            "period": {
+                "first_order": _iso(self.orders["order_date"].min()),
+                "last_order": _iso(self.orders["order_date"].max()),
+            },
+            "kpis": self.kpis,
+            "cleaning": self.cleaning.to_dict(),
+            "mapping": self.mapping,
+            "notes": self.notes,
+            "warnings": self.warnings,
+            "diagnostics": self.diagnostics,
+        }
+
+
+def _iso(value: pd.Timestamp) -> str | None:
+    return None if pd.isna(value) else pd.Timestamp(value).isoformat()
+
+
+def restrict_to_as_of(
+    lines: pd.DataFrame, as_of: str | pd.Timestamp | None
+) -> tuple[pd.DataFrame, pd.Timestamp, int]:
+    """Keep lines dated on or before ``as_of`` (a day; default: the last order's day).
+
+    Returns the kept lines, the ``as_of`` day and how many lines were dropped for being later.
+    """
+    first, last = lines[ORDER_DATE].min(), lines[ORDER_DATE].max()
+    day = last.normalize() if as_of is None else _parse_as_of(as_of)
+    if day < first.normalize():
+        raise DataError(
+            f"--as-of {day.date()} is before the first order ({first.date()}); choose a date "
+            f"between {first.date()} and {last.date()}"
+        )
+    keep = lines[ORDER_DATE] < day + pd.Timedelta(days=1)
+    return lines.loc[keep], day, int((~keep).sum())
+
+
+def _parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(as_of).normalize()
+    except (ValueError, TypeError) as exc:
+        raise DataError(
+            f"--as-of {as_of!r} is not a date; write it as YYYY-MM-DD, e.g. 2024-06-30"
+        ) from exc
+
+
+def _segment_table(customers: pd.DataFrame, column: str, kind: str) -> pd.DataFrame:
+    g = customers.groupby(column, observed=True)
+    table = g.agg(
+        customers=("frequency", "size"),
+        revenue=("monetary", "sum"),
+        avg_recency_days=("recency_days", "mean"),
+        avg_frequency=("frequency", "mean"),
+        avg_monetary=("monetary", "mean"),
+    )
+    table["customer_share"] = table["customers"] / table["customers"].sum()
+    table["revenue_share"] = table["revenue"] / table["revenue"].sum()
+    table = table.reset_index().rename(columns={column: "segment"})
+    table["segment"] = table["segment"].astype(str)
+    table.insert(0, "kind", kind)
+    return table.sort_values("revenue", ascending=False, ignore_index=True)
+
+
+def analyze(
+    lines: pd.DataFrame,
+    *,
+    as_of: str | pd.Timestamp | None = None,
+    horizon_days: int = 90,
+    cleaning: CleaningReport | None = None,
+    segment_rules: Sequence[SegmentRule] = DEFAULT_SEGMENT_RULES,
+    source: str = "",
+    mapping: Mapping[str, str] | None = None,
+    notes: Sequence[str] = (),
+    random_state: int = 0,
+    progress: Progress | None = None,
+) -> Analysis:
+    """Run every analysis on cleaned order lines (see :func:`analytics.cleaning.clean_orders`).
+
+    Lines after ``as_of`` are dropped first and counted in the cleaning report. Warnings
+    about degraded output (a tiny shop, a model fallback) are re-emitted and also kept in
+    ``Analysis.warnings`` so reports can show them.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        analysis = _analyze(lines, as_of=as_of, horizon_days=horizon_days, cleaning=cleaning,
+                            segment_rules=segment_rules, random_state=random_state,
+                            progress=progress)
+    analysis.source, analysis.mapping, analysis.notes = source, dict(mapping or {}), list(notes)
+    for item in caught:
+        if issubclass(item.category, UserWarning):
+            analysis.warnings.append(str(item.message))
+        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return analysis
+
+
+def _analyze(
+    lines: pd.DataFrame,
+    *,
+    as_of: str | pd.Timestamp | None,
+    horizon_days: int,
+    cleaning: CleaningReport | None,
+    segment_rules: Sequence[SegmentRule],
+    random_state: int,
+    progress: Progress | None,
+) -> Analysis:
+    step = progress or (lambda _stage: None)
+    if horizon_days < 1:
+        raise DataError(f"--horizon-days must be a positive number of days, got {horizon_days}")
+    if cleaning is None:
+        lines, cleaning = clean_orders(lines)
+    lines, day, later = restrict_to_as_of(lines, as_of)
+    cleaning.add(AFTER_AS_OF, later)
+
+    step("rfm")
+    orders = order_table(lines)
+    rfm = rfm_scores(build_rfm_table(orders, day))
+    rfm["rfm_segment"] = assign_segments(rfm, segment_rules)
+
+    step("clusters")
+    features = customer_features(orders, day, horizon_days, lines)
+    clusterer = BehaviourClusters(random_state=random_state).fit(features)
+    rfm["tenure_days"] = features["tenure_days"]
+    rfm["cluster"] = clusterer.predict(features)
+    rfm["cluster_label"] = rfm["cluster"].map(clusterer.labels_).astype("string")
+
+    step("cohorts")
+    cohorts = cohort_table(orders)
+    monthly = monthly_activity(orders)
+    kpis = retention_kpis(orders, day)
+
+    segments = pd.concat(
+        [_segment_table(rfm, "rfm_segment", "rfm"), _segment_table(rfm, "cluster", "cluster")],
+        ignore_index=True,
+    )
+    diagnostics = {
+        "clusters": {"k": clusterer.k_, "silhouette_by_k": clusterer.silhouette_,
+                     "labels": clusterer.labels_},
+    }
+    rfm.index.name = CUSTOMER_ID
+    return Analysis(
+        source="",
+        as_of=day,
+        horizon_days=horizon_days,
+        lines=lines,
+        orders=orders,
+        customers=rfm,
+        segments=segments,
+        clusters=cluster_profile(rfm, clusterer.labels_),
+        cohorts=cohorts,
+        monthly=monthly,
+        kpis=kpis,
+        cleaning=cleaning,
+        diagnostics=diagnostics,
+    )
+
+
+def analyze_file(
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    date_format: str | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> Analysis:
+    """Load, clean and analyse a CSV, Parquet or Excel order export."""
+    step = progress or (lambda _stage: None)
+    step("load")
+    loaded = load_orders(path, mapping=mapping, sheet=sheet, date_format=date_format)
+    step("clean")
+    lines, report = clean_orders(loaded.orders)
+    return analyze(
+        lines,
+        cleaning=report,
+        source=loaded.source,
+        mapping=loaded.mapping,
+        notes=loaded.notes,
+        progress=progress,
+        **options,
+    )

@@ -1,0 +1,57 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from analytics.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analytics.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_analyze_writes_outputs_and_a_summary(tmp_path, capsys):
+    data = tmp_path / "shop.csv"
+    main(["sample", "--customers", "400", "--months", "12", "--seed", "3", "--out", str(data)])
+    assert (tmp_path / "shop_truth.csv").exists()
+    main(["analyze", str(data), "--out", str(tmp_path / "out"), "--as-of", "2024-10-31"])
+    printed = capsys.readouterr().out
+    assert "Segments at 2024-10-31" in printed and "Wrote" in printed
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["as_of"] == "2024-10-31"
+    assert summary["cleaning"]["dropped"]["after_as_of"] > 0
+
+
+def test_explicit_mapping_when_headers_cannot_be_guessed(tmp_path, capsys):
+    path = tmp_path / "kunden.csv"
+    pd.DataFrame({"Kunde": ["001", "001", "002"],
+                  "Datum": ["03.01.2024", "15.02.2024", "20.02.2024"],
+                  "Umsatz": ["12,50", "8,00", "100,00"]}).to_csv(path, sep=";", index=False)
+    with pytest.raises(SystemExit) as failed:
+        main(["analyze", str(path), "--out", str(tmp_path / "out")])
+    assert failed.value.code == 1
+    error = capsys.readouterr().err
+    assert "--map customer_id=" in error and "Kunde" in error
+    main(["analyze", str(path), "--out", str(tmp_path / "out"), "--map", "customer_id=Kunde",
+          "--map", "order_date=Datum", "--map", "amount=Umsatz"])
+    customers = pd.read_csv(tmp_path / "out" / "customers.csv", dtype={"customer_id": str})
+    assert customers.set_index("customer_id")["monetary"].to_dict() == {"001": 20.5,
+                                                                       "002": 100.0}
+
+
+def test_bad_input_is_one_message_and_no_traceback(tmp_path):
+    result = run("analyze", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "missing.csv" in result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_malformed_map_option_names_the_fix(tmp_path, capsys):
+    with pytest.raises(SystemExit) as failed:
+        main(["analyze", "--map", "customer_id", "--out", str(tmp_path)])
+    assert failed.value.code == 2
+    assert "FIELD=HEADER" in capsys.readouterr().err
