@@ -5,9 +5,10 @@ Domain errors become one message on stderr and a non-zero exit; no traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .backtest import backtest
 from .errors import RetentionError
 from .outputs import write_outputs
-from .pipeline import Analysis, analyze_file
+from .pipeline import Analysis, analyze_file, load_and_clean, restrict_to_as_of
 from .sample import SAMPLE_SHOP_PATH, write_sample_shop
 from .schema import CANONICAL_COLUMNS
 
@@ -29,7 +31,11 @@ STAGES = {
     "clean": "Cleaning rows",
     "rfm": "Scoring RFM and segments",
     "clusters": "Clustering behaviour",
+    "churn": "Fitting churn and lifetime value",
+    "recommendations": "Recommending products",
     "cohorts": "Building cohorts and KPIs",
+    "segments": "Summarising segments and their trend",
+    "backtest": "Backtesting the models one horizon back",
     "write": "Writing tables, report and charts",
 }
 
@@ -89,20 +95,31 @@ def cli() -> None:
     """Retention Advisor: retention analytics for an e-commerce order log."""
 
 
+def data_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The DATA argument and the options that say how to read it and for which date."""
+    decorators = [
+        click.argument("data", required=False, type=click.Path(path_type=Path)),
+        click.option("--as-of", default=None, help="Analysis date YYYY-MM-DD; later rows are "
+                     "ignored. Default: last order date."),
+        click.option("--horizon-days", default=90, show_default=True,
+                     type=click.IntRange(min=1),
+                     help="Days ahead that churn and lifetime value look."),
+        click.option("--map", "maps", multiple=True, metavar="FIELD=HEADER",
+                     help="Map a column explicitly, e.g. --map customer_id=Kunde (repeatable)."),
+        click.option("--sheet", default=None,
+                     help="Excel sheet to read; 'all' stacks sheets that share headers."),
+        click.option("--date-format", default=None, help="strftime format of the date "
+                     "column, e.g. %d.%m.%Y, when guessing fails."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 @cli.command()
-@click.argument("data", required=False, type=click.Path(path_type=Path))
+@data_options
 @click.option("--out", "out_dir", default="analysis", show_default=True,
               type=click.Path(path_type=Path), help="Folder for the output files.")
-@click.option("--as-of", default=None,
-              help="Analysis date YYYY-MM-DD; later rows are ignored. Default: last order date.")
-@click.option("--horizon-days", default=90, show_default=True, type=click.IntRange(min=1),
-              help="Days ahead that churn and lifetime value look.")
-@click.option("--map", "maps", multiple=True, metavar="FIELD=HEADER",
-              help="Map a column explicitly, e.g. --map customer_id=Kunde (repeatable).")
-@click.option("--sheet", default=None,
-              help="Excel sheet to read; 'all' stacks sheets that share headers.")
-@click.option("--date-format", default=None,
-              help="strftime format of the date column, e.g. %d.%m.%Y, when guessing fails.")
 def analyze(data: Path | None, out_dir: Path, as_of: str | None, horizon_days: int,
             maps: tuple[str, ...], sheet: str | None, date_format: str | None) -> None:
     """Analyse DATA (CSV, Parquet or Excel; default: the bundled sample shop)."""
@@ -123,6 +140,57 @@ def analyze(data: Path | None, out_dir: Path, as_of: str | None, horizon_days: i
     out.print(f"Rows read {report.rows_in:,}, kept {report.rows_kept:,}, dropped "
               + ", ".join(f"{k} {v:,}" for k, v in report.dropped.items() if v))
     out.print(f"Wrote {len(paths)} files to {out_dir}/ (start with {paths['report'].name})")
+
+
+def _metrics_table(title: str, metrics: dict[str, dict[str, float]]) -> Table:
+    columns = list(next(iter(metrics.values())))
+    table = Table(title=title)
+    table.add_column("model")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, row in metrics.items():
+        table.add_row(name, *(_number(row[c]) for c in columns))
+    return table
+
+
+def _number(value: float | None) -> str:
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
+
+
+@cli.command("backtest")
+@data_options
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def backtest_command(data: Path | None, as_of: str | None, horizon_days: int,
+                     maps: tuple[str, ...], sheet: str | None, date_format: str | None,
+                     as_json: bool) -> None:
+    """Backtest the models on DATA one horizon before --as-of, against simple baselines."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lines, _report, _loaded = load_and_clean(
+            data or SAMPLE_SHOP_PATH, mapping=parse_mapping(maps), sheet=sheet,
+            date_format=date_format)
+        lines, day, _later = restrict_to_as_of(lines, as_of)
+        result = backtest(lines, day, horizon_days)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    out = Console()
+    if "skipped" in result:
+        out.print(f"Backtest skipped: {result['skipped']}")
+        return
+    out.print(f"Models fitted on rows up to {result['cutoff']}, checked against the next "
+              f"{horizon_days} days (up to {day.date()}).")
+    churn = result["churn"]
+    out.print(_metrics_table(f"Churn: {churn['customers']:,} customers, "
+                             f"{churn['churn_rate']:.1%} churned", churn["metrics"]))
+    out.print(_metrics_table(f"Lifetime value: {result['clv']['customers']:,} customers",
+                             result["clv"]["metrics"]))
+    if "recommendations" in result:
+        recs = result["recommendations"]
+        out.print(_metrics_table(f"Recommendations @{recs['n']}: {recs['customers']:,} "
+                                 "customers who bought in the horizon", recs["metrics"]))
 
 
 @cli.command()

@@ -55,7 +55,8 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    _atomic_write(path, frame.to_csv(index=False, float_format="%.6g"))
+    floats = frame.select_dtypes("float").columns
+    _atomic_write(path, frame.round(dict.fromkeys(floats, 6)).to_csv(index=False))
 
 
 def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
@@ -73,10 +74,9 @@ def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
     _write_csv(analysis.cohorts, paths["cohorts"])
     _write_csv(analysis.monthly.reset_index(names="month"), paths["monthly"])
     _write_csv(analysis.clusters.reset_index(), paths["clusters"])
-    extra = getattr(analysis, "recommendations", None)
-    if extra is not None:
+    if analysis.recommendations is not None:
         paths["recommendations"] = out / "recommendations.csv"
-        _write_csv(extra, paths["recommendations"])
+        _write_csv(analysis.recommendations, paths["recommendations"])
     paths["summary"] = out / "summary.json"
     _atomic_write(paths["summary"], json.dumps(_jsonable(analysis.summary()), indent=2))
     charts = write_charts(analysis, out)

@@ -14,17 +14,28 @@ from typing import Any
 
 import pandas as pd
 
+from .backtest import backtest
 from .cleaning import CleaningReport, clean_orders
 from .clusters import BehaviourClusters, cluster_profile
 from .cohorts import cohort_table, monthly_activity, retention_kpis
 from .errors import DataError
 from .features import customer_features
-from .loading import load_orders
+from .loading import LoadResult, load_orders
+from .recommend import ItemKNNRecommender
 from .rfm import DEFAULT_SEGMENT_RULES, SegmentRule, assign_segments, order_table, rfm_scores
 from .rfm import rfm_table as build_rfm_table
-from .schema import CUSTOMER_ID, ORDER_DATE
+from .schema import CUSTOMER_ID, ORDER_DATE, PRODUCT_ID
+from .scoring import Scores, score_customers
+from .segments import segment_table
 
-__all__ = ["AFTER_AS_OF", "Analysis", "analyze", "analyze_file", "restrict_to_as_of"]
+__all__ = [
+    "AFTER_AS_OF",
+    "Analysis",
+    "analyze",
+    "analyze_file",
+    "load_and_clean",
+    "restrict_to_as_of",
+]
 
 AFTER_AS_OF = "after_as_of"
 Progress = Callable[[str], None]
@@ -48,6 +59,7 @@ class Analysis:
     cleaning: CleaningReport
     mapping: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    recommendations: pd.DataFrame | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -101,23 +113,6 @@ def _parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
         ) from exc
 
 
-def _segment_table(customers: pd.DataFrame, column: str, kind: str) -> pd.DataFrame:
-    g = customers.groupby(column, observed=True)
-    table = g.agg(
-        customers=("frequency", "size"),
-        revenue=("monetary", "sum"),
-        avg_recency_days=("recency_days", "mean"),
-        avg_frequency=("frequency", "mean"),
-        avg_monetary=("monetary", "mean"),
-    )
-    table["customer_share"] = table["customers"] / table["customers"].sum()
-    table["revenue_share"] = table["revenue"] / table["revenue"].sum()
-    table = table.reset_index().rename(columns={column: "segment"})
-    table["segment"] = table["segment"].astype(str)
-    table.insert(0, "kind", kind)
-    return table.sort_values("revenue", ascending=False, ignore_index=True)
-
-
 def analyze(
     lines: pd.DataFrame,
     *,
@@ -130,6 +125,9 @@ def analyze(
     notes: Sequence[str] = (),
     random_state: int = 0,
     progress: Progress | None = None,
+    n_recommendations: int = 10,
+    trend_days: int = 30,
+    run_backtest: bool = True,
 ) -> Analysis:
     """Run every analysis on cleaned order lines (see :func:`analytics.cleaning.clean_orders`).
 
@@ -141,7 +139,8 @@ def analyze(
         warnings.simplefilter("always")
         analysis = _analyze(lines, as_of=as_of, horizon_days=horizon_days, cleaning=cleaning,
                             segment_rules=segment_rules, random_state=random_state,
-                            progress=progress)
+                            progress=progress, n_recommendations=n_recommendations,
+                            trend_days=trend_days, run_backtest=run_backtest)
     analysis.source, analysis.mapping, analysis.notes = source, dict(mapping or {}), list(notes)
     for item in caught:
         if issubclass(item.category, UserWarning):
@@ -159,6 +158,9 @@ def _analyze(
     segment_rules: Sequence[SegmentRule],
     random_state: int,
     progress: Progress | None,
+    n_recommendations: int,
+    trend_days: int,
+    run_backtest: bool,
 ) -> Analysis:
     step = progress or (lambda _stage: None)
     if horizon_days < 1:
@@ -168,11 +170,9 @@ def _analyze(
     lines, day, later = restrict_to_as_of(lines, as_of)
     cleaning.add(AFTER_AS_OF, later)
 
-    step("rfm")
     orders = order_table(lines)
-    rfm = rfm_scores(build_rfm_table(orders, day))
-    rfm["rfm_segment"] = assign_segments(rfm, segment_rules)
-
+    step("rfm")
+    rfm = _rfm(orders, day, segment_rules)
     step("clusters")
     features = customer_features(orders, day, horizon_days, lines)
     clusterer = BehaviourClusters(random_state=random_state).fit(features)
@@ -180,35 +180,85 @@ def _analyze(
     rfm["cluster"] = clusterer.predict(features)
     rfm["cluster_label"] = rfm["cluster"].map(clusterer.labels_).astype("string")
 
+    step("churn")
+    scores = score_customers(orders, lines, day, horizon_days, random_state)
+    customers = rfm.join(scores.predictions).join(scores.features[["mean_gap_days"]])
+    step("recommendations")
+    recommendations = _recommendations(lines, day, n_recommendations)
     step("cohorts")
     cohorts = cohort_table(orders)
-    monthly = monthly_activity(orders)
     kpis = retention_kpis(orders, day)
-
-    segments = pd.concat(
-        [_segment_table(rfm, "rfm_segment", "rfm"), _segment_table(rfm, "cluster", "cluster")],
-        ignore_index=True,
-    )
+    kpis["revenue_at_risk"] = float(customers["revenue_at_risk"].sum())
+    kpis["predicted_clv"] = float(customers["predicted_clv"].sum())
+    step("segments")
+    previous = _previous_customers(orders, lines, day, trend_days, segment_rules, clusterer,
+                                   scores)
     diagnostics = {
         "clusters": {"k": clusterer.k_, "silhouette_by_k": clusterer.silhouette_,
                      "labels": clusterer.labels_},
+        **scores.diagnostics,
+        "trend_days": trend_days,
     }
-    rfm.index.name = CUSTOMER_ID
+    if run_backtest:
+        step("backtest")
+        diagnostics["backtest"] = backtest(lines, day, horizon_days, random_state=random_state)
+    customers.index.name = CUSTOMER_ID
     return Analysis(
         source="",
         as_of=day,
         horizon_days=horizon_days,
         lines=lines,
         orders=orders,
-        customers=rfm,
-        segments=segments,
-        clusters=cluster_profile(rfm, clusterer.labels_),
+        customers=customers,
+        segments=segment_table(customers, previous),
+        clusters=cluster_profile(customers, clusterer.labels_),
         cohorts=cohorts,
-        monthly=monthly,
+        monthly=monthly_activity(orders),
         kpis=kpis,
         cleaning=cleaning,
+        recommendations=recommendations,
         diagnostics=diagnostics,
     )
+
+
+def _rfm(orders: pd.DataFrame, day: pd.Timestamp,
+         segment_rules: Sequence[SegmentRule]) -> pd.DataFrame:
+    rfm = rfm_scores(build_rfm_table(orders, day))
+    rfm["rfm_segment"] = assign_segments(rfm, segment_rules)
+    return rfm
+
+
+def _recommendations(lines: pd.DataFrame, day: pd.Timestamp, n: int) -> pd.DataFrame | None:
+    if PRODUCT_ID not in lines or lines[PRODUCT_ID].isna().all():
+        return None
+    return ItemKNNRecommender().fit(lines, day).recommend(n=n)
+
+
+def _previous_customers(orders: pd.DataFrame, lines: pd.DataFrame, day: pd.Timestamp,
+                        trend_days: int, segment_rules: Sequence[SegmentRule],
+                        clusterer: BehaviourClusters, scores: Scores) -> pd.DataFrame | None:
+    """The customers frame ``trend_days`` earlier, scored by the same fitted models."""
+    before = day - pd.Timedelta(days=trend_days)
+    past = orders.loc[orders["order_date"] < before + pd.Timedelta(days=1)]
+    if trend_days <= 0 or past.empty:
+        return None
+    previous = _rfm(past, before, segment_rules)
+    features = customer_features(past, before, scores.model.horizon_days, lines)
+    previous["cluster"] = clusterer.predict(features)
+    return previous.join(scores.rescore(orders, lines, before))
+
+
+def load_and_clean(
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    date_format: str | None = None,
+) -> tuple[pd.DataFrame, CleaningReport, LoadResult]:
+    """Load an order export and clean it: (clean lines, cleaning report, load result)."""
+    loaded = load_orders(path, mapping=mapping, sheet=sheet, date_format=date_format)
+    lines, report = clean_orders(loaded.orders)
+    return lines, report, loaded
 
 
 def analyze_file(
@@ -223,9 +273,8 @@ def analyze_file(
     """Load, clean and analyse a CSV, Parquet or Excel order export."""
     step = progress or (lambda _stage: None)
     step("load")
-    loaded = load_orders(path, mapping=mapping, sheet=sheet, date_format=date_format)
-    step("clean")
-    lines, report = clean_orders(loaded.orders)
+    lines, report, loaded = load_and_clean(path, mapping=mapping, sheet=sheet,
+                                           date_format=date_format)
     return analyze(
         lines,
         cleaning=report,

@@ -22,6 +22,8 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ",.2f") -> str:
     percent = [str(c).endswith(("share", "probability", "rate")) for c in frame.columns]
 
     def cell(value: object, as_percent: bool) -> str:
+        if value is None:
+            return ""
         if isinstance(value, float):
             if pd.isna(value):
                 return ""
@@ -76,6 +78,44 @@ def _segment_section(analysis: Analysis) -> list[str]:
     return [markdown_table(seg[cols[:-1] + extra + cols[-1:]])]
 
 
+def _risk_section(analysis: Analysis, top: int = 10) -> list[str]:
+    churn = analysis.diagnostics.get("churn", {})
+    k = analysis.kpis
+    lines = [
+        f"Churn = probability of no order in the {analysis.horizon_days} days after "
+        f"{analysis.as_of.date()} (model: {churn.get('model')}). Revenue at risk = churn "
+        f"probability × the customer's usual revenue per {analysis.horizon_days} days.",
+        "",
+        f"- Revenue at risk: {k['revenue_at_risk']:,.2f}",
+        f"- Predicted revenue in the next {analysis.horizon_days} days (CLV): "
+        f"{k['predicted_clv']:,.2f}",
+        "",
+        f"Customers with the most revenue at risk (top {top}):",
+        "",
+    ]
+    customers = analysis.customers.nlargest(top, "revenue_at_risk").reset_index()
+    cols = ["customer_id", "rfm_segment", "churn_probability", "revenue_at_risk",
+            "predicted_clv", "churn_reasons"]
+    return [*lines, markdown_table(customers[cols])]
+
+
+def _backtest_section(analysis: Analysis) -> list[str]:
+    result = analysis.diagnostics.get("backtest")
+    if not result:
+        return ["Not run."]
+    if "skipped" in result:
+        return [f"Skipped: {result['skipped']}."]
+    lines = [f"Models refitted on rows up to {result['cutoff']} and checked against the "
+             f"following {result['horizon_days']} days.", ""]
+    for key, title in (("churn", "Churn"), ("clv", "Lifetime value"),
+                       ("recommendations", "Recommendations @10")):
+        if key in result:
+            table = pd.DataFrame(result[key]["metrics"]).T.reset_index(names="model")
+            lines += [f"{title} ({result[key]['customers']:,} customers):", "",
+                      markdown_table(table, floatfmt=",.4f"), ""]
+    return lines
+
+
 def _cluster_section(analysis: Analysis) -> list[str]:
     profile = analysis.clusters.reset_index()
     cols = ["cluster", "label", "customers", "customer_share", "revenue_share",
@@ -118,11 +158,17 @@ def render_report(analysis: Analysis, charts: Mapping[str, Path]) -> str:
         "## RFM segments",
         *_segment_section(analysis),
         "",
+        "## Churn risk and lifetime value",
+        *_risk_section(analysis),
+        "",
         "## Behavioural clusters",
         *_cluster_section(analysis),
         "",
         "## Cohort retention",
         *_cohort_section(analysis),
+        "",
+        "## Backtest",
+        *_backtest_section(analysis),
         "",
         "## Charts",
         *images,

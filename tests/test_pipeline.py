@@ -2,7 +2,7 @@ import json
 
 import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
 from analytics.cleaning import clean_orders
 from analytics.errors import DataError
@@ -44,14 +44,15 @@ def test_rows_after_as_of_are_ignored_and_counted(sample_analysis):
     future = lines.head(50).assign(order_date=pd.Timestamp("2030-01-01"), amount=1e6)
     again = analyze(pd.concat([lines, future], ignore_index=True), as_of=sample_analysis.as_of)
     assert again.cleaning.dropped["after_as_of"] == 50
-    pd.testing.assert_frame_equal(again.customers, sample_analysis.customers)
-    pd.testing.assert_frame_equal(again.cohorts, sample_analysis.cohorts)
+    for name in ("customers", "segments", "cohorts", "monthly", "recommendations"):
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(sample_analysis, name))
     assert again.kpis == sample_analysis.kpis
+    assert again.diagnostics["backtest"] == sample_analysis.diagnostics["backtest"]
 
 
 def test_as_of_in_the_past_uses_only_earlier_orders(sample_analysis):
     as_of = pd.Timestamp("2025-06-30")
-    past = analyze(sample_analysis.lines, as_of=as_of)
+    past = analyze(sample_analysis.lines, as_of=as_of, run_backtest=False)
     assert past.orders["order_date"].max() < as_of + pd.Timedelta(days=1)
     assert past.cleaning.dropped["after_as_of"] > 0
     assert past.customers["recency_days"].min() >= 0
@@ -100,3 +101,41 @@ def test_outputs_follow_the_contract(sample_analysis, tmp_path):
         assert paths[chart].stat().st_size > 10_000
     cohorts = pd.read_csv(paths["cohorts"])
     assert (cohorts.loc[cohorts["period"] == 0, "retention"] == 1).all()
+
+
+def test_churn_ranks_the_generators_churned_customers_first(sample_analysis, sample_truth):
+    joined = sample_analysis.customers.join(sample_truth, how="inner")
+    auc = roc_auc_score(joined["churned"], joined["churn_probability"])
+    assert auc > 0.93, auc
+    assert auc > roc_auc_score(joined["churned"], joined["recency_days"])
+    churned = joined.loc[joined["churned"], "churn_reasons"]
+    assert (churned != "buying at their usual pace").mean() > 0.9
+
+
+def test_every_customer_column_of_the_contract_is_filled(sample_analysis):
+    customers = sample_analysis.customers
+    for column in ("churn_probability", "p_alive", "expected_orders", "predicted_clv",
+                   "revenue_at_risk"):
+        assert customers[column].notna().all(), column
+        assert (customers[column] >= 0).all(), column
+    assert customers["churn_probability"].between(0, 1).all()
+    assert customers["revenue_at_risk"].sum() == pytest.approx(
+        (customers["churn_probability"] * customers["usual_horizon_revenue"]).sum())
+
+
+def test_segment_table_adds_up_and_shows_the_change(sample_analysis):
+    rfm = sample_analysis.segments.loc[sample_analysis.segments["kind"] == "rfm"]
+    customers = sample_analysis.customers
+    assert rfm["revenue_at_risk"].sum() == pytest.approx(customers["revenue_at_risk"].sum())
+    assert rfm["customers"].sum() == len(customers)
+    grown = rfm["customers"] - rfm["customers_prev"]
+    assert (grown == rfm["customers_change"]).all()
+    # 30 days earlier the shop had fewer customers
+    assert rfm["customers_prev"].sum() < len(customers)
+
+
+def test_recommendations_cover_every_customer(sample_analysis):
+    recs = sample_analysis.recommendations
+    assert set(recs["customer_id"]) == set(sample_analysis.customers.index)
+    assert recs.groupby("customer_id")["rank"].max().eq(10).all()
+    assert set(recs["source"]) <= {"similar", "buy_again", "popular"}

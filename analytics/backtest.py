@@ -1,0 +1,127 @@
+"""Backtest: re-run the models with ``as_of`` moved back one horizon, compare with reality.
+
+At ``cut = as_of − horizon`` every model is fitted on rows up to ``cut`` only and scores the
+customers known then; the following ``horizon`` days (all on or before ``as_of``) say what
+happened. Each model is compared with simple baselines:
+
+- churn: ROC AUC, PR AUC, Brier score and top-decile lift of the model, of recency alone and
+  of the BG/NBD probability of no order in the horizon;
+- lifetime value: Spearman rank correlation and mean absolute error of predicted CLV against
+  actual spend in the horizon, for the model and for the naive past spend rate × horizon;
+- recommendations: hit rate@n and recall@n of the model, of popularity and of buy-again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from .churn import churn_labels
+from .features import DAY
+from .recommend import evaluate_recommenders
+from .rfm import order_table
+from .schema import CUSTOMER_ID, PRODUCT_ID
+from .scoring import score_customers
+
+__all__ = ["backtest", "churn_metrics", "clv_metrics", "top_decile_lift"]
+
+
+def top_decile_lift(y: np.ndarray, score: np.ndarray) -> float:
+    """Churn rate among the 10 % highest scores divided by the overall churn rate."""
+    k = max(1, int(np.ceil(len(y) / 10)))
+    top = np.argsort(-score, kind="stable")[:k]
+    base = y.mean()
+    return float(y[top].mean() / base) if base > 0 else float("nan")
+
+
+def churn_metrics(y: pd.Series, score: pd.Series, probability: bool = True) -> dict[str, float]:
+    """ROC AUC, PR AUC (churners positive), top-decile lift; Brier for probabilities."""
+    y_, s_ = y.to_numpy(dtype=int), score.to_numpy(dtype=float)
+    two_classes = 0 < y_.sum() < len(y_)
+    out = {
+        "roc_auc": float(roc_auc_score(y_, s_)) if two_classes else float("nan"),
+        "pr_auc": float(average_precision_score(y_, s_)) if two_classes else float("nan"),
+        "top_decile_lift": top_decile_lift(y_, s_),
+    }
+    out["brier"] = float(brier_score_loss(y_, s_)) if probability else float("nan")
+    return out
+
+
+def clv_metrics(actual: pd.Series, predicted: pd.Series) -> dict[str, float]:
+    """Spearman rank correlation and mean absolute error against actual spend."""
+    constant = predicted.nunique() < 2 or actual.nunique() < 2
+    rho = float("nan") if constant else spearmanr(predicted.to_numpy(), actual.to_numpy()).statistic
+    return {"spearman": float(rho), "mae": float((predicted - actual).abs().mean()),
+            "predicted_total": float(predicted.sum()), "actual_total": float(actual.sum())}
+
+
+def _round(table: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    """Four decimals; undefined metrics (NaN) become None, which JSON and ``==`` handle."""
+    return {name: {k: None if v != v else round(v, 4) for k, v in row.items()}
+            for name, row in table.items()}
+
+
+def backtest(
+    lines: pd.DataFrame,
+    as_of: pd.Timestamp,
+    horizon_days: int = 90,
+    *,
+    n_recommendations: int = 10,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Metrics of every model and its baselines one horizon before ``as_of``."""
+    day = pd.Timestamp(as_of).normalize()
+    cut = day - pd.Timedelta(days=horizon_days)
+    lines = lines.loc[lines["order_date"] < day + DAY]
+    orders = order_table(lines)
+    result: dict[str, Any] = {"cutoff": cut.date().isoformat(), "horizon_days": horizon_days}
+    if orders["order_date"].min() >= cut:
+        result["skipped"] = f"no order before the backtest cut-off {cut.date()}"
+        return result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the analysis itself reports degraded fits
+        scores = score_customers(orders, lines, cut, horizon_days, random_state)
+    features, predictions = scores.features, scores.predictions
+    y = churn_labels(orders, cut, horizon_days, features.index)
+    result["churn"] = {
+        "customers": len(y),
+        "churn_rate": round(float(y.mean()), 4),
+        "model_used": scores.diagnostics["churn"]["model"],
+        "metrics": _round({
+            "model": churn_metrics(y, predictions["churn_probability"]),
+            "recency": churn_metrics(y, features["recency_days"], probability=False),
+            "bgnbd": churn_metrics(y, features["bgnbd_p_no_purchase"]),
+        }),
+    }
+    result["clv"] = _clv_backtest(orders, features, predictions, cut, horizon_days)
+    if PRODUCT_ID in lines and lines[PRODUCT_ID].notna().any():
+        table = evaluate_recommenders(lines, cut, horizon_days, n=n_recommendations)
+        result["recommendations"] = {
+            "customers": int(table["customers"].iloc[0]),
+            "n": n_recommendations,
+            "metrics": _round(table.set_index("model")[["hit_rate", "recall"]]
+                              .to_dict(orient="index")),
+        }
+    return result
+
+
+def _clv_backtest(orders: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,
+                  cut: pd.Timestamp, horizon_days: int) -> dict[str, Any]:
+    start = cut + DAY
+    window = orders["order_date"].between(start, start + pd.Timedelta(days=horizon_days),
+                                          inclusive="left")
+    actual = orders.loc[window].groupby(CUSTOMER_ID)["amount"].sum()
+    actual = actual.reindex(features.index, fill_value=0.0)
+    naive = features["monetary"] / features["tenure_days"].clip(lower=1) * horizon_days
+    return {
+        "customers": len(actual),
+        "metrics": _round({
+            "model": clv_metrics(actual, predictions["predicted_clv"]),
+            "naive": clv_metrics(actual, naive),
+        }),
+    }

@@ -1,0 +1,112 @@
+"""Fit the predictive models at one date and score every customer known by then.
+
+The same function serves the analysis at ``as_of`` and the backtest one horizon earlier, so
+what the backtest measures is exactly what the analysis does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from .churn import ChurnModel, churn_reasons
+from .clv import ClvResult, fit_clv
+from .features import customer_features, on_or_before
+
+__all__ = ["BGNBD_FEATURES", "Scores", "bgnbd_features", "revenue_at_risk", "score_customers"]
+
+BGNBD_FEATURES = {"p_alive": "bgnbd_p_alive", "p_no_purchase": "bgnbd_p_no_purchase",
+                  "expected_orders": "bgnbd_expected_orders"}
+
+
+@dataclass
+class Scores:
+    """Per-customer features and predictions at one date, plus model diagnostics."""
+
+    features: pd.DataFrame
+    predictions: pd.DataFrame
+    model: ChurnModel
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def rescore(self, orders: pd.DataFrame, lines: pd.DataFrame | None,
+                day: pd.Timestamp) -> pd.DataFrame:
+        """Churn and revenue at risk at another (earlier) day with the same fitted model."""
+        features = customer_features(
+            orders, day, self.model.horizon_days, lines,
+            extra=lambda past, cutoff: bgnbd_features(past, cutoff, self.model.horizon_days))
+        churn = self.model.predict(features)
+        return revenue_at_risk(churn, features, self.model.horizon_days).assign(
+            churn_probability=churn)
+
+
+def bgnbd_features(orders: pd.DataFrame, day: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    """BG/NBD outputs as churn features: P(alive), P(no order in horizon), expected orders."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degraded fits at old snapshots are expected
+        result = fit_clv(orders, day, horizon_days)
+    return _bgnbd_columns(result)
+
+
+def _bgnbd_columns(result: ClvResult) -> pd.DataFrame:
+    return result.customers[list(BGNBD_FEATURES)].rename(columns=BGNBD_FEATURES)
+
+
+def revenue_at_risk(churn_probability: pd.Series, features: pd.DataFrame,
+                    horizon_days: int) -> pd.DataFrame:
+    """Usual revenue per horizon, and the part of it at risk (× churn probability).
+
+    Usual revenue = the customer's revenue per day since their first order, counting at
+    least one horizon of tenure (so a brand-new customer's first order is not annualised),
+    times the horizon.
+    """
+    tenure = features["tenure_days"].clip(lower=horizon_days)
+    usual = features["monetary"] / tenure * horizon_days
+    return pd.DataFrame({"usual_horizon_revenue": usual,
+                         "revenue_at_risk": churn_probability * usual})
+
+
+def score_customers(
+    orders: pd.DataFrame,
+    lines: pd.DataFrame | None,
+    as_of: pd.Timestamp,
+    horizon_days: int,
+    random_state: int = 0,
+) -> Scores:
+    """Fit CLV and churn on rows up to ``as_of`` and score each customer at ``as_of``."""
+    day = pd.Timestamp(as_of).normalize()
+    orders = on_or_before(orders, day)
+    lines = None if lines is None else on_or_before(lines, day)
+    clv = fit_clv(orders, day, horizon_days)
+
+    def extra(past: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+        if cutoff == day:
+            return _bgnbd_columns(clv)
+        return bgnbd_features(past, cutoff, horizon_days)
+
+    model = ChurnModel(horizon_days=horizon_days, random_state=random_state)
+    # One OpenMP thread: gradient boosting's parallel loops spin-wait, and on a machine
+    # where other processes compete for the cores a 3-second fit was seen to take minutes.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model.fit(orders, day, lines, extra=extra)
+    features = customer_features(orders, day, horizon_days, lines, extra=extra)
+    churn = model.predict(features)
+    predictions = clv.customers[["p_alive", "expected_orders", "predicted_clv"]].reindex(
+        features.index)
+    predictions.insert(0, "churn_probability", churn)
+    predictions = predictions.join(revenue_at_risk(churn, features, horizon_days))
+    predictions["churn_reasons"] = churn_reasons(features, horizon_days)
+    diagnostics = {
+        "churn": {
+            "model": "heuristic" if model.fallback_ else model.model_name_,
+            "fallback_reason": model.fallback_,
+            "training_cutoffs": [c.date().isoformat() for c in model.cutoffs_],
+            "validation_auc": model.validation_auc_,
+        },
+        "clv": clv.diagnostics,
+    }
+    return Scores(features=features, predictions=predictions, model=model,
+                  diagnostics=diagnostics)
