@@ -1,0 +1,252 @@
+"""Campaign plan skeletons: who to target in a segment, with which offer, when, and how to
+measure it. Everything here is numbers from the analysis; the advisor adds words and
+playbook citations on top.
+
+The rules are data (:data:`DEFAULT_PLAYS`, :class:`Constraints`): a play per segment says
+the goal, the offer and its usual depth and channel; the depth is then bounded by the
+caller's discount cap, by the margin, and by the audience's predicted value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import RetentionError
+from .experiments import assign_holdout, sample_size_two_proportions
+
+__all__ = [
+    "DEFAULT_PLAYS",
+    "CampaignPlan",
+    "Constraints",
+    "Play",
+    "UnknownSegmentError",
+    "plan_campaign",
+]
+
+
+class UnknownSegmentError(RetentionError):
+    """The segment named does not exist; the message lists the valid ones."""
+
+
+@dataclass(frozen=True)
+class Play:
+    """The default campaign for a segment."""
+
+    goal: str
+    offer: str
+    depth: float  # share of the order value, before bounds
+    channel: str
+    tactic: str   # playbook tactic to cite
+    expected_uplift: float  # absolute retention uplift the campaign aims for
+
+
+DEFAULT_PLAYS: Mapping[str, Play] = {
+    "Champions": Play("keep the best customers engaged and buying", "VIP early access and a "
+                      "loyalty reward", 0.05, "email", "vip-care", 0.03),
+    "Loyal Customers": Play("raise order frequency and move them up a tier", "loyalty points "
+                            "multiplier", 0.05, "email", "loyalty-points", 0.04),
+    "Potential Loyalists": Play("turn recent repeat buyers into regulars", "frequent-buyer "
+                                "reward on the next order", 0.08, "email", "repeat-purchase", 0.05),
+    "New Customers": Play("win the second order", "second-order coupon", 0.10, "email",
+                          "onboarding", 0.05),
+    "Promising": Play("win the second order before interest fades", "second-order coupon",
+                      0.10, "email", "onboarding", 0.05),
+    "Need Attention": Play("bring slipping customers back to their usual rhythm",
+                           "personalised recommendations with a limited-time offer", 0.10,
+                           "email", "personalised-recommendations", 0.05),
+    "About To Sleep": Play("reactivate before they lapse", "threshold discount (spend more, "
+                           "save more)", 0.12, "email", "threshold-discount", 0.05),
+    "At Risk": Play("win back valuable customers who are drifting away", "win-back coupon",
+                    0.15, "email", "win-back", 0.06),
+    "Cannot Lose Them": Play("rescue former top customers personally", "personal win-back "
+                             "offer with VIP care", 0.20, "email", "at-risk-rescue", 0.06),
+    "Hibernating": Play("reactivate cheaply or let go", "win-back coupon", 0.15, "email",
+                        "win-back", 0.03),
+    "Lost": Play("a last reactivation attempt before sunsetting", "last-chance win-back "
+                 "coupon", 0.20, "email", "win-back", 0.02),
+}
+_FALLBACK_PLAY = Play("retain the segment", "personalised offer", 0.10, "email", "retention",
+                      0.04)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What the marketer allows. Shares are fractions (0.10 = 10 %)."""
+
+    discount_cap: float | None = None
+    budget: float | None = None
+    channel: str | None = None
+    margin: float = 0.40
+    max_share_of_margin: float = 0.5
+    max_share_of_clv: float = 0.3
+    redemption_rate: float = 0.15
+    holdout_share: float = 0.10
+    alpha: float = 0.05
+    power: float = 0.8
+
+    def __post_init__(self) -> None:
+        for name in ("discount_cap", "margin", "holdout_share", "redemption_rate"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a share between 0 and 1, got {value}")
+        if self.budget is not None and self.budget <= 0:
+            raise ValueError(f"budget must be positive, got {self.budget}")
+
+
+@dataclass
+class CampaignPlan:
+    """A campaign skeleton with every number the plan rests on."""
+
+    segment: str
+    goal: str
+    tactic: str
+    audience_definition: str
+    audience_size: int
+    treatment_size: int
+    holdout_size: int
+    offer: str
+    discount: float
+    discount_rationale: str
+    channel: str
+    send_within_days: int
+    timing_rationale: str
+    baseline_retention: float
+    target_retention: float
+    required_per_group: int
+    audience_avg_order_value: float
+    audience_predicted_clv: float
+    audience_revenue_at_risk: float
+    expected_redemptions: float
+    expected_cost: float
+    expected_incremental_revenue: float
+    horizon_days: int
+    warnings: list[str] = field(default_factory=list)
+    audience: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the audience list, JSON-ready."""
+        data = asdict(self)
+        data.pop("audience")
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in data.items()}
+
+
+def _bounded_discount(play: Play, constraints: Constraints, aov: float,
+                      clv: float) -> tuple[float, str]:
+    bounds = {"the segment's usual offer": play.depth,
+              "half the gross margin": constraints.margin * constraints.max_share_of_margin}
+    if constraints.discount_cap is not None:
+        bounds["your discount cap"] = constraints.discount_cap
+    if aov > 0 and clv > 0:
+        bounds["30% of predicted CLV per order"] = constraints.max_share_of_clv * clv / aov
+    binding = min(bounds, key=bounds.get)
+    depth = float(np.floor(max(bounds[binding], 0.0) * 100) / 100)
+    rationale = (f"{depth:.0%}, set by {binding} ("
+                 + ", ".join(f"{name} {value:.0%}" for name, value in bounds.items()) + ")")
+    return depth, rationale
+
+
+def _timing(audience: pd.DataFrame, horizon_days: int) -> tuple[int, str]:
+    gap = audience["mean_gap_days"].median() if "mean_gap_days" in audience else np.nan
+    recency = float(audience["recency_days"].median())
+    if np.isfinite(gap) and gap > recency:
+        days = max(3, int(gap - recency))
+        return days, (f"their median gap between orders is {gap:.0f} days and they last "
+                      f"ordered {recency:.0f} days ago (median): reach them within {days} days")
+    days = 7
+    if np.isfinite(gap):
+        why = (f"they are already past their usual gap of {gap:.0f} days (median recency "
+               f"{recency:.0f} days): send within a week")
+    else:
+        why = (f"most have a single order, {recency:.0f} days ago (median): send within a "
+               "week")
+    return min(days, horizon_days), why
+
+
+def plan_campaign(
+    customers: pd.DataFrame,
+    segment: str,
+    *,
+    horizon_days: int = 90,
+    constraints: Constraints | None = None,
+    plays: Mapping[str, Play] = DEFAULT_PLAYS,
+    segment_column: str = "rfm_segment",
+    seed: int = 0,
+) -> CampaignPlan:
+    """A plan for every customer of ``segment`` in the analysis' customers frame."""
+    constraints = constraints or Constraints()
+    names = sorted(customers[segment_column].astype(str).unique())
+    if segment not in names:
+        raise UnknownSegmentError(f"no segment {segment!r}; choose one of {', '.join(names)}")
+    audience = customers.loc[customers[segment_column].astype(str) == segment].copy()
+    audience = audience.sort_values("revenue_at_risk", ascending=False)
+    play = plays.get(segment, _FALLBACK_PLAY)
+    aov = float(audience["avg_order_value"].mean())
+    clv = float(audience["predicted_clv"].mean())
+    discount, why_discount = _bounded_discount(play, constraints, aov, clv)
+    plan_warnings: list[str] = []
+    within_budget = ""
+    redeem = constraints.redemption_rate
+    cost_per_customer = redeem * aov * discount
+    if constraints.budget is not None and cost_per_customer > 0:
+        affordable = int(constraints.budget / cost_per_customer / (1 - constraints.holdout_share))
+        if affordable < len(audience):
+            plan_warnings.append(
+                f"the budget of {constraints.budget:,.0f} covers {affordable:,} of "
+                f"{len(audience):,} customers; the plan keeps those with the most revenue at "
+                "risk")
+            audience = audience.head(affordable)
+            within_budget = ", the ones with the most revenue at risk that the budget covers"
+    if audience.empty:
+        raise ValueError(f"the budget of {constraints.budget:,.0f} does not cover a single "
+                         f"customer of {segment!r}; raise it or lower the discount")
+    baseline = float(1 - audience["churn_probability"].mean())
+    target = min(0.99, baseline + play.expected_uplift)
+    size = sample_size_two_proportions(max(0.01, min(baseline, 0.98)), target - baseline,
+                                       alpha=constraints.alpha, power=constraints.power)
+    share = constraints.holdout_share
+    if 2 * size.n_control <= len(audience):  # a test with enough power fits: use it
+        share = max(share, size.n_control / len(audience))
+    groups = assign_holdout(audience.index.astype(str), share, seed=seed)
+    audience = audience.join(groups.set_index("customer_id")["group"], how="left")
+    treated = int((audience["group"] != "holdout").sum())
+    holdout = len(audience) - treated
+    if holdout < size.n_control:
+        plan_warnings.append(
+            f"to detect a {play.expected_uplift:.0%} uplift the test needs {size.n_control:,} "
+            f"customers per group but the holdout has {holdout:,}: treat the result as "
+            "directional, or run the campaign longer or on more segments")
+    days, why_timing = _timing(audience, horizon_days)
+    expected_cost = treated * cost_per_customer
+    incremental = treated * (target - baseline) * float(audience["usual_horizon_revenue"].mean())
+    return CampaignPlan(
+        segment=segment,
+        goal=play.goal,
+        tactic=play.tactic,
+        audience_definition=f"customers in the RFM segment {segment!r}{within_budget}",
+        audience_size=len(audience),
+        treatment_size=treated,
+        holdout_size=holdout,
+        offer=play.offer,
+        discount=discount,
+        discount_rationale=why_discount,
+        channel=constraints.channel or play.channel,
+        send_within_days=days,
+        timing_rationale=why_timing,
+        baseline_retention=baseline,
+        target_retention=target,
+        required_per_group=size.n_control,
+        audience_avg_order_value=aov,
+        audience_predicted_clv=clv,
+        audience_revenue_at_risk=float(audience["revenue_at_risk"].sum()),
+        expected_redemptions=treated * redeem,
+        expected_cost=expected_cost,
+        expected_incremental_revenue=incremental,
+        horizon_days=horizon_days,
+        warnings=plan_warnings,
+        audience=audience,
+    )

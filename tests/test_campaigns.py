@@ -1,0 +1,72 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.campaigns import Constraints, UnknownSegmentError, plan_campaign
+
+
+@pytest.fixture
+def customers() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 2500
+    frame = pd.DataFrame({
+        "rfm_segment": np.where(np.arange(n) < 2000, "At Risk", "Champions"),
+        "avg_order_value": 100.0,
+        "predicted_clv": 200.0,
+        "churn_probability": np.where(np.arange(n) < 2000, 0.8, 0.2),
+        "usual_horizon_revenue": 150.0,
+        "recency_days": np.where(np.arange(n) < 2000, 200, 10),
+        "mean_gap_days": 60.0,
+        "revenue_at_risk": rng.uniform(0, 300, n),
+    }, index=pd.Index([f"{i:05d}" for i in range(n)], name="customer_id"))
+    return frame
+
+
+def test_discount_stays_within_the_cap_and_says_why(customers):
+    plan = plan_campaign(customers, "At Risk", constraints=Constraints(discount_cap=0.10))
+    assert plan.discount == 0.10
+    assert "your discount cap" in plan.discount_rationale
+    loose = plan_campaign(customers, "At Risk")
+    assert loose.discount == 0.15 and "usual offer" in loose.discount_rationale
+
+
+def test_discount_is_bounded_by_margin_and_predicted_value(customers):
+    thin = plan_campaign(customers, "At Risk", constraints=Constraints(margin=0.10))
+    assert thin.discount == 0.05
+    cheap = customers.assign(predicted_clv=20.0)  # 30% of 20 per order of 100 = 6%
+    assert plan_campaign(cheap, "At Risk").discount == 0.06
+
+
+def test_budget_keeps_the_customers_with_most_revenue_at_risk(customers):
+    plan = plan_campaign(customers, "At Risk", constraints=Constraints(budget=1000))
+    # cost per targeted customer: 15% redemption × 100 order value × 15% discount = 2.25
+    assert plan.expected_cost <= 1000 + 1e-6
+    assert plan.audience_size < 2000 and "budget" in plan.warnings[0]
+    kept = plan.audience["revenue_at_risk"].min()
+    dropped = customers.loc[~customers.index.isin(plan.audience.index)]
+    assert kept >= dropped.loc[dropped["rfm_segment"] == "At Risk", "revenue_at_risk"].max()
+
+
+def test_control_group_is_sized_for_the_test_when_the_segment_allows(customers):
+    plan = plan_campaign(customers, "At Risk")
+    assert plan.holdout_size >= plan.required_per_group
+    assert plan.treatment_size + plan.holdout_size == plan.audience_size == 2000
+    assert set(plan.audience["group"]) == {"holdout", "treatment"}
+    small = plan_campaign(customers, "Champions")  # 500 customers: too few for full power
+    assert small.holdout_size == 50
+    assert "directional" in small.warnings[0]
+
+
+def test_timing_follows_the_usual_repurchase_gap(customers):
+    assert plan_campaign(customers, "Champions").send_within_days == 50  # gap 60, recency 10
+    assert plan_campaign(customers, "At Risk").send_within_days == 7  # already overdue
+
+
+def test_unknown_segment_lists_the_valid_ones(customers):
+    with pytest.raises(UnknownSegmentError, match="At Risk, Champions"):
+        plan_campaign(customers, "Whales")
+
+
+def test_bad_constraints_are_rejected():
+    with pytest.raises(ValueError, match="discount_cap"):
+        Constraints(discount_cap=10)
