@@ -1,11 +1,14 @@
 """Churn risk: P(no order in the ``horizon`` days after ``as_of``), with reasons in words.
 
-The model learns from history only. Features are computed at past cut-offs
-``as_of − k × horizon`` (k = 1, 2, …; several snapshots are stacked so that short histories
-and single-cohort shops still give enough rows) and labelled by whether the customer ordered
-in the following ``horizon`` days, which all lie on or before ``as_of``. The candidates
-(logistic regression and gradient boosting) are compared on the most recent snapshot, the
-winner is refitted on all snapshots, calibrated, and applied to the features at ``as_of``.
+The model learns from history only. Features (:func:`analytics.features.customer_features`)
+are computed at past cut-offs ``as_of − horizon − k × step`` and labelled by whether the
+customer ordered in the following ``horizon`` days, which all lie on or before ``as_of``.
+Several snapshots are stacked (the step is a third of the horizon, shorter when the history
+is short), so young and single-cohort shops still give enough rows, and the model sees
+customers at many ages. The candidates (logistic regression, gradient boosting and their
+blend) are compared on the most recent snapshot, trained only on snapshots whose labels end
+before it; the winner is refitted on all snapshots, Platt-calibrated, and applied to the
+features at ``as_of``.
 
 Shops too small or too short for that fall back, with a warning, to a documented heuristic
 (:func:`heuristic_churn`): the chance of no order in the horizon for a customer who orders at
@@ -20,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -38,6 +40,11 @@ __all__ = [
     "heuristic_churn",
     "snapshot_cutoffs",
 ]
+
+MIN_HISTORY_DAYS = 60  # of orders before a training cut-off
+SELECTION_MARGIN = 0.002  # smaller AUC differences on one validation snapshot are noise
+MIN_COVERAGE = 0.05  # share of training rows where a feature must be known to be used
+
 
 def churn_labels(orders: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int,
                  customers: pd.Index) -> pd.Series:
@@ -80,30 +87,104 @@ def heuristic_churn(features: pd.DataFrame, horizon_days: int) -> pd.Series:
                      name="churn_probability")
 
 
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _clip_scaled(x: np.ndarray) -> np.ndarray:
+    # A feature nearly constant in training (a BG/NBD p_alive at its bound) would otherwise
+    # reach thousands of standard deviations at scoring and swamp the linear model.
+    return np.clip(x, -5.0, 5.0)
+
+
 def _candidates(random_state: int) -> dict[str, Any]:
-    log_features = FunctionTransformer(lambda x: np.sign(x) * np.log1p(np.abs(x)))
+    """The base learners; ``blend`` averages the probabilities of the two."""
     return {
         "logistic_regression": make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True), log_features,
-            StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)),
+            SimpleImputer(strategy="median", add_indicator=True),
+            FunctionTransformer(_signed_log), StandardScaler(), FunctionTransformer(_clip_scaled),
+            LogisticRegression(C=0.1, max_iter=3000)),
         "gradient_boosting": HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.06, max_leaf_nodes=15, min_samples_leaf=40,
-            l2_regularization=1.0, random_state=random_state),
+            max_iter=150, learning_rate=0.06, max_leaf_nodes=8, min_samples_leaf=100,
+            max_bins=64, l2_regularization=1.0, random_state=random_state),
     }
 
 
+BLEND = "blend"
+BLEND_MEMBERS = ("logistic_regression", "gradient_boosting")
+
+
+class _Blend:
+    """Mean of the member models' probabilities."""
+
+    def __init__(self, members: Sequence[Any]) -> None:
+        self.members = list(members)
+
+    def fit(self, x: pd.DataFrame, y: pd.Series) -> _Blend:
+        for member in self.members:
+            member.fit(x, y)
+        return self
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        return np.mean([m.predict_proba(x) for m in self.members], axis=0)
+
+
+def _build(name: str, random_state: int) -> Any:
+    models = _candidates(random_state)
+    return _Blend([models[m] for m in BLEND_MEMBERS]) if name == BLEND else models[name]
+
+
+def _varying_columns(x: pd.DataFrame) -> list[str]:
+    """Numeric columns known for enough rows, that vary.
+
+    Constant columns teach nothing and an all-missing one breaks the gradient-boosting
+    binning. A column known for only a few training rows is dropped too: it is typically
+    one that becomes known for everyone later (a single-cohort shop ageing past some
+    threshold), and a weight learned on those few rows would then rerank everyone.
+    """
+    numeric = [c for c in x.columns if pd.api.types.is_numeric_dtype(x[c])]
+    return [c for c in numeric
+            if x[c].notna().mean() >= MIN_COVERAGE and x[c].nunique(dropna=True) > 1]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _platt(raw: np.ndarray, y: pd.Series) -> tuple[float, float]:
+    """Slope and intercept mapping logit(raw score) to calibrated log-odds.
+
+    The slope stays positive so calibration never reverses the model's ranking; when the
+    scores carry no usable signal the map is flat at the base rate.
+    """
+    z, labels = _logit(raw)[:, None], np.asarray(y)
+    fit = LogisticRegression(C=100.0).fit(z, labels)
+    if fit.coef_[0, 0] > 0:
+        return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    return 1e-6, float(_logit(np.array([labels.mean()]))[0])
+
+
 class ChurnModel:
-    """Churn classifier trained on stacked past snapshots; see the module docstring."""
+    """Churn classifier trained on stacked past snapshots; see the module docstring.
+
+    ``step_days`` (default a third of the horizon) spaces the training cut-offs; up to
+    ``max_snapshots`` are stacked. Scores become probabilities by a Platt scaling fitted on
+    all training snapshots (``calibrate_on="pooled"``) or on the most recent one as scored by
+    the model-selection fit, which never saw its labels (``"latest"``: follows a drifting
+    churn rate, but a seasonal shop pays for it).
+    """
 
     def __init__(
         self,
         horizon_days: int = 90,
-        max_snapshots: int = 4,
+        max_snapshots: int = 12,
         step_days: int | None = None,
-        candidates: Sequence[str] = ("logistic_regression", "gradient_boosting"),
+        candidates: Sequence[str] = (BLEND, "logistic_regression", "gradient_boosting"),
         min_customers: int = 300,
         min_per_class: int = 30,
-        max_training_rows: int = 200_000,
+        max_training_rows: int = 60_000,
+        calibrate_on: str = "pooled",
         random_state: int = 0,
     ) -> None:
         self.horizon_days = horizon_days
@@ -113,33 +194,52 @@ class ChurnModel:
         self.min_customers = min_customers
         self.min_per_class = min_per_class
         self.max_training_rows = max_training_rows
+        self.calibrate_on = calibrate_on
         self.random_state = random_state
+
+    def _default_step(self, first_order: pd.Timestamp) -> int:
+        """A third of the horizon, shorter (down to a week) when the history is too short
+        for ``max_snapshots`` cut-offs that far apart: a young or single-cohort shop then
+        still stacks several snapshots instead of one or two."""
+        usable = (self.as_of_ - first_order.normalize()).days - self.horizon_days \
+            - MIN_HISTORY_DAYS
+        step = usable // max(1, self.max_snapshots - 1)
+        return int(min(max(step, 7), max(1, self.horizon_days // 3)))
 
     def _snapshots(self, orders: pd.DataFrame, lines: pd.DataFrame | None,
                    extra: ExtraFeatures | None) -> list[tuple[pd.DataFrame, pd.Series]]:
+        """Features and labels at each cut-off; on a large shop a fixed random sample of the
+        customers of each, so that all snapshots together keep to ``max_training_rows``."""
+        per_snapshot = -(-self.max_training_rows // max(1, len(self.cutoffs_)))
         data = []
-        for cutoff in self.cutoffs_:
+        self.snapshot_customers_: list[int] = []
+        for k, cutoff in enumerate(self.cutoffs_):
             x = customer_features(orders, cutoff, self.horizon_days, lines, extra)
-            y = churn_labels(orders, cutoff, self.horizon_days, x.index)
-            data.append((x, y))
+            self.snapshot_customers_.append(len(x))
+            if len(x) > per_snapshot:
+                rng = np.random.default_rng([self.random_state, k])
+                x = x.iloc[np.sort(rng.choice(len(x), per_snapshot, replace=False))]
+            data.append((x, churn_labels(orders, cutoff, self.horizon_days, x.index)))
         return data
 
-    def _sample(self, x: pd.DataFrame, y: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
-        if len(x) <= self.max_training_rows:
-            return x, y
-        rng = np.random.default_rng(self.random_state)
-        keep = np.sort(rng.choice(len(x), self.max_training_rows, replace=False))
-        return x.iloc[keep], y.iloc[keep]
+    def _stack(self, snapshots: list[tuple[pd.DataFrame, pd.Series]]
+               ) -> tuple[pd.DataFrame, pd.Series]:
+        return (pd.concat([s[0] for s in snapshots])[self.features_],
+                pd.concat([s[1] for s in snapshots]))
 
     def fit(self, orders: pd.DataFrame, as_of: pd.Timestamp,
             lines: pd.DataFrame | None = None, extra: ExtraFeatures | None = None) -> ChurnModel:
         """Learn from snapshots before ``as_of``; rows after ``as_of`` are never read."""
+        if self.calibrate_on not in ("pooled", "latest"):
+            raise ValueError(f"calibrate_on must be 'pooled' or 'latest', "
+                             f"got {self.calibrate_on!r}")
         orders = on_or_before(orders, as_of)
         lines = None if lines is None else on_or_before(lines, as_of)
         self.as_of_ = as_of.normalize()
-        self.cutoffs_ = snapshot_cutoffs(orders["order_date"].min(), self.as_of_,
-                                         self.horizon_days, self.max_snapshots,
-                                         self.step_days)
+        first = orders["order_date"].min()
+        step = self.step_days or self._default_step(first)
+        self.cutoffs_ = snapshot_cutoffs(first, self.as_of_, self.horizon_days,
+                                         self.max_snapshots, step, MIN_HISTORY_DAYS)
         self.fallback_: str | None = None
         self.validation_auc_: dict[str, float] = {}
         snapshots = self._snapshots(orders, lines, extra)
@@ -149,14 +249,14 @@ class ChurnModel:
             warnings.warn(f"churn model: {reason}; using the rate-based heuristic instead",
                           stacklevel=2)
             return self
-        self.features_ = list(snapshots[0][0].columns)
-        self.model_name_ = self._select(snapshots)
-        x = pd.concat([s[0] for s in snapshots])[self.features_]
-        y = pd.concat([s[1] for s in snapshots])
-        x, y = self._sample(x, y)
-        base = _candidates(self.random_state)[self.model_name_]
-        method = "isotonic" if min(y.sum(), len(y) - y.sum()) >= 1000 else "sigmoid"
-        self.model_ = CalibratedClassifierCV(base, method=method, cv=3).fit(x, y)
+        self.features_ = _varying_columns(pd.concat([s[0] for s in snapshots]))
+        self.model_name_, validation = self._select(snapshots)
+        x, y = self._stack(snapshots)
+        self.model_ = _build(self.model_name_, self.random_state).fit(x, y)
+        if validation is None or self.calibrate_on != "latest":
+            # Two parameters fitted on tens of thousands of rows: in-sample scores suffice.
+            validation = (self.model_.predict_proba(x)[:, 1], y)
+        self.calibration_ = _platt(*validation)
         self.training_rows_ = len(x)
         self.base_rate_ = float(y.mean())
         return self
@@ -166,7 +266,7 @@ class ChurnModel:
             return (f"less than one horizon ({self.horizon_days} days) of history before "
                     "as_of to learn from")
         y = pd.concat([s[1] for s in snapshots])
-        n_customers = len(snapshots[0][1])
+        n_customers = self.snapshot_customers_[0]
         if n_customers < self.min_customers:
             return f"only {n_customers} customers at the last training cut-off " \
                    f"(needs {self.min_customers})"
@@ -174,31 +274,50 @@ class ChurnModel:
             return "too few churned or retained customers in the training snapshots"
         return None
 
-    def _select(self, snapshots: list[tuple[pd.DataFrame, pd.Series]]) -> str:
-        """Pick the candidate with the best ROC AUC on the most recent snapshot.
+    def _select(self, snapshots: list[tuple[pd.DataFrame, pd.Series]]
+                ) -> tuple[str, tuple[np.ndarray, pd.Series] | None]:
+        """Pick the candidate with the best ROC AUC on the most recent snapshot; the first
+        candidate (by default the blend, the safest on shops we measured) unless another
+        beats it by more than ``SELECTION_MARGIN``.
 
-        Candidates train on the snapshots whose label windows end before that snapshot's
-        cut-off, so the comparison sees no label from the validation period.
+        Candidates train on the snapshots whose label windows end on or before that
+        snapshot's cut-off, so the comparison sees no label from the validation period.
+        Returns the winner and its scores on that snapshot (None without such a split).
         """
         x_val, y_val = snapshots[0]
         latest = self.cutoffs_[0] - pd.Timedelta(days=self.horizon_days)
         train = [s for s, c in zip(snapshots, self.cutoffs_, strict=True) if c <= latest]
-        if len(self.candidates) == 1 or not train:  # nothing to compare on: the simplest
-            return self.candidates[0]
-        x_tr = pd.concat([s[0] for s in train])[self.features_]
-        x_tr, y_tr = self._sample(x_tr, pd.concat([s[1] for s in train]))
+        if not train or not self._both_classes(pd.concat([s[1] for s in train]), y_val):
+            return self.candidates[0], None
+        x_tr, y_tr = self._stack(train)
+        columns = _varying_columns(x_tr)
+        x_tr, x_val = x_tr[columns], x_val[columns]
         models = _candidates(self.random_state)
+        needed = set(self.candidates) - {BLEND}
+        if BLEND in self.candidates:
+            needed |= set(BLEND_MEMBERS)
+        scores = {name: models[name].fit(x_tr, y_tr).predict_proba(x_val)[:, 1]
+                  for name in sorted(needed)}
+        if BLEND in self.candidates:
+            scores[BLEND] = np.mean([scores[m] for m in BLEND_MEMBERS], axis=0)
         for name in self.candidates:
-            model = models[name].fit(x_tr, y_tr)
-            score = model.predict_proba(x_val[self.features_])[:, 1]
-            self.validation_auc_[name] = round(float(roc_auc_score(y_val, score)), 4)
-        return max(self.validation_auc_, key=self.validation_auc_.get)
+            self.validation_auc_[name] = round(float(roc_auc_score(y_val, scores[name])), 4)
+        best = max(self.candidates, key=lambda name: self.validation_auc_[name])
+        default = self.candidates[0]
+        if self.validation_auc_[best] - self.validation_auc_[default] <= SELECTION_MARGIN:
+            best = default
+        return best, (scores[best], y_val)
+
+    def _both_classes(self, *labels: pd.Series) -> bool:
+        return all(min(y.sum(), len(y) - y.sum()) >= self.min_per_class for y in labels)
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Churn probability per customer for features built at the scoring date."""
         if self.fallback_:
             return heuristic_churn(features, self.horizon_days)
-        proba = self.model_.predict_proba(features[self.features_])[:, 1]
+        raw = self.model_.predict_proba(features[self.features_])[:, 1]
+        slope, intercept = self.calibration_
+        proba = 1.0 / (1.0 + np.exp(-(slope * _logit(raw) + intercept)))
         return pd.Series(proba, index=features.index, name="churn_probability")
 
 

@@ -16,6 +16,11 @@ __all__ = ["ExtraFeatures", "customer_features", "on_or_before"]
 
 ExtraFeatures = Callable[[pd.DataFrame, pd.Timestamp], pd.DataFrame]
 DAY = pd.Timedelta(days=1)
+# Also given as a percentile among the customers at the cut-off (see _population_ranks).
+RANKED_FEATURES: tuple[str, ...] = (
+    "recency_days", "tenure_days", "frequency", "monetary", "avg_order_value", "orders_per_30d",
+    "orders_last_horizon", "spend_last_horizon", "mean_gap_days", "overdue_ratio",
+)
 
 
 def on_or_before(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -24,12 +29,14 @@ def on_or_before(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 
 
 def _gap_stats(orders: pd.DataFrame) -> pd.DataFrame:
+    """Gaps in days between a customer's distinct order days: mean, spread and the last one."""
     ordered = orders.sort_values([CUSTOMER_ID, "order_date"])
     day = ordered["order_date"].dt.normalize()
     gaps = (day - day.groupby(ordered[CUSTOMER_ID]).shift()).dt.days
     gaps = gaps.loc[gaps > 0]
     g = gaps.groupby(ordered.loc[gaps.index, CUSTOMER_ID])
-    return pd.DataFrame({"mean_gap_days": g.mean(), "gap_cv": g.std() / g.mean()})
+    return pd.DataFrame({"mean_gap_days": g.mean(), "gap_cv": g.std() / g.mean(),
+                         "last_gap_days": g.last(), "repeat_days": g.size()})
 
 
 def _line_features(lines: pd.DataFrame, orders_count: pd.Series) -> pd.DataFrame:
@@ -53,6 +60,35 @@ def _line_features(lines: pd.DataFrame, orders_count: pd.Series) -> pd.DataFrame
     return out
 
 
+def _trend_features(past: pd.DataFrame, f: pd.DataFrame, day: pd.Timestamp,
+                    horizon_days: int) -> pd.DataFrame:
+    """Shape of the history: the latest pace and spend against the customer's own past."""
+    out = pd.DataFrame(index=f.index)
+    out["purchase_days"] = f["repeat_days"].fillna(0).astype(int) + 1
+    out["recency_share"] = f["recency_days"] / f["tenure_days"].clip(lower=1)
+    out["overdue_days"] = f["recency_days"] - f["mean_gap_days"]
+    out["last_gap_ratio"] = f["last_gap_days"] / f["mean_gap_days"]
+    spend = f["spend_last_horizon"] + f["spend_prev_horizon"]
+    out["spend_trend"] = ((f["spend_last_horizon"] - f["spend_prev_horizon"])
+                          / spend.where(spend > 0)).fillna(0.0)
+    last = past.sort_values("order_date").groupby(CUSTOMER_ID)["amount"].last()
+    out["last_order_value_ratio"] = last / f["avg_order_value"].where(f["avg_order_value"] > 0)
+    short = past["order_date"] >= day + DAY - pd.Timedelta(days=max(1, horizon_days // 3))
+    out["orders_last_third"] = past.loc[short].groupby(CUSTOMER_ID).size().reindex(
+        f.index, fill_value=0)
+    return out
+
+
+def _population_ranks(f: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Percentile of each column among all customers at the cut-off (``<column>_pct``).
+
+    Snapshots taken at different ages of a shop (a single-cohort shop ages between them) or
+    scored by models refitted at each cut-off (BG/NBD outputs passed as ``extra``) differ in
+    scale; ranks within the cut-off's population stay comparable.
+    """
+    return f[columns].rank(pct=True).add_suffix("_pct")
+
+
 def customer_features(
     orders: pd.DataFrame,
     cutoff: pd.Timestamp,
@@ -63,7 +99,10 @@ def customer_features(
     """Per-customer features from orders on or before ``cutoff`` (later rows are ignored).
 
     ``orders`` has one row per order (``customer_id, order_id, order_date, amount``);
-    ``lines`` (optional) adds basket size, product and category breadth and coupon use.
+    ``lines`` (optional) adds basket size, product and category breadth and coupon use;
+    ``extra(past_orders, cutoff_day)`` (optional) adds columns, e.g. BG/NBD outputs. Key
+    features and every numeric ``extra`` column also come as percentiles among the
+    customers at the cut-off (``<name>_pct``).
     """
     past = on_or_before(orders, cutoff)
     g = past.groupby(CUSTOMER_ID)
@@ -78,16 +117,22 @@ def customer_features(
     f["avg_order_value"] = f["monetary"] / f["frequency"]
     f["orders_per_30d"] = f["frequency"] * 30 / f["tenure_days"].clip(lower=30)
     h = pd.Timedelta(days=horizon_days)
-    recent = past["order_date"] > day + DAY - h
-    previous = (past["order_date"] > day + DAY - 2 * h) & ~recent
+    # The last horizon is the cut-off day and the horizon - 1 days before it.
+    recent = past["order_date"] >= day + DAY - h
+    previous = (past["order_date"] >= day + DAY - 2 * h) & ~recent
     for name, mask in (("last", recent), ("prev", previous)):
         sub = past.loc[mask].groupby(CUSTOMER_ID)
         f[f"orders_{name}_horizon"] = sub.size().reindex(f.index, fill_value=0)
         f[f"spend_{name}_horizon"] = sub["amount"].sum().reindex(f.index, fill_value=0.0)
     f = f.join(_gap_stats(past))
     f["overdue_ratio"] = f["recency_days"] / f["mean_gap_days"]
+    f = f.join(_trend_features(past, f, day, horizon_days))
+    f = f.drop(columns="repeat_days")
     if lines is not None:
         f = f.join(_line_features(on_or_before(lines, cutoff), f["frequency"]))
+    ranked = [c for c in RANKED_FEATURES if c in f]
     if extra is not None:
-        f = f.join(extra(past, day))
-    return f
+        added = extra(past, day)
+        f = f.join(added)
+        ranked += [c for c in added.columns if pd.api.types.is_numeric_dtype(added[c])]
+    return f.join(_population_ranks(f, ranked))

@@ -102,3 +102,174 @@ def test_model_learns_a_planted_pattern():
     p = model.predict(f)
     from sklearn.metrics import roc_auc_score
     assert roc_auc_score(y, p) > 0.9
+
+
+# --------------------------------------------------------------------------- added features
+
+
+def test_trend_features_hand_computed(orders):
+    f = customer_features(orders, CUTOFF, 90)
+    r, t = f.loc["R"], f.loc["T"]
+    assert r["purchase_days"] == 4 and f.loc["S", "purchase_days"] == 1
+    assert r["last_gap_days"] == 30 and r["last_gap_ratio"] == pytest.approx(30 / (110 / 3))
+    assert r["overdue_days"] == pytest.approx(130 - 110 / 3)
+    assert r["recency_share"] == pytest.approx(130 / 240)  # first order 240 days back
+    assert r["spend_trend"] == -1.0  # 100 spent in the 90 days before the last 90, 0 since
+    assert t["spend_trend"] == 1.0 and f.loc["S", "spend_trend"] == -1.0
+    # the last 30 days are 2024-06-01 .. 2024-06-30 and the last 90 start on 2024-04-02
+    assert t["orders_last_third"] == 2 and t["orders_last_horizon"] == 2
+    assert t["last_order_value_ratio"] == pytest.approx(30 / 25)
+    assert f["recency_days_pct"].to_dict() == pytest.approx({"R": 1.0, "S": 2 / 3, "T": 1 / 3})
+
+
+def test_extra_features_see_only_the_past_and_are_ranked(orders):
+    seen = []
+
+    def extra(past, day):
+        seen.append((past["order_date"].max(), day))
+        return pd.DataFrame({"score": [0.2, 0.9]}, index=pd.Index(["R", "T"], name="customer_id"))
+
+    f = customer_features(orders, CUTOFF, 90, extra=extra)
+    assert seen == [(pd.Timestamp("2024-06-29"), CUTOFF)]
+    assert f.loc["R", "score"] == 0.2 and np.isnan(f.loc["S", "score"])
+    assert f.loc["R", "score_pct"] == 0.5 and f.loc["T", "score_pct"] == 1.0
+
+
+# --------------------------------------------------------------------------- planted shop
+
+
+def _paced_shop(n: int = 500, seed: int = 1) -> pd.DataFrame:
+    """Fast buyers (every ~10 days) and slow ones (every ~60 days), each stopping for good at
+    a random date. Recency alone confuses a slow buyer between orders with a fast one who
+    stopped; a model that knows the customer's own pace does not."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2023-01-01")
+    rows = []
+    for i in range(n):
+        gap = 10 if i % 2 else 60
+        stop = rng.uniform(300, 700)  # many stop shortly before or after the scoring date
+        day = rng.uniform(0, 120)
+        while day < stop:
+            rows.append((f"c{i}", start + pd.Timedelta(days=int(day)), 20.0))
+            day += gap * rng.uniform(0.7, 1.3)
+    return _orders(rows)
+
+
+PACED_AS_OF = pd.Timestamp("2024-06-30")
+
+
+@pytest.fixture(scope="module")
+def paced() -> pd.DataFrame:
+    return _paced_shop()
+
+
+@pytest.fixture(scope="module")
+def paced_model(paced) -> ChurnModel:
+    return ChurnModel(horizon_days=60).fit(paced, PACED_AS_OF)
+
+
+def _backtest_auc(model, orders, as_of, horizon, extra=None):
+    from sklearn.metrics import roc_auc_score
+
+    f = customer_features(orders, as_of, horizon, extra=extra)
+    y = churn_labels(orders, as_of, horizon, f.index)
+    return roc_auc_score(y, model.predict(f)), roc_auc_score(y, f["recency_days"])
+
+
+def test_model_learns_each_customers_own_pace(paced, paced_model):
+    # scored at as_of against the following 60 days, labels the fit never saw
+    auc, recency_auc = _backtest_auc(paced_model, paced, PACED_AS_OF, 60)
+    assert paced_model.fallback_ is None and auc > 0.9 and auc > recency_auc + 0.03
+    assert len(paced_model.cutoffs_) == 12
+    assert paced_model.model_name_ in paced_model.validation_auc_
+
+
+def test_nothing_after_as_of_is_read(paced, paced_model):
+    future = _orders([("c1", "2024-07-01", 999.0), ("c2", "2024-08-15", 5.0),
+                      ("NEW", "2024-07-02", 50.0)])
+    grown = pd.concat([paced, future], ignore_index=True)
+    calls = []
+
+    def extra(past, day):
+        calls.append(past["order_date"].max() <= day + pd.Timedelta(days=1))
+        return pd.DataFrame({"n": past.groupby("customer_id").size()})
+
+    refit = ChurnModel(horizon_days=60).fit(grown, PACED_AS_OF)
+    for name in ("cutoffs_", "features_", "model_name_", "validation_auc_", "calibration_",
+                 "training_rows_", "base_rate_"):
+        assert getattr(refit, name) == getattr(paced_model, name), name
+    f, f_grown = (customer_features(o, PACED_AS_OF, 60) for o in (paced, grown))
+    pd.testing.assert_series_equal(paced_model.predict(f), refit.predict(f_grown))
+    with_extra = [ChurnModel(horizon_days=60).fit(o, PACED_AS_OF, extra=extra)
+                  for o in (paced, grown)]
+    assert all(calls) and with_extra[0].calibration_ == with_extra[1].calibration_
+
+
+def test_a_shifted_extra_feature_does_not_derail_the_model(paced):
+    """BG/NBD refitted per snapshot can pin P(alive) at 1 in every training snapshot and
+    spread it at the scoring date; the linear model once ranked on that and fell to 0.35."""
+
+    def extra(past, day):
+        recency = (day - past.groupby("customer_id")["order_date"].max()).dt.days
+        if day < PACED_AS_OF:  # training cut-offs: 1 minus a hair
+            p_alive = 1 - 1e-9 * recency.rank(pct=True)
+        else:  # scoring: spread out, and backwards
+            p_alive = 0.3 + 0.7 * recency.rank(pct=True)
+        return pd.DataFrame({"p_alive": p_alive})
+
+    model = ChurnModel(horizon_days=60, candidates=("logistic_regression",)).fit(
+        paced, PACED_AS_OF, extra=extra)
+    auc, _ = _backtest_auc(model, paced, PACED_AS_OF, 60, extra=extra)
+    assert auc > 0.9
+
+
+def test_sparse_and_empty_columns_are_left_out(paced):
+    def extra(past, day):
+        ids = past["customer_id"].unique()
+        sparse = pd.Series(np.nan, index=ids)
+        sparse.iloc[:3] = [1.0, 2.0, 3.0]
+        return pd.DataFrame({"sparse": sparse, "empty": np.nan}, index=ids)
+
+    model = ChurnModel(horizon_days=60, max_snapshots=4).fit(paced, PACED_AS_OF, extra=extra)
+    assert model.fallback_ is None
+    assert not {"sparse", "empty", "sparse_pct", "empty_pct"} & set(model.features_)
+
+
+def test_short_single_cohort_history_stacks_weekly_snapshots():
+    shop = _paced_shop(400)
+    shop = shop.loc[shop["order_date"] >= "2023-01-01"]  # one cohort: first orders in Q1 2023
+    as_of = pd.Timestamp("2023-01-01") + pd.Timedelta(days=60 + 60 + 50)
+    model = ChurnModel(horizon_days=60).fit(shop, as_of)
+    assert model.fallback_ is None and len(model.cutoffs_) >= 7
+    gaps = {(a - b).days for a, b in zip(model.cutoffs_, model.cutoffs_[1:], strict=False)}
+    assert gaps == {7}
+    assert model.model_name_ == "blend" and model.validation_auc_ == {}  # no honest split
+    with pytest.warns(UserWarning, match="less than one horizon"):
+        too_short = ChurnModel(horizon_days=60).fit(shop, pd.Timestamp("2023-03-15"))
+    assert too_short.fallback_
+
+
+def test_probabilities_are_calibrated_and_the_model_pickles(paced, paced_model):
+    import pickle
+
+    f = customer_features(paced, paced_model.cutoffs_[0], 60)
+    y = churn_labels(paced, paced_model.cutoffs_[0], 60, f.index)
+    p = paced_model.predict(f)
+    assert abs(p.mean() - y.mean()) < 0.05 and ((p > 0) & (p < 1)).all()
+    restored = pickle.loads(pickle.dumps(paced_model))
+    pd.testing.assert_series_equal(restored.predict(f), p)
+
+
+def test_large_shops_are_sampled_to_the_row_cap(paced):
+    model = ChurnModel(horizon_days=60, max_training_rows=1200).fit(paced, PACED_AS_OF)
+    assert model.fallback_ is None and model.training_rows_ <= 1200
+    assert len(model.cutoffs_) == 12  # every snapshot still contributes
+    auc, recency_auc = _backtest_auc(model, paced, PACED_AS_OF, 60)
+    assert auc > recency_auc
+
+
+def test_calibration_on_the_latest_snapshot_is_an_option(paced):
+    model = ChurnModel(horizon_days=60, calibrate_on="latest").fit(paced, PACED_AS_OF)
+    assert model.calibration_[0] > 0 and model.validation_auc_
+    with pytest.raises(ValueError, match="calibrate_on"):
+        ChurnModel(calibrate_on="isotonic").fit(paced, PACED_AS_OF)
