@@ -19,3 +19,13 @@ def sample_analysis() -> Analysis:
 @pytest.fixture(scope="session")
 def sample_truth() -> pd.DataFrame:
     return load_sample_truth().set_index("customer_id")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch, tmp_path):
+    """Every test gets its own workspace and no language-model endpoint from the shell."""
+    monkeypatch.setenv("ADVISOR_HOME", str(tmp_path / "advisor-home"))
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ADVISOR_PROVIDER", "ADVISOR_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

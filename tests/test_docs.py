@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from analytics.cli import cli
+from advisor.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -25,7 +25,11 @@ def test_readme_starts_with_exactly_two_commands_and_ci_runs_the_test_command():
 
 def test_every_cli_command_and_option_is_documented():
     assert isinstance(cli, click.Group)
-    for name, command in cli.commands.items():
+    commands = list(cli.commands.items())
+    for name, command in commands:
+        if isinstance(command, click.Group):
+            commands += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
+            continue
         assert f"retention-advisor {name}" in README, name
         for param in command.params:
             for option in getattr(param, "opts", []):
@@ -38,3 +42,10 @@ def test_every_output_file_is_documented(tmp_path, sample_analysis):
 
     for path in write_outputs(sample_analysis, tmp_path).values():
         assert f"`{path.name}`" in README, path.name
+
+
+def test_every_agent_tool_is_documented(sample_analysis):
+    from advisor.tools import AdvisorContext, build_tools
+
+    for tool in build_tools(AdvisorContext(sample_analysis)):
+        assert f"`{tool.name}`" in README, tool.name

@@ -1,0 +1,1 @@
+"""The language side: settings, chat models, tools, knowledge base, agent and storage."""

@@ -1,0 +1,169 @@
+"""The advisor agent: a chat model (offline or OpenAI-compatible) with the analysis tools.
+
+``Advisor.ask`` answers one question; ``Advisor.stream`` yields tool calls, tool results
+and answer tokens as they happen. Conversation memory is kept per session id. A model
+that fails (an error, a timeout, a malformed tool call) leaves the user with a clear
+message, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from analytics.errors import RetentionError
+
+from .offline import OfflineAdvisorModel
+from .plans import load_prompt
+from .settings import Settings
+from .tools import AdvisorContext, build_tools
+
+__all__ = ["AdviceResult", "Advisor", "AdvisorError", "Event", "make_chat_model"]
+
+
+class AdvisorError(RetentionError):
+    """The language model could not answer; the message says why and what to check."""
+
+
+def make_chat_model(settings: Settings) -> BaseChatModel:
+    """The configured chat model: the offline advisor, or an OpenAI-compatible endpoint."""
+    if settings.provider == "offline":
+        return OfflineAdvisorModel()
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=settings.model,
+        api_key=settings.api_key or "not-needed",  # local servers accept any key
+        base_url=settings.base_url or None,
+        timeout=settings.timeout,
+        max_retries=1,
+        temperature=0,
+    )
+
+
+def model_label(settings: Settings) -> str:
+    """Which model answers, in words."""
+    if settings.provider == "offline":
+        return "offline advisor (built in, no network)"
+    return f"{settings.model} via {settings.base_url or 'api.openai.com'}"
+
+
+@dataclass
+class Event:
+    """One step of a streamed answer: ``tool_call``, ``tool_result``, ``token`` or ``error``."""
+
+    kind: str
+    name: str = ""
+    content: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+    call_id: str = ""
+    seconds: float | None = None
+
+
+@dataclass
+class AdviceResult:
+    """A whole answer: the text, the tool calls with their arguments, the model used."""
+
+    answer: str
+    tool_calls: list[dict[str, Any]]
+    model: str
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"answer": self.answer, "tool_calls": self.tool_calls, "model": self.model,
+                "error": self.error}
+
+
+class Advisor:
+    """Agent over one analysis; one instance serves many sessions."""
+
+    def __init__(self, context: AdvisorContext, settings: Settings,
+                 model: BaseChatModel | None = None) -> None:
+        from langchain.agents import create_agent
+
+        self.context = context
+        self.settings = settings
+        self.model_name = model_label(settings) if model is None else type(model).__name__
+        self.tools = build_tools(context)
+        self.agent = create_agent(model or make_chat_model(settings), self.tools,
+                                  system_prompt=load_prompt("system.md"),
+                                  checkpointer=InMemorySaver())
+
+    def stream(self, question: str, session_id: str = "default") -> Iterator[Event]:
+        """Tool calls, tool results and answer tokens as they happen; errors as an event."""
+        config = {"configurable": {"thread_id": session_id}, "recursion_limit": 12}
+        started: dict[str, float] = {}
+        try:
+            for message, _meta in self.agent.stream(
+                    {"messages": [{"role": "user", "content": question}]}, config,
+                    stream_mode="messages"):
+                yield from self._events(message, started)
+        except Exception as exc:  # any model failure becomes a message, never a crash
+            yield Event("error", content=_explain(exc, self.model_name))
+
+    def _events(self, message: Any, started: dict[str, float]) -> Iterator[Event]:
+        if isinstance(message, ToolMessage):
+            begun = started.pop(message.tool_call_id, None)
+            yield Event("tool_result", name=str(message.name), content=str(message.content),
+                        call_id=message.tool_call_id,
+                        seconds=None if begun is None else time.perf_counter() - begun)
+        elif isinstance(message, AIMessageChunk | AIMessage):
+            for call in message.tool_calls:
+                if call.get("name"):
+                    started[call["id"]] = time.perf_counter()
+                    yield Event("tool_call", name=call["name"], args=call["args"],
+                                call_id=call["id"])
+            if message.content:
+                yield Event("token", content=str(message.content))
+
+    def ask(self, question: str, session_id: str = "default") -> AdviceResult:
+        """The whole answer to one question."""
+        answer, calls, error = [], [], None
+        for event in self.stream(question, session_id):
+            if event.kind == "token":
+                answer.append(event.content)
+            elif event.kind == "tool_call":
+                calls.append({"name": event.name, "args": event.args})
+            elif event.kind == "tool_result":
+                for call in calls:
+                    if call["name"] == event.name and "result" not in call:
+                        call["result"] = _parse(event.content)
+                        break
+            elif event.kind == "error":
+                error = event.content
+        text = "".join(answer).strip()
+        if not text and error is None:
+            text = "The model returned an empty answer. Try rephrasing the question."
+        return AdviceResult(answer=text or error or "", tool_calls=calls,
+                            model=self.model_name, error=error)
+
+
+def _parse(content: str) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content
+
+
+def _explain(exc: Exception, model: str) -> str:
+    name = type(exc).__name__
+    text = str(exc).splitlines()[0][:300] if str(exc) else name
+    if "Timeout" in name or "timed out" in text.lower():
+        return (f"The language model ({model}) did not answer in time. Check that the "
+                "server is running, or raise ADVISOR_TIMEOUT.")
+    if "Connection" in name or "connect" in text.lower():
+        return (f"Could not reach the language model ({model}): {text}. Check "
+                "OPENAI_BASE_URL, or unset it to use the offline advisor.")
+    if "Authentication" in name or "401" in text:
+        return f"The language model rejected the API key ({model}). Check OPENAI_API_KEY."
+    if "Recursion" in name:
+        return ("The model kept calling tools without answering. Ask a narrower question, "
+                "or use the offline advisor (ADVISOR_PROVIDER=offline).")
+    return f"The language model failed ({model}): {name}: {text}"

@@ -1,0 +1,121 @@
+"""``retention-advisor``: the analytics commands plus ``ask`` and ``plans``.
+
+A thin edge: it builds the workspace from settings, calls the advisor or the plan store,
+and turns domain errors into one message and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from analytics.cli import cli
+from analytics.cli import main as analytics_main
+
+from .settings import load_settings
+
+if TYPE_CHECKING:
+    from .storage import PlanStore
+
+__all__ = ["cli", "main"]
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Order log to analyse (default: ADVISOR_DATA, else the sample shop).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the answer, the tool calls with their arguments and the model.")
+def ask(question: str, data: Path | None, as_json: bool) -> None:
+    """Answer one QUESTION about the customers, with numbers from the analysis."""
+    from .agent import Advisor
+    from .workspace import build_context
+
+    settings = load_settings()
+    with Console(stderr=True).status("Analysing the shop and loading the playbook"):
+        advisor = Advisor(build_context(settings, data), settings)
+    result = advisor.ask(question, session_id="cli")
+    if advisor.context.store is not None:
+        advisor.context.store.add_message("cli", "user", question)
+        advisor.context.store.add_message("cli", "assistant", result.answer,
+                                          tool_calls=result.tool_calls)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        Console().print(Markdown(result.answer))
+        Console(stderr=True).print(f"[dim]Answered by {result.model}; tools: "
+                                   + (", ".join(c["name"] for c in result.tool_calls) or "none")
+                                   + "[/dim]")
+    if result.error:
+        raise SystemExit(1)
+
+
+@cli.group()
+def plans() -> None:
+    """Saved campaign plans: list, show, export."""
+
+
+def _store() -> PlanStore:
+    from .storage import PlanStore  # imported here to keep the CLI's startup fast
+
+    return PlanStore(load_settings().home)
+
+
+@plans.command("list")
+def plans_list() -> None:
+    """List saved plans."""
+    table = _store().list_plans()
+    if table.empty:
+        click.echo('No saved plans yet. Draft one: retention-advisor ask "draft a win-back '
+                   'campaign for At Risk customers"')
+        return
+    table = table.assign(created=table["created_at"].str[:16].str.replace("T", " "),
+                         discount=table["discount"].map(lambda d: f"{d:.0%}"),
+                         expected_cost=table["expected_cost"].map(lambda c: f"{c:,.0f}"))
+    view = Table(title="Saved campaign plans")
+    columns = ["id", "name", "segment", "created", "audience_size", "discount", "expected_cost"]
+    for column in columns:
+        view.add_column(column.replace("_", " "))
+    for row in table[columns].itertuples(index=False):
+        view.add_row(*(str(v) for v in row))
+    Console().print(view)
+
+
+@plans.command("show")
+@click.argument("plan_id", type=int)
+def plans_show(plan_id: int) -> None:
+    """Show plan PLAN_ID."""
+    Console().print(Markdown(_store().get_plan(plan_id).markdown))
+
+
+@plans.command("export")
+@click.argument("plan_id", type=int)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."),
+              show_default=True, help="Folder for the Markdown plan and the audience CSV.")
+def plans_export(plan_id: int, out_dir: Path) -> None:
+    """Export plan PLAN_ID as Markdown and its audience as CSV."""
+    markdown, audience = _store().export_plan(plan_id, out_dir)
+    click.echo(f"Wrote {markdown} and {audience}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point (errors become one message, see :func:`analytics.cli.main`)."""
+    from .embeddings import EmbeddingError
+    from .knowledge import KnowledgeError
+
+    try:
+        analytics_main(argv)
+    except (KnowledgeError, EmbeddingError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""The offline advisor model: a deterministic LangChain chat model, the default when no
+language model endpoint is configured.
+
+It reads the operator's question (English, and the main questions in Chinese), calls the
+right tools with the right arguments, and once the tool results are back writes the
+answer from the templates in ``prompts/offline_answers.md``. Every number in its answers
+comes from a tool result. It goes through the same agent, tools and UI as a real model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
+
+from analytics.rfm import DEFAULT_SEGMENT_RULES
+
+from .plans import load_prompt
+from .tools import SEGMENT_SYNONYMS
+
+__all__ = ["Intent", "OfflineAdvisorModel", "interpret"]
+
+SEGMENTS = [rule.name for rule in DEFAULT_SEGMENT_RULES]
+
+
+@dataclass
+class Intent:
+    """What the question asks for: the tool calls to make."""
+
+    kind: str
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def _number(pattern: str, text: str) -> float | None:
+    match = re.search(pattern, text)
+    return float(match.group(1).replace(",", "")) if match else None
+
+
+def find_segment(text: str) -> str | None:
+    """A segment named in free text: full names first, then synonyms, then typos."""
+    low = text.lower()
+    for name in sorted(SEGMENTS, key=len, reverse=True):
+        if name.lower() in low or name.lower().rstrip("s") in low:
+            return name
+    for synonym, segment in sorted(SEGMENT_SYNONYMS.items(), key=lambda kv: -len(kv[0])):
+        if re.search(rf"(?<![a-z]){re.escape(synonym)}", low):
+            return segment
+    tokens = re.findall(r"[a-z]+", low)
+    words = tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
+    for word in words:
+        close = difflib.get_close_matches(word, [s.lower() for s in SEGMENTS], n=1, cutoff=0.8)
+        if close:
+            return SEGMENTS[[s.lower() for s in SEGMENTS].index(close[0])]
+    return None
+
+
+def _customer_id(text: str) -> str | None:
+    match = re.search(r"(?:customer|client|user|客户|用户)\s*(?:id|#|no\.?)?\s*[:#]?\s*"
+                      r"([A-Za-z]*\d[\w-]*)", text, flags=re.I)
+    return match.group(1) if match else None
+
+
+def _has(text: str, *words: str) -> bool:
+    return any(w in text for w in words)
+
+
+def interpret(question: str) -> Intent:
+    """Map a question to tool calls (deterministic keyword and pattern rules)."""
+    q = question.lower()
+    segment = find_segment(question)
+    customer = _customer_id(question)
+    top = _number(r"(?:top|first|前)\s*(\d+)", q)
+    cap = _number(r"(\d+(?:\.\d+)?)\s*%", q)
+    budget = _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)
+    if _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for", "活动",
+            "召回", "方案"):
+        args: dict[str, Any] = {"segment": segment or "At Risk"}
+        if cap is not None:
+            args["discount_cap"] = cap / 100
+        if budget is not None:
+            args["budget"] = budget
+        for channel in ("email", "sms", "push", "app"):
+            if channel in q:
+                args["channel"] = channel
+        return Intent("campaign_plan", [("campaign_plan", args)])
+    if customer and _has(q, "recommend", "推荐"):
+        return Intent("recommendations", [("recommendations", {"customer_id": customer})])
+    if customer:
+        return Intent("customer_profile", [("customer_profile", {"customer_id": customer})])
+    if _has(q, "a/b", "ab test", "a-b", "sample size", "holdout", "experiment", "样本", "实验"):
+        args = {"segment": segment or "At Risk"}
+        if cap is not None:
+            args["uplift"] = cap / 100
+        return Intent("ab_test_plan", [("ab_test_plan", args)])
+    if _has(q, "which customers", "customers at risk", "at-risk customers", "who is",
+            "who are", "list", "哪些客户", "哪些用户") or (top and "customer" in q):
+        args = {"top": int(top or 10)}
+        if segment:
+            args["segment"] = segment
+        return Intent("at_risk_customers", [("at_risk_customers", args)])
+    if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk"):
+        return Intent("churning_segments", [("churning_segments", {})])
+    if _has(q, "cohort", "retention", "repeat", "留存", "复购"):
+        return Intent("cohort_retention", [("cohort_retention", {})])
+    if _has(q, "lifetime value", "clv", "ltv", "生命周期", "价值"):
+        args = {"segment": segment} if segment else {}
+        return Intent("clv_summary", [("clv_summary", args)])
+    if _has(q, "how", "what should", "idea", "tip", "best practice", "playbook", "coupon",
+            "loyalty", "如何", "怎么", "优惠券", "积分"):
+        args = {"query": question}
+        if segment:
+            args["segment"] = segment
+        return Intent("playbook_search", [("playbook_search", args)])
+    if _has(q, "segment", "overview", "summary", "customers", "分群", "概览"):
+        return Intent("segment_overview", [("segment_overview", {})])
+    return Intent("help")
+
+
+@cache
+def _templates() -> dict[str, str]:
+    sections = re.split(r"^## ", load_prompt("offline_answers.md"), flags=re.M)[1:]
+    return {s.split("\n", 1)[0].strip(): s.split("\n", 1)[1].strip() for s in sections}
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _table(rows: list[dict[str, Any]], columns: dict[str, str]) -> str:
+    head = "| " + " | ".join(columns.values()) + " |\n|" + "---|" * len(columns)
+    lines = []
+    for row in rows:
+        cells = []
+        for key in columns:
+            value = row.get(key)
+            if isinstance(value, float) and key.endswith("probability_change"):
+                value = f"{value * 100:+.1f} pts"
+            elif isinstance(value, float):
+                is_share = key.endswith(("share", "probability")) or key.startswith("mean_churn")
+                value = _pct(value) if is_share else _money(value)
+            cells.append("" if value is None else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return head + "\n" + "\n".join(lines)
+
+
+def _answer_churning(r: dict[str, Any]) -> str:
+    top = r["segments"][0]
+    change = ""
+    if top.get("customers_change") is not None and r.get("change_over_days"):
+        sign = "+" if top["customers_change"] >= 0 else ""
+        change = f", {sign}{top['customers_change']} in the last {r['change_over_days']} days"
+    text = _templates()["churning_segments"].format(
+        segment=top["segment"], revenue_at_risk=_money(top["revenue_at_risk"]),
+        horizon_days=r["horizon_days"], churn=_pct(top["mean_churn_probability"]),
+        customers=f"{top['customers']:,}", change=change,
+        total_risk=_money(r["total_revenue_at_risk"]))
+    return text + "\n\n" + _table(r["segments"][:6], {
+        "segment": "segment", "customers": "customers",
+        "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
+        "mean_churn_probability_change": "churn change"})
+
+
+def _answer_overview(r: dict[str, Any]) -> str:
+    text = _templates()["segment_overview"].format(as_of=r["as_of"],
+                                                    customers=f"{r['customers']:,}",
+                                                    horizon_days=r["horizon_days"])
+    return text + "\n\n" + _table(r["segments"], {
+        "segment": "segment", "customers": "customers", "revenue_share": "revenue share",
+        "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
+        "mean_predicted_clv": "mean CLV"})
+
+
+def _answer_at_risk(r: dict[str, Any]) -> str:
+    scope = "overall" if r["segment"] == "all" else f"in {r['segment']}"
+    text = _templates()["at_risk_customers"].format(n=len(r["customers"]), scope=scope,
+                                                     horizon_days=r["horizon_days"])
+    return text + "\n\n" + _table(r["customers"], {
+        "customer_id": "customer", "rfm_segment": "segment",
+        "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk",
+        "churn_reasons": "why"})
+
+
+def _answer_profile(r: dict[str, Any]) -> str:
+    reasons = f" ({r['churn_reasons']})" if r.get("churn_reasons") else ""
+    text = _templates()["customer_profile"].format(
+        customer_id=r["customer_id"], rfm_segment=r.get("rfm_segment"),
+        cluster_label=r.get("cluster_label"), frequency=r.get("frequency"),
+        monetary=_money(r.get("monetary")), recency_days=r.get("recency_days"),
+        horizon_days=r["horizon_days"], churn=_pct(r.get("churn_probability")),
+        reasons=reasons, clv=_money(r.get("predicted_clv")),
+        expected_orders=f"{r.get('expected_orders') or 0:.1f}",
+        risk=_money(r.get("revenue_at_risk")))
+    recs = r.get("recommendations") or []
+    if recs:
+        text += "\n\nTo recommend: " + "; ".join(
+            f"{x['product_id']}" + (f" ({x['name']})" if x.get("name") else "") for x in recs)
+    return text
+
+
+def _answer_recs(r: dict[str, Any]) -> str:
+    text = _templates()["recommendations"].format(customer_id=r["customer_id"])
+    return text + "\n\n" + _table(r["recommendations"], {"product_id": "product",
+                                                          "name": "name", "why": "why"})
+
+
+def _answer_cohorts(r: dict[str, Any]) -> str:
+    months = r["mean_retention_by_month"]
+    return _templates()["cohort_retention"].format(
+        m1=_pct(months.get("M1")), m3=_pct(months.get("M3")),
+        repeat=_pct(r["repeat_purchase_rate"]), new30=_pct(r["new_customer_repeat_rate_30d"]),
+        new90=_pct(r["new_customer_repeat_rate_90d"]))
+
+
+def _answer_clv(r: dict[str, Any]) -> str:
+    scope = "all customers" if r["segment"] == "all" else r["segment"]
+    return _templates()["clv_summary"].format(
+        horizon_days=r["horizon_days"], scope=scope, total=_money(r["total_predicted_clv"]),
+        mean=_money(r["mean_predicted_clv"]), p50=_money(r["quantiles"]["p50"]),
+        p90=_money(r["quantiles"]["p90"]))
+
+
+def _answer_ab(r: dict[str, Any]) -> str:
+    if r["powered"]:
+        verdict = f"a holdout of {r['holdout_at_share']:,} ({r['holdout_share']:.0%}) is enough."
+    elif r["audience"] >= 2 * r["required_per_group"]:
+        verdict = (f"hold out {r['required_per_group']:,} customers rather than "
+                   f"{r['holdout_share']:.0%} to reach that power.")
+    else:
+        verdict = ("that is too few for this power: test a larger uplift, pool segments, or "
+                   "read the result as directional.")
+    return _templates()["ab_test_plan"].format(
+        uplift=_pct(r["target_uplift"]), segment=r["segment"],
+        baseline=_pct(r["baseline_retention"]), duration_days=r["duration_days"],
+        alpha=r["alpha"], power=r["power"], required=f"{r['required_per_group']:,}",
+        audience=f"{r['audience']:,}", verdict=verdict)
+
+
+def _answer_playbook(r: dict[str, Any]) -> str:
+    parts = [_templates()["playbook_search"]]
+    for p in r["passages"][:3]:
+        body = p["text"].split("\n", 2)[-1].strip()
+        parts.append(f"**{p['title']} — {p['section']}** ({p['source']})\n\n{body[:600]}")
+    return "\n\n".join(parts)
+
+
+def _answer_plan(r: dict[str, Any]) -> str:
+    saved = f" (saved as plan {r['plan_id']})" if r.get("plan_id") is not None else ""
+    text = _templates()["campaign_plan"].format(
+        segment=r["segment"], saved=saved, offer=r["offer"], discount=f"{r['discount']:.0%}",
+        treatment=f"{r['treatment_size']:,}", holdout=f"{r['holdout_size']:,}",
+        channel=r["channel"], days=r["send_within_days"], cost=_money(r["expected_cost"]),
+        incremental=_money(r["expected_incremental_revenue"]))
+    lines = [text, "", f"- Why this discount: {r['discount_rationale']}.",
+             f"- Timing: {r['timing_rationale']}.",
+             f"- KPI: order rate within {r['horizon_days']} days from "
+             f"{_pct(r['baseline_retention'])} to {_pct(r['target_retention'])}; "
+             f"{r['required_per_group']:,} customers per group detect that uplift.",
+             f"- Subject: {r['subject']}", "", r["body"]]
+    lines += [f"- Note: {w}" for w in r.get("warnings", [])]
+    if r.get("citations"):
+        lines += ["", "Sources: " + "; ".join(f"{c['title']}, \"{c['section']}\" "
+                                              f"({c['source']})" for c in r["citations"])]
+    return "\n".join(lines)
+
+
+ANSWERS = {
+    "churning_segments": _answer_churning, "segment_overview": _answer_overview,
+    "at_risk_customers": _answer_at_risk, "customer_profile": _answer_profile,
+    "recommendations": _answer_recs, "cohort_retention": _answer_cohorts,
+    "clv_summary": _answer_clv, "ab_test_plan": _answer_ab,
+    "playbook_search": _answer_playbook, "campaign_plan": _answer_plan,
+}
+
+
+def _help() -> str:
+    return _templates()["help"].format(segments=", ".join(SEGMENTS))
+
+
+class OfflineAdvisorModel(BaseChatModel):
+    """Deterministic tool-calling chat model; see the module docstring."""
+
+    tool_names: list[str] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "offline-advisor"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> OfflineAdvisorModel:
+        names = [getattr(t, "name", None) or getattr(t, "__name__", str(t)) for t in tools]
+        return self.model_copy(update={"tool_names": names})
+
+    def _reply(self, messages: list[BaseMessage]) -> AIMessage:
+        last_human = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
+        question = str(messages[last_human].content)
+        results = [m for m in messages[last_human + 1:] if isinstance(m, ToolMessage)]
+        if not results:
+            intent = interpret(question)
+            calls = [(n, a) for n, a in intent.calls if n in self.tool_names]
+            if not calls:
+                return AIMessage(content=_help())
+            return AIMessage(content="", tool_calls=[
+                {"name": n, "args": a, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
+                for n, a in calls])
+        return AIMessage(content=self._compose(results))
+
+    def _compose(self, results: list[ToolMessage]) -> str:
+        parts = []
+        for message in results:
+            if message.status == "error" or not str(message.content).startswith("{"):
+                parts.append(f"I could not do that: {message.content}")
+                continue
+            payload = json.loads(str(message.content))
+            parts.append(ANSWERS[str(message.name)](payload))
+        return "\n\n".join(parts)
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        reply = self._reply(messages)
+        if reply.tool_calls:
+            chunks = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"],
+                       "index": i, "type": "tool_call_chunk"}
+                      for i, c in enumerate(reply.tool_calls)]
+            yield ChatGenerationChunk(message=AIMessageChunk(content="",
+                                                             tool_call_chunks=chunks))
+            return
+        for token in re.findall(r"\S+\s*|\s+", str(reply.content)):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
+            if run_manager:
+                run_manager.on_llm_new_token(token, chunk=chunk)
+            yield chunk

@@ -1,0 +1,54 @@
+"""Campaign plans in words: message copy and the Markdown plan, from templates in prompts/."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+__all__ = ["campaign_copy", "load_prompt", "render_plan"]
+
+
+def load_prompt(name: str) -> str:
+    """A prompt or template file shipped in the ``prompts`` package."""
+    return (files("prompts") / name).read_text(encoding="utf-8")
+
+
+@cache
+def _copy_templates() -> dict[str, tuple[str, str]]:
+    sections = re.split(r"^## ", load_prompt("campaign_copy.md"), flags=re.M)[1:]
+    templates = {}
+    for section in sections:
+        tactic, subject, *body = section.strip().splitlines()
+        templates[tactic.strip()] = (subject.removeprefix("Subject:").strip(),
+                                     "\n".join(body).strip())
+    return templates
+
+
+def campaign_copy(plan: dict[str, Any]) -> tuple[str, str]:
+    """Subject and body for a plan, from the template of its tactic."""
+    templates = _copy_templates()
+    subject, body = templates.get(plan["tactic"], templates["retention"])
+    values = {"discount": f"{plan['discount']:.0%}", "offer": plan["offer"],
+              "days": plan["send_within_days"] + 14, "segment": plan["segment"]}
+    return subject.format(**values), body.format(**values)
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    """The whole plan as Markdown (numbers from the plan, words from the templates)."""
+    subject, body = campaign_copy(plan)
+    citations = plan.get("citations") or []
+    warnings = "".join(f"- Note: {w}\n" for w in plan.get("warnings", []))
+    values = {
+        **plan,
+        "subject": plan.get("subject", subject),
+        "body": plan.get("body", body),
+        "discount_pct": f"{plan['discount']:.0%}",
+        "baseline_pct": f"{plan['baseline_retention']:.1%}",
+        "target_pct": f"{plan['target_retention']:.1%}",
+        "warnings": warnings,
+        "citations": "\n".join(f"- {c['title']}, \"{c['section']}\" ({c['source']})"
+                                for c in citations) or "- (playbook not available)",
+    }
+    return load_prompt("plan_template.md").format(**values)

@@ -1,0 +1,323 @@
+"""LangChain tools over an analysis: thin adapters that return compact JSON.
+
+Tool output is the only source of numbers in an answer. Outputs hold aggregates and
+per-customer summaries (an internal customer id, scores, reasons), never raw order rows
+or direct identifiers. A bad argument (unknown segment or customer) raises a
+``ToolException`` that the model sees and can recover from: it names the valid choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+
+from analytics.campaigns import Constraints, UnknownSegmentError, plan_campaign
+from analytics.experiments import sample_size_two_proportions
+from analytics.pipeline import Analysis
+from analytics.rfm import SEGMENT_DESCRIPTIONS
+
+from .plans import campaign_copy, render_plan
+
+if TYPE_CHECKING:
+    from .knowledge import KnowledgeBase
+    from .storage import PlanStore
+
+__all__ = ["SEGMENT_SYNONYMS", "AdvisorContext", "build_tools", "resolve_segment"]
+
+#: Words people use for a segment, in English and Chinese (normalised: lower case).
+SEGMENT_SYNONYMS: dict[str, str] = {
+    "champion": "Champions", "vip": "Champions", "best customers": "Champions",
+    "top customers": "Champions", "冠军": "Champions", "重要价值": "Champions",
+    "loyal": "Loyal Customers", "regulars": "Loyal Customers", "忠诚": "Loyal Customers",
+    "potential": "Potential Loyalists", "潜力": "Potential Loyalists",
+    "new": "New Customers", "newcomers": "New Customers", "first-time": "New Customers",
+    "新客": "New Customers", "新用户": "New Customers",
+    "promising": "Promising", "need attention": "Need Attention", "slipping": "Need Attention",
+    "about to sleep": "About To Sleep", "sleepy": "About To Sleep", "dormant": "About To Sleep",
+    "at risk": "At Risk", "at-risk": "At Risk", "risky": "At Risk", "drifting": "At Risk",
+    "high-value at risk": "At Risk", "高价值流失": "At Risk", "流失风险": "At Risk",
+    "can't lose": "Cannot Lose Them", "cant lose": "Cannot Lose Them",
+    "cannot lose": "Cannot Lose Them", "不能失去": "Cannot Lose Them",
+    "hibernating": "Hibernating", "inactive": "Hibernating", "沉睡": "Hibernating",
+    "lost": "Lost", "lapsed": "Lost", "churned": "Lost", "已流失": "Lost",
+}
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s_]+", " ", text.strip().lower().rstrip("s"))
+
+
+def resolve_segment(name: str, valid: list[str]) -> str:
+    """A segment name from what a person typed: exact, synonym, or a close typo."""
+    by_norm = {_norm(v): v for v in valid}
+    key = _norm(name)
+    if key in by_norm:
+        return by_norm[key]
+    for synonym, segment in sorted(SEGMENT_SYNONYMS.items(), key=lambda kv: -len(kv[0])):
+        if _norm(synonym) == key and segment in valid:
+            return segment
+    close = difflib.get_close_matches(key, list(by_norm), n=1, cutoff=0.75)
+    if close:
+        return by_norm[close[0]]
+    raise ToolException(f"unknown segment {name!r}; choose one of: {', '.join(valid)}")
+
+
+@dataclass
+class AdvisorContext:
+    """What the tools read: the analysis, and optionally the playbook and the plan store."""
+
+    analysis: Analysis
+    knowledge: KnowledgeBase | None = None
+    store: PlanStore | None = None
+
+
+def _r(value: Any, digits: int = 4) -> Any:
+    if isinstance(value, float | np.floating):
+        return None if not np.isfinite(value) else round(float(value), digits)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _r(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _dump(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+class _Tools:
+    """The tool functions, bound to one context."""
+
+    def __init__(self, context: AdvisorContext) -> None:
+        self.ctx = context
+        self.a = context.analysis
+
+    @property
+    def segments(self) -> list[str]:
+        return sorted(self.a.customers["rfm_segment"].astype(str).unique())
+
+    def _segment_rows(self, kind: str = "rfm") -> pd.DataFrame:
+        return self.a.segments.loc[self.a.segments["kind"] == kind]
+
+    def segment_overview(self) -> str:
+        cols = ["segment", "customers", "customer_share", "revenue_share",
+                "mean_churn_probability", "revenue_at_risk", "mean_predicted_clv"]
+        rows = self._segment_rows().sort_values("customers", ascending=False)[cols]
+        for row in (rows := _records(rows)):
+            row["meaning"] = SEGMENT_DESCRIPTIONS.get(row["segment"], "")
+        return _dump({"as_of": str(self.a.as_of.date()), "horizon_days": self.a.horizon_days,
+                      "customers": len(self.a.customers), "segments": rows})
+
+    def churning_segments(self, by: str = "rfm") -> str:
+        if by not in ("rfm", "cluster"):
+            raise ToolException("by must be 'rfm' (named segments) or 'cluster'")
+        cols = ["segment", "customers", "mean_churn_probability", "revenue_at_risk",
+                "mean_churn_probability_change", "revenue_at_risk_change", "customers_change"]
+        rows = self._segment_rows(by)
+        rows = rows.sort_values("revenue_at_risk", ascending=False)[
+            [c for c in cols if c in rows]]
+        if by == "cluster":
+            labels = self.a.clusters["label"].to_dict()
+            rows = rows.assign(segment=rows["segment"].map(lambda s: f"{s}: {labels[int(s)]}"))
+        return _dump({
+            "as_of": str(self.a.as_of.date()), "horizon_days": self.a.horizon_days,
+            "change_over_days": self.a.diagnostics.get("trend_days"),
+            "total_revenue_at_risk": _r(self.a.kpis["revenue_at_risk"], 2),
+            "segments": _records(rows),
+        })
+
+    def at_risk_customers(self, segment: str | None = None, top: int = 10) -> str:
+        customers = self.a.customers
+        if segment:
+            segment = resolve_segment(segment, self.segments)
+            customers = customers.loc[customers["rfm_segment"] == segment]
+        top = max(1, min(int(top), 200))
+        rows = customers.nlargest(top, "revenue_at_risk").reset_index()
+        cols = ["customer_id", "rfm_segment", "churn_probability", "revenue_at_risk",
+                "predicted_clv", "recency_days", "frequency", "churn_reasons"]
+        return _dump({"segment": segment or "all", "horizon_days": self.a.horizon_days,
+                      "customers_in_scope": len(customers),
+                      "customers": _records(rows[cols])})
+
+    def _customer(self, customer_id: str) -> pd.Series:
+        key = str(customer_id).strip()
+        index = self.a.customers.index
+        if key not in index:
+            near = difflib.get_close_matches(key, index[:200_000].tolist(), n=3, cutoff=0.8)
+            hint = f" Did you mean {', '.join(near)}?" if near else ""
+            raise ToolException(f"no customer {key!r} in the data ({len(index):,} customers, "
+                                f"ids such as {', '.join(index[:3])}).{hint}")
+        return self.a.customers.loc[key]
+
+    def customer_profile(self, customer_id: str) -> str:
+        row = self._customer(customer_id)
+        fields = ["rfm_segment", "cluster_label", "first_order", "last_order", "recency_days",
+                  "frequency", "monetary", "avg_order_value", "mean_gap_days",
+                  "churn_probability", "churn_reasons", "p_alive", "expected_orders",
+                  "predicted_clv", "revenue_at_risk"]
+        profile = {f: _r(row[f]) for f in fields if f in row.index}
+        profile["recommendations"] = self._recs(str(customer_id).strip(), 3)
+        return _dump({"customer_id": str(customer_id).strip(),
+                      "horizon_days": self.a.horizon_days, **profile})
+
+    def _recs(self, customer_id: str, n: int) -> list[dict[str, Any]]:
+        recs = self.a.recommendations
+        if recs is None:
+            return []
+        mine = recs.loc[recs["customer_id"] == customer_id].head(n)
+        names = {}
+        if "product_name" in self.a.lines:
+            products = self.a.lines.drop_duplicates("product_id")
+            names = products.set_index("product_id")["product_name"].to_dict()
+        return [{"product_id": r.product_id, "name": names.get(r.product_id),
+                 "why": r.source} for r in mine.itertuples()]
+
+    def recommendations(self, customer_id: str, n: int = 5) -> str:
+        self._customer(customer_id)
+        if self.a.recommendations is None:
+            raise ToolException("the data has no product column, so there are no "
+                                "recommendations; map one with --map product_id=HEADER")
+        return _dump({"customer_id": str(customer_id).strip(),
+                      "recommendations": self._recs(str(customer_id).strip(),
+                                                    max(1, min(int(n), 10)))})
+
+    def cohort_retention(self, months: int = 6) -> str:
+        cohorts = self.a.cohorts
+        mean = cohorts.groupby("period")["retention"].mean().iloc[1:int(months) + 1]
+        recent = cohorts.loc[cohorts["period"] == 1].tail(6)
+        k = self.a.kpis
+        return _dump({
+            "mean_retention_by_month": {f"M{p}": _r(v) for p, v in mean.items()},
+            "month1_retention_recent_cohorts": {r.cohort: _r(r.retention)
+                                                for r in recent.itertuples()},
+            "repeat_purchase_rate": _r(k["repeat_purchase_rate"]),
+            "new_customer_repeat_rate_30d": _r(k["new_customer_repeat_rate_30d"]),
+            "new_customer_repeat_rate_90d": _r(k["new_customer_repeat_rate_90d"]),
+        })
+
+    def clv_summary(self, segment: str | None = None) -> str:
+        customers = self.a.customers
+        if segment:
+            segment = resolve_segment(segment, self.segments)
+            customers = customers.loc[customers["rfm_segment"] == segment]
+        clv = customers["predicted_clv"]
+        by_segment = (self.a.customers.groupby("rfm_segment")["predicted_clv"]
+                      .agg(["sum", "mean"]).sort_values("sum", ascending=False))
+        return _dump({
+            "segment": segment or "all", "horizon_days": self.a.horizon_days,
+            "customers": len(customers), "total_predicted_clv": _r(clv.sum(), 2),
+            "mean_predicted_clv": _r(clv.mean(), 2),
+            "quantiles": {f"p{int(q * 100)}": _r(v, 2)
+                          for q, v in clv.quantile([0.25, 0.5, 0.75, 0.9]).items()},
+            "by_segment": {s: {"total": _r(r["sum"], 2), "mean": _r(r["mean"], 2)}
+                           for s, r in by_segment.iterrows()},
+        })
+
+    def ab_test_plan(self, segment: str, uplift: float = 0.05, holdout_share: float = 0.1,
+                     alpha: float = 0.05, power: float = 0.8) -> str:
+        segment = resolve_segment(segment, self.segments)
+        audience = self.a.customers.loc[self.a.customers["rfm_segment"] == segment]
+        baseline = float(1 - audience["churn_probability"].mean())
+        uplift = uplift / 100 if uplift >= 1 else uplift
+        try:
+            size = sample_size_two_proportions(min(max(baseline, 0.01), 0.98), uplift,
+                                               alpha=alpha, power=power)
+        except ValueError as exc:
+            raise ToolException(str(exc)) from exc
+        holdout = round(len(audience) * holdout_share)
+        return _dump({
+            "segment": segment, "audience": len(audience),
+            "baseline_retention": _r(baseline), "target_uplift": _r(uplift),
+            "required_per_group": size.n_control, "alpha": alpha, "power": power,
+            "holdout_at_share": holdout, "holdout_share": holdout_share,
+            "powered": holdout >= size.n_control and len(audience) - holdout >= size.n_control,
+            "duration_days": self.a.horizon_days,
+        })
+
+    def playbook_search(self, query: str, segment: str | None = None, k: int = 4) -> str:
+        if self.ctx.knowledge is None:
+            raise ToolException("the playbook is not available in this session")
+        if segment:
+            segment = resolve_segment(segment, self.segments)
+        hits = self.ctx.knowledge.search(query, k=max(1, min(int(k), 8)), segment=segment)
+        return _dump({"query": query, "passages": [
+            {"source": p.source, "title": p.title, "section": p.section,
+             "text": p.text[:700]} for p in hits]})
+
+    def campaign_plan(self, segment: str, discount_cap: float | None = None,
+                      budget: float | None = None, channel: str | None = None,
+                      save: bool = True) -> str:
+        segment = resolve_segment(segment, self.segments)
+        if discount_cap is not None and discount_cap >= 1:
+            discount_cap = discount_cap / 100
+        try:
+            plan = plan_campaign(self.a.customers, segment, horizon_days=self.a.horizon_days,
+                                 constraints=Constraints(discount_cap=discount_cap,
+                                                         budget=budget, channel=channel))
+        except (ValueError, UnknownSegmentError) as exc:
+            raise ToolException(str(exc)) from exc
+        payload = plan.to_dict()
+        payload["citations"] = self._citations(plan.tactic, plan.offer, segment)
+        payload["subject"], payload["body"] = campaign_copy(payload)
+        if save and self.ctx.store is not None:
+            payload["plan_id"] = self.ctx.store.save_plan(
+                payload, plan.audience, name=f"{segment}: {plan.offer}",
+                markdown=render_plan(payload), source=self.a.source,
+                as_of=str(self.a.as_of.date()))
+        return _dump(payload)
+
+    def _citations(self, tactic: str, offer: str, segment: str) -> list[dict[str, str]]:
+        if self.ctx.knowledge is None:
+            return []
+        hits = self.ctx.knowledge.search(f"{tactic.replace('-', ' ')} {offer} for {segment}",
+                                         k=3, segment=segment, max_per_source=1)
+        return [{"source": p.source, "title": p.title, "section": p.section,
+                 "excerpt": p.text[:300]} for p in hits]
+
+
+_DESCRIPTIONS = {
+    "segment_overview": "All RFM segments: size, shares, mean churn probability, revenue at "
+                        "risk and mean predicted CLV. Use for 'give me an overview'.",
+    "churning_segments": "Which segments are churning: mean churn probability, revenue at "
+                         "risk and their change over the last period, most at risk first. "
+                         "by='rfm' (named segments) or 'cluster'.",
+    "at_risk_customers": "The customers with the most revenue at risk, optionally in one "
+                         "segment, with churn probability and reasons. top = how many.",
+    "customer_profile": "One customer's summary: RFM, segment, churn probability and "
+                        "reasons, CLV, top recommendations. Needs the customer id.",
+    "recommendations": "Top product recommendations for one customer id.",
+    "cohort_retention": "Cohort retention by months since first order, recent cohorts, "
+                        "repeat-purchase rates.",
+    "clv_summary": "Predicted customer lifetime value over the horizon, overall or for one "
+                   "segment, with quantiles and totals by segment.",
+    "ab_test_plan": "A/B test design for a campaign on a segment: sample size per group "
+                    "for a retention uplift (share, e.g. 0.05), holdout size.",
+    "playbook_search": "Search the retention playbook; returns passages with their source "
+                       "to cite. Optional segment to prefer passages for it.",
+    "campaign_plan": "Draft and save a campaign plan for a segment: audience, offer and "
+                     "depth (bounded by discount_cap as a share, e.g. 0.1, and budget), "
+                     "channel, timing, control group and sample size, KPI targets, cost, "
+                     "playbook citations.",
+}
+
+
+def build_tools(context: AdvisorContext) -> list[BaseTool]:
+    """The advisor's tools, bound to ``context``; errors go back to the model as text."""
+    impl = _Tools(context)
+    tools = []
+    for name, description in _DESCRIPTIONS.items():
+        if name == "playbook_search" and context.knowledge is None:
+            continue
+        tools.append(StructuredTool.from_function(
+            getattr(impl, name), name=name, description=description,
+            handle_tool_error=True))
+    return tools

@@ -1,0 +1,250 @@
+"""The agent loop with a scripted model, the offline advisor, privacy, and a real HTTP
+OpenAI-compatible server on 127.0.0.1."""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pandas as pd
+import pytest
+from langchain_core.messages import AIMessage, ToolMessage
+
+from advisor.agent import Advisor
+from advisor.offline import interpret
+from advisor.settings import load_settings
+from advisor.tools import AdvisorContext
+from analytics.pipeline import analyze_file
+from tests.fakes import ScriptedChatModel, tool_call
+
+OFFLINE = load_settings({}, env_file=None)
+
+
+@pytest.fixture(scope="module")
+def context(sample_analysis) -> AdvisorContext:
+    return AdvisorContext(sample_analysis)
+
+
+def test_tool_call_then_answer(context):
+    model = ScriptedChatModel(script=[tool_call("churning_segments"),
+                                      AIMessage(content="At Risk is churning.")])
+    result = Advisor(context, OFFLINE, model=model).ask("which segment is churning?")
+    assert result.answer == "At Risk is churning."
+    assert [c["name"] for c in result.tool_calls] == ["churning_segments"]
+    segments = result.tool_calls[0]["result"]["segments"]
+    top = context.analysis.segments.query("kind == 'rfm'").nlargest(1, "revenue_at_risk")
+    assert segments[0]["segment"] == top["segment"].iloc[0]
+    # the model saw the tool result before answering
+    assert isinstance(model.received[1][-1], ToolMessage)
+
+
+def test_tool_error_names_valid_choices_and_the_model_recovers(context):
+    model = ScriptedChatModel(script=[
+        tool_call("at_risk_customers", segment="Whales", top=3),
+        tool_call("at_risk_customers", call_id="call_2", segment="At Risk", top=3),
+        AIMessage(content="Here they are."),
+    ])
+    result = Advisor(context, OFFLINE, model=model).ask("top 3 whales at risk")
+    error = model.received[1][-1]
+    assert isinstance(error, ToolMessage) and error.status == "error"
+    assert "unknown segment 'Whales'" in error.content and "At Risk" in error.content
+    assert result.answer == "Here they are."
+    assert len(result.tool_calls[1]["result"]["customers"]) == 3
+
+
+def test_streaming_yields_tool_steps_and_tokens(context):
+    advisor = Advisor(context, OFFLINE)
+    events = list(advisor.stream("which segment is churning?"))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "tool_call" and "tool_result" in kinds
+    tokens = [e for e in events if e.kind == "token"]
+    assert len(tokens) > 5  # the answer arrives word by word
+    result = next(e for e in events if e.kind == "tool_result")
+    assert result.seconds is not None and result.seconds >= 0
+
+
+@pytest.mark.parametrize("failure", [TimeoutError("read timed out"),
+                                     RuntimeError("model exploded")])
+def test_a_failing_model_gives_a_message_not_a_crash(context, failure):
+    model = ScriptedChatModel(script=[failure])
+    result = Advisor(context, OFFLINE, model=model).ask("which segment is churning?")
+    assert result.error and "language model" in result.error
+    assert "Traceback" not in result.answer
+
+
+def test_memory_is_kept_per_session(context):
+    model = ScriptedChatModel(script=[AIMessage(content="one"), AIMessage(content="two"),
+                                      AIMessage(content="three")])
+    advisor = Advisor(context, OFFLINE, model=model)
+    advisor.ask("first question", session_id="a")
+    advisor.ask("second question", session_id="a")
+    advisor.ask("other session", session_id="b")
+    seen = [[m.content for m in call if m.type == "human"] for call in model.received]
+    assert seen[1] == ["first question", "second question"]
+    assert seen[2] == ["other session"]
+
+
+@pytest.mark.parametrize("question, tool, args", [
+    ("which segment is churning?", "churning_segments", {}),
+    ("哪个用户群在流失？", "churning_segments", {}),
+    ("how much revenue is at risk?", "churning_segments", {}),
+    ("show me customer 004217", "customer_profile", {"customer_id": "004217"}),
+    ("top 20 at-risk customers in Champions", "at_risk_customers",
+     {"top": 20, "segment": "Champions"}),
+    ("draft a win-back campaign for At Risk customers with a 10% discount cap",
+     "campaign_plan", {"segment": "At Risk", "discount_cap": 0.10}),
+    ("campaign for hibernatng customers, budget 5000 by sms", "campaign_plan",
+     {"segment": "Hibernating", "budget": 5000.0, "channel": "sms"}),
+    ("给高价值流失风险用户设计一个召回活动", "campaign_plan", {"segment": "At Risk"}),
+    ("what products should I recommend to customer 000123", "recommendations",
+     {"customer_id": "000123"}),
+    ("how big should the holdout be for an A/B test on loyal customers?", "ab_test_plan",
+     {"segment": "Loyal Customers"}),
+    ("how do I design a birthday coupon?", "playbook_search",
+     {"query": "how do I design a birthday coupon?"}),
+    ("cohort retention please", "cohort_retention", {}),
+    ("what is the lifetime value of cannot lose them?", "clv_summary",
+     {"segment": "Cannot Lose Them"}),
+])
+def test_offline_model_picks_tools_and_arguments(question, tool, args):
+    intent = interpret(question)
+    assert intent.calls == [(tool, args)]
+
+
+def test_offline_answer_numbers_come_from_the_tools(context):
+    result = Advisor(context, OFFLINE).ask("which segment is churning?")
+    payload = result.tool_calls[0]["result"]
+    top = payload["segments"][0]
+    assert f"**{top['segment']}**" in result.answer
+    assert f"{top['revenue_at_risk']:,.2f}" in result.answer
+    numbers = re.findall(r"\d[\d,]*\.\d+", result.answer)
+    blob = json.dumps(payload)
+    for number in numbers:  # every decimal number in the answer is in the tool result
+        value = float(number.replace(",", ""))
+        assert any(abs(value - abs(float(x))) < 0.006 or abs(value - 100 * abs(float(x))) < 0.06
+                   for x in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", blob)), number
+
+
+def test_offline_model_says_what_it_can_do(context):
+    result = Advisor(context, OFFLINE).ask("what's the weather in Paris?")
+    assert result.tool_calls == [] and "I can answer" in result.answer
+
+
+def test_nothing_sent_to_the_model_contains_raw_rows_or_identifiers(tmp_path):
+    rows = []
+    for i in range(400):
+        for j in range(1 + i % 4):
+            rows.append({"Customer ID": f"C{i:04d}", "Email": f"person{i}@example.com",
+                         "Name": f"Jane Roe{i}", "Phone": f"+44 7700 9{i:05d}",
+                         "Address": f"{i} Privacy Street", "Invoice": f"INV{i}-{j}",
+                         "InvoiceDate": f"2024-{1 + (i + 3 * j) % 12:02d}-{1 + j:02d}",
+                         "Amount": 10.0 + i % 7})
+    path = tmp_path / "pii.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    analysis = analyze_file(path, run_backtest=False)
+    model = ScriptedChatModel(script=[
+        tool_call("segment_overview"), tool_call("customer_profile", "c2", customer_id="C0007"),
+        tool_call("at_risk_customers", "c3", top=20), AIMessage(content="done")])
+    Advisor(AdvisorContext(analysis), OFFLINE, model=model).ask("tell me everything")
+    sent = "\n".join(str(m.content) for call in model.received for m in call)
+    assert "C0007" in sent  # per-customer summaries are allowed
+    for forbidden in ("@example.com", "Jane Roe", "+44 7700", "Privacy Street", "INV7-"):
+        assert forbidden not in sent, forbidden
+
+
+class _ChatCompletions(BaseHTTPRequestHandler):
+    """A tiny OpenAI-compatible server: calls churning_segments, then answers with its top
+    segment taken from the tool result it receives."""
+
+    requests: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _ChatCompletions.requests.append(body)
+        tool_results = [m for m in body["messages"] if m["role"] == "tool"]
+        if not tool_results:
+            message = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "call_abc", "type": "function",
+                "function": {"name": "churning_segments", "arguments": "{}"}}]}
+            finish = "tool_calls"
+        else:
+            top = json.loads(tool_results[-1]["content"])["segments"][0]
+            message = {"role": "assistant",
+                       "content": f"{top['segment']} has {top['revenue_at_risk']} at risk."}
+            finish = "stop"
+        if body.get("stream"):
+            self._stream(body, message, finish)
+            return
+        reply = json.dumps({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def _stream(self, body: dict, message: dict, finish: str) -> None:
+        """Server-sent events, as OpenAI streams: tool calls whole, text in pieces."""
+        if message.get("tool_calls"):
+            deltas = [{"role": "assistant", "tool_calls": [
+                {"index": 0, **message["tool_calls"][0]}]}]
+        else:
+            words = message["content"].split(" ")
+            deltas = [{"role": "assistant", "content": ""}] + [
+                {"content": w + (" " if i < len(words) - 1 else "")}
+                for i, w in enumerate(words)]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for i, delta in enumerate([*deltas, {}]):
+            chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
+                     "model": body["model"], "choices": [{
+                         "index": 0, "delta": delta,
+                         "finish_reason": finish if i == len(deltas) else None}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def openai_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatCompletions)
+    server.timeout = 5
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    _ChatCompletions.requests = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_openai_compatible_server_over_real_http(context, openai_server):
+    settings = load_settings({"OPENAI_BASE_URL": openai_server, "ADVISOR_MODEL": "local-llm",
+                              "ADVISOR_TIMEOUT": "10"}, env_file=None)
+    assert settings.provider == "openai"
+    result = Advisor(context, settings).ask("which segment is churning?")
+    top = context.analysis.segments.query("kind == 'rfm'").nlargest(1, "revenue_at_risk")
+    assert result.answer.startswith(top["segment"].iloc[0])
+    assert [c["name"] for c in result.tool_calls] == ["churning_segments"]
+    first = _ChatCompletions.requests[0]
+    assert first["model"] == "local-llm"
+    assert {t["function"]["name"] for t in first["tools"]} >= {"churning_segments",
+                                                              "campaign_plan"}
+    assert "local-llm" in result.model
+
+
+def test_unreachable_server_is_a_clear_message(context):
+    settings = load_settings({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+                              "ADVISOR_TIMEOUT": "3"}, env_file=None)
+    result = Advisor(context, settings).ask("which segment is churning?")
+    assert result.error and "OPENAI_BASE_URL" in result.error
