@@ -248,3 +248,17 @@ def test_unreachable_server_is_a_clear_message(context):
                               "ADVISOR_TIMEOUT": "3"}, env_file=None)
     result = Advisor(context, settings).ask("which segment is churning?")
     assert result.error and "OPENAI_BASE_URL" in result.error
+
+
+def test_a_malformed_tool_call_goes_back_to_the_model(context):
+    model = ScriptedChatModel(script=[
+        tool_call("no_such_tool", foo=1),
+        tool_call("at_risk_customers", call_id="call_2", top="many"),
+        AIMessage(content="Sorry, let me know which segment."),
+    ])
+    result = Advisor(context, OFFLINE, model=model).ask("do something odd")
+    errors = [m for m in model.received[-1]
+              if isinstance(m, ToolMessage) and m.status == "error"]
+    assert len(errors) == 2
+    assert "no_such_tool" in errors[0].content
+    assert result.answer == "Sorry, let me know which segment." and result.error is None
