@@ -3,10 +3,14 @@ shop's data, the playbook knowledge base and the plan store under ``ADVISOR_HOME
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
+import tempfile
 import warnings
 from pathlib import Path
 
+import analytics
 from analytics.pipeline import Analysis, analyze_file
 from analytics.sample import SAMPLE_SHOP_PATH
 
@@ -19,12 +23,44 @@ from .tools import AdvisorContext
 __all__ = ["build_context", "knowledge_base", "load_analysis"]
 
 
+def _cache_key(path: Path, horizon_days: int, options: dict[str, object]) -> str:
+    """Content of the data file and of the analytics code, and the options."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    for source in sorted(Path(analytics.__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    digest.update(repr((horizon_days, sorted(options.items()))).encode())
+    return digest.hexdigest()[:32]
+
+
 def load_analysis(settings: Settings, data: Path | None = None, **options: object) -> Analysis:
-    """Analyse ``data`` (default: ``ADVISOR_DATA``, else the bundled sample shop)."""
+    """Analyse ``data`` (default: ``ADVISOR_DATA``, else the bundled sample shop).
+
+    The analysis is cached under ``ADVISOR_HOME/cache``, keyed by the file's content, the
+    analytics code and the options, so asking again about the same data is instant.
+    """
+    path = Path(data or settings.data or SAMPLE_SHOP_PATH)
+    if not path.is_file():  # let the loader raise its clear message
+        return analyze_file(path, horizon_days=settings.horizon_days, **options)
+    key = _cache_key(path, settings.horizon_days, options)
+    cache = settings.home / "cache" / f"analysis-{key}.pickle"
+    if cache.is_file():
+        try:
+            with cache.open("rb") as handle:
+                return pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            cache.unlink(missing_ok=True)  # our own cache file, unreadable: recompute
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # kept in analysis.warnings
-        return analyze_file(data or settings.data or SAMPLE_SHOP_PATH,
-                            horizon_days=settings.horizon_days, **options)
+        analysis = analyze_file(path, horizon_days=settings.horizon_days, **options)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        pickle.dump(analysis, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, cache)
+    return analysis
 
 
 def knowledge_base(settings: Settings) -> KnowledgeBase:

@@ -1,0 +1,37 @@
+import shutil
+
+import pandas as pd
+
+from advisor.settings import load_settings
+from advisor.workspace import load_analysis
+from analytics.sample import write_sample_shop
+
+
+def test_analysis_is_cached_by_content_and_recomputed_when_data_change(tmp_path):
+    settings = load_settings({"ADVISOR_HOME": str(tmp_path / "home")}, env_file=None)
+    data, _ = write_sample_shop(tmp_path / "shop.csv", customers=300, months=12, seed=2)
+    first = load_analysis(settings, data, run_backtest=False)
+    cached = list((tmp_path / "home" / "cache").glob("analysis-*.pickle"))
+    assert len(cached) == 1
+    again = load_analysis(settings, data, run_backtest=False)
+    pd.testing.assert_frame_equal(first.customers, again.customers)
+    # a copy with the same content hits the same cache entry
+    shutil.copy(data, tmp_path / "copy.csv")
+    load_analysis(settings, tmp_path / "copy.csv", run_backtest=False)
+    assert len(list((tmp_path / "home" / "cache").glob("analysis-*.pickle"))) == 1
+    # other data: another entry, and its own numbers
+    other, _ = write_sample_shop(tmp_path / "other.csv", customers=300, months=12, seed=3)
+    changed = load_analysis(settings, other, run_backtest=False)
+    assert len(list((tmp_path / "home" / "cache").glob("analysis-*.pickle"))) == 2
+    assert not changed.customers.index.equals(first.customers.index) or not \
+        changed.customers["monetary"].equals(first.customers["monetary"])
+
+
+def test_a_corrupt_cache_entry_is_recomputed(tmp_path):
+    settings = load_settings({"ADVISOR_HOME": str(tmp_path / "home")}, env_file=None)
+    data, _ = write_sample_shop(tmp_path / "shop.csv", customers=300, months=12, seed=2)
+    load_analysis(settings, data, run_backtest=False)
+    entry = next((tmp_path / "home" / "cache").glob("analysis-*.pickle"))
+    entry.write_bytes(b"not a pickle")
+    analysis = load_analysis(settings, data, run_backtest=False)
+    assert len(analysis.customers) > 0
