@@ -6,6 +6,7 @@ writes files (see :mod:`analytics.outputs`).
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -167,6 +168,8 @@ def _analyze(
         raise DataError(f"--horizon-days must be a positive number of days, got {horizon_days}")
     if cleaning is None:
         lines, cleaning = clean_orders(lines)
+    else:
+        cleaning = copy.deepcopy(cleaning)  # the caller's report stays as it was
     lines, day, later = restrict_to_as_of(lines, as_of)
     cleaning.add(AFTER_AS_OF, later)
 
