@@ -184,7 +184,7 @@ def _analyze(
     rfm["cluster_label"] = rfm["cluster"].map(clusterer.labels_).astype("string")
 
     step("churn")
-    scores = score_customers(orders, lines, day, horizon_days, random_state)
+    scores = score_customers(orders, lines, day, horizon_days, random_state, features)
     customers = rfm.join(scores.predictions).join(scores.features[["mean_gap_days"]])
     step("recommendations")
     recommendations = _recommendations(lines, day, n_recommendations)
@@ -248,7 +248,7 @@ def _previous_customers(orders: pd.DataFrame, lines: pd.DataFrame, day: pd.Times
     previous = _rfm(past, before, segment_rules)
     features = customer_features(past, before, scores.model.horizon_days, lines)
     previous["cluster"] = clusterer.predict(features)
-    return previous.join(scores.rescore(orders, lines, before))
+    return previous.join(scores.rescore(features))
 
 
 def load_and_clean(

@@ -31,10 +31,8 @@ class Scores:
     model: ChurnModel
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
-    def rescore(self, orders: pd.DataFrame, lines: pd.DataFrame | None,
-                day: pd.Timestamp) -> pd.DataFrame:
-        """Churn and revenue at risk at another (earlier) day with the same fitted model."""
-        features = customer_features(orders, day, self.model.horizon_days, lines)
+    def rescore(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Churn and revenue at risk for features of another (earlier) day, same model."""
         with threadpool_limits(limits=1, user_api="openmp"):
             churn = self.model.predict(features)
         return revenue_at_risk(churn, features, self.model.horizon_days).assign(
@@ -65,8 +63,12 @@ def score_customers(
     as_of: pd.Timestamp,
     horizon_days: int,
     random_state: int = 0,
+    features: pd.DataFrame | None = None,
 ) -> Scores:
-    """Fit CLV and churn on rows up to ``as_of`` and score each customer at ``as_of``."""
+    """Fit CLV and churn on rows up to ``as_of`` and score each customer at ``as_of``.
+
+    ``features`` are the customer features at ``as_of`` when the caller has them already.
+    """
     day = pd.Timestamp(as_of).normalize()
     orders = on_or_before(orders, day)
     lines = None if lines is None else on_or_before(lines, day)
@@ -78,7 +80,9 @@ def score_customers(
     # ±0.003 and cost one BG/NBD fit per training snapshot; they stay a baseline.
     with threadpool_limits(limits=1, user_api="openmp"):
         model.fit(orders, day, lines)
-    features = customer_features(orders, day, horizon_days, lines).join(_bgnbd_columns(clv))
+    if features is None:
+        features = customer_features(orders, day, horizon_days, lines)
+    features = features.join(_bgnbd_columns(clv))
     with threadpool_limits(limits=1, user_api="openmp"):
         churn = model.predict(features)
     predictions = clv.customers[["p_alive", "expected_orders", "predicted_clv"]].reindex(
