@@ -57,6 +57,19 @@ def ask(question: str, data: Path | None, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+@cli.command()
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Order log to open (default: ADVISOR_DATA, else the sample shop).")
+@click.option("--host", default=None, help="Address to bind (default: ADVISOR_HOST, "
+              "127.0.0.1; use 0.0.0.0 to serve other machines, with ADVISOR_AUTH).")
+@click.option("--port", type=int, default=None, help="Port (default: ADVISOR_PORT, 7860).")
+def serve(data: Path | None, host: str | None, port: int | None) -> None:
+    """Serve the web app: chat, overview, data and campaign plans."""
+    from .web import serve as serve_app
+
+    serve_app(data=data, host=host, port=port)
+
+
 @cli.group()
 def plans() -> None:
     """Saved campaign plans: list, show, export."""

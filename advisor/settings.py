@@ -68,6 +68,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADVISOR_AUTH", "", "Basic auth for the web app as `user:password`; empty: none."),
     Setting("ADVISOR_HOST", "127.0.0.1", "Address the web app binds to."),
     Setting("ADVISOR_PORT", "7860", "Port of the web app."),
+    Setting("ADVISOR_MAX_UPLOAD_MB", "200", "Largest order file the web app accepts, in MB."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -106,6 +107,7 @@ class Settings:
     auth: tuple[str, str] | None
     host: str
     port: int
+    max_upload_mb: float = 200.0
 
 
 def _number(values: Mapping[str, str], name: str, kind: type) -> int | float:
@@ -158,4 +160,5 @@ def load_settings(
         auth=auth,
         host=values["ADVISOR_HOST"],
         port=int(_number(values, "ADVISOR_PORT", int)),
+        max_upload_mb=float(_number(values, "ADVISOR_MAX_UPLOAD_MB", float)),
     )

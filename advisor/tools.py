@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from .knowledge import KnowledgeBase
     from .storage import PlanStore
 
-__all__ = ["SEGMENT_SYNONYMS", "AdvisorContext", "build_tools", "resolve_segment"]
+__all__ = [
+    "SEGMENT_SYNONYMS",
+    "AdvisorContext",
+    "build_tools",
+    "draft_campaign",
+    "resolve_segment",
+]
 
 #: Words people use for a segment, in English and Chinese (normalised: lower case).
 SEGMENT_SYNONYMS: dict[str, str] = {
@@ -256,32 +262,50 @@ class _Tools:
     def campaign_plan(self, segment: str, discount_cap: float | None = None,
                       budget: float | None = None, channel: str | None = None,
                       save: bool = True) -> str:
-        segment = resolve_segment(segment, self.segments)
-        if discount_cap is not None and discount_cap >= 1:
-            discount_cap = discount_cap / 100
-        try:
-            plan = plan_campaign(self.a.customers, segment, horizon_days=self.a.horizon_days,
-                                 constraints=Constraints(discount_cap=discount_cap,
-                                                         budget=budget, channel=channel))
-        except (ValueError, UnknownSegmentError) as exc:
-            raise ToolException(str(exc)) from exc
-        payload = plan.to_dict()
-        payload["citations"] = self._citations(plan.tactic, plan.offer, segment)
-        payload["subject"], payload["body"] = campaign_copy(payload)
+        payload, audience = draft_campaign(self.ctx, segment, discount_cap=discount_cap,
+                                           budget=budget, channel=channel)
         if save and self.ctx.store is not None:
             payload["plan_id"] = self.ctx.store.save_plan(
-                payload, plan.audience, name=f"{segment}: {plan.offer}",
+                payload, audience, name=f"{payload['segment']}: {payload['offer']}",
                 markdown=render_plan(payload), source=self.a.source,
                 as_of=str(self.a.as_of.date()))
         return _dump(payload)
 
-    def _citations(self, tactic: str, offer: str, segment: str) -> list[dict[str, str]]:
-        if self.ctx.knowledge is None:
-            return []
-        hits = self.ctx.knowledge.search(f"{tactic.replace('-', ' ')} {offer} for {segment}",
-                                         k=3, segment=segment, max_per_source=1)
-        return [{"source": p.source, "title": p.title, "section": p.section,
-                 "excerpt": p.text[:300]} for p in hits]
+
+def draft_campaign(context: AdvisorContext, segment: str, *,
+                   discount_cap: float | None = None, budget: float | None = None,
+                   channel: str | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A campaign plan for a segment (typed as people type it), with playbook citations
+    and message copy; returns the JSON-ready plan and its audience (not saved).
+
+    A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints or
+    an unknown segment raise a ``ToolException`` that names the fix.
+    """
+    analysis = context.analysis
+    segment = resolve_segment(segment, sorted(analysis.customers["rfm_segment"]
+                                              .astype(str).unique()))
+    if discount_cap is not None and discount_cap >= 1:
+        discount_cap = discount_cap / 100
+    try:
+        plan = plan_campaign(analysis.customers, segment, horizon_days=analysis.horizon_days,
+                             constraints=Constraints(discount_cap=discount_cap,
+                                                     budget=budget, channel=channel))
+    except (ValueError, UnknownSegmentError) as exc:
+        raise ToolException(str(exc)) from exc
+    payload = plan.to_dict()
+    payload["citations"] = _citations(context, plan.tactic, plan.offer, segment)
+    payload["subject"], payload["body"] = campaign_copy(payload)
+    return payload, plan.audience
+
+
+def _citations(context: AdvisorContext, tactic: str, offer: str,
+               segment: str) -> list[dict[str, str]]:
+    if context.knowledge is None:
+        return []
+    hits = context.knowledge.search(f"{tactic.replace('-', ' ')} {offer} for {segment}",
+                                    k=3, segment=segment, max_per_source=1)
+    return [{"source": p.source, "title": p.title, "section": p.section,
+             "excerpt": p.text[:300]} for p in hits]
 
 
 _DESCRIPTIONS = {

@@ -8,6 +8,7 @@ import os
 import pickle
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import analytics
@@ -31,15 +32,19 @@ def _cache_key(path: Path, horizon_days: int, options: dict[str, object]) -> str
             digest.update(block)
     for source in sorted(Path(analytics.__file__).parent.glob("*.py")):
         digest.update(source.read_bytes())
-    digest.update(repr((horizon_days, sorted(options.items()))).encode())
+    normal = sorted((k, sorted(v.items()) if isinstance(v, dict) else v)
+                    for k, v in options.items() if v is not None)
+    digest.update(repr((horizon_days, normal)).encode())
     return digest.hexdigest()[:32]
 
 
-def load_analysis(settings: Settings, data: Path | None = None, **options: object) -> Analysis:
+def load_analysis(settings: Settings, data: Path | None = None,
+                  progress: Callable[[str], None] | None = None, **options: object) -> Analysis:
     """Analyse ``data`` (default: ``ADVISOR_DATA``, else the bundled sample shop).
 
     The analysis is cached under ``ADVISOR_HOME/cache``, keyed by the file's content, the
-    analytics code and the options, so asking again about the same data is instant.
+    analytics code and the options (``mapping``, ``sheet``, ...), so asking again about the
+    same data is instant. ``progress(stage)`` is called at each stage of a fresh analysis.
     """
     path = Path(data or settings.data or SAMPLE_SHOP_PATH)
     if not path.is_file():  # let the loader raise its clear message
@@ -54,7 +59,8 @@ def load_analysis(settings: Settings, data: Path | None = None, **options: objec
             cache.unlink(missing_ok=True)  # our own cache file, unreadable: recompute
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # kept in analysis.warnings
-        analysis = analyze_file(path, horizon_days=settings.horizon_days, **options)
+        analysis = analyze_file(path, horizon_days=settings.horizon_days, progress=progress,
+                                **options)
     cache.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:

@@ -15,7 +15,7 @@ from .cohorts import cohort_matrix
 if TYPE_CHECKING:
     from .pipeline import Analysis
 
-__all__ = ["CHART_FILES", "write_charts"]
+__all__ = ["CHART_FILES", "cohort_heatmap", "write_charts"]
 
 CHART_FILES = {
     "segments": "chart_segments.png",
@@ -39,7 +39,8 @@ def _segment_sizes(analysis: Analysis, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def _cohort_heatmap(analysis: Analysis, path: Path, max_periods: int = 24) -> None:
+def cohort_heatmap(analysis: Analysis, max_periods: int = 24) -> Figure:
+    """Retention of the last 36 monthly cohorts by months since their first order."""
     matrix = cohort_matrix(analysis.cohorts).iloc[-36:, : max_periods + 1]
     fig = Figure(figsize=(10, max(4, 0.28 * len(matrix) + 1.5)))
     ax = fig.subplots()
@@ -52,7 +53,7 @@ def _cohort_heatmap(analysis: Analysis, path: Path, max_periods: int = 24) -> No
     ax.set_title("Share of each cohort that ordered again, by month")
     fig.colorbar(image, ax=ax, label="retention")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
 
 
 def _monthly(analysis: Analysis, path: Path) -> None:
@@ -76,6 +77,6 @@ def write_charts(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     """Write every chart into ``out_dir``; returns chart name → path."""
     paths = {name: out_dir / filename for name, filename in CHART_FILES.items()}
     _segment_sizes(analysis, paths["segments"])
-    _cohort_heatmap(analysis, paths["cohorts"])
+    cohort_heatmap(analysis).savefig(paths["cohorts"], dpi=110)
     _monthly(analysis, paths["monthly"])
     return paths

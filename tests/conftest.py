@@ -1,10 +1,14 @@
-"""Shared fixtures: the bundled sample shop, analysed once per test session."""
+"""Shared fixtures: the bundled sample shop analysed, and the playbook indexed, once per
+test session."""
 
+import time
 import warnings
 
 import pandas as pd
 import pytest
 
+from advisor.embeddings import LocalEmbedder
+from advisor.knowledge import KnowledgeBase
 from analytics.pipeline import Analysis, analyze_file
 from analytics.sample import SAMPLE_SHOP_PATH, load_sample_truth
 
@@ -29,3 +33,23 @@ def _isolated_settings(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def local_embedder() -> LocalEmbedder:
+    embedder = LocalEmbedder()
+    started = time.perf_counter()
+    embedder.load()
+    print(f"\nlocal model load: {time.perf_counter() - started:.2f}s")
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def playbook_kb(tmp_path_factory, local_embedder) -> KnowledgeBase:
+    kb = KnowledgeBase(tmp_path_factory.mktemp("playbook"), local_embedder)
+    started = time.perf_counter()
+    assert kb.ensure_index() is True
+    passages = kb._collection.count()
+    print(f"\nindex build: {len(kb.documents())} docs, {passages} passages "
+          f"in {time.perf_counter() - started:.2f}s")
+    return kb

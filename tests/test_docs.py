@@ -19,6 +19,8 @@ def test_readme_starts_with_exactly_two_commands_and_ci_runs_the_test_command():
     first, second = _bash_blocks()[:2]
     assert "install" in first and "install" in second
     assert "pytest" in second
+    assert first.strip().endswith("python app.py")  # the first command serves the app
+    assert (ROOT / "app.py").is_file()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert second.strip() in ci
 

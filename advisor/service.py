@@ -1,0 +1,488 @@
+"""What the web app does, without the web: datasets, analyses, dashboards, chat, plans.
+
+:class:`AdvisorService` holds one workspace (``ADVISOR_HOME``): the playbook index, the
+plan store, the datasets (the bundled sample shop, ``ADVISOR_DATA`` and uploads, which are
+copied into ``ADVISOR_HOME/uploads`` and listed in ``datasets.json`` so they survive a
+restart) and the analyses loaded so far. Every method returns plain data (DataFrames,
+dicts, Markdown); the Gradio handlers in :mod:`advisor.web` only pass values through.
+Errors are :class:`~analytics.errors.RetentionError` subclasses with a message to show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analytics.charts import cohort_heatmap
+from analytics.errors import DataError, RetentionError
+from analytics.loading import detect_mapping, map_orders, read_table
+from analytics.pipeline import Analysis
+from analytics.sample import SAMPLE_SHOP_PATH
+from analytics.schema import AMOUNT, CANONICAL_COLUMNS, CUSTOMER_ID, ORDER_DATE
+
+from .agent import Advisor, Event, model_label
+from .knowledge import KnowledgeBase
+from .plans import render_plan
+from .settings import Settings
+from .storage import PlanStore
+from .tools import AdvisorContext, draft_campaign
+from .workspace import knowledge_base, load_analysis
+
+__all__ = [
+    "UPLOAD_SUFFIXES",
+    "AdvisorService",
+    "Dataset",
+    "Draft",
+    "Overview",
+    "Preview",
+    "UploadError",
+]
+
+#: File endings an upload may have (the loaders' formats).
+UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".parquet", ".pq", ".xlsx", ".xlsm", ".xls")
+#: Analyses kept in memory at once (the sample shop is small; a big shop is not).
+KEEP_LOADED = 3
+SAMPLE_KEY = "sample"
+_REQUIRED = {CUSTOMER_ID: "yes", ORDER_DATE: "yes",
+             AMOUNT: "yes, or quantity and unit_price"}
+CONFIGURED_KEY = "configured"
+
+
+class UploadError(RetentionError):
+    """An uploaded file cannot be taken; the message says why and what to do."""
+
+
+@dataclass
+class Dataset:
+    """An order log the app can analyse, with the options it is read with."""
+
+    key: str
+    label: str
+    path: str
+    mapping: dict[str, str] = field(default_factory=dict)
+    sheet: str | None = None
+    added_at: str = ""
+
+
+@dataclass
+class Preview:
+    """An upload before analysis: the detected mapping and a few mapped rows."""
+
+    path: Path
+    name: str
+    columns: list[str]
+    mapping: dict[str, str]
+    rows: pd.DataFrame
+    notes: list[str]
+
+    def mapping_table(self) -> pd.DataFrame:
+        """Every canonical field with the file's column it is read from ('' if none)."""
+        return pd.DataFrame({
+            "field": list(CANONICAL_COLUMNS),
+            "column in your file": [self.mapping.get(c, "") for c in CANONICAL_COLUMNS],
+            "required": [_REQUIRED.get(c, "") for c in CANONICAL_COLUMNS],
+        })
+
+
+@dataclass
+class Overview:
+    """What the Overview tab shows for one analysis."""
+
+    title: str
+    kpis: list[tuple[str, str]]
+    segments: pd.DataFrame
+    churn_by_segment: pd.DataFrame
+    clv_distribution: pd.DataFrame
+    monthly: pd.DataFrame
+    heatmap: Figure
+    warnings: list[str]
+
+
+@dataclass
+class Draft:
+    """A campaign plan drafted but not saved yet."""
+
+    plan: dict[str, Any]
+    audience: pd.DataFrame
+    markdown: str
+    source: str
+    as_of: str
+
+
+def _mapping_from_table(table: pd.DataFrame | list[list[Any]] | None) -> dict[str, str]:
+    """The mapping a user left in the editable table: field → column, blanks skipped."""
+    if table is None:
+        return {}
+    frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+    if frame.empty:
+        return {}
+    mapping = {}
+    for row in frame.itertuples(index=False):
+        canonical, header = str(row[0] or "").strip(), str(row[1] or "").strip()
+        if canonical and header and header.lower() != "nan":
+            mapping[canonical] = header
+    return mapping
+
+
+def _app_hint(message: str) -> str:
+    """The loaders speak command-line options; in the app the mapping table does that."""
+    if "--map" in message:
+        message += (" In the app: type the column's header into 'column in your file' for "
+                    "that field in the mapping table, then analyse again.")
+    if "--sheet" in message:
+        message += " In the app: type the sheet name into the 'Excel sheet' box."
+    return message
+
+
+@contextmanager
+def _in_app_terms() -> Iterator[None]:
+    try:
+        yield
+    except DataError as exc:
+        raise DataError(_app_hint(str(exc))) from None
+
+
+def _money(value: float) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:,.0f}"
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.1%}"
+
+
+def _safe_name(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("._") or "upload"
+    return stem[-120:]
+
+
+class AdvisorService:
+    """The app's state and actions over one workspace; safe to share between sessions."""
+
+    def __init__(self, settings: Settings, *, model: Any = None,
+                 knowledge: KnowledgeBase | None = None,
+                 max_upload_mb: float | None = None) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.uploads = self.home / "uploads"
+        self.exports = self.home / "exports"
+        self.store = PlanStore(self.home)
+        self.knowledge = knowledge or knowledge_base(settings)
+        self.model = model  # a chat model to use instead of the configured one (tests)
+        self.max_upload_mb = max_upload_mb or settings.max_upload_mb
+        self._loaded: OrderedDict[str, Advisor] = OrderedDict()
+        self._lock = threading.RLock()
+
+    # -- datasets ----------------------------------------------------------------------
+
+    @property
+    def model_label(self) -> str:
+        return model_label(self.settings) if self.model is None else type(self.model).__name__
+
+    def _registry_path(self) -> Path:
+        return self.uploads / "datasets.json"
+
+    def _uploaded(self) -> list[Dataset]:
+        path = self._registry_path()
+        if not path.is_file():
+            return []
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []  # our own index, unreadable: the files are still in uploads/
+        return [Dataset(**e) for e in entries if Path(e.get("path", "")).is_file()]
+
+    def _write_registry(self, datasets: list[Dataset]) -> None:
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.uploads, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump([asdict(d) for d in datasets], handle, indent=2)
+        os.replace(tmp, self._registry_path())
+
+    def datasets(self) -> list[Dataset]:
+        """The sample shop, ``ADVISOR_DATA`` if set, then uploads (newest first)."""
+        found = [Dataset(SAMPLE_KEY, "Sample shop (bundled)", str(SAMPLE_SHOP_PATH))]
+        if self.settings.data is not None:
+            found.append(Dataset(CONFIGURED_KEY, f"{self.settings.data.name} (ADVISOR_DATA)",
+                                 str(self.settings.data)))
+        return found + sorted(self._uploaded(), key=lambda d: d.added_at, reverse=True)
+
+    def default_key(self) -> str:
+        return CONFIGURED_KEY if self.settings.data is not None else SAMPLE_KEY
+
+    def dataset(self, key: str) -> Dataset:
+        for candidate in self.datasets():
+            if candidate.key == key:
+                return candidate
+        raise DataError(f"no dataset {key!r}; choose one of the datasets listed in the Data tab")
+
+    def receive_upload(self, temp_path: str | Path, name: str | None = None) -> Preview:
+        """Copy an uploaded file into ``ADVISOR_HOME/uploads`` and preview its mapping."""
+        source = Path(temp_path)
+        name = _safe_name(name or source.name)
+        if not name.lower().endswith(UPLOAD_SUFFIXES):
+            raise UploadError(f"{name}: not a CSV, Parquet or Excel file. Upload one of "
+                              f"{', '.join(UPLOAD_SUFFIXES)}.")
+        size_mb = source.stat().st_size / 1e6
+        if size_mb > self.max_upload_mb:
+            raise UploadError(f"{name} is {size_mb:,.0f} MB; the limit is "
+                              f"{self.max_upload_mb:,.0f} MB (ADVISOR_MAX_UPLOAD_MB). Upload "
+                              "a shorter period, or analyse it with `retention-advisor "
+                              "analyze`.")
+        digest = hashlib.sha256()
+        with source.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        target = self.uploads / digest.hexdigest()[:12] / name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        return self.preview(target)
+
+    def preview(self, path: str | Path, mapping: dict[str, str] | None = None,
+                sheet: str | None = None) -> Preview:
+        """The detected (or given) mapping of a file and its first rows in canonical form."""
+        path = Path(path)
+        with _in_app_terms():
+            raw = read_table(path, sheet or None)
+            head = raw.head(200)
+            try:
+                resolved = detect_mapping(raw.columns, mapping)
+            except DataError as exc:
+                raise DataError(f"{path.name}: {exc}") from None
+        notes: list[str] = []
+        try:
+            mapped = map_orders(head, mapping, source=path.name)
+            rows, notes = mapped.orders.head(8), mapped.notes
+        except DataError as exc:  # missing required column: show what is there, and why
+            rows, notes = head.head(8), [_app_hint(str(exc))]
+        return Preview(path, path.name, list(raw.columns), resolved, rows, notes)
+
+    def analyse_upload(self, path: str | Path, mapping_table: Any = None,
+                       sheet: str | None = None,
+                       progress: Callable[[str], None] | None = None) -> Dataset:
+        """Analyse an uploaded file with the mapping from the table; it becomes a dataset.
+
+        A bad file raises the analytics' own clear error and registers nothing.
+        """
+        path = Path(path)
+        if not path.resolve().is_relative_to(self.uploads.resolve()):
+            raise UploadError("only files uploaded into the workspace can be analysed here")
+        mapping = _mapping_from_table(mapping_table)
+        sheet = (sheet or "").strip() or None
+        key = hashlib.sha256(repr((path.name, sorted(mapping.items()), sheet)).encode()
+                             ).hexdigest()[:12]
+        dataset = Dataset(key, path.name, str(path), mapping, sheet,
+                          datetime.now(UTC).isoformat(timespec="seconds"))
+        with _in_app_terms():
+            self._load(dataset, progress)  # raises on bad data: nothing registered
+        others = [d for d in self._uploaded() if d.key != key]
+        self._write_registry([dataset, *others])
+        return dataset
+
+    def _load(self, dataset: Dataset, progress: Callable[[str], None] | None = None) -> Advisor:
+        with self._lock:
+            if dataset.key in self._loaded:
+                self._loaded.move_to_end(dataset.key)
+                return self._loaded[dataset.key]
+        analysis = load_analysis(self.settings, Path(dataset.path), progress=progress,
+                                 mapping=dataset.mapping or None, sheet=dataset.sheet)
+        context = AdvisorContext(analysis=analysis, knowledge=self.knowledge, store=self.store)
+        advisor = Advisor(context, self.settings, model=self.model)
+        with self._lock:
+            self._loaded[dataset.key] = advisor
+            while len(self._loaded) > KEEP_LOADED:
+                self._loaded.popitem(last=False)
+        return advisor
+
+    def warm_up(self) -> None:
+        """Load the embedding model with a first search, so the first question is quick."""
+        self.knowledge.search("win back lapsed customers", k=1)
+
+    def advisor(self, key: str, progress: Callable[[str], None] | None = None) -> Advisor:
+        """The advisor over a dataset's analysis (analysed on first use, then cached)."""
+        return self._load(self.dataset(key), progress)
+
+    def analysis(self, key: str) -> Analysis:
+        return self.advisor(key).context.analysis
+
+    # -- chat --------------------------------------------------------------------------
+
+    @staticmethod
+    def new_session_id() -> str:
+        return uuid.uuid4().hex
+
+    def ask(self, key: str, session_id: str, question: str) -> Iterator[Event]:
+        """Stream the answer's events; the exchange is saved to the session's transcript."""
+        events: list[Event] = []
+        try:
+            advisor = self.advisor(key)
+            for event in advisor.stream(question, session_id=f"{session_id}:{key}"):
+                events.append(event)
+                yield event
+        except RetentionError as exc:  # the dataset could not be loaded
+            events.append(Event("error", content=str(exc)))
+            yield events[-1]
+        answer = "".join(e.content for e in events if e.kind == "token").strip()
+        error = next((e.content for e in events if e.kind == "error"), None)
+        calls = []
+        for event in events:
+            if event.kind == "tool_call":
+                calls.append({"name": event.name, "args": event.args})
+            elif event.kind == "tool_result":
+                for call in calls:
+                    if call["name"] == event.name and "result" not in call:
+                        call["result"] = event.content
+                        break
+        self.store.add_message(session_id, "user", question)
+        self.store.add_message(session_id, "assistant", answer or f"⚠️ {error or ''}".strip(),
+                               tool_calls=calls)
+
+    def transcript(self, session_id: str) -> list[dict[str, Any]]:
+        return self.store.transcript(session_id) if session_id else []
+
+    # -- overview ----------------------------------------------------------------------
+
+    def overview(self, key: str) -> Overview:
+        """KPIs, segment table and chart data of a dataset's analysis."""
+        a = self.analysis(key)
+        k = a.kpis
+        customers = a.customers
+        churn = a.diagnostics.get("backtest", {}).get("churn", {})
+        metrics = churn.get("metrics", {})
+        auc = metrics.get("model", {}).get("roc_auc")
+        best = max((m.get("roc_auc") or 0 for n, m in metrics.items() if n != "model"),
+                   default=None)
+        quality = "not run" if auc is None else (
+            f"ROC AUC {auc:.3f} (best baseline {best:.3f})" if best else f"ROC AUC {auc:.3f}")
+        kpis = [
+            ("Customers", f"{len(customers):,}"),
+            ("Active (last 90 days)", f"{k['active_customers_90d']:,}"),
+            ("Repeat-purchase rate", _share(k.get("repeat_purchase_rate"))),
+            (f"Revenue at risk ({a.horizon_days} days)", _money(k.get("revenue_at_risk"))),
+            (f"Predicted CLV ({a.horizon_days} days)", _money(k.get("predicted_clv"))),
+            ("Churn model backtest", quality),
+        ]
+        rfm = a.segments.loc[a.segments["kind"] == "rfm"].sort_values(
+            "revenue_at_risk", ascending=False)
+        table = pd.DataFrame({
+            "segment": rfm["segment"].astype(str),
+            "customers": rfm["customers"].astype(int),
+            "customer share": rfm["customer_share"].round(3),
+            "revenue share": rfm["revenue_share"].round(3),
+            "mean churn probability": rfm["mean_churn_probability"].round(3),
+            "revenue at risk": rfm["revenue_at_risk"].round(0),
+            "mean predicted CLV": rfm["mean_predicted_clv"].round(1),
+            "churn change (30 d)": rfm.get("mean_churn_probability_change",
+                                           pd.Series(np.nan, index=rfm.index)).round(3),
+        }).reset_index(drop=True)
+        churn_by_segment = table[["segment", "mean churn probability", "revenue at risk"]]
+        clv = customers["predicted_clv"].clip(lower=0)
+        top = float(clv.quantile(0.99)) if len(clv) else 0.0
+        edges = np.linspace(0, max(top, 1.0), 21)
+        counts, _ = np.histogram(clv.clip(upper=edges[-1]), bins=edges)
+        clv_distribution = pd.DataFrame({
+            "predicted CLV": [f"{lo:,.0f}–{hi:,.0f}" for lo, hi in pairwise(edges)],
+            "customers": counts.astype(int),
+            "order": np.arange(len(counts)),
+        })
+        monthly = a.monthly.reset_index()
+        monthly = pd.DataFrame({
+            "month": monthly["month"].astype(str).map(pd.Timestamp),
+            "revenue": monthly["revenue"].astype(float).round(2),
+            "active customers": monthly["active_customers"].astype(int),
+        })
+        title = (f"**{a.source}** as of {a.as_of.date()} · {len(a.lines):,} order lines · "
+                 f"churn and value over the next {a.horizon_days} days")
+        return Overview(title, kpis, table, churn_by_segment, clv_distribution, monthly,
+                        cohort_heatmap(a), list(a.warnings))
+
+    def cleaning_report(self, key: str) -> pd.DataFrame:
+        """Rows read, kept and dropped by reason for a dataset's analysis."""
+        report = self.analysis(key).cleaning.to_dict()
+        rows = [("read", report["rows_in"]), ("kept", report["rows_kept"])]
+        rows += [(f"dropped: {reason.replace('_', ' ')}", n)
+                 for reason, n in report["dropped"].items()]
+        return pd.DataFrame(rows, columns=["rows", "count"])
+
+    def dataset_summary(self, key: str) -> str:
+        a = self.analysis(key)
+        mapping = ", ".join(f"{c} ← `{h}`" for c, h in a.mapping.items()) or "–"
+        lines = [f"**{a.source}**: {len(a.customers):,} customers, {len(a.orders):,} orders, "
+                 f"as of {a.as_of.date()}.", f"Columns: {mapping}."]
+        lines += [f"- Note: {n}" for n in a.notes]
+        lines += [f"- Warning: {w}" for w in a.warnings]
+        return "\n\n".join(lines[:2]) + ("\n\n" + "\n".join(lines[2:]) if lines[2:] else "")
+
+    # -- campaigns ---------------------------------------------------------------------
+
+    def segments(self, key: str) -> list[str]:
+        rfm = self.analysis(key).segments
+        rfm = rfm.loc[rfm["kind"] == "rfm"].sort_values("revenue_at_risk", ascending=False)
+        return rfm["segment"].astype(str).tolist()
+
+    def draft_plan(self, key: str, segment: str, discount_cap: float | None = None,
+                   budget: float | None = None, channel: str | None = None) -> Draft:
+        """A plan for a segment under the constraints (cap as a share or a percentage)."""
+        from langchain_core.tools import ToolException
+
+        advisor = self.advisor(key)
+        try:
+            plan, audience = draft_campaign(advisor.context, segment,
+                                            discount_cap=discount_cap or None,
+                                            budget=budget or None, channel=channel or None)
+        except ToolException as exc:
+            raise DataError(str(exc)) from None
+        a = advisor.context.analysis
+        return Draft(plan, audience, render_plan(plan), a.source, str(a.as_of.date()))
+
+    def save_draft(self, draft: Draft, markdown: str | None = None,
+                   name: str | None = None) -> int:
+        """Save a drafted plan with its audience and the (edited) Markdown; returns its id."""
+        return self.store.save_plan(
+            draft.plan, draft.audience,
+            name=(name or "").strip() or f"{draft.plan['segment']}: {draft.plan['offer']}",
+            markdown=markdown if markdown and markdown.strip() else draft.markdown,
+            source=draft.source, as_of=draft.as_of)
+
+    def plans(self) -> pd.DataFrame:
+        """Saved plans, newest first, for a table."""
+        table = self.store.list_plans()
+        return pd.DataFrame({
+            "id": table["id"], "name": table["name"], "segment": table["segment"],
+            "saved": table["updated_at"].str[:16].str.replace("T", " "),
+            "audience": table["audience_size"],
+            "discount": table["discount"].round(3),
+            "expected cost": table["expected_cost"].round(0),
+        })
+
+    def plan_markdown(self, plan_id: int) -> str:
+        stored = self.store.get_plan(int(plan_id))
+        return stored.markdown or render_plan(stored.plan)
+
+    def update_plan(self, plan_id: int, markdown: str, name: str | None = None) -> None:
+        self.store.update_plan(int(plan_id), markdown=markdown,
+                               name=(name or "").strip() or None)
+
+    def export_plan(self, plan_id: int) -> tuple[Path, Path]:
+        """The plan's Markdown and audience CSV, written under ``ADVISOR_HOME/exports``."""
+        return self.store.export_plan(int(plan_id), self.exports)

@@ -1,0 +1,199 @@
+"""The web app, launched for real on 127.0.0.1: driven by ``gradio_client`` and by headless
+Chromium (Debian's ``chromium`` package through Playwright).
+
+The browser test saves screenshots in ``test-artifacts/screenshots``. Without Chromium it
+is skipped with the command that installs it, unless ``REQUIRE_BROWSER=1`` (as in CI),
+which makes a missing browser a failure.
+"""
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from advisor.service import AdvisorService
+from advisor.settings import load_settings
+from advisor.web import _prepare_environment, launch
+from analytics.sample import generate_sample_shop
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--no-first-run",
+                  "--disable-component-update", "--disable-sync"]
+SESSION = {"session": "", "dataset": ""}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("app-home")
+
+
+@pytest.fixture(scope="module")
+def app_url(app_home, playbook_kb):
+    """The app on a free port of 127.0.0.1 over a fresh workspace, for this module."""
+    settings = load_settings(environ={"ADVISOR_HOME": str(app_home)}, env_file=None)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        _prepare_environment(settings)
+        service = AdvisorService(settings, knowledge=playbook_kb)
+        port = _free_port()
+        app = launch(service, host="127.0.0.1", port=port, block=False, quiet=True)
+        try:
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            app.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False, download_files=False)
+
+
+def _text(message: dict) -> str:
+    content = message["content"]
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def test_binds_to_loopback_only(app_url):
+    assert app_url.startswith("http://127.0.0.1:")
+
+
+def test_chat_answers_with_numbers_from_the_analysis(client, sample_analysis):
+    history, box = client.predict("which segment is churning?", [], SESSION, api_name="/ask")
+    assert box == ""
+    user, step, answer = history[:3]
+    assert _text(user) == "which segment is churning?"
+    assert step["metadata"]["title"] == "Tool: churning_segments"
+    assert step["metadata"]["status"] == "done"
+    rfm = sample_analysis.segments.query("kind == 'rfm'")
+    top = rfm.nlargest(1, "revenue_at_risk").iloc[0]
+    text = _text(answer)
+    assert f"**{top['segment']}**" in text
+    assert f"{top['revenue_at_risk']:,.2f}" in text
+    assert f"| {top['segment']} | {int(top['customers'])} |" in text  # rendered as a table
+
+
+def test_upload_of_a_bad_file_keeps_the_dataset_and_a_good_file_becomes_current(
+        client, app_home, tmp_path, sample_analysis):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "orders.csv"
+    bad.write_text("shopper,when\nA,yesterday\n", encoding="utf-8")
+    mapping, _rows, status = client.predict(handle_file(str(bad)), "", api_name="/upload")
+    fields = {row[0]: row[1] for row in mapping["data"]}
+    assert fields["customer_id"] == "" and fields["order_date"] == ""
+    result = client.predict(mapping, "", SESSION, api_name="/analyse")
+    status = result[-1]
+    assert "status-error" in status and "orders.csv" in status and "customer_id" in status
+    assert not isinstance(result[0], str)  # the header naming the dataset is left alone
+    history, _ = client.predict("give me an overview of the segments", [], SESSION,
+                                api_name="/ask")
+    assert "5,000 customers" in _text(history[-1])  # still the sample shop
+
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=11)
+    good = tmp_path / "good shop.csv"
+    orders.to_csv(good, index=False)
+    mapping, _rows, status = client.predict(handle_file(str(good)), "", api_name="/upload")
+    assert "status-ok" in status
+    uploaded = list((app_home / "uploads").glob("*/good_shop.csv"))
+    assert len(uploaded) == 1  # the upload is kept inside ADVISOR_HOME
+    result = client.predict(mapping, "", SESSION, api_name="/analyse")
+    header, choice, kpis = result[0], result[1], result[6]
+    assert "Data: **good_shop.csv**" in header and choice["value"] != "sample"
+    assert ["good_shop.csv", choice["value"]] in choice["choices"]
+    assert "status-ok" in result[-1]
+    assert "<div class='value'>300</div>" in kpis  # the overview now shows the upload
+    history, _ = client.predict("give me an overview of the segments", [], SESSION,
+                                api_name="/ask")
+    assert "300 customers" in _text(history[-1])  # and the advisor answers about it
+
+    back = client.predict("sample", SESSION, api_name="/use_dataset")
+    assert "Sample shop" in back[0]
+
+
+def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
+    name, markdown, _, status = client.predict(
+        "Hibernating", 12, 0, "segment default", api_name="/draft_plan")
+    assert name.startswith("Hibernating") and "# Campaign plan: Hibernating" in markdown
+    assert "12% off" in markdown or "12%" in markdown or "discount" in markdown
+    plans, status = client.predict("Sleepers Q1", markdown + "\nEdited.",
+                                   api_name="/save_plan")
+    assert "Saved as plan" in status
+    plan_id = int(status.split("Saved as plan ")[1].split(".")[0])
+    table = pd.DataFrame(plans["data"], columns=plans["headers"])
+    assert table.loc[table["id"] == plan_id, "name"].item() == "Sleepers Q1"
+    assert table.loc[table["id"] == plan_id, "discount"].item() <= 0.12
+    listed = client.predict(api_name="/list_plans")
+    assert plan_id in [row[0] for row in listed["data"]]
+    files, status = client.predict(api_name="/export_plan")
+    names = sorted(f["orig_name"] for f in files)
+    assert names == [f"plan-{plan_id}-sleepers-q1-audience.csv", f"plan-{plan_id}-sleepers-q1.md"]
+    exported = app_home / "exports" / names[1]
+    assert exported.read_text(encoding="utf-8").endswith("Edited.")
+
+
+# --- a real browser -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        message = (f"no Chromium at {CHROMIUM}; install Debian's package: "
+                   "apt-get update && apt-get install -y chromium")
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_in_a_browser_ask_see_the_answer_and_the_tool_step_then_the_charts(
+        browser, app_url, sample_analysis):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(app_url)
+    page.locator("#question textarea").fill("which segment is churning?")
+    page.locator("#ask").click()
+
+    rfm = sample_analysis.segments.query("kind == 'rfm'")
+    top = rfm.nlargest(1, "revenue_at_risk").iloc[0]
+    chat = page.locator("#chat")
+    chat.get_by_text("is the segment with the most revenue at risk").wait_for()
+    assert f"{top['revenue_at_risk']:,.2f}" in chat.inner_text()
+    step = chat.get_by_text("Tool: churning_segments")
+    step.wait_for()
+    assert chat.locator("table").count() >= 1  # the answer's table renders as a table
+    page.screenshot(path=str(SCREENSHOTS / "advisor.png"), full_page=True)
+
+    step.click()  # the collapsible step opens on the tool's result
+    chat.get_by_text("total revenue at risk").wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "advisor-tool-step.png"), full_page=True)
+
+    page.get_by_role("tab", name="Overview").click()
+    page.locator("#churn-plot canvas, #churn-plot svg").first.wait_for()
+    page.locator("#cohort-heatmap img, #cohort-heatmap svg").first.wait_for()
+    page.locator("#clv-plot canvas, #clv-plot svg").first.wait_for()
+    page.locator("#revenue-plot canvas, #revenue-plot svg").first.wait_for()
+    assert top["segment"] in page.locator("#segments").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+    page.close()

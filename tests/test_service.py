@@ -1,0 +1,167 @@
+"""The app's service layer: datasets and uploads, overview data, chat transcripts, plans."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from langchain_core.messages import AIMessage
+
+from advisor.service import AdvisorService, UploadError
+from advisor.settings import load_settings
+from analytics.errors import DataError
+from analytics.sample import generate_sample_shop
+from tests.fakes import ScriptedChatModel, tool_call
+
+
+def settings_for(home: Path, **extra: str):
+    return load_settings(environ={"ADVISOR_HOME": str(home), **extra}, env_file=None)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("service-home")
+
+
+@pytest.fixture(scope="module")
+def service(home, playbook_kb) -> AdvisorService:
+    return AdvisorService(settings_for(home), knowledge=playbook_kb)
+
+
+@pytest.fixture(scope="module")
+def shop_file(tmp_path_factory) -> Path:
+    """A small shop exported with headers no synonym knows (``buyer``, ``when``, ``paid``)."""
+    orders, _ = generate_sample_shop(customers=400, months=12, seed=3)
+    raw = orders.rename(columns={"customer_id": "buyer", "order_date": "when",
+                                 "amount": "paid", "order_id": "ticket"})
+    path = tmp_path_factory.mktemp("exports") / "my shop.csv"
+    raw[["ticket", "buyer", "when", "paid", "product_id"]].to_csv(path, index=False)
+    return path
+
+
+def test_the_sample_shop_is_the_default_dataset(service):
+    [sample] = service.datasets()
+    assert service.default_key() == sample.key == "sample"
+    assert service.analysis("sample").source == "sample_shop.csv.gz"
+
+
+def test_overview_numbers_are_the_analysis_numbers(service, sample_analysis):
+    ov = service.overview("sample")
+    kpis = dict(ov.kpis)
+    assert kpis["Customers"] == f"{len(sample_analysis.customers):,}"
+    assert kpis["Revenue at risk (90 days)"] == f"{sample_analysis.kpis['revenue_at_risk']:,.0f}"
+    auc = sample_analysis.diagnostics["backtest"]["churn"]["metrics"]["model"]["roc_auc"]
+    assert f"ROC AUC {auc:.3f}" in kpis["Churn model backtest"]
+    assert ov.segments["customers"].sum() == len(sample_analysis.customers)
+    risk = ov.segments["revenue at risk"].tolist()
+    assert risk == sorted(risk, reverse=True)
+    assert ov.clv_distribution["customers"].sum() == len(sample_analysis.customers)
+    assert ov.monthly["revenue"].sum() == pytest.approx(sample_analysis.monthly["revenue"].sum())
+    assert ov.heatmap.axes  # a drawn figure
+
+
+def test_upload_previews_then_a_corrected_mapping_analyses(service, home, shop_file):
+    preview = service.receive_upload(shop_file, shop_file.name)
+    assert preview.path.parent.parent == home / "uploads"  # copied into the workspace
+    assert preview.path.read_bytes() == shop_file.read_bytes()
+    assert preview.name == "my_shop.csv"
+    table = preview.mapping_table()
+    assert table.loc[table["field"] == "customer_id", "column in your file"].item() == ""
+    assert "customer_id" in " ".join(preview.notes)  # says what is missing
+
+    with pytest.raises(DataError, match=r"my_shop.csv: no column that can be the "
+                       r"customer_id.*In the app: type the column's header"):
+        service.analyse_upload(preview.path, table)
+    assert [d.key for d in service.datasets()] == ["sample"]  # nothing registered
+
+    fixed = table.copy()
+    fixed.loc[fixed["field"] == "customer_id", "column in your file"] = "buyer"
+    fixed.loc[fixed["field"] == "order_date", "column in your file"] = "when"
+    fixed.loc[fixed["field"] == "amount", "column in your file"] = "paid"
+    stages = []
+    dataset = service.analyse_upload(preview.path, fixed, progress=stages.append)
+    assert stages[0] == "load" and "churn" in stages
+    assert dataset.mapping == {"customer_id": "buyer", "order_date": "when", "amount": "paid",
+                               "product_id": "product_id"}
+    assert service.analysis(dataset.key).customers.shape[0] == 400
+    assert service.datasets()[1].key == dataset.key
+
+    # a restart finds the upload with its mapping, and re-analyses it from the cache
+    again = AdvisorService(settings_for(home), knowledge=service.knowledge)
+    [restored] = [d for d in again.datasets() if d.key == dataset.key]
+    assert restored.mapping == dataset.mapping and restored.label == "my_shop.csv"
+    assert len(again.analysis(dataset.key).customers) == 400
+
+
+def test_bad_uploads_get_one_clear_message(service, tmp_path):
+    notes = tmp_path / "notes.docx"
+    notes.write_text("hello")
+    with pytest.raises(UploadError, match=r"notes.docx: not a CSV, Parquet or Excel file"):
+        service.receive_upload(notes)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataError, match=r"broken\.parquet: cannot be read as"):
+        service.receive_upload(broken)
+    small = AdvisorService(service.settings, knowledge=service.knowledge, max_upload_mb=1e-5)
+    with pytest.raises(UploadError, match=r"the limit is 0 MB .*ADVISOR_MAX_UPLOAD_MB"):
+        small.receive_upload(broken)
+    outside = tmp_path / "orders.csv"
+    outside.write_text("customer_id,order_date,amount\nA,2024-01-01,5\n")
+    with pytest.raises(UploadError, match="only files uploaded"):
+        service.analyse_upload(outside)
+
+
+def test_plans_are_drafted_edited_saved_and_survive_a_restart(service, home, tmp_path):
+    draft = service.draft_plan("sample", "at risk", discount_cap=10, budget=None,
+                               channel="sms")
+    plan = draft.plan
+    assert plan["segment"] == "At Risk" and plan["channel"] == "sms"
+    assert plan["discount"] <= 0.10
+    assert plan["citations"] and len(draft.audience) == plan["audience_size"]
+    assert "# Campaign plan: At Risk" in draft.markdown
+
+    edited = draft.markdown + "\n\nApproved by the CRM team."
+    plan_id = service.save_draft(draft, edited, "Win back Q1")
+    service.update_plan(plan_id, edited + " Send on Monday.")
+
+    again = AdvisorService(settings_for(home), knowledge=service.knowledge)
+    listed = again.plans()
+    assert listed.loc[listed["id"] == plan_id, "name"].item() == "Win back Q1"
+    assert again.plan_markdown(plan_id).endswith("Approved by the CRM team. Send on Monday.")
+    markdown_path, csv_path = again.export_plan(plan_id)
+    assert markdown_path.parent == home / "exports"
+    assert markdown_path.read_text(encoding="utf-8").endswith("Send on Monday.")
+    assert len(pd.read_csv(csv_path)) == plan["audience_size"]
+
+    with pytest.raises(DataError, match="unknown segment 'nobody'; choose one of"):
+        service.draft_plan("sample", "nobody")
+
+
+def test_ask_streams_and_keeps_the_transcript(service, sample_analysis):
+    events = list(service.ask("sample", "s1", "which segment is churning?"))
+    calls = [e for e in events if e.kind == "tool_call"]
+    assert calls[0].name == "churning_segments"
+    answer = "".join(e.content for e in events if e.kind == "token")
+    rfm = sample_analysis.segments.query("kind == 'rfm'")
+    assert f"**{rfm.nlargest(1, 'revenue_at_risk')['segment'].item()}**" in answer
+    user, assistant = service.transcript("s1")
+    assert user["content"] == "which segment is churning?"
+    assert assistant["content"] == answer.strip()
+    assert json.loads(assistant["tool_calls"][0]["result"])["segments"]
+
+
+def test_a_failing_model_becomes_a_message_and_the_service_keeps_answering(home, playbook_kb):
+    model = ScriptedChatModel(script=[tool_call("segment_overview"),
+                                      ConnectionError("connection refused")])
+    failing = AdvisorService(settings_for(home), knowledge=playbook_kb, model=model)
+    events = list(failing.ask("sample", "s2", "overview please"))
+    assert events[-1].kind == "error" and "connection refused" in events[-1].content
+    assert failing.transcript("s2")[-1]["content"].startswith("⚠️")
+    model.script.append(AIMessage(content="Back again."))
+    again = list(failing.ask("sample", "s2", "still there?"))
+    assert [e.content for e in again if e.kind == "token"] == ["Back again."]
+
+
+def test_an_unknown_dataset_is_an_error_in_the_chat_not_a_crash(service):
+    [event] = list(service.ask("nope", "s3", "hello"))
+    assert event.kind == "error" and "no dataset 'nope'" in event.content
