@@ -73,8 +73,13 @@ def backtest(
     *,
     n_recommendations: int = 10,
     random_state: int = 0,
+    snapshot_cache: dict[Any, Any] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of every model and its baselines one horizon before ``as_of``."""
+    """Metrics of every model and its baselines one horizon before ``as_of``.
+
+    ``snapshot_cache``: the churn training rows of the analysis's own fit on the same lines
+    (see ``ChurnModel``), to reuse for the cut-offs both fits share.
+    """
     day = pd.Timestamp(as_of).normalize()
     cut = day - pd.Timedelta(days=horizon_days)
     lines = lines.loc[lines["order_date"] < day + DAY]
@@ -85,7 +90,8 @@ def backtest(
         return result
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the analysis itself reports degraded fits
-        scores = score_customers(orders, lines, cut, horizon_days, random_state)
+        scores = score_customers(orders, lines, cut, horizon_days, random_state,
+                                 snapshot_cache=snapshot_cache)
     features, predictions = scores.features, scores.predictions
     y = churn_labels(orders, cut, horizon_days, features.index)
     result["churn"] = {

@@ -30,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from .features import DAY, ExtraFeatures, customer_features, on_or_before
+from .features import DAY, ExtraFeatures, customer_features, integer_ids, on_or_before
 from .schema import CUSTOMER_ID
 
 __all__ = [
@@ -103,7 +103,7 @@ def _candidates(random_state: int) -> dict[str, Any]:
         "logistic_regression": make_pipeline(
             SimpleImputer(strategy="median", add_indicator=True),
             FunctionTransformer(_signed_log), StandardScaler(), FunctionTransformer(_clip_scaled),
-            LogisticRegression(C=0.1, max_iter=3000)),
+            LogisticRegression(C=0.1, solver="newton-cholesky", max_iter=200)),
         "gradient_boosting": HistGradientBoostingClassifier(
             max_iter=150, learning_rate=0.06, max_leaf_nodes=8, min_samples_leaf=100,
             max_bins=64, l2_regularization=1.0, random_state=random_state),
@@ -173,6 +173,11 @@ class ChurnModel:
     all training snapshots (``calibrate_on="pooled"``) or on the most recent one as scored by
     the model-selection fit, which never saw its labels (``"latest"``: follows a drifting
     churn rate, but a seasonal shop pays for it).
+
+    ``snapshot_cache`` (a dict) keeps each cut-off's training rows for another fit on the
+    same order log: the backtest's fit, one horizon earlier, shares most of its cut-offs
+    with the analysis's. A snapshot only reads orders up to its cut-off and labels up to a
+    horizon later, both before either fit's date, so sharing it leaks nothing.
     """
 
     def __init__(
@@ -186,6 +191,7 @@ class ChurnModel:
         max_training_rows: int = 60_000,
         calibrate_on: str = "pooled",
         random_state: int = 0,
+        snapshot_cache: dict[Any, Any] | None = None,
     ) -> None:
         self.horizon_days = horizon_days
         self.max_snapshots = max_snapshots
@@ -196,6 +202,7 @@ class ChurnModel:
         self.max_training_rows = max_training_rows
         self.calibrate_on = calibrate_on
         self.random_state = random_state
+        self.snapshot_cache = snapshot_cache
 
     def _default_step(self, first_order: pd.Timestamp) -> int:
         """A third of the horizon, shorter (down to a week) when the history is too short
@@ -213,13 +220,22 @@ class ChurnModel:
         per_snapshot = -(-self.max_training_rows // max(1, len(self.cutoffs_)))
         data = []
         self.snapshot_customers_: list[int] = []
-        for k, cutoff in enumerate(self.cutoffs_):
-            x = customer_features(orders, cutoff, self.horizon_days, lines, extra)
-            self.snapshot_customers_.append(len(x))
-            if len(x) > per_snapshot:
-                rng = np.random.default_rng([self.random_state, k])
-                x = x.iloc[np.sort(rng.choice(len(x), per_snapshot, replace=False))]
-            data.append((x, churn_labels(orders, cutoff, self.horizon_days, x.index)))
+        for cutoff in self.cutoffs_:
+            key = (cutoff, self.horizon_days, per_snapshot, self.random_state)
+            cached = None if self.snapshot_cache is None or extra is not None \
+                else self.snapshot_cache.get(key)
+            if cached is None:
+                x = customer_features(orders, cutoff, self.horizon_days, lines, extra)
+                customers = len(x)
+                if customers > per_snapshot:  # seeded by the date: the same rows every fit
+                    rng = np.random.default_rng([self.random_state, cutoff.toordinal()])
+                    x = x.iloc[np.sort(rng.choice(customers, per_snapshot, replace=False))]
+                cached = (x, churn_labels(orders, cutoff, self.horizon_days, x.index),
+                          customers)
+                if self.snapshot_cache is not None and extra is None:
+                    self.snapshot_cache[key] = cached
+            self.snapshot_customers_.append(cached[2])
+            data.append(cached[:2])
         return data
 
     def _stack(self, snapshots: list[tuple[pd.DataFrame, pd.Series]]
@@ -235,6 +251,7 @@ class ChurnModel:
                              f"got {self.calibrate_on!r}")
         orders = on_or_before(orders, as_of)
         lines = None if lines is None else on_or_before(lines, as_of)
+        orders, lines, _ = integer_ids(orders, lines)  # faster; same rows, same order
         self.as_of_ = as_of.normalize()
         first = orders["order_date"].min()
         step = self.step_days or self._default_step(first)

@@ -40,7 +40,7 @@ class BehaviourClusters:
         k_max: int = 8,
         features: Sequence[str] = DEFAULT_CLUSTER_FEATURES,
         random_state: int = 0,
-        max_fit_samples: int = 50_000,
+        max_fit_samples: int = 20_000,
         silhouette_samples: int = 4_000,
         min_customers_per_cluster: int = 10,
     ) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from .schema import CATEGORY, COUPON_CODE, CUSTOMER_ID, DISCOUNT, ORDER_ID, PRODUCT_ID, QUANTITY
 
-__all__ = ["ExtraFeatures", "customer_features", "on_or_before"]
+__all__ = ["ExtraFeatures", "customer_features", "integer_ids", "on_or_before"]
 
 ExtraFeatures = Callable[[pd.DataFrame, pd.Timestamp], pd.DataFrame]
 DAY = pd.Timedelta(days=1)
@@ -87,6 +88,29 @@ def _population_ranks(f: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     scale; ranks within the cut-off's population stay comparable.
     """
     return f[columns].rank(pct=True).add_suffix("_pct")
+
+
+def integer_ids(orders: pd.DataFrame, lines: pd.DataFrame | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.Index]:
+    """The frames with customer ids as integer codes numbered in the ids' sorted order
+    (so grouped rows come out in the same order), and the ids (``ids[code]``).
+
+    In ``lines`` product and category become codes too (features only count them), and
+    lines of customers without an order are dropped. Grouping and matching integers is
+    several times faster than text.
+    """
+    codes, uniques = pd.factorize(orders[CUSTOMER_ID], sort=True)
+    ids = pd.Index(uniques, name=CUSTOMER_ID)
+    orders = orders.assign(**{CUSTOMER_ID: codes})
+    if lines is not None:
+        line_codes = ids.get_indexer(lines[CUSTOMER_ID])
+        recoded: dict[str, np.ndarray] = {CUSTOMER_ID: line_codes}
+        for column in (PRODUCT_ID, CATEGORY):
+            if column in lines:
+                found = pd.factorize(lines[column])[0]
+                recoded[column] = np.where(found >= 0, found, np.nan)  # missing stays missing
+        lines = lines.assign(**recoded).loc[line_codes >= 0]
+    return orders, lines, ids
 
 
 def customer_features(

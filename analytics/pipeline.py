@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .backtest import backtest
 from .cleaning import CleaningReport, clean_orders
@@ -178,13 +179,16 @@ def _analyze(
     rfm = _rfm(orders, day, segment_rules)
     step("clusters")
     features = customer_features(orders, day, horizon_days, lines)
-    clusterer = BehaviourClusters(random_state=random_state).fit(features)
+    with threadpool_limits(limits=1, user_api="openmp"):  # see analytics.scoring
+        clusterer = BehaviourClusters(random_state=random_state).fit(features)
     rfm["tenure_days"] = features["tenure_days"]
     rfm["cluster"] = clusterer.predict(features)
     rfm["cluster_label"] = rfm["cluster"].map(clusterer.labels_).astype("string")
 
-    step("churn")
-    scores = score_customers(orders, lines, day, horizon_days, random_state, features)
+    snapshots: dict[Any, Any] = {}  # churn training rows, shared with the backtest's fit
+    scores = score_customers(orders, lines, day, horizon_days, random_state, features,
+                             progress=progress,  # reports "clv", then "churn"
+                             snapshot_cache=snapshots)
     customers = rfm.join(scores.predictions).join(scores.features[["mean_gap_days"]])
     step("recommendations")
     recommendations = _recommendations(lines, day, n_recommendations)
@@ -204,7 +208,8 @@ def _analyze(
     }
     if run_backtest:
         step("backtest")
-        diagnostics["backtest"] = backtest(lines, day, horizon_days, random_state=random_state)
+        diagnostics["backtest"] = backtest(lines, day, horizon_days, random_state=random_state,
+                                           snapshot_cache=snapshots)
     customers.index.name = CUSTOMER_ID
     return Analysis(
         source="",
@@ -257,9 +262,12 @@ def load_and_clean(
     mapping: Mapping[str, str] | None = None,
     sheet: str | None = None,
     date_format: str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, CleaningReport, LoadResult]:
     """Load an order export and clean it: (clean lines, cleaning report, load result)."""
     loaded = load_orders(path, mapping=mapping, sheet=sheet, date_format=date_format)
+    if progress is not None:
+        progress("clean")
     lines, report = clean_orders(loaded.orders)
     return lines, report, loaded
 
@@ -277,7 +285,7 @@ def analyze_file(
     step = progress or (lambda _stage: None)
     step("load")
     lines, report, loaded = load_and_clean(path, mapping=mapping, sheet=sheet,
-                                           date_format=date_format)
+                                           date_format=date_format, progress=progress)
     return analyze(
         lines,
         cleaning=report,

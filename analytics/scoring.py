@@ -6,6 +6,7 @@ what the backtest measures is exactly what the analysis does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,16 +65,25 @@ def score_customers(
     horizon_days: int,
     random_state: int = 0,
     features: pd.DataFrame | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+    snapshot_cache: dict[Any, Any] | None = None,
 ) -> Scores:
     """Fit CLV and churn on rows up to ``as_of`` and score each customer at ``as_of``.
 
     ``features`` are the customer features at ``as_of`` when the caller has them already.
+    ``progress(stage)`` is called with "clv", then "churn", as each model starts.
+    ``snapshot_cache`` is shared with another fit on the same log (see ``ChurnModel``).
     """
+    step = progress or (lambda _stage: None)
+    step("clv")
     day = pd.Timestamp(as_of).normalize()
     orders = on_or_before(orders, day)
     lines = None if lines is None else on_or_before(lines, day)
     clv = fit_clv(orders, day, horizon_days)
-    model = ChurnModel(horizon_days=horizon_days, random_state=random_state)
+    step("churn")
+    model = ChurnModel(horizon_days=horizon_days, random_state=random_state,
+                       snapshot_cache=snapshot_cache)
     # One OpenMP thread: gradient boosting's parallel loops spin-wait, and on a machine
     # where other processes compete for the cores a 3-second fit was seen to take minutes.
     # BG/NBD outputs are not model features: as features they changed the backtest AUC by

@@ -70,3 +70,23 @@ def test_backtest_is_skipped_without_history_before_the_cutoff(sample_analysis):
     first = lines["order_date"].min().normalize()
     result = backtest(lines, first + pd.Timedelta(days=30), 90)
     assert "no order before" in result["skipped"]
+
+
+def test_the_backtest_reuses_the_analysis_snapshots_without_changing_a_number():
+    # 8,000 customers: more than a snapshot's share of the training rows, so rows are
+    # sampled, and the sample must be the same in both fits for sharing to be exact.
+    orders, _ = generate_sample_shop(customers=8000, months=24, seed=5)
+    lines = clean_orders(orders)[0]
+    day = lines["order_date"].max().normalize()
+    cache: dict = {}
+    score_customers(order_table(lines), lines, day, 90, snapshot_cache=cache)
+    analysis_keys = set(cache)
+    shared = backtest(lines, day, 90, snapshot_cache=cache)
+    assert shared == backtest(lines, day, 90)  # reusing the rows changes no metric
+
+    cut = day - pd.Timedelta(days=90)
+    backtest_cutoffs = set(pd.to_datetime(score_customers(order_table(lines), lines, cut, 90)
+                                          .diagnostics["churn"]["training_cutoffs"]))
+    reused = backtest_cutoffs & {key[0] for key in analysis_keys}
+    assert len(reused) >= len(backtest_cutoffs) // 2  # most cut-offs were shared ...
+    assert len(set(cache) - analysis_keys) == len(backtest_cutoffs - reused)  # ... not rebuilt

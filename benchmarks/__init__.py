@@ -1,0 +1,1 @@
+"""Benchmarks of the analytics and the advisor: ``python -m benchmarks.run``."""

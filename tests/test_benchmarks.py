@@ -1,0 +1,77 @@
+"""The benchmark harness runs end to end on a tiny shop and reports every stage.
+
+No timing thresholds: the benchmark measures, the tests only check that it reports.
+"""
+
+import argparse
+import json
+
+import pytest
+
+from benchmarks.run import ANALYZE_STAGES, StageMonitor, main, parse_size
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    out = root / "results.json"
+    payload = main(["--sizes", "3k", "--work", str(root / "work"), "--out", str(out),
+                    "--skip-lifetimes", "--in-process"])
+    return payload, json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_the_json_has_every_stage_with_time_and_peak_memory(tiny_run):
+    payload, written = tiny_run
+    assert written == json.loads(json.dumps(payload))
+    [run] = written["runs"]
+    assert run["label"] == "3k" and run["kind"] == "generated"
+    assert 2000 < run["rows_in"] < 4500 and run["customers"] > 0
+    assert list(run["stages"]) == list(ANALYZE_STAGES)
+    for name, stage in run["stages"].items():
+        assert stage["seconds"] >= 0, name
+        assert stage["cpu_seconds"] >= 0, name
+        assert stage["peak_rss_mb"] > 0, name
+        assert stage["peak_rss_mb"] >= stage["start_rss_mb"], name
+    assert run["analyze_seconds"] >= sum(s["seconds"] for s in run["stages"].values()) - 0.01
+    assert 0 <= run["analyze_seconds_without_backtest"] <= run["analyze_seconds"]
+    assert run["peak_rss_mb"] > 0
+    assert run["lifetimes"] == {"skipped": "--skip-lifetimes"}
+    machine = written["machine"]
+    assert machine["cpu_count"] >= 1 and machine["versions"]["pandas"]
+
+
+def test_the_json_has_the_chat_answer_and_the_playbook_search(tiny_run):
+    [run] = tiny_run[1]["runs"]
+    chat, search = run["chat"], run["search"]
+    assert chat["question"] == "which segment is churning?"
+    assert chat["error"] is None and chat["answer_chars"] > 0
+    assert "offline" in chat["model"]
+    for key in ("kb_build_seconds", "first_answer_seconds", "answer_median_seconds"):
+        assert chat[key] >= 0, key
+    assert len(chat["answer_seconds"]) == 5 and chat["peak_rss_mb"] > 0
+    assert search["median_seconds"] >= 0 and search["first_seconds"] >= 0
+    assert search["runs"] == 20 and search["hits"]
+
+
+def test_a_second_run_reuses_the_generated_shop(tmp_path):
+    from benchmarks.run import sample_shop_file
+
+    path, customers, generated = sample_shop_file(tmp_path, 600)
+    assert path.is_file() and customers > 0 and generated is not None
+    again, _, cached = sample_shop_file(tmp_path, 600)
+    assert again == path and cached is None
+
+
+def test_sizes_and_stage_monitor():
+    assert [parse_size(s) for s in ("3k", "200k", "1m", "1.5m", "10M", "2500")] == [
+        3_000, 200_000, 1_000_000, 1_500_000, 10_000_000, 2_500]
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_size("lots")
+    with StageMonitor(interval=0.001) as monitor:
+        monitor.step("a")
+        block = bytearray(8 * 2**20)
+        monitor.step("b")
+        monitor.step("a")
+    del block
+    assert list(monitor.stages) == ["a", "b"]
+    assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 for s in monitor.stages.values())
