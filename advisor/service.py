@@ -161,6 +161,22 @@ def _in_app_terms() -> Iterator[None]:
         raise DataError(_app_hint(str(exc))) from None
 
 
+def _summary(events: list[Event]) -> tuple[str, list[dict[str, Any]], str | None]:
+    """An answer's text, its tool calls (with their results) and its error, from events."""
+    answer = "".join(e.content for e in events if e.kind == "token").strip()
+    error = next((e.content for e in events if e.kind == "error"), None)
+    calls: list[dict[str, Any]] = []
+    for event in events:
+        if event.kind == "tool_call":
+            calls.append({"name": event.name, "args": event.args})
+        elif event.kind == "tool_result":
+            for call in calls:
+                if call["name"] == event.name and "result" not in call:
+                    call["result"] = event.content
+                    break
+    return answer, calls, error
+
+
 def _money(value: float) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:,.0f}"
 
@@ -332,30 +348,26 @@ class AdvisorService:
         return uuid.uuid4().hex
 
     def ask(self, key: str, session_id: str, question: str) -> Iterator[Event]:
-        """Stream the answer's events; the exchange is saved to the session's transcript."""
+        """Stream the answer's events; the exchange is saved to the session's transcript.
+
+        The question is saved first and the answer when the stream ends, also when it is
+        cut short (the browser reloaded or went away): what was said so far is kept.
+        """
+        self.store.add_message(session_id, "user", question)
         events: list[Event] = []
         try:
-            advisor = self.advisor(key)
-            for event in advisor.stream(question, session_id=f"{session_id}:{key}"):
-                events.append(event)
-                yield event
-        except RetentionError as exc:  # the dataset could not be loaded
-            events.append(Event("error", content=str(exc)))
-            yield events[-1]
-        answer = "".join(e.content for e in events if e.kind == "token").strip()
-        error = next((e.content for e in events if e.kind == "error"), None)
-        calls = []
-        for event in events:
-            if event.kind == "tool_call":
-                calls.append({"name": event.name, "args": event.args})
-            elif event.kind == "tool_result":
-                for call in calls:
-                    if call["name"] == event.name and "result" not in call:
-                        call["result"] = event.content
-                        break
-        self.store.add_message(session_id, "user", question)
-        self.store.add_message(session_id, "assistant", answer or f"⚠️ {error or ''}".strip(),
-                               tool_calls=calls)
+            try:
+                advisor = self.advisor(key)
+                for event in advisor.stream(question, session_id=f"{session_id}:{key}"):
+                    events.append(event)
+                    yield event
+            except RetentionError as exc:  # the dataset could not be loaded
+                events.append(Event("error", content=str(exc)))
+                yield events[-1]
+        finally:
+            answer, calls, error = _summary(events)
+            self.store.add_message(session_id, "assistant",
+                                   answer or f"⚠️ {error or 'no answer'}", tool_calls=calls)
 
     def transcript(self, session_id: str) -> list[dict[str, Any]]:
         return self.store.transcript(session_id) if session_id else []

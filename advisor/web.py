@@ -140,10 +140,12 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                                 label="For operators")
                     gr.Examples([[q] for q in MARKETER_EXAMPLES], [question],
                                 label="For marketers")
-                new_chat = gr.Button("New conversation", size="sm")
+                with gr.Row():
+                    session_line = gr.Markdown(elem_id="session-line")
+                    new_chat = gr.Button("New conversation", size="sm", scale=0)
             with gr.Tab("Overview", id="overview"):
                 ov_title = gr.Markdown()
-                ov_kpis = gr.HTML()
+                ov_kpis = gr.HTML(elem_id="kpis")
                 ov_segments = gr.Dataframe(label="Segments (most revenue at risk first)",
                                            interactive=False, elem_id="segments")
                 with gr.Row():
@@ -231,10 +233,16 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
             key = key or service.default_key()
             saved["dataset"] = key
             history = transcript_to_messages(service.transcript(saved["session"]))
-            return [saved, history, *dataset_values(key), *overview_values(key)]
+            return [saved, history, session_text(saved), *dataset_values(key)]
 
-        app.load(on_load, [stored], [stored, chatbot, *dataset_outputs, *overview_outputs],
-                 api_name=False)
+        def session_text(saved: dict[str, Any]) -> str:
+            return (f"Conversation `{saved['session'][:8]}`: kept in this workspace, it comes "
+                    "back when this browser returns.")
+
+        # The conversation comes back first (fast); the overview's charts follow.
+        app.load(on_load, [stored], [stored, chatbot, session_line, *dataset_outputs],
+                 api_name=False).then(
+            overview_values, [dataset_key], overview_outputs, api_name=False)
 
         # -- advisor -----------------------------------------------------------------------
         def respond(text: str, history: list[dict[str, Any]], key: str,
@@ -254,10 +262,11 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
         question.submit(respond, [question, chatbot, dataset_key, stored],
                         [chatbot, question], api_name=False)
 
-        def restart(saved: dict[str, Any] | None) -> tuple[dict[str, Any], list[Any]]:
-            return {**(saved or {}), "session": service.new_session_id()}, []
+        def restart(saved: dict[str, Any] | None) -> tuple[dict[str, Any], list[Any], str]:
+            saved = {**(saved or {}), "session": service.new_session_id()}
+            return saved, [], session_text(saved)
 
-        new_chat.click(restart, [stored], [stored, chatbot], api_name=False)
+        new_chat.click(restart, [stored], [stored, chatbot, session_line], api_name=False)
 
         # -- data --------------------------------------------------------------------------
         def use_dataset(key: str, saved: dict[str, Any] | None,
@@ -399,6 +408,7 @@ def launch(service: AdvisorService, *, host: str | None = None, port: int | None
         auth=settings.auth, max_file_size=f"{service.max_upload_mb:g}mb",
         allowed_paths=[str(service.exports)], prevent_thread_lock=not block,
         show_error=True, quiet=quiet, theme=gr.themes.Soft(), css=CSS, footer_links=[],
+        run_history=False,  # questions stay out of the browser's localStorage
     )
     return app
 

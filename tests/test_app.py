@@ -147,6 +147,31 @@ def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
     assert exported.read_text(encoding="utf-8").endswith("Edited.")
 
 
+def test_basic_auth_from_settings_guards_the_app(app_home, playbook_kb):
+    import urllib.error
+    import urllib.request
+
+    from gradio_client import Client
+
+    settings = load_settings(environ={"ADVISOR_HOME": str(app_home),
+                                      "ADVISOR_AUTH": "ops:s3cret"}, env_file=None)
+    port = _free_port()
+    app = launch(AdvisorService(settings, knowledge=playbook_kb), host="127.0.0.1",
+                 port=port, block=False, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url + "config", timeout=30)
+        assert refused.value.code == 401
+        with pytest.raises(Exception, match=r"(?i)login|auth|credential|401"):
+            Client(url, auth=("ops", "wrong"), verbose=False)
+        client = Client(url, auth=("ops", "s3cret"), verbose=False)
+        history, _ = client.predict("which segment is churning?", [], SESSION, api_name="/ask")
+        assert "revenue at risk" in _text(history[-1])
+    finally:
+        app.close()
+
+
 # --- a real browser -----------------------------------------------------------------------
 
 
@@ -172,6 +197,7 @@ def test_in_a_browser_ask_see_the_answer_and_the_tool_step_then_the_charts(
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
     page.goto(app_url)
+    page.locator("#session-line").get_by_text("Conversation").wait_for()  # page loaded
     page.locator("#question textarea").fill("which segment is churning?")
     page.locator("#ask").click()
 
@@ -182,12 +208,19 @@ def test_in_a_browser_ask_see_the_answer_and_the_tool_step_then_the_charts(
     assert f"{top['revenue_at_risk']:,.2f}" in chat.inner_text()
     step = chat.get_by_text("Tool: churning_segments")
     step.wait_for()
-    assert chat.locator("table").count() >= 1  # the answer's table renders as a table
+    chat.locator("table").first.wait_for()  # the answer's table renders as a table
     page.screenshot(path=str(SCREENSHOTS / "advisor.png"), full_page=True)
 
     step.click()  # the collapsible step opens on the tool's result
     chat.get_by_text("total revenue at risk").wait_for()
     page.screenshot(path=str(SCREENSHOTS / "advisor-tool-step.png"), full_page=True)
+
+    session = page.locator("#session-line").inner_text()
+    page.reload()  # the conversation belongs to this browser and comes back
+    page.locator("#session-line").get_by_text("Conversation").wait_for()
+    assert page.locator("#session-line").inner_text() == session
+    page.locator("#chat").get_by_text("is the segment with the most revenue at risk").wait_for()
+    assert "which segment is churning?" in page.locator("#chat").inner_text()
 
     page.get_by_role("tab", name="Overview").click()
     page.locator("#churn-plot canvas, #churn-plot svg").first.wait_for()

@@ -157,9 +157,20 @@ def test_a_failing_model_becomes_a_message_and_the_service_keeps_answering(home,
     events = list(failing.ask("sample", "s2", "overview please"))
     assert events[-1].kind == "error" and "connection refused" in events[-1].content
     assert failing.transcript("s2")[-1]["content"].startswith("⚠️")
+
     model.script.append(AIMessage(content="Back again."))
     again = list(failing.ask("sample", "s2", "still there?"))
     assert [e.content for e in again if e.kind == "token"] == ["Back again."]
+
+
+def test_an_answer_cut_short_keeps_the_question_and_what_was_said(service):
+    stream = service.ask("sample", "s4", "which segment is churning?")
+    first = next(stream)  # the browser goes away after the first event
+    stream.close()
+    user, assistant = service.transcript("s4")
+    assert user["content"] == "which segment is churning?"
+    assert assistant["tool_calls"][0]["name"] == first.name
+    assert assistant["content"] == "⚠️ no answer"
 
 
 def test_an_unknown_dataset_is_an_error_in_the_chat_not_a_crash(service):
