@@ -225,13 +225,19 @@ class ChurnModel:
             cached = None if self.snapshot_cache is None or extra is not None \
                 else self.snapshot_cache.get(key)
             if cached is None:
-                x = customer_features(orders, cutoff, self.horizon_days, lines, extra)
-                customers = len(x)
-                if customers > per_snapshot:  # seeded by the date: the same rows every fit
+                # Customers at the cut-off, in the order the features come in (sorted ids).
+                population = np.unique(on_or_before(orders, cutoff)[CUSTOMER_ID])
+                chosen = None
+                if len(population) > per_snapshot:  # seeded by the date: same rows every fit
                     rng = np.random.default_rng([self.random_state, cutoff.toordinal()])
-                    x = x.iloc[np.sort(rng.choice(customers, per_snapshot, replace=False))]
+                    chosen = pd.Index(population[np.sort(
+                        rng.choice(len(population), per_snapshot, replace=False))])
+                x = customer_features(orders, cutoff, self.horizon_days, lines, extra,
+                                      customers=chosen if extra is None else None)
+                if chosen is not None and extra is not None:
+                    x = x.loc[chosen]
                 cached = (x, churn_labels(orders, cutoff, self.horizon_days, x.index),
-                          customers)
+                          len(population))
                 if self.snapshot_cache is not None and extra is None:
                     self.snapshot_cache[key] = cached
             self.snapshot_customers_.append(cached[2])

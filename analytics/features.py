@@ -113,24 +113,9 @@ def integer_ids(orders: pd.DataFrame, lines: pd.DataFrame | None = None
     return orders, lines, ids
 
 
-def customer_features(
-    orders: pd.DataFrame,
-    cutoff: pd.Timestamp,
-    horizon_days: int,
-    lines: pd.DataFrame | None = None,
-    extra: ExtraFeatures | None = None,
-) -> pd.DataFrame:
-    """Per-customer features from orders on or before ``cutoff`` (later rows are ignored).
-
-    ``orders`` has one row per order (``customer_id, order_id, order_date, amount``);
-    ``lines`` (optional) adds basket size, product and category breadth and coupon use;
-    ``extra(past_orders, cutoff_day)`` (optional) adds columns, e.g. BG/NBD outputs. Key
-    features and every numeric ``extra`` column also come as percentiles among the
-    customers at the cut-off (``<name>_pct``).
-    """
-    past = on_or_before(orders, cutoff)
+def _base_features(past: pd.DataFrame, day: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    """Recency, tenure, frequency, spend and the last two horizons' orders and spend."""
     g = past.groupby(CUSTOMER_ID)
-    day = cutoff.normalize()
     first, last = g["order_date"].min(), g["order_date"].max()
     f = pd.DataFrame({
         "recency_days": (day - last.dt.normalize()).dt.days,
@@ -148,6 +133,53 @@ def customer_features(
         sub = past.loc[mask].groupby(CUSTOMER_ID)
         f[f"orders_{name}_horizon"] = sub.size().reindex(f.index, fill_value=0)
         f[f"spend_{name}_horizon"] = sub["amount"].sum().reindex(f.index, fill_value=0.0)
+    return f
+
+
+def _ranked_base(past: pd.DataFrame, day: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    """The features that are ranked, for every customer, without the costlier ones.
+
+    The mean gap between distinct order days telescopes: (last day − first day) divided by
+    (distinct days − 1), the same number :func:`_gap_stats` averages.
+    """
+    f = _base_features(past, day, horizon_days)
+    days = past[[CUSTOMER_ID]].assign(day=past["order_date"].dt.normalize()).drop_duplicates()
+    distinct = days.groupby(CUSTOMER_ID).size()
+    span = (f["tenure_days"] - f["recency_days"]).astype(float)
+    f["mean_gap_days"] = span / (distinct - 1).where(distinct > 1)
+    f["overdue_ratio"] = f["recency_days"] / f["mean_gap_days"]
+    return f
+
+
+def customer_features(
+    orders: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    horizon_days: int,
+    lines: pd.DataFrame | None = None,
+    extra: ExtraFeatures | None = None,
+    customers: pd.Index | None = None,
+) -> pd.DataFrame:
+    """Per-customer features from orders on or before ``cutoff`` (later rows are ignored).
+
+    ``orders`` has one row per order (``customer_id, order_id, order_date, amount``);
+    ``lines`` (optional) adds basket size, product and category breadth and coupon use;
+    ``extra(past_orders, cutoff_day)`` (optional) adds columns, e.g. BG/NBD outputs. Key
+    features and every numeric ``extra`` column also come as percentiles among the
+    customers at the cut-off (``<name>_pct``).
+
+    ``customers`` (optional, not with ``extra``): compute the rows of these customers only;
+    their percentiles are still among all customers at the cut-off. Training on a sample
+    of a large shop's customers then costs a fraction of the whole.
+    """
+    past = on_or_before(orders, cutoff)
+    day = cutoff.normalize()
+    population = None
+    if customers is not None and extra is None:
+        population = _ranked_base(past, day, horizon_days)
+        past = past.loc[past[CUSTOMER_ID].isin(customers)]
+        if lines is not None:
+            lines = lines.loc[lines[CUSTOMER_ID].isin(customers)]
+    f = _base_features(past, day, horizon_days)
     f = f.join(_gap_stats(past))
     f["overdue_ratio"] = f["recency_days"] / f["mean_gap_days"]
     f = f.join(_trend_features(past, f, day, horizon_days))
@@ -155,6 +187,8 @@ def customer_features(
     if lines is not None:
         f = f.join(_line_features(on_or_before(lines, cutoff), f["frequency"]))
     ranked = [c for c in RANKED_FEATURES if c in f]
+    if population is not None:
+        return f.join(_population_ranks(population, ranked).reindex(f.index))
     if extra is not None:
         added = extra(past, day)
         f = f.join(added)
