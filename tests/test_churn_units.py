@@ -273,3 +273,20 @@ def test_calibration_on_the_latest_snapshot_is_an_option(paced):
     assert model.calibration_[0] > 0 and model.validation_auc_
     with pytest.raises(ValueError, match="calibrate_on"):
         ChurnModel(calibrate_on="isotonic").fit(paced, PACED_AS_OF)
+
+
+def test_features_of_a_subset_equal_the_full_rows_with_population_percentiles():
+    from analytics.cleaning import clean_orders
+    from analytics.features import integer_ids
+    from analytics.rfm import order_table
+    from analytics.sample import generate_sample_shop
+
+    lines = clean_orders(generate_sample_shop(customers=1500, months=12, seed=4)[0])[0]
+    cutoff = lines["order_date"].max().normalize() - pd.Timedelta(days=60)
+    for orders, items in (integer_ids(order_table(lines), lines)[:2],
+                          (order_table(lines), lines)):  # integer and text ids
+        full = customer_features(orders, cutoff, 90, items)
+        chosen = full.index[::7]
+        subset = customer_features(orders, cutoff, 90, items, customers=chosen)
+        pd.testing.assert_frame_equal(subset, full.loc[chosen], check_dtype=False)
+        assert subset["frequency_pct"].min() < 0.5 < subset["frequency_pct"].max()
