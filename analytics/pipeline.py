@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -174,6 +175,13 @@ def _analyze(
     lines, day, later = restrict_to_as_of(lines, as_of)
     cleaning.add(AFTER_AS_OF, later)
 
+    # The models work on integer customer codes, numbered in the ids' sorted order (so
+    # every grouped table comes out in the same order): grouping and matching text ids of
+    # a large shop costs several times more. The ids come back at the end.
+    text_lines = lines
+    codes, uniques = pd.factorize(lines[CUSTOMER_ID], sort=True)
+    ids = pd.Index(uniques, name=CUSTOMER_ID)
+    lines = lines.assign(**{CUSTOMER_ID: codes})
     orders = order_table(lines)
     step("rfm")
     rfm = _rfm(orders, day, segment_rules)
@@ -210,15 +218,18 @@ def _analyze(
         step("backtest")
         diagnostics["backtest"] = backtest(lines, day, horizon_days, random_state=random_state,
                                            snapshot_cache=snapshots)
-    customers.index.name = CUSTOMER_ID
+    segments = segment_table(customers, previous)
+    customers.index = pd.Index(ids.take(customers.index.to_numpy()), name=CUSTOMER_ID)
+    if recommendations is not None:
+        recommendations = _with_ids(recommendations, ids)
     return Analysis(
         source="",
         as_of=day,
         horizon_days=horizon_days,
-        lines=lines,
-        orders=orders,
+        lines=text_lines,
+        orders=orders.assign(**{CUSTOMER_ID: ids.take(orders[CUSTOMER_ID].to_numpy())}),
         customers=customers,
-        segments=segment_table(customers, previous),
+        segments=segments,
         clusters=cluster_profile(customers, clusterer.labels_),
         cohorts=cohorts,
         monthly=monthly_activity(orders),
@@ -240,6 +251,15 @@ def _recommendations(lines: pd.DataFrame, day: pd.Timestamp, n: int) -> pd.DataF
     if PRODUCT_ID not in lines or lines[PRODUCT_ID].isna().all():
         return None
     return ItemKNNRecommender().fit(lines, day).recommend(n=n)
+
+
+def _with_ids(recommendations: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """Recommendations made for customer codes, back on the customer ids, in id order."""
+    codes = recommendations[CUSTOMER_ID].astype("int64").to_numpy()
+    order = np.lexsort((recommendations["rank"].to_numpy(), codes))
+    table = recommendations.iloc[order].reset_index(drop=True)
+    table[CUSTOMER_ID] = pd.array(ids.take(codes[order]), dtype="str")
+    return table
 
 
 def _previous_customers(orders: pd.DataFrame, lines: pd.DataFrame, day: pd.Timestamp,
