@@ -25,7 +25,7 @@ from .plans import load_prompt
 from .settings import Settings
 from .tools import AdvisorContext, build_tools
 
-__all__ = ["AdviceResult", "Advisor", "AdvisorError", "Event", "make_chat_model"]
+__all__ = ["AdviceResult", "Advisor", "AdvisorError", "Event", "make_chat_model", "summarise"]
 
 
 class AdvisorError(RetentionError):
@@ -125,24 +125,30 @@ class Advisor:
 
     def ask(self, question: str, session_id: str = "default") -> AdviceResult:
         """The whole answer to one question."""
-        answer, calls, error = [], [], None
-        for event in self.stream(question, session_id):
-            if event.kind == "token":
-                answer.append(event.content)
-            elif event.kind == "tool_call":
-                calls.append({"name": event.name, "args": event.args})
-            elif event.kind == "tool_result":
-                for call in calls:
-                    if call["name"] == event.name and "result" not in call:
-                        call["result"] = _parse(event.content)
-                        break
-            elif event.kind == "error":
-                error = event.content
-        text = "".join(answer).strip()
+        text, calls, error = summarise(list(self.stream(question, session_id)))
+        for call in calls:
+            if "result" in call:
+                call["result"] = _parse(call["result"])
         if not text and error is None:
             text = "The model returned an empty answer. Try rephrasing the question."
         return AdviceResult(answer=text or error or "", tool_calls=calls,
                             model=self.model_name, error=error)
+
+
+def summarise(events: list[Event]) -> tuple[str, list[dict[str, Any]], str | None]:
+    """An answer's text, its tool calls (name, args and result text) and its error."""
+    answer = "".join(e.content for e in events if e.kind == "token").strip()
+    error = next((e.content for e in events if e.kind == "error"), None)
+    calls: list[dict[str, Any]] = []
+    for event in events:
+        if event.kind == "tool_call":
+            calls.append({"name": event.name, "args": event.args})
+        elif event.kind == "tool_result":
+            for call in calls:
+                if call["name"] == event.name and "result" not in call:
+                    call["result"] = event.content
+                    break
+    return answer, calls, error
 
 
 def _parse(content: str) -> Any:

@@ -39,7 +39,7 @@ from analytics.pipeline import Analysis
 from analytics.sample import SAMPLE_SHOP_PATH
 from analytics.schema import AMOUNT, CANONICAL_COLUMNS, CUSTOMER_ID, ORDER_DATE
 
-from .agent import Advisor, Event, model_label
+from .agent import Advisor, Event, model_label, summarise
 from .knowledge import KnowledgeBase
 from .plans import render_plan
 from .settings import Settings
@@ -159,22 +159,6 @@ def _in_app_terms() -> Iterator[None]:
         yield
     except DataError as exc:
         raise DataError(_app_hint(str(exc))) from None
-
-
-def _summary(events: list[Event]) -> tuple[str, list[dict[str, Any]], str | None]:
-    """An answer's text, its tool calls (with their results) and its error, from events."""
-    answer = "".join(e.content for e in events if e.kind == "token").strip()
-    error = next((e.content for e in events if e.kind == "error"), None)
-    calls: list[dict[str, Any]] = []
-    for event in events:
-        if event.kind == "tool_call":
-            calls.append({"name": event.name, "args": event.args})
-        elif event.kind == "tool_result":
-            for call in calls:
-                if call["name"] == event.name and "result" not in call:
-                    call["result"] = event.content
-                    break
-    return answer, calls, error
 
 
 def _money(value: float) -> str:
@@ -365,7 +349,7 @@ class AdvisorService:
                 events.append(Event("error", content=str(exc)))
                 yield events[-1]
         finally:
-            answer, calls, error = _summary(events)
+            answer, calls, error = summarise(events)
             self.store.add_message(session_id, "assistant",
                                    answer or f"⚠️ {error or 'no answer'}", tool_calls=calls)
 

@@ -138,10 +138,19 @@ def _non_positive(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
 
 
 def _duplicate(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
+    """Lines equal in every column to an earlier kept line.
+
+    Lines equal in all columns are equal in the numeric and date ones, so the full (text)
+    comparison runs only on the lines that repeat there: the same answer, much faster.
+    """
     columns = [c for c in CANONICAL_COLUMNS if c in orders.columns]
-    kept = keep.to_numpy()
+    cheap = [c for c in columns if pd.api.types.is_numeric_dtype(orders[c])
+             or pd.api.types.is_datetime64_any_dtype(orders[c])]
+    candidates = keep.to_numpy().copy()
+    if cheap and len(cheap) < len(columns):
+        candidates[candidates] = orders.loc[candidates, cheap].duplicated(keep=False).to_numpy()
     hit = np.zeros(len(orders), dtype=bool)
-    hit[kept] = orders.loc[kept, columns].duplicated(keep="first").to_numpy()
+    hit[candidates] = orders.loc[candidates, columns].duplicated(keep="first").to_numpy()
     return pd.Series(hit, index=orders.index)
 
 

@@ -440,7 +440,8 @@ def _note_leading_zeros(ids: pd.Series, where: str, notes: list[str]) -> None:
     zeros = unique[unique.str.fullmatch(r"0+\d+")]
     if zeros.empty:
         return
-    clashes = zeros[zeros.str.lstrip("0").isin(unique)]
+    # Index lookup rather than Series.isin: isin on text builds a Python object per value.
+    clashes = zeros[pd.Index(unique).get_indexer(zeros.str.lstrip("0")) >= 0]
     if len(clashes):
         notes.append(
             f"{where}: {len(clashes)} ids differ from others only by leading zeros "

@@ -147,3 +147,15 @@ def test_uci_ii_slice_loads_and_cleans() -> None:
     }
     assert len(kept) == 276 and kept["customer_id"].notna().all()
     assert (kept["amount"] > 0).all() and not kept["order_id"].str.startswith("C").any()
+
+
+def test_duplicates_must_match_in_text_columns_too():
+    base = {"customer_id": "A", "order_date": pd.Timestamp("2024-01-01 10:00"),
+            "amount": 5.0, "order_id": "1", "product_id": "P1"}
+    rows = [base, {**base, "product_id": "P2"},  # same numbers, another product: kept
+            {**base}, {**base, "customer_id": "B"},  # an exact repeat: dropped
+            {**base, "amount": 6.0}]
+    kept, report = clean_orders(pd.DataFrame(rows))
+    assert report.dropped["duplicate"] == 1
+    assert kept[["customer_id", "product_id", "amount"]].values.tolist() == [
+        ["A", "P1", 5.0], ["A", "P2", 5.0], ["B", "P1", 5.0], ["A", "P1", 6.0]]
