@@ -149,7 +149,8 @@ def _app_hint(message: str) -> str:
         message += (" In the app: type the column's header into 'column in your file' for "
                     "that field in the mapping table, then analyse again.")
     if "--sheet" in message:
-        message += " In the app: type the sheet name into the 'Excel sheet' box."
+        message += (" In the app: type the sheet name (or 'all') into the 'Excel sheet' box, "
+                    "then upload the file again.")
     return message
 
 
@@ -235,8 +236,10 @@ class AdvisorService:
                 return candidate
         raise DataError(f"no dataset {key!r}; choose one of the datasets listed in the Data tab")
 
-    def receive_upload(self, temp_path: str | Path, name: str | None = None) -> Preview:
-        """Copy an uploaded file into ``ADVISOR_HOME/uploads`` and preview its mapping."""
+    def receive_upload(self, temp_path: str | Path, name: str | None = None,
+                       sheet: str | None = None) -> Preview:
+        """Copy an uploaded file into ``ADVISOR_HOME/uploads`` and preview its mapping
+        (``sheet``: the Excel sheet to read, or "all")."""
         source = Path(temp_path)
         name = _safe_name(name or source.name)
         if not name.lower().endswith(UPLOAD_SUFFIXES):
@@ -256,7 +259,7 @@ class AdvisorService:
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-        return self.preview(target)
+        return self.preview(target, sheet=sheet)
 
     def preview(self, path: str | Path, mapping: dict[str, str] | None = None,
                 sheet: str | None = None) -> Preview:

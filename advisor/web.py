@@ -246,12 +246,14 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
 
         # -- advisor -----------------------------------------------------------------------
         def respond(text: str, history: list[dict[str, Any]], key: str,
-                    saved: dict[str, Any] | None) -> Iterator[tuple[Any, str]]:
+                    saved: dict[str, Any] | None,
+                    request: gr.Request) -> Iterator[tuple[Any, str]]:
             history = list(history or [])
             if not text or not text.strip():
                 yield history, ""
                 return
-            session_id = (saved or {}).get("session") or "anonymous"
+            # A browser has its session id; an API client its own connection's.
+            session_id = (saved or {}).get("session") or f"api-{request.session_hash}"
             history.append({"role": "user", "content": text})
             yield history, ""
             for messages in events_to_messages(service.ask(key, session_id, text)):
@@ -288,9 +290,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
             if not path:
                 return ["", None, None, ""]
             try:
-                preview = service.receive_upload(path, Path(path).name)
-                if sheet_name.strip():
-                    preview = service.preview(preview.path, sheet=sheet_name.strip())
+                preview = service.receive_upload(path, Path(path).name,
+                                                 sheet=sheet_name.strip() or None)
             except RetentionError as exc:
                 return ["", None, None, _error(str(exc))]
             notes = "; ".join(preview.notes)

@@ -223,10 +223,11 @@ def test_in_a_browser_ask_see_the_answer_and_the_tool_step_then_the_charts(
     assert "which segment is churning?" in page.locator("#chat").inner_text()
 
     page.get_by_role("tab", name="Overview").click()
+    page.locator("#segments").get_by_text(str(top["segment"])).first.wait_for()
     page.locator("#churn-plot canvas, #churn-plot svg").first.wait_for()
     page.locator("#cohort-heatmap img, #cohort-heatmap svg").first.wait_for()
     page.locator("#clv-plot canvas, #clv-plot svg").first.wait_for()
     page.locator("#revenue-plot canvas, #revenue-plot svg").first.wait_for()
-    assert top["segment"] in page.locator("#segments").inner_text()
+    page.locator("#segments").get_by_text(str(top["segment"])).first.wait_for()
     page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
     page.close()

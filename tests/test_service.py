@@ -176,3 +176,16 @@ def test_an_answer_cut_short_keeps_the_question_and_what_was_said(service):
 def test_an_unknown_dataset_is_an_error_in_the_chat_not_a_crash(service):
     [event] = list(service.ask("nope", "s3", "hello"))
     assert event.kind == "error" and "no dataset 'nope'" in event.content
+
+
+def test_a_workbook_with_several_sheets_asks_for_one(service, tmp_path):
+    book = tmp_path / "orders.xlsx"
+    rows = pd.DataFrame({"customer_id": ["A", "B"], "order_date": ["2024-01-02", "2024-02-03"],
+                         "amount": [10.0, 12.5]})
+    with pd.ExcelWriter(book) as writer:
+        rows.to_excel(writer, sheet_name="2023", index=False)
+        rows.to_excel(writer, sheet_name="2024", index=False)
+    with pytest.raises(DataError, match="'Excel sheet' box, then upload the file again"):
+        service.receive_upload(book)
+    preview = service.receive_upload(book, sheet="all")
+    assert preview.mapping["customer_id"] == "customer_id" and len(preview.rows) == 4
