@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analytics.cli import STAGES
-from analytics.errors import RetentionError
+from analytics.errors import DataError, RetentionError
 
 from .chat import events_to_messages, transcript_to_messages
 from .service import UPLOAD_SUFFIXES, AdvisorService, Draft
@@ -425,7 +425,13 @@ def serve(data: Path | None = None, host: str | None = None, port: int | None = 
     print(f"Retention Advisor: preparing {settings.data or 'the sample shop'} "
           f"in {settings.home} ...", flush=True)
     service = AdvisorService(settings)
-    service.advisor(service.default_key())  # analyse before the page opens
+    try:
+        service.advisor(service.default_key())  # analyse before the page opens
+    except DataError as exc:
+        if "--map" not in str(exc):
+            raise
+        raise DataError(f"{exc} The app has no --map: start it without --data and upload "
+                        "the file in the Data tab, where the columns can be mapped.") from None
     threading.Thread(target=service.warm_up, daemon=True).start()
     print(f"Serving on http://{host or settings.host}:{port or settings.port} "
           f"(answers by {service.model_label}); Ctrl+C stops it.", flush=True)

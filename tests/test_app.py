@@ -231,3 +231,16 @@ def test_in_a_browser_ask_see_the_answer_and_the_tool_step_then_the_charts(
     page.locator("#segments").get_by_text(str(top["segment"])).first.wait_for()
     page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
     page.close()
+
+
+def test_serve_with_a_file_it_cannot_map_says_how_to_fix_it(tmp_path, capsys):
+    from advisor.cli import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--data", str(bad), "--port", str(_free_port())])
+    assert stopped.value.code == 1
+    error = capsys.readouterr().err
+    assert "Error: bad.csv: no column that can be the customer_id" in error
+    assert "upload the file in the Data tab" in error and "Traceback" not in error
