@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from .charts import write_charts
 from .errors import DataError
@@ -54,9 +58,50 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+_NEEDS_QUOTES = r'[",\r\n]'
+
+
+def _arrow_writes_it_as_pandas(frame: pd.DataFrame) -> bool:
+    """Whether pyarrow's CSV writer gives the same bytes as ``to_csv`` for this frame.
+
+    True for plain integer columns, text without delimiters or quotes, and floats that
+    Python and Arrow both print in plain decimals (not whole: Python adds ".0"; not below
+    1e-4 or from 1e16: Python switches to exponents).
+    """
+    if any(re.search(_NEEDS_QUOTES, str(name)) for name in frame.columns):
+        return False
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_float_dtype(column) and isinstance(column.dtype, np.dtype):
+            values = column.to_numpy()
+            known = values[~np.isnan(values)]
+            size = np.abs(known)
+            if (not np.isfinite(known).all() or (known == np.round(known)).any()
+                    or (size < 1e-4).any() or (size >= 1e16).any()):
+                return False
+        elif pd.api.types.is_string_dtype(column) and not isinstance(column.dtype, np.dtype):
+            if column.str.contains(_NEEDS_QUOTES, regex=True).fillna(False).any():
+                return False
+        elif not (pd.api.types.is_integer_dtype(column) and isinstance(column.dtype, np.dtype)):
+            return False
+    return True
+
+
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """``frame.to_csv`` with floats rounded to 6 decimals, written atomically; big plain
+    tables (the recommendations) go through pyarrow's writer, which is several times
+    faster and, for them, writes the same bytes."""
     floats = frame.select_dtypes("float").columns
-    _atomic_write(path, frame.round(dict.fromkeys(floats, 6)).to_csv(index=False))
+    frame = frame.round(dict.fromkeys(floats, 6))
+    if len(frame) < 100_000 or not _arrow_writes_it_as_pandas(frame):
+        _atomic_write(path, frame.to_csv(index=False))
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write((",".join(map(str, frame.columns)) + "\n").encode())
+        pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), handle,
+                        pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    os.replace(tmp, path)
 
 
 def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
