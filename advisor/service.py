@@ -298,8 +298,9 @@ class AdvisorService:
                           datetime.now(UTC).isoformat(timespec="seconds"))
         with _in_app_terms():
             self._load(dataset, progress)  # raises on bad data: nothing registered
-        others = [d for d in self._uploaded() if d.key != key]
-        self._write_registry([dataset, *others])
+        with self._lock:  # two sessions may finish an upload at once
+            others = [d for d in self._uploaded() if d.key != key]
+            self._write_registry([dataset, *others])
         return dataset
 
     def _load(self, dataset: Dataset, progress: Callable[[str], None] | None = None) -> Advisor:
