@@ -191,6 +191,7 @@ class AdvisorService:
         self.model = model  # a chat model to use instead of the configured one (tests)
         self.max_upload_mb = max_upload_mb or settings.max_upload_mb
         self._loaded: OrderedDict[str, Advisor] = OrderedDict()
+        self._overviews: dict[str, Overview] = {}  # of the analyses in _loaded
         self._lock = threading.RLock()
 
     # -- datasets ----------------------------------------------------------------------
@@ -303,11 +304,17 @@ class AdvisorService:
             self._write_registry([dataset, *others])
         return dataset
 
-    def _load(self, dataset: Dataset, progress: Callable[[str], None] | None = None) -> Advisor:
+    def _cached(self, key: str) -> Advisor | None:
         with self._lock:
-            if dataset.key in self._loaded:
-                self._loaded.move_to_end(dataset.key)
-                return self._loaded[dataset.key]
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        return None
+
+    def _load(self, dataset: Dataset, progress: Callable[[str], None] | None = None) -> Advisor:
+        cached = self._cached(dataset.key)
+        if cached is not None:
+            return cached
         analysis = load_analysis(self.settings, Path(dataset.path), progress=progress,
                                  mapping=dataset.mapping or None, sheet=dataset.sheet)
         context = AdvisorContext(analysis=analysis, knowledge=self.knowledge, store=self.store)
@@ -315,7 +322,8 @@ class AdvisorService:
         with self._lock:
             self._loaded[dataset.key] = advisor
             while len(self._loaded) > KEEP_LOADED:
-                self._loaded.popitem(last=False)
+                evicted, _ = self._loaded.popitem(last=False)
+                self._overviews.pop(evicted, None)
         return advisor
 
     def warm_up(self) -> None:
@@ -324,7 +332,7 @@ class AdvisorService:
 
     def advisor(self, key: str, progress: Callable[[str], None] | None = None) -> Advisor:
         """The advisor over a dataset's analysis (analysed on first use, then cached)."""
-        return self._load(self.dataset(key), progress)
+        return self._cached(key) or self._load(self.dataset(key), progress)
 
     def analysis(self, key: str) -> Analysis:
         return self.advisor(key).context.analysis
@@ -363,8 +371,18 @@ class AdvisorService:
     # -- overview ----------------------------------------------------------------------
 
     def overview(self, key: str) -> Overview:
-        """KPIs, segment table and chart data of a dataset's analysis."""
-        a = self.analysis(key)
+        """KPIs, segment table and chart data of a dataset's analysis (built once per
+        loaded analysis: every page load shows it)."""
+        analysis = self.analysis(key)
+        with self._lock:
+            built = self._overviews.get(key)
+        if built is None:
+            built = self._build_overview(analysis)
+            with self._lock:
+                self._overviews[key] = built
+        return built
+
+    def _build_overview(self, a: Analysis) -> Overview:
         k = a.kpis
         customers = a.customers
         churn = a.diagnostics.get("backtest", {}).get("churn", {})

@@ -40,19 +40,24 @@ def app_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(app_home, playbook_kb):
-    """The app on a free port of 127.0.0.1 over a fresh workspace, for this module."""
+def app_server(app_home, playbook_kb):
+    """The app over a fresh workspace, launched with the default address, for this module."""
     settings = load_settings(environ={"ADVISOR_HOME": str(app_home)}, env_file=None)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("GRADIO_ANALYTICS_ENABLED", "False")
         _prepare_environment(settings)
         service = AdvisorService(settings, knowledge=playbook_kb)
         port = _free_port()
-        app = launch(service, host="127.0.0.1", port=port, block=False, quiet=True)
+        app = launch(service, port=port, block=False, quiet=True)  # host from the settings
         try:
-            yield f"http://127.0.0.1:{port}/"
+            yield app, f"http://127.0.0.1:{port}/"
         finally:
             app.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server) -> str:
+    return app_server[1]
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +74,9 @@ def _text(message: dict) -> str:
     return str(content)
 
 
-def test_binds_to_loopback_only(app_url):
-    assert app_url.startswith("http://127.0.0.1:")
+def test_binds_to_loopback_unless_told_otherwise(app_server):
+    app, _ = app_server
+    assert app.server_name == "127.0.0.1"
 
 
 def test_chat_answers_with_numbers_from_the_analysis(client, sample_analysis):
