@@ -8,21 +8,29 @@ is short), so young and single-cohort shops still give enough rows, and the mode
 customers at many ages. The candidates (logistic regression, gradient boosting and their
 blend) are compared on the most recent snapshot, trained only on snapshots whose labels end
 before it; the winner is refitted on all snapshots, Platt-calibrated, and applied to the
-features at ``as_of``.
+features at ``as_of``. The snapshots teach who churns; how many churn in the coming horizon
+can differ from their pooled rate (a season, a growing or shrinking shop), so the caller may
+move the level of the probabilities to an estimate made at ``as_of`` itself
+(:meth:`ChurnModel.match_level`; the analysis uses the BG/NBD fit's).
 
-Shops too small or too short for that fall back, with a warning, to a documented heuristic
-(:func:`heuristic_churn`): the chance of no order in the horizon for a customer who orders at
-their own past rate, slowed down by how overdue they are.
+Shops too small or too short for that fall back, with a warning, to a :class:`Fallback`:
+the analysis passes the BG/NBD probability of no order; the default is a documented
+heuristic (:func:`heuristic_churn`): the chance of no order in the horizon for a customer
+who orders at their own past rate, slowed down by how overdue they are.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -35,6 +43,7 @@ from .schema import CUSTOMER_ID
 
 __all__ = [
     "ChurnModel",
+    "Fallback",
     "churn_labels",
     "churn_reasons",
     "heuristic_churn",
@@ -85,6 +94,19 @@ def heuristic_churn(features: pd.DataFrame, horizon_days: int) -> pd.Series:
     overdue = (features["recency_days"] / (2 * usual)).clip(lower=1.0)
     return pd.Series(np.exp(-rate * horizon_days / overdue), index=features.index,
                      name="churn_probability")
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """What scores churn when no model can be learned from the shop's history.
+
+    ``name`` goes into the diagnostics (as the model used), ``description`` into the warning,
+    and ``score(features)`` returns the probabilities.
+    """
+
+    name: str
+    description: str
+    score: Callable[[pd.DataFrame], pd.Series]
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:
@@ -178,6 +200,9 @@ class ChurnModel:
     same order log: the backtest's fit, one horizon earlier, shares most of its cut-offs
     with the analysis's. A snapshot only reads orders up to its cut-off and labels up to a
     horizon later, both before either fit's date, so sharing it leaks nothing.
+
+    ``fallback`` scores customers when the shop is too small or too short to learn from
+    (default: :func:`heuristic_churn`).
     """
 
     def __init__(
@@ -192,6 +217,7 @@ class ChurnModel:
         calibrate_on: str = "pooled",
         random_state: int = 0,
         snapshot_cache: dict[Any, Any] | None = None,
+        fallback: Fallback | None = None,
     ) -> None:
         self.horizon_days = horizon_days
         self.max_snapshots = max_snapshots
@@ -203,6 +229,9 @@ class ChurnModel:
         self.calibrate_on = calibrate_on
         self.random_state = random_state
         self.snapshot_cache = snapshot_cache
+        self.fallback = fallback or Fallback(
+            "heuristic", "the rate-based heuristic",
+            partial(heuristic_churn, horizon_days=horizon_days))
 
     def _default_step(self, first_order: pd.Timestamp) -> int:
         """A third of the horizon, shorter (down to a week) when the history is too short
@@ -265,11 +294,13 @@ class ChurnModel:
                                          self.max_snapshots, step, MIN_HISTORY_DAYS)
         self.fallback_: str | None = None
         self.validation_auc_: dict[str, float] = {}
+        self.level_shift_ = 0.0
         snapshots = self._snapshots(orders, lines, extra)
         reason = self._too_small(snapshots)
         if reason:
             self.fallback_ = reason
-            warnings.warn(f"churn model: {reason}; using the rate-based heuristic instead",
+            self.model_name_ = self.fallback.name
+            warnings.warn(f"churn model: {reason}; using {self.fallback.description} instead",
                           stacklevel=2)
             return self
         self.features_ = _varying_columns(pd.concat([s[0] for s in snapshots]))
@@ -334,13 +365,36 @@ class ChurnModel:
     def _both_classes(self, *labels: pd.Series) -> bool:
         return all(min(y.sum(), len(y) - y.sum()) >= self.min_per_class for y in labels)
 
+    def _log_odds(self, features: pd.DataFrame) -> np.ndarray:
+        raw = self.model_.predict_proba(features[self.features_])[:, 1]
+        slope, intercept = self.calibration_
+        return slope * _logit(raw) + intercept
+
+    def match_level(self, features: pd.DataFrame, mean_probability: float) -> float:
+        """Shift every customer's log-odds by one constant so that the mean churn
+        probability over ``features`` (the customers at the scoring date) is
+        ``mean_probability``; later predictions keep the shift. Returns the shift.
+
+        A prior-shift correction: the ranking, and how far apart customers are in log-odds,
+        stay the model's; only the overall level follows an estimate made at the scoring
+        date. Does nothing on a fallback or for a level outside (0, 1).
+        """
+        if self.fallback_ or not 0.0 < mean_probability < 1.0 or features.empty:
+            return self.level_shift_
+        z = self._log_odds(features)
+
+        def gap(shift: float) -> float:
+            return float(np.mean(expit(z + shift))) - mean_probability
+
+        bound = float(np.max(np.abs(z))) + 40.0  # the mean is ~0 below -bound, ~1 above it
+        self.level_shift_ = float(brentq(gap, -bound, bound, xtol=1e-6))
+        return self.level_shift_
+
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Churn probability per customer for features built at the scoring date."""
         if self.fallback_:
-            return heuristic_churn(features, self.horizon_days)
-        raw = self.model_.predict_proba(features[self.features_])[:, 1]
-        slope, intercept = self.calibration_
-        proba = 1.0 / (1.0 + np.exp(-(slope * _logit(raw) + intercept)))
+            return self.fallback.score(features).rename("churn_probability")
+        proba = expit(self._log_odds(features) + self.level_shift_)
         return pd.Series(proba, index=features.index, name="churn_probability")
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .backtest import backtest
+from .backtest import backtest, describe_margin
 from .errors import RetentionError
 from .outputs import write_outputs
 from .pipeline import Analysis, analyze_file, load_and_clean, restrict_to_as_of
@@ -186,6 +186,8 @@ def backtest_command(data: Path | None, as_of: str | None, horizon_days: int,
     churn = result["churn"]
     out.print(_metrics_table(f"Churn: {churn['customers']:,} customers, "
                              f"{churn['churn_rate']:.1%} churned", churn["metrics"]))
+    if churn.get("margin"):
+        out.print(f"Churn model ({churn['model_used']}): {describe_margin(churn['margin'])}.")
     out.print(_metrics_table(f"Lifetime value: {result['clv']['customers']:,} customers",
                              result["clv"]["metrics"]))
     if "recommendations" in result:

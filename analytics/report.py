@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .backtest import describe_margin
 from .cohorts import cohort_matrix
 from .rfm import SEGMENT_DESCRIPTIONS
 
@@ -113,6 +114,9 @@ def _backtest_section(analysis: Analysis) -> list[str]:
             table = pd.DataFrame(result[key]["metrics"]).T.reset_index(names="model")
             lines += [f"{title} ({result[key]['customers']:,} customers):", "",
                       markdown_table(table, floatfmt=",.4f"), ""]
+            if key == "churn" and result[key].get("margin"):
+                lines += [f"Churn model ({result[key]['model_used']}): "
+                          f"{describe_margin(result[key]['margin'])}.", ""]
     return lines
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.backtest import backtest, churn_metrics, top_decile_lift
+from analytics.backtest import auc_difference, backtest, churn_metrics, top_decile_lift
 from analytics.cleaning import clean_orders
 from analytics.rfm import order_table
 from analytics.sample import generate_sample_shop
@@ -50,6 +50,15 @@ def test_backtest_compares_each_model_with_its_baselines(sample_analysis):
     clv = result["clv"]["metrics"]
     assert clv["model"]["spearman"] > clv["naive"]["spearman"]
     assert clv["model"]["mae"] < clv["naive"]["mae"]
+    # ... by a margin whose 95 % confidence interval lies above zero
+    margin = result["churn"]["margin"]
+    best = max(("recency", "bgnbd"), key=lambda name: churn[name]["roc_auc"])
+    assert margin["baseline"] == best
+    assert margin["roc_auc_difference"] == pytest.approx(
+        churn["model"]["roc_auc"] - churn[best]["roc_auc"], abs=2e-4)
+    assert 0 < margin["ci95_low"] < margin["roc_auc_difference"] < margin["ci95_high"]
+    # and its probabilities are better calibrated than the BG/NBD ones
+    assert churn["model"]["brier"] < churn["bgnbd"]["brier"]
     recs = result["recommendations"]["metrics"]
     for baseline in ("popularity", "buy_again"):
         assert recs["model"]["hit_rate"] > recs[baseline]["hit_rate"]
@@ -90,3 +99,52 @@ def test_the_backtest_reuses_the_analysis_snapshots_without_changing_a_number():
     reused = backtest_cutoffs & {key[0] for key in analysis_keys}
     assert len(reused) >= len(backtest_cutoffs) // 2  # most cut-offs were shared ...
     assert len(set(cache) - analysis_keys) == len(backtest_cutoffs - reused)  # ... not rebuilt
+
+
+def test_auc_difference_matches_sklearn_and_a_bootstrap():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    y = rng.random(3000) < 0.4
+    latent = rng.normal(size=y.size) + y
+    a = latent + rng.normal(scale=0.8, size=y.size)
+    b = np.round(latent + rng.normal(scale=2.5, size=y.size), 1)  # worse, with ties
+    result = auc_difference(y, a, b)
+    assert result["difference"] == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b))
+    boot = []
+    for _ in range(300):
+        i = rng.integers(0, y.size, y.size)
+        boot.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
+    half_width = (result["ci_high"] - result["ci_low"]) / 2
+    assert half_width / 1.96 == pytest.approx(np.std(boot), rel=0.15)
+    assert result["ci_low"] < result["difference"] < result["ci_high"] and result["p_value"] < 0.05
+    same = auc_difference(y, a, a)
+    assert same["difference"] == 0 and same["ci_low"] == same["ci_high"] == 0
+    assert same["p_value"] == 1.0
+
+
+def test_a_small_shop_scores_churn_with_bgnbd_and_says_so():
+    orders, _ = generate_sample_shop(customers=150, months=12, seed=3)
+    lines = clean_orders(orders)[0]
+    day = lines["order_date"].max().normalize()
+    with pytest.warns(UserWarning, match="BG/NBD probability of no order"):
+        scores = score_customers(order_table(lines), lines, day, 90)
+    assert scores.diagnostics["churn"]["model"] == "bgnbd"
+    assert "customers" in scores.diagnostics["churn"]["fallback_reason"]
+    pd.testing.assert_series_equal(scores.predictions["churn_probability"],
+                                   scores.features["bgnbd_p_no_purchase"],
+                                   check_names=False)
+    # the segment trend rescores another day's features with the same fallback
+    earlier = scores.features.drop(columns=[c for c in scores.features if "bgnbd" in c])
+    rescored = scores.rescore(earlier)["churn_probability"]
+    assert rescored.to_numpy() == pytest.approx(
+        scores.features["bgnbd_p_no_purchase"].to_numpy())
+
+
+def test_the_churn_level_follows_the_bgnbd_estimate_at_the_scoring_date(small_shop):
+    scores = score_customers(order_table(small_shop), small_shop, SMALL_CUT, 90)
+    churn = scores.predictions["churn_probability"]
+    assert scores.diagnostics["churn"]["model"] not in ("bgnbd", "heuristic")
+    assert scores.diagnostics["churn"]["level_shift"] != 0
+    assert churn.mean() == pytest.approx(scores.features["bgnbd_p_no_purchase"].mean(),
+                                         abs=1e-5)

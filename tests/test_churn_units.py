@@ -290,3 +290,34 @@ def test_features_of_a_subset_equal_the_full_rows_with_population_percentiles():
         subset = customer_features(orders, cutoff, 90, items, customers=chosen)
         pd.testing.assert_frame_equal(subset, full.loc[chosen], check_dtype=False)
         assert subset["frequency_pct"].min() < 0.5 < subset["frequency_pct"].max()
+
+
+def test_matching_a_level_moves_the_mean_and_keeps_the_ranking(paced):
+    import copy
+
+    model = ChurnModel(horizon_days=60).fit(paced, PACED_AS_OF)
+    f = customer_features(paced, PACED_AS_OF, 60)
+    before = model.predict(f)
+    target = float(before.mean()) + 0.1
+    shifted = copy.deepcopy(model)
+    shift = shifted.match_level(f, target)
+    after = shifted.predict(f)
+    assert shift > 0 and after.mean() == pytest.approx(target, abs=1e-5)
+    assert (after.rank() == before.rank()).all() and (after > before).all()
+    # later predictions (another day's features) keep the shift
+    earlier = customer_features(paced, PACED_AS_OF - pd.Timedelta(days=60), 60)
+    assert (shifted.predict(earlier) > model.predict(earlier)).all()
+
+
+def test_a_fallback_is_used_as_given_and_ignores_level_matching(orders):
+    from analytics.churn import Fallback
+
+    def everyone_half(features):
+        return pd.Series(0.5, index=features.index)
+
+    given = Fallback("constant", "a constant half", everyone_half)
+    with pytest.warns(UserWarning, match="using a constant half instead"):
+        model = ChurnModel(horizon_days=90, fallback=given).fit(orders, CUTOFF)
+    f = customer_features(orders, CUTOFF, 90)
+    assert model.model_name_ == "constant" and model.match_level(f, 0.9) == 0.0
+    assert (model.predict(f) == 0.5).all() and model.predict(f).name == "churn_probability"
