@@ -370,17 +370,18 @@ class ChurnModel:
         slope, intercept = self.calibration_
         return slope * _logit(raw) + intercept
 
-    def match_level(self, features: pd.DataFrame, mean_probability: float) -> float:
+    def match_level(self, features: pd.DataFrame, mean_probability: float) -> pd.Series:
         """Shift every customer's log-odds by one constant so that the mean churn
         probability over ``features`` (the customers at the scoring date) is
-        ``mean_probability``; later predictions keep the shift. Returns the shift.
+        ``mean_probability``, and return those probabilities; later predictions keep the
+        shift (``level_shift_``).
 
         A prior-shift correction: the ranking, and how far apart customers are in log-odds,
         stay the model's; only the overall level follows an estimate made at the scoring
-        date. Does nothing on a fallback or for a level outside (0, 1).
+        date. A fallback, or a level outside (0, 1), is left as it is.
         """
         if self.fallback_ or not 0.0 < mean_probability < 1.0 or features.empty:
-            return self.level_shift_
+            return self.predict(features)
         z = self._log_odds(features)
 
         def gap(shift: float) -> float:
@@ -388,7 +389,8 @@ class ChurnModel:
 
         bound = float(np.max(np.abs(z))) + 40.0  # the mean is ~0 below -bound, ~1 above it
         self.level_shift_ = float(brentq(gap, -bound, bound, xtol=1e-6))
-        return self.level_shift_
+        return pd.Series(expit(z + self.level_shift_), index=features.index,
+                         name="churn_probability")
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Churn probability per customer for features built at the scoring date."""

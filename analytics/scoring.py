@@ -121,8 +121,9 @@ def score_customers(
             # The snapshots' pooled churn rate is the past's; BG/NBD, fitted at as_of on the
             # whole history, estimates this horizon's. Matching it lowered the backtest Brier
             # score on every shop measured (README, "Churn") and leaves the ranking as is.
-            model.match_level(features, float(features["bgnbd_p_no_purchase"].mean()))
-        churn = model.predict(features)
+            churn = model.match_level(features, float(features["bgnbd_p_no_purchase"].mean()))
+        else:
+            churn = model.predict(features)
     predictions = clv.customers[["p_alive", "expected_orders", "predicted_clv"]].reindex(
         features.index)
     predictions.insert(0, "churn_probability", churn)

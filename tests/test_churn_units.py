@@ -300,9 +300,9 @@ def test_matching_a_level_moves_the_mean_and_keeps_the_ranking(paced):
     before = model.predict(f)
     target = float(before.mean()) + 0.1
     shifted = copy.deepcopy(model)
-    shift = shifted.match_level(f, target)
-    after = shifted.predict(f)
-    assert shift > 0 and after.mean() == pytest.approx(target, abs=1e-5)
+    after = shifted.match_level(f, target)
+    pd.testing.assert_series_equal(shifted.predict(f), after)
+    assert shifted.level_shift_ > 0 and after.mean() == pytest.approx(target, abs=1e-5)
     assert (after.rank() == before.rank()).all() and (after > before).all()
     # later predictions (another day's features) keep the shift
     earlier = customer_features(paced, PACED_AS_OF - pd.Timedelta(days=60), 60)
@@ -319,5 +319,6 @@ def test_a_fallback_is_used_as_given_and_ignores_level_matching(orders):
     with pytest.warns(UserWarning, match="using a constant half instead"):
         model = ChurnModel(horizon_days=90, fallback=given).fit(orders, CUTOFF)
     f = customer_features(orders, CUTOFF, 90)
-    assert model.model_name_ == "constant" and model.match_level(f, 0.9) == 0.0
-    assert (model.predict(f) == 0.5).all() and model.predict(f).name == "churn_probability"
+    assert model.model_name_ == "constant"
+    assert (model.match_level(f, 0.9) == 0.5).all() and model.level_shift_ == 0.0
+    assert model.predict(f).name == "churn_probability"
