@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,8 @@ from .offline import OfflineAdvisorModel
 from .plans import load_prompt
 from .settings import Settings
 from .tools import AdvisorContext, build_tools
+
+HISTORY_MESSAGES = 20  # earlier messages a restored session brings back to the model
 
 __all__ = ["AdviceResult", "Advisor", "AdvisorError", "Event", "make_chat_model", "summarise"]
 
@@ -96,14 +98,24 @@ class Advisor:
                                   system_prompt=load_prompt("system.md"),
                                   checkpointer=InMemorySaver())
 
-    def stream(self, question: str, session_id: str = "default") -> Iterator[Event]:
-        """Tool calls, tool results and answer tokens as they happen; errors as an event."""
+    def stream(self, question: str, session_id: str = "default",
+               history: Sequence[Mapping[str, str]] = ()) -> Iterator[Event]:
+        """Tool calls, tool results and answer tokens as they happen; errors as an event.
+
+        ``history``: the session's earlier messages (``role``, ``content``) from a saved
+        transcript. The agent remembers a session while this process runs; when it does
+        not know the session yet (after a restart), the last ``HISTORY_MESSAGES`` of these
+        come before the question, so a follow-up still has its context.
+        """
         config = {"configurable": {"thread_id": session_id}, "recursion_limit": 12}
         started: dict[str, float] = {}
+        messages = [{"role": "user", "content": question}]
+        if history and not self.agent.get_state(config).values.get("messages"):
+            messages = [{"role": m["role"], "content": m["content"]}
+                        for m in history[-HISTORY_MESSAGES:]] + messages
         try:
-            for message, _meta in self.agent.stream(
-                    {"messages": [{"role": "user", "content": question}]}, config,
-                    stream_mode="messages"):
+            for message, _meta in self.agent.stream({"messages": messages}, config,
+                                                    stream_mode="messages"):
                 yield from self._events(message, started)
         except Exception as exc:  # any model failure becomes a message, never a crash
             yield Event("error", content=_explain(exc, self.model_name))

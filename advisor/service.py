@@ -347,14 +347,19 @@ class AdvisorService:
         """Stream the answer's events; the exchange is saved to the session's transcript.
 
         The question is saved first and the answer when the stream ends, also when it is
-        cut short (the browser reloaded or went away): what was said so far is kept.
+        cut short (the browser reloaded or went away): what was said so far is kept. After a
+        restart the saved exchanges about this dataset go back to the model with the next
+        question, so a follow-up keeps its context.
         """
-        self.store.add_message(session_id, "user", question)
+        history = [m for m in self.transcript(session_id) if m["dataset"] == key
+                   and not (m["role"] == "assistant" and m["content"].startswith("⚠️"))]
+        self.store.add_message(session_id, "user", question, dataset=key)
         events: list[Event] = []
         try:
             try:
                 advisor = self.advisor(key)
-                for event in advisor.stream(question, session_id=f"{session_id}:{key}"):
+                for event in advisor.stream(question, session_id=f"{session_id}:{key}",
+                                            history=history):
                     events.append(event)
                     yield event
             except RetentionError as exc:  # the dataset could not be loaded
@@ -363,7 +368,8 @@ class AdvisorService:
         finally:
             answer, calls, error = summarise(events)
             self.store.add_message(session_id, "assistant",
-                                   answer or f"⚠️ {error or 'no answer'}", tool_calls=calls)
+                                   answer or f"⚠️ {error or 'no answer'}", tool_calls=calls,
+                                   dataset=key)
 
     def transcript(self, session_id: str) -> list[dict[str, Any]]:
         return self.store.transcript(session_id) if session_id else []

@@ -112,6 +112,7 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         "role TEXT NOT NULL DEFAULT ''",
         "content TEXT NOT NULL DEFAULT ''",
         "tool_calls_json TEXT",
+        "dataset TEXT NOT NULL DEFAULT ''",  # the app's dataset key the exchange was about
     ), (), ""),
 }
 _INDEXES = (
@@ -133,7 +134,9 @@ def _complete_schema(conn: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_complete_schema,)
+# Version 2 adds transcripts.dataset.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_complete_schema,
+                                                                _complete_schema)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -474,27 +477,28 @@ class PlanStore:
         role: str,
         content: str,
         tool_calls: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        dataset: str = "",
     ) -> int:
-        """Append a chat message to a session; returns its id."""
+        """Append a chat message to a session (about ``dataset``, if given); returns its id."""
         if not session_id:
             raise ValueError("session_id must be a non-empty string")
         calls = None if tool_calls is None else _dumps(tool_calls)
         with self._connect(write=True) as conn:
             cursor = conn.execute(
                 "INSERT INTO transcripts (session_id, created_at, role, content, "
-                "tool_calls_json) VALUES (?, ?, ?, ?, ?)",
-                (str(session_id), _now(), role, content, calls))
+                "tool_calls_json, dataset) VALUES (?, ?, ?, ?, ?, ?)",
+                (str(session_id), _now(), role, content, calls, dataset))
             return int(cursor.lastrowid or 0)
 
     def transcript(self, session_id: str) -> list[dict[str, Any]]:
         """A session's messages in the order they were added ([] for an unknown session)."""
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT id, created_at, role, content, tool_calls_json FROM transcripts "
+                "SELECT id, created_at, role, content, tool_calls_json, dataset FROM transcripts "
                 "WHERE session_id = ? ORDER BY id", (str(session_id),)).fetchall()
         return [{"id": id_, "created_at": created, "role": role, "content": content,
-                 "tool_calls": None if calls is None else json.loads(calls)}
-                for id_, created, role, content, calls in rows]
+                 "tool_calls": None if calls is None else json.loads(calls), "dataset": dataset}
+                for id_, created, role, content, calls, dataset in rows]
 
     def sessions(self) -> list[str]:
         """Session ids, the most recently active first."""

@@ -163,6 +163,29 @@ def test_a_failing_model_becomes_a_message_and_the_service_keeps_answering(home,
     assert [e.content for e in again if e.kind == "token"] == ["Back again."]
 
 
+def test_after_a_restart_a_follow_up_still_has_the_conversation(home, playbook_kb):
+    first = ScriptedChatModel(script=[AIMessage(content="Champions churn least.")])
+    before = AdvisorService(settings_for(home), knowledge=playbook_kb, model=first)
+    list(before.ask("sample", "s5", "which segment is loyal?"))
+    # the same browser session also talked about another dataset, and once got an error
+    before.store.add_message("s5", "user", "and in my upload?", dataset="upload-1")
+    before.store.add_message("s5", "assistant", "Upload answer.", dataset="upload-1")
+    before.store.add_message("s5", "assistant", "⚠️ timed out", dataset="sample")
+
+    model = ScriptedChatModel(script=[AIMessage(content="They are growing.")])
+    after = AdvisorService(settings_for(home), knowledge=playbook_kb, model=model)  # restart
+    list(after.ask("sample", "s5", "are they growing?"))
+    said = [(m.type, m.content) for m in model.received[0] if m.type in ("human", "ai")]
+    assert said == [("human", "which segment is loyal?"), ("ai", "Champions churn least."),
+                    ("human", "are they growing?")]
+    # within one run the agent's own memory carries on, without repeating the history
+    model.script.append(AIMessage(content="You're welcome."))
+    list(after.ask("sample", "s5", "thanks"))
+    assert [m.content for m in model.received[1] if m.type == "human"] == [
+        "which segment is loyal?", "are they growing?", "thanks"]
+    assert [m["dataset"] for m in after.transcript("s5")][-2:] == ["sample", "sample"]
+
+
 def test_an_answer_cut_short_keeps_the_question_and_what_was_said(service):
     stream = service.ask("sample", "s4", "which segment is churning?")
     first = next(stream)  # the browser goes away after the first event

@@ -326,6 +326,21 @@ def test_a_version_0_database_is_migrated_without_losing_data(tmp_path: Path) ->
     assert store.list_plans()["id"].tolist() == [2, 1]
 
 
+def test_a_version_1_database_gets_the_transcript_dataset_column(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    PlanStore(home).add_message("s", "user", "hi")
+    with sqlite3.connect(home / DATABASE_NAME) as conn:  # back to version 1's transcripts
+        conn.executescript("""
+            ALTER TABLE transcripts DROP COLUMN dataset;
+            PRAGMA user_version = 1;
+        """)
+    store = PlanStore(home)
+    assert store.schema_version() == SCHEMA_VERSION == 2
+    store.add_message("s", "assistant", "hello", dataset="sample")
+    assert [(m["content"], m["dataset"]) for m in store.transcript("s")] == [
+        ("hi", ""), ("hello", "sample")]
+
+
 def test_a_large_audience_saves_whole_and_in_order(store: PlanStore) -> None:
     n = 100_000
     rng = np.random.default_rng(0)
