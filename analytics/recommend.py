@@ -252,8 +252,13 @@ class _Recommender(BaseEstimator):
         never recommended: a regular expression matched against the whole code
         (case-insensitive), a collection of exact codes, or None to keep every code.
         """
-        history = _history(orders, as_of, exclude_products, self.recent_days)
-        self.as_of_ = pd.Timestamp(orders[ORDER_DATE].max() if as_of is None else as_of)
+        return self._fit_history(_history(orders, as_of, exclude_products, self.recent_days),
+                                 pd.Timestamp(orders[ORDER_DATE].max() if as_of is None
+                                              else as_of))
+
+    def _fit_history(self, history: _History, as_of: pd.Timestamp) -> Self:
+        """``fit`` on purchases already gathered (several recommenders can share them)."""
+        self.as_of_ = as_of
         self.customers_ = history.customers
         self.products_ = history.products
         self.purchases_ = history.decayed(None)
@@ -577,8 +582,16 @@ def evaluate_recommenders(
     truth = truth.loc[truth[CUSTOMER_ID].isin(trained)]
     customers = pd.Index(truth[CUSTOMER_ID].unique(), dtype="str")
     rows = []
+    histories: dict[float, _History] = {}  # this module's recommenders share the purchases
     for name, estimator in recommenders.items():
-        model = clone(estimator).fit(orders, as_of, exclude_products=exclude_products)
+        model = clone(estimator)
+        if isinstance(model, _Recommender):
+            if model.recent_days not in histories:
+                histories[model.recent_days] = _history(orders, as_of, exclude_products,
+                                                        model.recent_days)
+            model._fit_history(histories[model.recent_days], pd.Timestamp(as_of))
+        else:
+            model.fit(orders, as_of, exclude_products=exclude_products)
         recs = model.recommend(customers, n=n)
         rows.append({"model": name, **_metrics(recs, truth, n), "customers": len(customers)})
     return pd.DataFrame(rows)
