@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
@@ -25,9 +25,13 @@ from .plans import load_prompt
 from .settings import Settings
 from .tools import AdvisorContext, build_tools
 
+if TYPE_CHECKING:
+    from .storage import PlanStore
+
 HISTORY_MESSAGES = 20  # earlier messages a restored session brings back to the model
 
-__all__ = ["AdviceResult", "Advisor", "AdvisorError", "Event", "make_chat_model", "summarise"]
+__all__ = ["AdviceResult", "Advisor", "AdvisorError", "Event", "converse", "make_chat_model",
+           "summarise"]
 
 
 class AdvisorError(RetentionError):
@@ -137,7 +141,11 @@ class Advisor:
 
     def ask(self, question: str, session_id: str = "default") -> AdviceResult:
         """The whole answer to one question."""
-        text, calls, error = summarise(list(self.stream(question, session_id)))
+        return self.result(list(self.stream(question, session_id)))
+
+    def result(self, events: list[Event]) -> AdviceResult:
+        """An answer's streamed events as one result (tool results parsed from JSON)."""
+        text, calls, error = summarise(events)
         for call in calls:
             if "result" in call:
                 call["result"] = _parse(call["result"])
@@ -145,6 +153,30 @@ class Advisor:
             text = "The model returned an empty answer. Try rephrasing the question."
         return AdviceResult(answer=text or error or "", tool_calls=calls,
                             model=self.model_name, error=error)
+
+
+def converse(store: PlanStore, session_id: str, dataset: str, question: str,
+             answer: Callable[[list[dict[str, Any]]], Iterator[Event]]) -> Iterator[Event]:
+    """Stream ``answer(history)`` to ``question`` and keep the exchange in the session's
+    transcript: the app and ``retention-advisor ask`` both talk through this.
+
+    ``history`` is the session's earlier exchanges about ``dataset`` (failed answers left
+    out), for a model that does not remember the session (see :meth:`Advisor.stream`). The
+    question is saved first and the answer when the stream ends, also when it is cut short
+    (the browser reloaded or went away): what was said so far is kept.
+    """
+    history = [m for m in store.transcript(session_id) if m["dataset"] == dataset
+               and not (m["role"] == "assistant" and m["content"].startswith("⚠️"))]
+    store.add_message(session_id, "user", question, dataset=dataset)
+    events: list[Event] = []
+    try:
+        for event in answer(history):
+            events.append(event)
+            yield event
+    finally:
+        text, calls, error = summarise(events)
+        store.add_message(session_id, "assistant", text or f"⚠️ {error or 'no answer'}",
+                          tool_calls=calls, dataset=dataset)
 
 
 def summarise(events: list[Event]) -> tuple[str, list[dict[str, Any]], str | None]:

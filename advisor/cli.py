@@ -35,17 +35,21 @@ __all__ = ["cli", "main"]
               help="Print the answer, the tool calls with their arguments and the model.")
 def ask(question: str, data: Path | None, as_json: bool) -> None:
     """Answer one QUESTION about the customers, with numbers from the analysis."""
-    from .agent import Advisor
+    from .agent import Advisor, converse
     from .workspace import build_context
 
     settings = load_settings()
     with Console(stderr=True).status("Analysing the shop and loading the playbook"):
         advisor = Advisor(build_context(settings, data), settings)
-    result = advisor.ask(question, session_id="cli")
-    if advisor.context.store is not None:
-        advisor.context.store.add_message("cli", "user", question)
-        advisor.context.store.add_message("cli", "assistant", result.answer,
-                                          tool_calls=result.tool_calls)
+    store = advisor.context.store
+    if store is None:
+        result = advisor.ask(question, session_id="cli")
+    else:  # earlier questions about the same data come back as context for a follow-up
+        analysis = advisor.context.analysis
+        dataset = f"cli:{analysis.source}:{analysis.as_of.date()}"
+        result = advisor.result(list(converse(
+            store, "cli", dataset, question,
+            lambda history: advisor.stream(question, session_id="cli", history=history))))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:

@@ -39,7 +39,7 @@ from analytics.pipeline import Analysis
 from analytics.sample import SAMPLE_SHOP_PATH
 from analytics.schema import AMOUNT, CANONICAL_COLUMNS, CUSTOMER_ID, ORDER_DATE
 
-from .agent import Advisor, Event, model_label, summarise
+from .agent import Advisor, Event, converse, model_label
 from .knowledge import KnowledgeBase
 from .plans import render_plan
 from .settings import Settings
@@ -351,25 +351,16 @@ class AdvisorService:
         restart the saved exchanges about this dataset go back to the model with the next
         question, so a follow-up keeps its context.
         """
-        history = [m for m in self.transcript(session_id) if m["dataset"] == key
-                   and not (m["role"] == "assistant" and m["content"].startswith("⚠️"))]
-        self.store.add_message(session_id, "user", question, dataset=key)
-        events: list[Event] = []
-        try:
+        def answer(history: list[dict[str, Any]]) -> Iterator[Event]:
             try:
                 advisor = self.advisor(key)
-                for event in advisor.stream(question, session_id=f"{session_id}:{key}",
-                                            history=history):
-                    events.append(event)
-                    yield event
             except RetentionError as exc:  # the dataset could not be loaded
-                events.append(Event("error", content=str(exc)))
-                yield events[-1]
-        finally:
-            answer, calls, error = summarise(events)
-            self.store.add_message(session_id, "assistant",
-                                   answer or f"⚠️ {error or 'no answer'}", tool_calls=calls,
-                                   dataset=key)
+                yield Event("error", content=str(exc))
+                return
+            yield from advisor.stream(question, session_id=f"{session_id}:{key}",
+                                      history=history)
+
+        return converse(self.store, session_id, key, question, answer)
 
     def transcript(self, session_id: str) -> list[dict[str, Any]]:
         return self.store.transcript(session_id) if session_id else []

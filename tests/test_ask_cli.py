@@ -39,6 +39,14 @@ def test_ask_which_segment_is_churning(home, sample_analysis):
     top = rfm.nlargest(1, "revenue_at_risk").iloc[0]
     assert f"**{top['segment']}**" in answer["answer"]
     assert f"{top['revenue_at_risk']:,.2f}" in answer["answer"]
+    # the exchange is kept, tagged with the data it was about, for the next question
+    from advisor.storage import PlanStore
+
+    *_, asked, answered = PlanStore(home).transcript("cli")
+    assert (asked["role"], asked["content"]) == ("user", "which segment is churning?")
+    assert (answered["role"], answered["content"]) == ("assistant", answer["answer"])
+    as_of = sample_analysis.as_of.date()
+    assert asked["dataset"] == answered["dataset"] == f"cli:sample_shop.csv.gz:{as_of}"
 
 
 def test_ask_for_a_campaign_saves_a_plan_within_the_cap_with_sources(home, tmp_path):
