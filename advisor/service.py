@@ -81,6 +81,7 @@ class Dataset:
     mapping: dict[str, str] = field(default_factory=dict)
     sheet: str | None = None
     added_at: str = ""
+    date_format: str | None = None
 
 
 @dataclass
@@ -151,6 +152,9 @@ def _app_hint(message: str) -> str:
     if "--sheet" in message:
         message += (" In the app: type the sheet name (or 'all') into the 'Excel sheet' box, "
                     "then upload the file again.")
+    if "--date-format" in message:
+        message += (" In the app: type the format into the 'Date format' box (strftime "
+                    "codes, e.g. %d/%m/%Y %H:%M), then analyse again.")
     return message
 
 
@@ -238,9 +242,9 @@ class AdvisorService:
         raise DataError(f"no dataset {key!r}; choose one of the datasets listed in the Data tab")
 
     def receive_upload(self, temp_path: str | Path, name: str | None = None,
-                       sheet: str | None = None) -> Preview:
+                       sheet: str | None = None, date_format: str | None = None) -> Preview:
         """Copy an uploaded file into ``ADVISOR_HOME/uploads`` and preview its mapping
-        (``sheet``: the Excel sheet to read, or "all")."""
+        (``sheet``: the Excel sheet to read, or "all"; ``date_format``: strftime codes)."""
         source = Path(temp_path)
         name = _safe_name(name or source.name)
         if not name.lower().endswith(UPLOAD_SUFFIXES):
@@ -260,11 +264,12 @@ class AdvisorService:
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-        return self.preview(target, sheet=sheet)
+        return self.preview(target, sheet=sheet, date_format=date_format)
 
     def preview(self, path: str | Path, mapping: dict[str, str] | None = None,
-                sheet: str | None = None) -> Preview:
-        """The detected (or given) mapping of a file and its first rows in canonical form."""
+                sheet: str | None = None, date_format: str | None = None) -> Preview:
+        """The detected (or given) mapping of a file and its first rows in canonical form
+        (dates read with ``date_format`` when given)."""
         path = Path(path)
         with _in_app_terms():
             raw = read_table(path, sheet or None)
@@ -275,7 +280,8 @@ class AdvisorService:
                 raise DataError(f"{path.name}: {exc}") from None
         notes: list[str] = []
         try:
-            mapped = map_orders(head, mapping, source=path.name)
+            mapped = map_orders(head, mapping, (date_format or "").strip() or None,
+                                source=path.name)
             rows, notes = mapped.orders.head(8), mapped.notes
         except DataError as exc:  # missing required column: show what is there, and why
             rows, notes = head.head(8), [_app_hint(str(exc))]
@@ -283,8 +289,10 @@ class AdvisorService:
 
     def analyse_upload(self, path: str | Path, mapping_table: Any = None,
                        sheet: str | None = None,
-                       progress: Callable[[str], None] | None = None) -> Dataset:
-        """Analyse an uploaded file with the mapping from the table; it becomes a dataset.
+                       progress: Callable[[str], None] | None = None,
+                       date_format: str | None = None) -> Dataset:
+        """Analyse an uploaded file with the mapping from the table (and the sheet and date
+        format, when given); it becomes a dataset.
 
         A bad file raises the analytics' own clear error and registers nothing.
         """
@@ -293,10 +301,13 @@ class AdvisorService:
             raise UploadError("only files uploaded into the workspace can be analysed here")
         mapping = _mapping_from_table(mapping_table)
         sheet = (sheet or "").strip() or None
-        key = hashlib.sha256(repr((path.name, sorted(mapping.items()), sheet)).encode()
-                             ).hexdigest()[:12]
+        date_format = (date_format or "").strip() or None
+        options: tuple[Any, ...] = (path.name, sorted(mapping.items()), sheet)
+        if date_format:  # uploads registered before the date format keep their keys
+            options += (date_format,)
+        key = hashlib.sha256(repr(options).encode()).hexdigest()[:12]
         dataset = Dataset(key, path.name, str(path), mapping, sheet,
-                          datetime.now(UTC).isoformat(timespec="seconds"))
+                          datetime.now(UTC).isoformat(timespec="seconds"), date_format)
         with _in_app_terms():
             self._load(dataset, progress)  # raises on bad data: nothing registered
         with self._lock:  # two sessions may finish an upload at once
@@ -316,7 +327,8 @@ class AdvisorService:
         if cached is not None:
             return cached
         analysis = load_analysis(self.settings, Path(dataset.path), progress=progress,
-                                 mapping=dataset.mapping or None, sheet=dataset.sheet)
+                                 mapping=dataset.mapping or None, sheet=dataset.sheet,
+                                 date_format=dataset.date_format)
         context = AdvisorContext(analysis=analysis, knowledge=self.knowledge, store=self.store)
         advisor = Advisor(context, self.settings, model=self.model)
         with self._lock:

@@ -180,8 +180,13 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                                        f"{service.max_upload_mb:,.0f} MB",
                                  file_types=list(UPLOAD_SUFFIXES), type="filepath",
                                  elem_id="upload")
-                sheet = gr.Textbox(label="Excel sheet (blank: the only sheet; 'all' stacks "
-                                         "sheets with the same headers)", max_lines=1)
+                with gr.Row():
+                    sheet = gr.Textbox(label="Excel sheet (blank: the only sheet; 'all' "
+                                             "stacks sheets with the same headers)",
+                                       max_lines=1)
+                    date_format = gr.Textbox(
+                        label="Date format (blank: detected; else strftime codes, e.g. "
+                              "%d/%m/%Y %H:%M)", max_lines=1, elem_id="date-format")
                 upload_path = gr.State("")
                 mapping = gr.Dataframe(
                     label="Column mapping: correct the 'column in your file' cells if needed",
@@ -286,12 +291,13 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                      [*dataset_outputs, *overview_outputs, stored, ds_status],
                      api_name="use_dataset")
 
-        def on_upload(path: str | None, sheet_name: str) -> list[Any]:
+        def on_upload(path: str | None, sheet_name: str, dates: str) -> list[Any]:
             if not path:
                 return ["", None, None, ""]
             try:
                 preview = service.receive_upload(path, Path(path).name,
-                                                 sheet=sheet_name.strip() or None)
+                                                 sheet=sheet_name.strip() or None,
+                                                 date_format=dates)
             except RetentionError as exc:
                 return ["", None, None, _error(str(exc))]
             notes = "; ".join(preview.notes)
@@ -300,24 +306,26 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                         "then press 'Analyse this file'." + (f" Notes: {notes}" if notes
                                                              else ""))]
 
-        upload.upload(on_upload, [upload, sheet], [upload_path, mapping, preview_rows,
+        upload.upload(on_upload, [upload, sheet, date_format], [upload_path, mapping, preview_rows,
                                                    ds_status], api_name="upload")
 
-        def on_analyse(path: str, table: Any, sheet_name: str, saved: dict[str, Any] | None,
+        def on_analyse(path: str, table: Any, sheet_name: str, dates: str,
+                       saved: dict[str, Any] | None,
                        progress: gr.Progress = gr.Progress()) -> list[Any]:  # noqa: B008
             keep = [gr.skip()] * (len(dataset_outputs) + len(overview_outputs) + 1)
             if not path:
                 return [*keep, _error("upload an order file first")]
             try:
                 dataset = service.analyse_upload(path, table, sheet_name,
-                                                 progress=_progress_callback(progress))
+                                                 progress=_progress_callback(progress),
+                                                 date_format=dates)
             except RetentionError as exc:
                 return [*keep, _error(str(exc))]
             saved = {**(saved or {}), "dataset": dataset.key}
             return [*dataset_values(dataset.key), *overview_values(dataset.key), saved,
                     _ok(f"Analysed {dataset.label}; it is now the current dataset.")]
 
-        analyse.click(on_analyse, [upload_path, mapping, sheet, stored],
+        analyse.click(on_analyse, [upload_path, mapping, sheet, date_format, stored],
                       [*dataset_outputs, *overview_outputs, stored, ds_status],
                       api_name="analyse")
 

@@ -100,10 +100,10 @@ def test_upload_of_a_bad_file_keeps_the_dataset_and_a_good_file_becomes_current(
 
     bad = tmp_path / "orders.csv"
     bad.write_text("shopper,when\nA,yesterday\n", encoding="utf-8")
-    mapping, _rows, status = client.predict(handle_file(str(bad)), "", api_name="/upload")
+    mapping, _rows, status = client.predict(handle_file(str(bad)), "", "", api_name="/upload")
     fields = {row[0]: row[1] for row in mapping["data"]}
     assert fields["customer_id"] == "" and fields["order_date"] == ""
-    result = client.predict(mapping, "", SESSION, api_name="/analyse")
+    result = client.predict(mapping, "", "", SESSION, api_name="/analyse")
     status = result[-1]
     assert "status-error" in status and "orders.csv" in status and "customer_id" in status
     assert not isinstance(result[0], str)  # the header naming the dataset is left alone
@@ -114,11 +114,11 @@ def test_upload_of_a_bad_file_keeps_the_dataset_and_a_good_file_becomes_current(
     orders, _ = generate_sample_shop(customers=300, months=12, seed=11)
     good = tmp_path / "good shop.csv"
     orders.to_csv(good, index=False)
-    mapping, _rows, status = client.predict(handle_file(str(good)), "", api_name="/upload")
+    mapping, _rows, status = client.predict(handle_file(str(good)), "", "", api_name="/upload")
     assert "status-ok" in status
     uploaded = list((app_home / "uploads").glob("*/good_shop.csv"))
     assert len(uploaded) == 1  # the upload is kept inside ADVISOR_HOME
-    result = client.predict(mapping, "", SESSION, api_name="/analyse")
+    result = client.predict(mapping, "", "", SESSION, api_name="/analyse")
     header, choice, kpis = result[0], result[1], result[6]
     assert "Data: **good_shop.csv**" in header and choice["value"] != "sample"
     assert ["good_shop.csv", choice["value"]] in choice["choices"]

@@ -201,6 +201,28 @@ def test_an_unknown_dataset_is_an_error_in_the_chat_not_a_crash(service):
     assert event.kind == "error" and "no dataset 'nope'" in event.content
 
 
+def test_dates_in_an_unusual_format_are_read_with_the_format_given(service, home, tmp_path):
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=5)
+    odd = tmp_path / "odd dates.csv"
+    orders.assign(order_date=orders["order_date"].dt.strftime("%d|%m|%Y @ %Hh%M")).to_csv(
+        odd, index=False)
+    preview = service.receive_upload(odd)
+    assert "'Date format' box" in " ".join(preview.notes)  # says how to fix it in the app
+    with pytest.raises(DataError, match=r"cannot be read.*In the app: type the format into "
+                                        r"the 'Date format' box"):
+        service.analyse_upload(preview.path, preview.mapping_table())
+
+    fmt = "%d|%m|%Y @ %Hh%M"
+    preview = service.receive_upload(odd, date_format=fmt)
+    assert preview.rows["order_date"].iloc[0] == orders["order_date"].iloc[0].floor("min")
+    dataset = service.analyse_upload(preview.path, preview.mapping_table(), date_format=fmt)
+    assert len(service.analysis(dataset.key).customers) == orders["customer_id"].nunique()
+    # the format is kept with the upload: a restart reads the file the same way
+    again = AdvisorService(settings_for(home), knowledge=service.knowledge)
+    [restored] = [d for d in again.datasets() if d.key == dataset.key]
+    assert restored.date_format == fmt
+
+
 def test_a_workbook_with_several_sheets_asks_for_one(service, tmp_path):
     book = tmp_path / "orders.xlsx"
     rows = pd.DataFrame({"customer_id": ["A", "B"], "order_date": ["2024-01-02", "2024-02-03"],
