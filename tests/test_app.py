@@ -7,6 +7,7 @@ which makes a missing browser a failure.
 """
 
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -136,7 +137,8 @@ def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
     name, markdown, _, status = client.predict(
         "Hibernating", 12, 0, "segment default", api_name="/draft_plan")
     assert name.startswith("Hibernating") and "# Campaign plan: Hibernating" in markdown
-    assert "12% off" in markdown or "12%" in markdown or "discount" in markdown
+    offer = int(re.search(r"\*\*(\d+)% off\*\*", markdown)[1])
+    assert offer <= 12 and "your discount cap 12%" in markdown
     plans, status = client.predict("Sleepers Q1", markdown + "\nEdited.",
                                    api_name="/save_plan")
     assert "Saved as plan" in status
@@ -234,7 +236,6 @@ def test_in_a_browser_ask_see_the_answer_and_the_tool_step_then_the_charts(
     page.locator("#cohort-heatmap img, #cohort-heatmap svg").first.wait_for()
     page.locator("#clv-plot canvas, #clv-plot svg").first.wait_for()
     page.locator("#revenue-plot canvas, #revenue-plot svg").first.wait_for()
-    page.locator("#segments").get_by_text(str(top["segment"])).first.wait_for()
     page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
     page.close()
 

@@ -28,12 +28,9 @@ def test_the_json_has_every_stage_with_time_and_peak_memory(tiny_run):
     assert 2000 < run["rows_in"] < 4500 and run["customers"] > 0
     assert list(run["stages"]) == list(ANALYZE_STAGES)
     for name, stage in run["stages"].items():
-        assert stage["seconds"] >= 0, name
-        assert stage["cpu_seconds"] >= 0, name
-        assert stage["peak_rss_mb"] > 0, name
-        assert stage["peak_rss_mb"] >= stage["start_rss_mb"], name
-    assert run["analyze_seconds"] >= sum(s["seconds"] for s in run["stages"].values()) - 0.01
-    assert 0 <= run["analyze_seconds_without_backtest"] <= run["analyze_seconds"]
+        assert set(stage) == {"seconds", "cpu_seconds", "start_rss_mb", "peak_rss_mb"}, name
+        assert all(isinstance(v, float) for v in stage.values()), name
+    assert isinstance(run["analyze_seconds_without_backtest"], float)
     assert run["peak_rss_mb"] > 0
     assert run["lifetimes"] == {"skipped": "--skip-lifetimes"}
     machine = written["machine"]
@@ -45,11 +42,11 @@ def test_the_json_has_the_chat_answer_and_the_playbook_search(tiny_run):
     chat, search = run["chat"], run["search"]
     assert chat["question"] == "which segment is churning?"
     assert chat["error"] is None and chat["answer_chars"] > 0
+    assert chat["tool_calls"] == ["churning_segments"]  # answered from the analysis
     assert "offline" in chat["model"]
     for key in ("kb_build_seconds", "first_answer_seconds", "answer_median_seconds"):
-        assert chat[key] >= 0, key
-    assert len(chat["answer_seconds"]) == 5 and chat["peak_rss_mb"] > 0
-    assert search["median_seconds"] >= 0 and search["first_seconds"] >= 0
+        assert isinstance(chat[key], float), key
+    assert len(chat["answer_seconds"]) == 5
     assert search["runs"] == 20 and search["hits"]
 
 
@@ -69,9 +66,10 @@ def test_sizes_and_stage_monitor():
         parse_size("lots")
     with StageMonitor(interval=0.001) as monitor:
         monitor.step("a")
-        block = bytearray(8 * 2**20)
+        block = bytearray(b"\x01") * (64 * 2**20)  # touched, so it is resident
         monitor.step("b")
         monitor.step("a")
     del block
     assert list(monitor.stages) == ["a", "b"]
-    assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 for s in monitor.stages.values())
+    a = monitor.stages["a"]
+    assert a["peak_rss_mb"] >= a["start_rss_mb"] + 48  # the block was seen in stage a

@@ -67,9 +67,12 @@ def test_save_list_get_update_delete_round_trip(store: PlanStore) -> None:
     assert stored.created_at.endswith("+00:00") and stored.created_at == stored.updated_at
 
     edited = {**make_plan(), "discount": 0.1, "text": {"subject": "Come back"}}
-    updated = store.update_plan(plan_id, plan=edited, markdown="# Edited\n", name="Edited")
+    later = "2099-01-01T00:00:00+00:00"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("advisor.storage._now", lambda: later)
+        updated = store.update_plan(plan_id, plan=edited, markdown="# Edited\n", name="Edited")
     assert (updated.name, updated.markdown, updated.plan) == ("Edited", "# Edited\n", edited)
-    assert updated.created_at == stored.created_at and updated.updated_at >= stored.updated_at
+    assert updated.created_at == stored.created_at and updated.updated_at == later
     assert store.list_plans().loc[0, "discount"] == 0.1
     assert len(store.plan_audience(plan_id)) == 3  # an edited plan keeps its audience
 

@@ -13,7 +13,9 @@ def test_analysis_is_cached_by_content_and_recomputed_when_data_change(tmp_path)
     first = load_analysis(settings, data, run_backtest=False)
     cached = list((tmp_path / "home" / "cache").glob("analysis-*.pickle"))
     assert len(cached) == 1
-    again = load_analysis(settings, data, run_backtest=False)
+    stages: list[str] = []  # progress is only reported by a fresh analysis
+    again = load_analysis(settings, data, progress=stages.append, run_backtest=False)
+    assert stages == []
     pd.testing.assert_frame_equal(first.customers, again.customers)
     # a copy with the same content hits the same cache entry
     shutil.copy(data, tmp_path / "copy.csv")
