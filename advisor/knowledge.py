@@ -28,6 +28,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analytics.errors import RetentionError
+
 from .embeddings import Embedder, LocalEmbedder
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ COLLECTION_PREFIX = "playbook-"
 LIST_SEPARATOR = ", "
 
 
-class KnowledgeError(Exception):
+class KnowledgeError(RetentionError):
     """The knowledge base cannot be built or searched; the message says why."""
 
 

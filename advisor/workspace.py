@@ -15,7 +15,7 @@ import analytics
 from analytics.pipeline import Analysis, analyze_file
 from analytics.sample import SAMPLE_SHOP_PATH
 
-from .embeddings import make_embedder
+from .embeddings import Embedder, make_embedder
 from .knowledge import KnowledgeBase
 from .settings import Settings
 from .storage import PlanStore
@@ -69,13 +69,17 @@ def load_analysis(settings: Settings, data: Path | None = None,
     return analysis
 
 
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedder the settings name (``ADVISOR_EMBEDDINGS``, ``ADVISOR_EMBEDDING_MODEL``)."""
+    return make_embedder(settings.embeddings, api_key=settings.api_key or None,
+                         base_url=settings.base_url or None, model=settings.embedding_model)
+
+
 def knowledge_base(settings: Settings) -> KnowledgeBase:
     """The playbook index under ``ADVISOR_HOME``, built on first use."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    embedder = make_embedder(settings.embeddings, api_key=settings.api_key or None,
-                             base_url=settings.base_url or None)
-    kb = KnowledgeBase(settings.home, embedder)
+    kb = KnowledgeBase(settings.home, embedder_for(settings))
     kb.ensure_index()
     return kb
 

@@ -234,6 +234,13 @@ def test_make_embedder_knows_local_and_openai_and_rejects_others():
     openai = make_embedder("OpenAI", api_key="sk-test", base_url="http://localhost:8080/v1")
     assert isinstance(openai, OpenAIEmbedder)
     assert openai.name == "openai:text-embedding-3-small@http://localhost:8080/v1"
+    # ADVISOR_EMBEDDING_MODEL reaches the embedder the workspace builds
+    from advisor.settings import load_settings
+    from advisor.workspace import embedder_for
+
+    settings = load_settings({"ADVISOR_EMBEDDINGS": "openai", "OPENAI_API_KEY": "sk-test",
+                              "ADVISOR_EMBEDDING_MODEL": "my-embed"}, env_file=None)
+    assert embedder_for(settings).name.startswith("openai:my-embed")
     with pytest.raises(ValueError, match="local, openai"):
         make_embedder("word2vec")
 
