@@ -18,8 +18,6 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from analytics.errors import RetentionError
-
 from .offline import OfflineAdvisorModel
 from .plans import load_prompt
 from .settings import Settings
@@ -30,12 +28,7 @@ if TYPE_CHECKING:
 
 HISTORY_MESSAGES = 20  # earlier messages a restored session brings back to the model
 
-__all__ = ["AdviceResult", "Advisor", "AdvisorError", "Event", "converse", "make_chat_model",
-           "summarise"]
-
-
-class AdvisorError(RetentionError):
-    """The language model could not answer; the message says why and what to check."""
+__all__ = ["AdviceResult", "Advisor", "Event", "converse", "make_chat_model", "summarise"]
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
@@ -103,20 +96,21 @@ class Advisor:
                                   checkpointer=InMemorySaver())
 
     def stream(self, question: str, session_id: str = "default",
-               history: Sequence[Mapping[str, str]] = ()) -> Iterator[Event]:
+               history: Callable[[], Sequence[Mapping[str, str]]] | None = None
+               ) -> Iterator[Event]:
         """Tool calls, tool results and answer tokens as they happen; errors as an event.
 
-        ``history``: the session's earlier messages (``role``, ``content``) from a saved
-        transcript. The agent remembers a session while this process runs; when it does
-        not know the session yet (after a restart), the last ``HISTORY_MESSAGES`` of these
-        come before the question, so a follow-up still has its context.
+        ``history()``: the session's earlier messages (``role``, ``content``) from a saved
+        transcript. The agent remembers a session while this process runs; only when it
+        does not know the session yet (after a restart) is ``history`` called, and the last
+        ``HISTORY_MESSAGES`` come before the question, so a follow-up keeps its context.
         """
         config = {"configurable": {"thread_id": session_id}, "recursion_limit": 12}
         started: dict[str, float] = {}
         messages = [{"role": "user", "content": question}]
-        if history and not self.agent.get_state(config).values.get("messages"):
+        if history is not None and not self.agent.get_state(config).values.get("messages"):
             messages = [{"role": m["role"], "content": m["content"]}
-                        for m in history[-HISTORY_MESSAGES:]] + messages
+                        for m in history()[-HISTORY_MESSAGES:]] + messages
         try:
             for message, _meta in self.agent.stream({"messages": messages}, config,
                                                     stream_mode="messages"):
@@ -156,18 +150,22 @@ class Advisor:
 
 
 def converse(store: PlanStore, session_id: str, dataset: str, question: str,
-             answer: Callable[[list[dict[str, Any]]], Iterator[Event]]) -> Iterator[Event]:
+             answer: Callable[[Callable[[], list[dict[str, Any]]]], Iterator[Event]]
+             ) -> Iterator[Event]:
     """Stream ``answer(history)`` to ``question`` and keep the exchange in the session's
     transcript: the app and ``retention-advisor ask`` both talk through this.
 
-    ``history`` is the session's earlier exchanges about ``dataset`` (failed answers left
-    out), for a model that does not remember the session (see :meth:`Advisor.stream`). The
-    question is saved first and the answer when the stream ends, also when it is cut short
-    (the browser reloaded or went away): what was said so far is kept.
+    ``history()`` reads the session's earlier exchanges about ``dataset`` (failed answers
+    left out), for a model that does not remember the session (see :meth:`Advisor.stream`).
+    The question is saved first and the answer when the stream ends, also when it is cut
+    short (the browser reloaded or went away): what was said so far is kept.
     """
-    history = [m for m in store.transcript(session_id) if m["dataset"] == dataset
-               and not (m["role"] == "assistant" and m["content"].startswith("⚠️"))]
-    store.add_message(session_id, "user", question, dataset=dataset)
+    asked = store.add_message(session_id, "user", question, dataset=dataset)
+
+    def history() -> list[dict[str, Any]]:
+        return [m for m in store.transcript(session_id, dataset=dataset) if m["id"] < asked
+                and not (m["role"] == "assistant" and m["content"].startswith("⚠️"))]
+
     events: list[Event] = []
     try:
         for event in answer(history):
@@ -183,16 +181,13 @@ def summarise(events: list[Event]) -> tuple[str, list[dict[str, Any]], str | Non
     """An answer's text, its tool calls (name, args and result text) and its error."""
     answer = "".join(e.content for e in events if e.kind == "token").strip()
     error = next((e.content for e in events if e.kind == "error"), None)
-    calls: list[dict[str, Any]] = []
+    calls: dict[str, dict[str, Any]] = {}  # by call id, in the order they were made
     for event in events:
         if event.kind == "tool_call":
-            calls.append({"name": event.name, "args": event.args})
-        elif event.kind == "tool_result":
-            for call in calls:
-                if call["name"] == event.name and "result" not in call:
-                    call["result"] = event.content
-                    break
-    return answer, calls, error
+            calls[event.call_id] = {"name": event.name, "args": event.args}
+        elif event.kind == "tool_result" and event.call_id in calls:
+            calls[event.call_id]["result"] = event.content
+    return answer, list(calls.values()), error
 
 
 def _parse(content: str) -> Any:

@@ -42,14 +42,13 @@ def ask(question: str, data: Path | None, as_json: bool) -> None:
     with Console(stderr=True).status("Analysing the shop and loading the playbook"):
         advisor = Advisor(build_context(settings, data), settings)
     store = advisor.context.store
-    if store is None:
-        result = advisor.ask(question, session_id="cli")
-    else:  # earlier questions about the same data come back as context for a follow-up
-        analysis = advisor.context.analysis
-        dataset = f"cli:{analysis.source}:{analysis.as_of.date()}"
-        result = advisor.result(list(converse(
-            store, "cli", dataset, question,
-            lambda history: advisor.stream(question, session_id="cli", history=history))))
+    assert store is not None  # build_context always opens the workspace's store
+    # earlier questions about the same data come back as context for a follow-up
+    analysis = advisor.context.analysis
+    dataset = f"cli:{analysis.source}:{analysis.as_of.date()}"
+    result = advisor.result(list(converse(
+        store, "cli", dataset, question,
+        lambda history: advisor.stream(question, session_id="cli", history=history))))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:

@@ -363,7 +363,7 @@ class AdvisorService:
         restart the saved exchanges about this dataset go back to the model with the next
         question, so a follow-up keeps its context.
         """
-        def answer(history: list[dict[str, Any]]) -> Iterator[Event]:
+        def answer(history: Callable[[], list[dict[str, Any]]]) -> Iterator[Event]:
             try:
                 advisor = self.advisor(key)
             except RetentionError as exc:  # the dataset could not be loaded

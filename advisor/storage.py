@@ -490,12 +490,16 @@ class PlanStore:
                 (str(session_id), _now(), role, content, calls, dataset))
             return int(cursor.lastrowid or 0)
 
-    def transcript(self, session_id: str) -> list[dict[str, Any]]:
-        """A session's messages in the order they were added ([] for an unknown session)."""
+    def transcript(self, session_id: str, dataset: str | None = None) -> list[dict[str, Any]]:
+        """A session's messages (about ``dataset`` only, when given) in the order they were
+        added ([] for an unknown session)."""
+        query = ("SELECT id, created_at, role, content, tool_calls_json, dataset FROM transcripts "
+                 "WHERE session_id = ?")
+        args: tuple[str, ...] = (str(session_id),)
+        if dataset is not None:
+            query, args = query + " AND dataset = ?", (*args, dataset)
         with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT id, created_at, role, content, tool_calls_json, dataset FROM transcripts "
-                "WHERE session_id = ? ORDER BY id", (str(session_id),)).fetchall()
+            rows = conn.execute(query + " ORDER BY id", args).fetchall()
         return [{"id": id_, "created_at": created, "role": role, "content": content,
                  "tool_calls": None if calls is None else json.loads(calls), "dataset": dataset}
                 for id_, created, role, content, calls, dataset in rows]
