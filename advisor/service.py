@@ -13,10 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
-import tempfile
 import threading
 import uuid
 from collections import OrderedDict
@@ -34,7 +32,7 @@ from matplotlib.figure import Figure
 
 from analytics.charts import cohort_heatmap
 from analytics.errors import DataError, RetentionError
-from analytics.loading import detect_mapping, map_orders, read_table
+from analytics.loading import SUPPORTED_EXTENSIONS, detect_mapping, map_orders, read_table
 from analytics.pipeline import Analysis
 from analytics.sample import SAMPLE_SHOP_PATH
 from analytics.schema import AMOUNT, CANONICAL_COLUMNS, CUSTOMER_ID, ORDER_DATE
@@ -43,7 +41,7 @@ from .agent import Advisor, Event, converse, model_label
 from .knowledge import KnowledgeBase
 from .plans import render_plan
 from .settings import Settings
-from .storage import PlanStore
+from .storage import PlanStore, write_atomic
 from .tools import AdvisorContext, draft_campaign
 from .workspace import knowledge_base, load_analysis
 
@@ -57,7 +55,8 @@ __all__ = [
     "UploadError",
 ]
 
-#: File endings an upload may have (the loaders' formats).
+#: The upload widget's file filter (browsers match one suffix, so any .gz; the service
+#: then checks the loaders' SUPPORTED_EXTENSIONS).
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".parquet", ".pq", ".xlsx", ".xlsm", ".xls")
 #: Analyses kept in memory at once (the sample shop is small; a big shop is not).
 KEEP_LOADED = 3
@@ -219,10 +218,8 @@ class AdvisorService:
 
     def _write_registry(self, datasets: list[Dataset]) -> None:
         self.uploads.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.uploads, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump([asdict(d) for d in datasets], handle, indent=2)
-        os.replace(tmp, self._registry_path())
+        write_atomic(self._registry_path(),
+                     lambda handle: json.dump([asdict(d) for d in datasets], handle, indent=2))
 
     def datasets(self) -> list[Dataset]:
         """The sample shop, ``ADVISOR_DATA`` if set, then uploads (newest first)."""
@@ -247,9 +244,9 @@ class AdvisorService:
         (``sheet``: the Excel sheet to read, or "all"; ``date_format``: strftime codes)."""
         source = Path(temp_path)
         name = _safe_name(name or source.name)
-        if not name.lower().endswith(UPLOAD_SUFFIXES):
+        if not name.lower().endswith(SUPPORTED_EXTENSIONS):
             raise UploadError(f"{name}: not a CSV, Parquet or Excel file. Upload one of "
-                              f"{', '.join(UPLOAD_SUFFIXES)}.")
+                              f"{', '.join(SUPPORTED_EXTENSIONS)}.")
         size_mb = source.stat().st_size / 1e6
         if size_mb > self.max_upload_mb:
             raise UploadError(f"{name} is {size_mb:,.0f} MB; the limit is "
@@ -507,6 +504,10 @@ class AdvisorService:
         return stored.markdown or render_plan(stored.plan)
 
     def update_plan(self, plan_id: int, markdown: str, name: str | None = None) -> None:
+        """Save an edited plan; emptied Markdown is saved as the plan rendered afresh, so
+        what the page shows and what export writes stay the same text."""
+        if not markdown.strip():
+            markdown = render_plan(self.store.get_plan(int(plan_id)).plan)
         self.store.update_plan(int(plan_id), markdown=markdown,
                                name=(name or "").strip() or None)
 

@@ -42,6 +42,7 @@ __all__ = [
     "PlanStore",
     "StorageError",
     "StoredPlan",
+    "write_atomic",
 ]
 
 DATABASE_NAME = "advisor.sqlite3"
@@ -231,7 +232,7 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
     """Write through a temporary file in the same folder, then rename it over ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -465,8 +466,8 @@ class PlanStore:
         markdown_path = folder / f"{stem}.md"
         csv_path = folder / f"{stem}-audience.csv"
         text = stored.markdown or _render_markdown(stored)
-        _write_atomic(markdown_path, lambda handle: handle.write(text))
-        _write_atomic(csv_path, lambda handle: audience.reset_index().to_csv(handle, index=False))
+        write_atomic(markdown_path, lambda handle: handle.write(text))
+        write_atomic(csv_path, lambda handle: audience.reset_index().to_csv(handle, index=False))
         return markdown_path, csv_path
 
     # -- transcripts ---------------------------------------------------------------------

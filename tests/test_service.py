@@ -98,6 +98,10 @@ def test_bad_uploads_get_one_clear_message(service, tmp_path):
     notes.write_text("hello")
     with pytest.raises(UploadError, match=r"notes.docx: not a CSV, Parquet or Excel file"):
         service.receive_upload(notes)
+    packed = tmp_path / "export.json.gz"  # a .gz the loaders cannot read is refused at once
+    packed.write_bytes(b"\x1f\x8b")
+    with pytest.raises(UploadError, match=r"export.json.gz: not a CSV, Parquet or Excel"):
+        service.receive_upload(packed)
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(DataError, match=r"broken\.parquet: cannot be read as"):
@@ -132,6 +136,11 @@ def test_plans_are_drafted_edited_saved_and_survive_a_restart(service, home, tmp
     assert markdown_path.parent == home / "exports"
     assert markdown_path.read_text(encoding="utf-8").endswith("Send on Monday.")
     assert len(pd.read_csv(csv_path)) == plan["audience_size"]
+
+    again.update_plan(plan_id, "  ")  # the editor emptied: view and export show one plan
+    markdown_path, _ = again.export_plan(plan_id)
+    exported = markdown_path.read_text(encoding="utf-8")
+    assert exported == again.plan_markdown(plan_id) and "# Campaign plan: At Risk" in exported
 
     with pytest.raises(DataError, match="unknown segment 'nobody'; choose one of"):
         service.draft_plan("sample", "nobody")
