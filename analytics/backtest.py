@@ -14,6 +14,7 @@ happened. Each model is compared with simple baselines:
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -41,9 +42,9 @@ def top_decile_lift(y: np.ndarray, score: np.ndarray) -> float:
     return float(y[top].mean() / base) if base > 0 else float("nan")
 
 
-def auc_difference(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray,
-                   level: float = 0.95) -> dict[str, float]:
-    """ROC AUC of ``score_a`` minus that of ``score_b`` on the same customers, with its
+def auc_difference(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray
+                   ) -> dict[str, float]:
+    """ROC AUC of ``score_a`` minus that of ``score_b`` on the same customers, with its 95 %
     confidence interval and two-sided p-value by DeLong's method (DeLong, DeLong &
     Clarke-Pearson 1988, in the O(n log n) form of Sun & Xu 2014), which accounts for the
     two scores being computed on the same customers. ``y`` is 1 for the positive class.
@@ -54,7 +55,7 @@ def auc_difference(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray,
     m, n = pos.shape[1], neg.shape[1]
     if m == 0 or n == 0:
         nan = float("nan")
-        return {"difference": nan, "ci_low": nan, "ci_high": nan, "p_value": nan}
+        return {"roc_auc_difference": nan, "ci95_low": nan, "ci95_high": nan, "p_value": nan}
     rank_all = rankdata(np.hstack([pos, neg]), axis=1)  # midranks: ties count a half
     rank_pos, rank_neg = rankdata(pos, axis=1), rankdata(neg, axis=1)
     # Structural components: each positive's share of negatives scored below it, and each
@@ -66,10 +67,10 @@ def auc_difference(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray,
     cov = np.broadcast_to(cov, (2, 2))
     difference = float(auc[0] - auc[1])
     se = float(np.sqrt(max(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], 0.0)))
-    z = norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.975)
     p_value = float(2 * norm.sf(abs(difference) / se)) if se > 0 else float(difference == 0)
-    return {"difference": difference, "ci_low": float(difference - z * se),
-            "ci_high": float(difference + z * se), "p_value": p_value}
+    return {"roc_auc_difference": difference, "ci95_low": float(difference - z * se),
+            "ci95_high": float(difference + z * se), "p_value": p_value}
 
 
 def churn_metrics(y: pd.Series, score: pd.Series, probability: bool = True) -> dict[str, float]:
@@ -93,10 +94,13 @@ def clv_metrics(actual: pd.Series, predicted: pd.Series) -> dict[str, float]:
             "predicted_total": float(predicted.sum()), "actual_total": float(actual.sum())}
 
 
-def _round(table: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
+def _round_row(row: dict[str, float]) -> dict[str, float | None]:
     """Four decimals; undefined metrics (NaN) become None, which JSON and ``==`` handle."""
-    return {name: {k: None if v != v else round(v, 4) for k, v in row.items()}
-            for name, row in table.items()}
+    return {k: None if math.isnan(v) else round(v, 4) for k, v in row.items()}
+
+
+def _round(table: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    return {name: _round_row(row) for name, row in table.items()}
 
 
 def backtest(
@@ -153,27 +157,28 @@ def backtest(
 def _margin(y: pd.Series, scored: dict[str, pd.Series],
             metrics: dict[str, dict[str, float]]) -> dict[str, Any] | None:
     """The model's ROC AUC minus the better baseline's, with DeLong's 95 % interval."""
-    baselines = [name for name in scored if name != "model"
-                 and metrics[name]["roc_auc"] == metrics[name]["roc_auc"]]  # not NaN
-    if metrics["model"]["roc_auc"] != metrics["model"]["roc_auc"] or not baselines:
+    baselines = [name for name in scored
+                 if name != "model" and not math.isnan(metrics[name]["roc_auc"])]
+    if math.isnan(metrics["model"]["roc_auc"]) or not baselines:
         return None
     best = max(baselines, key=lambda name: metrics[name]["roc_auc"])
     diff = auc_difference(y.to_numpy(), scored["model"].to_numpy(), scored[best].to_numpy())
-    return {"baseline": best, **_round({"m": {
-        "roc_auc_difference": diff["difference"], "ci95_low": diff["ci_low"],
-        "ci95_high": diff["ci_high"], "p_value": diff["p_value"]}})["m"]}
+    return {"baseline": best, **_round_row(diff)}
 
 
-def describe_margin(margin: dict[str, Any] | None) -> str:
-    """The churn margin in one line, e.g. "ROC AUC +0.0164 against the better baseline,
-    bgnbd (95 % CI +0.0051 to +0.0276, DeLong p = 0.0043)"; empty without a margin."""
+def describe_margin(churn: dict[str, Any]) -> str:
+    """The backtest's churn margin in one sentence, e.g. "Churn model (blend): ROC AUC
+    +0.0164 against the better baseline, bgnbd (95 % CI +0.0051 to +0.0276, DeLong
+    p = 0.0043)."; empty without a margin."""
+    margin = churn.get("margin")
     if not margin:
         return ""
     diff, low, high = (margin[k] for k in ("roc_auc_difference", "ci95_low", "ci95_high"))
     p = margin["p_value"]
-    p_text = "p < 0.0001" if p is not None and p < 0.0001 else f"p = {p}"
-    return (f"ROC AUC {diff:+.4f} against the better baseline, {margin['baseline']} "
-            f"(95 % CI {low:+.4f} to {high:+.4f}, DeLong {p_text})")
+    p_text = "p < 0.0001" if p < 0.0001 else f"p = {p}"
+    return (f"Churn model ({churn['model_used']}): ROC AUC {diff:+.4f} against the better "
+            f"baseline, {margin['baseline']} (95 % CI {low:+.4f} to {high:+.4f}, "
+            f"DeLong {p_text}).")
 
 
 def _clv_backtest(orders: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,

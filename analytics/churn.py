@@ -303,9 +303,10 @@ class ChurnModel:
             warnings.warn(f"churn model: {reason}; using {self.fallback.description} instead",
                           stacklevel=2)
             return self
-        self.features_ = _varying_columns(pd.concat([s[0] for s in snapshots]))
+        x_all = pd.concat([s[0] for s in snapshots])
+        self.features_ = _varying_columns(x_all)
         self.model_name_, validation = self._select(snapshots)
-        x, y = self._stack(snapshots)
+        x, y = x_all[self.features_], pd.concat([s[1] for s in snapshots])
         self.model_ = _build(self.model_name_, self.random_state).fit(x, y)
         if validation is None or self.calibrate_on != "latest":
             # Two parameters fitted on tens of thousands of rows: in-sample scores suffice.
@@ -324,7 +325,7 @@ class ChurnModel:
         if n_customers < self.min_customers:
             return f"only {n_customers} customers at the last training cut-off " \
                    f"(needs {self.min_customers})"
-        if min(y.sum(), len(y) - y.sum()) < self.min_per_class:
+        if not self._both_classes(y):
             return "too few churned or retained customers in the training snapshots"
         return None
 

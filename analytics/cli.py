@@ -187,7 +187,7 @@ def backtest_command(data: Path | None, as_of: str | None, horizon_days: int,
     out.print(_metrics_table(f"Churn: {churn['customers']:,} customers, "
                              f"{churn['churn_rate']:.1%} churned", churn["metrics"]))
     if churn.get("margin"):
-        out.print(f"Churn model ({churn['model_used']}): {describe_margin(churn['margin'])}.")
+        out.print(describe_margin(churn))
     out.print(_metrics_table(f"Lifetime value: {result['clv']['customers']:,} customers",
                              result["clv"]["metrics"]))
     if "recommendations" in result:

@@ -115,8 +115,7 @@ def _backtest_section(analysis: Analysis) -> list[str]:
             lines += [f"{title} ({result[key]['customers']:,} customers):", "",
                       markdown_table(table, floatfmt=",.4f"), ""]
             if key == "churn" and result[key].get("margin"):
-                lines += [f"Churn model ({result[key]['model_used']}): "
-                          f"{describe_margin(result[key]['margin'])}.", ""]
+                lines += [describe_margin(result[key]), ""]
     return lines
 
 

@@ -110,16 +110,17 @@ def test_auc_difference_matches_sklearn_and_a_bootstrap():
     a = latent + rng.normal(scale=0.8, size=y.size)
     b = np.round(latent + rng.normal(scale=2.5, size=y.size), 1)  # worse, with ties
     result = auc_difference(y, a, b)
-    assert result["difference"] == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b))
+    assert result["roc_auc_difference"] == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b))
     boot = []
     for _ in range(300):
         i = rng.integers(0, y.size, y.size)
         boot.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
-    half_width = (result["ci_high"] - result["ci_low"]) / 2
+    half_width = (result["ci95_high"] - result["ci95_low"]) / 2
     assert half_width / 1.96 == pytest.approx(np.std(boot), rel=0.15)
-    assert result["ci_low"] < result["difference"] < result["ci_high"] and result["p_value"] < 0.05
+    assert result["ci95_low"] < result["roc_auc_difference"] < result["ci95_high"]
+    assert result["p_value"] < 0.05
     same = auc_difference(y, a, a)
-    assert same["difference"] == 0 and same["ci_low"] == same["ci_high"] == 0
+    assert same["roc_auc_difference"] == 0 and same["ci95_low"] == same["ci95_high"] == 0
     assert same["p_value"] == 1.0
 
 

@@ -55,3 +55,17 @@ def test_malformed_map_option_names_the_fix(tmp_path, capsys):
         main(["analyze", "--map", "customer_id", "--out", str(tmp_path)])
     assert failed.value.code == 2
     assert "FIELD=HEADER" in capsys.readouterr().err
+
+
+def test_backtest_prints_the_tables_and_the_churn_margin(capsys, sample_analysis):
+    main(["backtest", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result == json.loads(json.dumps(sample_analysis.diagnostics["backtest"]))
+    main(["backtest"])
+    printed = " ".join(capsys.readouterr().out.split())
+    margin = result["churn"]["margin"]
+    assert f"Churn: {result['churn']['customers']:,} customers" in printed
+    assert "Recommendations @10" in printed
+    assert (f"Churn model ({result['churn']['model_used']}): ROC AUC "
+            f"{margin['roc_auc_difference']:+.4f} against the better baseline, "
+            f"{margin['baseline']}") in printed
