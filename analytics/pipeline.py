@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -22,7 +21,7 @@ from .cleaning import CleaningReport, clean_orders
 from .clusters import BehaviourClusters, cluster_profile
 from .cohorts import cohort_table, monthly_activity, retention_kpis
 from .errors import DataError
-from .features import customer_features
+from .features import customer_features, integer_ids
 from .loading import LoadResult, load_orders
 from .recommend import ItemKNNRecommender
 from .rfm import DEFAULT_SEGMENT_RULES, SegmentRule, assign_segments, order_table, rfm_scores
@@ -178,10 +177,9 @@ def _analyze(
     # The models work on integer customer codes, numbered in the ids' sorted order (so
     # every grouped table comes out in the same order): grouping and matching text ids of
     # a large shop costs several times more. The ids come back at the end.
+    # The recommender keeps the text ids: it indexes customers itself.
     text_lines = lines
-    codes, uniques = pd.factorize(lines[CUSTOMER_ID], sort=True)
-    ids = pd.Index(uniques, name=CUSTOMER_ID)
-    lines = lines.assign(**{CUSTOMER_ID: codes})
+    lines, _, ids = integer_ids(lines)
     orders = order_table(lines)
     step("rfm")
     rfm = _rfm(orders, day, segment_rules)
@@ -199,7 +197,7 @@ def _analyze(
                              snapshot_cache=snapshots)
     customers = rfm.join(scores.predictions).join(scores.features[["mean_gap_days"]])
     step("recommendations")
-    recommendations = _recommendations(lines, day, n_recommendations)
+    recommendations = _recommendations(text_lines, day, n_recommendations)
     step("cohorts")
     cohorts = cohort_table(orders)
     kpis = retention_kpis(orders, day)
@@ -220,8 +218,6 @@ def _analyze(
                                            snapshot_cache=snapshots)
     segments = segment_table(customers, previous)
     customers.index = pd.Index(ids.take(customers.index.to_numpy()), name=CUSTOMER_ID)
-    if recommendations is not None:
-        recommendations = _with_ids(recommendations, ids)
     return Analysis(
         source="",
         as_of=day,
@@ -251,15 +247,6 @@ def _recommendations(lines: pd.DataFrame, day: pd.Timestamp, n: int) -> pd.DataF
     if PRODUCT_ID not in lines or lines[PRODUCT_ID].isna().all():
         return None
     return ItemKNNRecommender().fit(lines, day).recommend(n=n)
-
-
-def _with_ids(recommendations: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
-    """Recommendations made for customer codes, back on the customer ids, in id order."""
-    codes = recommendations[CUSTOMER_ID].astype("int64").to_numpy()
-    order = np.lexsort((recommendations["rank"].to_numpy(), codes))
-    table = recommendations.iloc[order].reset_index(drop=True)
-    table[CUSTOMER_ID] = pd.array(ids.take(codes[order]), dtype="str")
-    return table
 
 
 def _previous_customers(orders: pd.DataFrame, lines: pd.DataFrame, day: pd.Timestamp,
