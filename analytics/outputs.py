@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -50,12 +52,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file so an interrupted run never leaves half a file."""
+def _atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write(handle)`` into a temporary file beside ``path``, then rename it over
+    ``path``: an interrupted run never leaves half a file (nor the temporary one)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    _atomic(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 _NEEDS_QUOTES = r'[",\r\n]'
@@ -96,12 +108,13 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     if len(frame) < 100_000 or not _arrow_writes_it_as_pandas(frame):
         _atomic_write(path, frame.to_csv(index=False))
         return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as handle:
+
+    def write(handle: BinaryIO) -> None:
         handle.write((",".join(map(str, frame.columns)) + "\n").encode())
         pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), handle,
                         pacsv.WriteOptions(include_header=False, quoting_style="none"))
-    os.replace(tmp, path)
+
+    _atomic(path, write)
 
 
 def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
