@@ -19,7 +19,7 @@ import pandas as pd
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
 from analytics.campaigns import Constraints, UnknownSegmentError, plan_campaign
-from analytics.experiments import sample_size_two_proportions
+from analytics.experiments import holdout_size, sample_size_two_proportions
 from analytics.pipeline import Analysis
 from analytics.rfm import SEGMENT_DESCRIPTIONS
 
@@ -239,7 +239,7 @@ class _Tools:
                                                alpha=alpha, power=power)
         except ValueError as exc:
             raise ToolException(str(exc)) from exc
-        holdout = round(len(audience) * holdout_share)
+        holdout = int(holdout_size(len(audience), holdout_share))
         return _dump({
             "segment": segment, "audience": len(audience),
             "baseline_retention": _r(baseline), "target_uplift": _r(uplift),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ __all__ = [
     "SampleSize",
     "UpliftResult",
     "assign_holdout",
+    "holdout_size",
     "minimum_detectable_uplift",
     "sample_size_two_proportions",
     "uplift_test",
@@ -246,6 +247,12 @@ def uplift_test(
     )
 
 
+def holdout_size(customers: Any, share: float) -> Any:
+    """How many of ``customers`` (a count, or counts per stratum) :func:`assign_holdout`
+    holds out at ``share``: the nearest whole number, halves rounded up."""
+    return np.floor(customers * share + 0.5)
+
+
 def assign_holdout(
     customers: pd.DataFrame | pd.Series | Iterable[str],
     holdout_share: float,
@@ -270,7 +277,7 @@ def assign_holdout(
     strata = frame[stratify_by] if stratify_by else pd.Series(0, index=frame.index)
     groups = frame.groupby(strata, dropna=False, sort=False)["_key"]
     position = groups.rank(method="first")
-    quota = np.floor(groups.transform("size") * holdout_share + 0.5)
+    quota = holdout_size(groups.transform("size"), holdout_share)
     frame["group"] = np.where(position <= quota, HOLDOUT, TREATMENT)
     columns = [CUSTOMER_ID, "group"] + ([stratify_by] if stratify_by else [])
     return frame[columns].astype({"group": "str"}).reset_index(drop=True)

@@ -10,6 +10,7 @@ from analytics.experiments import (
     HOLDOUT,
     TREATMENT,
     assign_holdout,
+    holdout_size,
     minimum_detectable_uplift,
     sample_size_two_proportions,
     uplift_test,
@@ -219,3 +220,10 @@ def test_holdout_rejects_duplicates_and_missing_strata_column() -> None:
         assign_holdout(pd.DataFrame({"customer_id": ["a"]}), 0.5, stratify_by="segment")
     with pytest.raises(DataError, match="segment"):
         assign_holdout(["a", "b"], 0.5, stratify_by="segment")
+
+
+@pytest.mark.parametrize("n", [25, 35, 5, 400])
+def test_holdout_size_is_what_assign_holdout_holds_out(n):
+    customers = pd.Series([f"c{i:03d}" for i in range(n)])
+    held = (assign_holdout(customers, 0.1, seed=1)["group"] == "holdout").sum()
+    assert holdout_size(n, 0.1) == held == math.floor(n * 0.1 + 0.5)  # 25 -> 3, not round()'s 2
