@@ -43,7 +43,7 @@ from .plans import render_plan
 from .settings import Settings
 from .storage import PlanStore, write_atomic
 from .tools import AdvisorContext, draft_campaign
-from .workspace import knowledge_base, load_analysis
+from .workspace import file_digest, knowledge_base, load_analysis
 
 __all__ = [
     "UPLOAD_SUFFIXES",
@@ -253,11 +253,7 @@ class AdvisorService:
                               f"{self.max_upload_mb:,.0f} MB (ADVISOR_MAX_UPLOAD_MB). Upload "
                               "a shorter period, or analyse it with `retention-advisor "
                               "analyze`.")
-        digest = hashlib.sha256()
-        with source.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        target = self.uploads / digest.hexdigest()[:12] / name
+        target = self.uploads / file_digest(source).hexdigest()[:12] / name
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)

@@ -40,8 +40,7 @@ MARKETER_EXAMPLES = [
     "What is the lifetime value of Champions?",
 ]
 CHANNELS = ["segment default", "email", "sms", "push", "app inbox", "direct mail"]
-STAGE_ORDER = ["load", "clean", "rfm", "clusters", "clv", "churn", "recommendations",
-               "cohorts", "segments", "backtest"]
+STAGE_ORDER = [stage for stage in STAGES if stage != "write"]  # the app writes no files
 CSS = """
 .kpis {display: flex; flex-wrap: wrap; gap: 10px;}
 .kpi {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 14px;

@@ -24,12 +24,18 @@ from .tools import AdvisorContext
 __all__ = ["build_context", "knowledge_base", "load_analysis"]
 
 
-def _cache_key(path: Path, horizon_days: int, options: dict[str, object]) -> str:
-    """Content of the data file and of the analytics code, and the options."""
+def file_digest(path: Path) -> hashlib._Hash:
+    """SHA-256 of a file's content, read in 1 MB blocks (an upload can be large)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    return digest
+
+
+def _cache_key(path: Path, horizon_days: int, options: dict[str, object]) -> str:
+    """Content of the data file and of the analytics code, and the options."""
+    digest = file_digest(path)
     for source in sorted(Path(analytics.__file__).parent.glob("*.py")):
         digest.update(source.read_bytes())
     normal = sorted((k, sorted(v.items()) if isinstance(v, dict) else v)
