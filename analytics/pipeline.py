@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from .background import Background, BackgroundFailed
 from .backtest import backtest
 from .cleaning import CleaningReport, clean_orders
 from .clusters import BehaviourClusters, cluster_profile
@@ -40,6 +42,10 @@ __all__ = [
 ]
 
 AFTER_AS_OF = "after_as_of"
+# From this many order lines on, the backtest runs in a second process beside the analysis
+# (analytics.background), which on two cores hides most of its time; below it, starting an
+# interpreter (about 2 s of imports) costs more than it saves.
+BACKGROUND_BACKTEST_LINES = 200_000
 Progress = Callable[[str], None]
 
 
@@ -180,60 +186,94 @@ def _analyze(
     # The recommender keeps the text ids: it indexes customers itself.
     text_lines = lines
     lines, _, ids = integer_ids(lines)
-    orders = order_table(lines)
-    step("rfm")
-    rfm = _rfm(orders, day, segment_rules)
-    step("clusters")
-    features = customer_features(orders, day, horizon_days, lines)
-    with threadpool_limits(limits=1, user_api="openmp"):  # see analytics.scoring
-        clusterer = BehaviourClusters(random_state=random_state).fit(features)
-    rfm["tenure_days"] = features["tenure_days"]
-    rfm["cluster"] = clusterer.predict(features)
-    rfm["cluster_label"] = rfm["cluster"].map(clusterer.labels_).astype("string")
+    with _backtest_beside(lines, day, horizon_days, random_state, run_backtest) \
+            as backtest_result:
+        orders = order_table(lines)
+        step("rfm")
+        rfm = _rfm(orders, day, segment_rules)
+        step("clusters")
+        features = customer_features(orders, day, horizon_days, lines)
+        with threadpool_limits(limits=1, user_api="openmp"):  # see analytics.scoring
+            clusterer = BehaviourClusters(random_state=random_state).fit(features)
+        rfm["tenure_days"] = features["tenure_days"]
+        rfm["cluster"] = clusterer.predict(features)
+        rfm["cluster_label"] = rfm["cluster"].map(clusterer.labels_).astype("string")
 
-    snapshots: dict[Any, Any] = {}  # churn training rows, shared with the backtest's fit
-    scores = score_customers(orders, lines, day, horizon_days, random_state, features,
-                             progress=progress,  # reports "clv", then "churn"
-                             snapshot_cache=snapshots)
-    customers = rfm.join(scores.predictions).join(scores.features[["mean_gap_days"]])
-    step("recommendations")
-    recommendations = _recommendations(text_lines, day, n_recommendations)
-    step("cohorts")
-    cohorts = cohort_table(orders)
-    kpis = retention_kpis(orders, day)
-    kpis["revenue_at_risk"] = float(customers["revenue_at_risk"].sum())
-    kpis["predicted_clv"] = float(customers["predicted_clv"].sum())
-    step("segments")
-    previous = _previous_customers(orders, lines, day, trend_days, segment_rules, clusterer,
-                                   scores)
-    diagnostics = {
-        "clusters": {"k": clusterer.k_, "silhouette_by_k": clusterer.silhouette_,
-                     "labels": clusterer.labels_},
-        **scores.diagnostics,
-        "trend_days": trend_days,
-    }
-    if run_backtest:
-        step("backtest")
-        diagnostics["backtest"] = backtest(lines, day, horizon_days, random_state=random_state,
-                                           snapshot_cache=snapshots)
-    segments = segment_table(customers, previous)
-    customers.index = pd.Index(ids.take(customers.index.to_numpy()), name=CUSTOMER_ID)
-    return Analysis(
-        source="",
-        as_of=day,
-        horizon_days=horizon_days,
-        lines=text_lines,
-        orders=orders.assign(**{CUSTOMER_ID: ids.take(orders[CUSTOMER_ID].to_numpy())}),
-        customers=customers,
-        segments=segments,
-        clusters=cluster_profile(customers, clusterer.labels_),
-        cohorts=cohorts,
-        monthly=monthly_activity(orders),
-        kpis=kpis,
-        cleaning=cleaning,
-        recommendations=recommendations,
-        diagnostics=diagnostics,
-    )
+        snapshots: dict[Any, Any] = {}  # churn training rows, shared with the backtest's fit
+        scores = score_customers(orders, lines, day, horizon_days, random_state, features,
+                                 progress=progress,  # reports "clv", then "churn"
+                                 snapshot_cache=snapshots)
+        customers = rfm.join(scores.predictions).join(scores.features[["mean_gap_days"]])
+        step("recommendations")
+        recommendations = _recommendations(text_lines, day, n_recommendations)
+        step("cohorts")
+        cohorts = cohort_table(orders)
+        kpis = retention_kpis(orders, day)
+        kpis["revenue_at_risk"] = float(customers["revenue_at_risk"].sum())
+        kpis["predicted_clv"] = float(customers["predicted_clv"].sum())
+        step("segments")
+        previous = _previous_customers(orders, lines, day, trend_days, segment_rules, clusterer,
+                                       scores)
+        diagnostics = {
+            "clusters": {"k": clusterer.k_, "silhouette_by_k": clusterer.silhouette_,
+                         "labels": clusterer.labels_},
+            **scores.diagnostics,
+            "trend_days": trend_days,
+        }
+        if run_backtest:
+            step("backtest")
+            diagnostics["backtest"] = backtest_result(snapshots)
+        segments = segment_table(customers, previous)
+        customers.index = pd.Index(ids.take(customers.index.to_numpy()), name=CUSTOMER_ID)
+        return Analysis(
+            source="",
+            as_of=day,
+            horizon_days=horizon_days,
+            lines=text_lines,
+            orders=orders.assign(**{CUSTOMER_ID: ids.take(orders[CUSTOMER_ID].to_numpy())}),
+            customers=customers,
+            segments=segments,
+            clusters=cluster_profile(customers, clusterer.labels_),
+            cohorts=cohorts,
+            monthly=monthly_activity(orders),
+            kpis=kpis,
+            cleaning=cleaning,
+            recommendations=recommendations,
+            diagnostics=diagnostics,
+        )
+
+
+@contextmanager
+def _backtest_beside(lines: pd.DataFrame, day: pd.Timestamp, horizon_days: int,
+                     random_state: int, run: bool
+                     ) -> Iterator[Callable[[dict[Any, Any]], dict[str, Any]]]:
+    """Start the backtest in a second process on a large log; yields ``result(snapshots)``,
+    which waits for it. ``snapshots`` (the analysis's churn training rows) serve a backtest
+    computed in this process instead: below ``BACKGROUND_BACKTEST_LINES``, or when the
+    second process ended without a result (it could not start, or ran out of memory).
+    Leaving the block stops the second process (the analysis failed, say).
+    """
+    pending = None
+    if run and len(lines) >= BACKGROUND_BACKTEST_LINES:
+        try:
+            pending = Background(backtest, lines, day, horizon_days, random_state=random_state)
+        except OSError:  # no interpreter to start: the backtest runs here
+            pending = None
+
+    def result(snapshots: dict[Any, Any]) -> dict[str, Any]:
+        if pending is not None:
+            try:
+                return pending.result()
+            except BackgroundFailed:
+                pass
+        return backtest(lines, day, horizon_days, random_state=random_state,
+                        snapshot_cache=snapshots)
+
+    try:
+        yield result
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 def _rfm(orders: pd.DataFrame, day: pd.Timestamp,
