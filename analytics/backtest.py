@@ -27,11 +27,26 @@ from .churn import churn_labels
 from .features import DAY
 from .recommend import evaluate_recommenders
 from .rfm import order_table
-from .schema import CUSTOMER_ID, PRODUCT_ID
+from .schema import (
+    AMOUNT,
+    CATEGORY,
+    COUPON_CODE,
+    CUSTOMER_ID,
+    DISCOUNT,
+    ORDER_DATE,
+    ORDER_ID,
+    PRODUCT_ID,
+    QUANTITY,
+)
 from .scoring import score_customers
 
-__all__ = ["auc_difference", "backtest", "churn_metrics", "clv_metrics", "describe_margin",
-           "top_decile_lift"]
+__all__ = ["BACKTEST_COLUMNS", "auc_difference", "backtest", "churn_metrics", "clv_metrics",
+           "describe_margin", "top_decile_lift"]
+
+# The columns of the order lines that the backtest's models read; the others (names, prices,
+# country, channel) need not be handed to it.
+BACKTEST_COLUMNS = (CUSTOMER_ID, ORDER_DATE, AMOUNT, ORDER_ID, PRODUCT_ID, CATEGORY, QUANTITY,
+                    COUPON_CODE, DISCOUNT)
 
 
 def top_decile_lift(y: np.ndarray, score: np.ndarray) -> float:

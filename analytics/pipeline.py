@@ -18,7 +18,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .background import Background, BackgroundFailed
-from .backtest import backtest
+from .backtest import BACKTEST_COLUMNS, backtest
 from .cleaning import CleaningReport, clean_orders
 from .clusters import BehaviourClusters, cluster_profile
 from .cohorts import cohort_table, monthly_activity, retention_kpis
@@ -255,8 +255,9 @@ def _backtest_beside(lines: pd.DataFrame, day: pd.Timestamp, horizon_days: int,
     """
     pending = None
     if run and len(lines) >= BACKGROUND_BACKTEST_LINES:
+        needed = lines[[c for c in lines.columns if c in BACKTEST_COLUMNS]]
         try:
-            pending = Background(backtest, lines, day, horizon_days, random_state=random_state)
+            pending = Background(backtest, needed, day, horizon_days, random_state=random_state)
         except OSError:  # no interpreter to start: the backtest runs here
             pending = None
 
