@@ -190,6 +190,30 @@ def rss_mb() -> float:
     return max_rss_mb()
 
 
+def children_rss_mb() -> float:
+    """Resident memory now of this process's child processes (the backtest's), in MiB; 0
+    off Linux."""
+    total = 0.0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return total
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as handle:
+                pids = handle.read().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+                    total += next((int(line.split()[1]) / 1024 for line in handle
+                                   if line.startswith("VmRSS:")), 0.0)
+            except OSError:  # it just ended
+                continue
+    return total
+
+
 def _children_cpu_seconds() -> float:
     """CPU time of this process's finished child processes."""
     times = os.times()
@@ -214,7 +238,8 @@ class StageMonitor:
     ``step(name)`` ends the current stage and starts ``name`` (it fits the ``progress``
     callback of :func:`analytics.pipeline.analyze_file`); a background thread samples the
     resident memory every ``interval`` seconds and charges it to the current stage. A stage
-    entered twice adds up. Peaks shorter than the interval may be missed.
+    entered twice adds up. ``peak_with_children_mb`` is the most this process and its
+    children held at once. Peaks shorter than the interval may be missed.
     """
 
     def __init__(self, interval: float = 0.02, echo: Callable[[str], None] | None = None) -> None:
@@ -222,6 +247,7 @@ class StageMonitor:
         self.echo = echo
         self.stages: dict[str, dict[str, float]] = {}
         self._current: str | None = None
+        self.peak_with_children_mb = 0.0
         self._wall = self._cpu = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -266,7 +292,9 @@ class StageMonitor:
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
             rss = rss_mb()
+            together = rss + children_rss_mb()
             with self._lock:
+                self.peak_with_children_mb = max(self.peak_with_children_mb, together)
                 if self._current is not None:
                     entry = self.stages[self._current]
                     entry["peak_rss_mb"] = max(entry["peak_rss_mb"], rss)
@@ -314,12 +342,12 @@ def measure_file(path: str | Path, work: str | Path, label: str, *, chat: bool =
         result["stages"] = stages
         result["analyze_seconds"] = round(analyze_seconds, 4)
         # A large log's backtest runs in a process of its own (analytics.background): its
-        # CPU time counts in the total, its peak memory adds to this process's.
+        # CPU time counts in the total, and memory is sampled for both processes at once.
         worker_cpu = _children_cpu_seconds() - children_cpu
         result["backtest_process"] = {"cpu_seconds": round(worker_cpu, 4),
                                       "peak_rss_mb": round(max_child_rss_mb(), 1)}
         result["peak_rss_mb_with_backtest_process"] = round(
-            result["peak_rss_mb"] + result["backtest_process"]["peak_rss_mb"], 1)
+            max(result["peak_rss_mb"], monitor.peak_with_children_mb), 1)
         result["analyze_cpu_seconds"] = round(
             sum(s["cpu_seconds"] for s in stages.values()) + worker_cpu, 4)
         backtest = stages.get("backtest", {}).get("seconds", 0.0)

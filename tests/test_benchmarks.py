@@ -5,6 +5,9 @@ No timing thresholds: the benchmark measures, the tests only check that it repor
 
 import argparse
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -32,6 +35,9 @@ def test_the_json_has_every_stage_with_time_and_peak_memory(tiny_run):
         assert all(isinstance(v, float) for v in stage.values()), name
     assert isinstance(run["analyze_seconds_without_backtest"], float)
     assert run["peak_rss_mb"] > 0
+    # a 3k-line shop's backtest runs in the analysis's own process: no second process
+    assert run["backtest_process"]["cpu_seconds"] == 0
+    assert run["peak_rss_mb_with_backtest_process"] >= run["peak_rss_mb"]
     assert run["lifetimes"] == {"skipped": "--skip-lifetimes"}
     machine = written["machine"]
     assert machine["cpu_count"] >= 1 and machine["versions"]["pandas"]
@@ -73,3 +79,22 @@ def test_sizes_and_stage_monitor():
     assert list(monitor.stages) == ["a", "b"]
     a = monitor.stages["a"]
     assert a["peak_rss_mb"] >= a["start_rss_mb"] + 48  # the block was seen in stage a
+
+
+def test_the_monitor_counts_the_memory_of_a_child_process():
+    """The backtest's own process holds memory too; the peak of both must include it."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("child processes' memory is read from /proc")
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import sys, time; block = bytearray(b'x') * (200 * 2**20); "
+                              "print('ready', flush=True); time.sleep(60)"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        with StageMonitor(interval=0.005) as monitor:
+            monitor.step("a")
+            time.sleep(0.1)
+        assert monitor.peak_with_children_mb >= monitor.stages["a"]["peak_rss_mb"] + 190
+    finally:
+        child.kill()
+        child.wait()
