@@ -58,8 +58,8 @@ class Background(Generic[T]):
         try:
             with stdin:
                 pickle.dump(call, stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        except OSError:  # the worker died: result() says so
-            pass
+        except Exception:  # the worker died, or the call does not pickle: the worker gets
+            pass           # no whole call and ends, and result() raises BackgroundFailed
 
     def result(self) -> T:
         """Wait for the worker; its return value, or its exception raised here."""
@@ -69,10 +69,13 @@ class Background(Generic[T]):
             with stdout:
                 ok, value = pickle.load(stdout)
         except (EOFError, pickle.UnpicklingError) as exc:
-            self.cancel()
+            try:  # it closed its output, so it is ending
+                code = self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.cancel()
+                code = self._process.returncode
             raise BackgroundFailed(
-                f"the worker process ended without a result (exit code "
-                f"{self._process.returncode})") from exc
+                f"the worker process ended without a result (exit code {code})") from exc
         finally:
             self._sender.join()
             self._process.wait()
@@ -91,13 +94,18 @@ class Background(Generic[T]):
             self._process.kill()
         self._process.wait()
         self._sender.join()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 def serve() -> None:
     """The worker's side: read one call from stdin, write its outcome to stdout."""
     result_stream = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
-    fn, args, kwargs = pickle.load(sys.stdin.buffer)
+    try:
+        fn, args, kwargs = pickle.load(sys.stdin.buffer)
+    except Exception:  # the caller could not send the whole call; it raises BackgroundFailed
+        sys.exit(2)
     try:
         outcome: tuple[bool, Any] = (True, fn(*args, **kwargs))
     except Exception as exc:  # handed to the caller, who raises it

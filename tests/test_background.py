@@ -60,6 +60,11 @@ def test_a_worker_that_dies_without_answering_is_reported():
         Background(os._exit, 9).result()
 
 
+def test_a_call_that_cannot_be_sent_is_reported():
+    with pytest.raises(BackgroundFailed, match="exit code 2"):
+        Background(sorted, [lambda: 1]).result()  # a lambda does not pickle
+
+
 def test_cancel_stops_the_worker():
     worker = Background(time.sleep, 60)
     assert worker.running
