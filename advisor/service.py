@@ -275,7 +275,7 @@ class AdvisorService:
         try:
             mapped = map_orders(head, mapping, (date_format or "").strip() or None,
                                 source=path.name)
-            rows, notes = mapped.orders.head(8), mapped.notes
+            rows, notes = mapped.orders.head(8), [_app_hint(n) for n in mapped.notes]
         except DataError as exc:  # missing required column: show what is there, and why
             rows, notes = head.head(8), [_app_hint(str(exc))]
         return Preview(path, path.name, list(raw.columns), resolved, rows, notes)
@@ -449,7 +449,7 @@ class AdvisorService:
         mapping = ", ".join(f"{c} ← `{h}`" for c, h in a.mapping.items()) or "–"
         lines = [f"**{a.source}**: {len(a.customers):,} customers, {len(a.orders):,} orders, "
                  f"as of {a.as_of.date()}.", f"Columns: {mapping}."]
-        lines += [f"- Note: {n}" for n in a.notes]
+        lines += [f"- Note: {_app_hint(n)}" for n in a.notes]
         lines += [f"- Warning: {w}" for w in a.warnings]
         return "\n\n".join(lines[:2]) + ("\n\n" + "\n".join(lines[2:]) if lines[2:] else "")
 

@@ -232,6 +232,20 @@ def test_dates_in_an_unusual_format_are_read_with_the_format_given(service, home
     assert restored.date_format == fmt
 
 
+def test_notes_on_how_the_data_was_read_say_how_to_change_it_in_the_app(service, tmp_path):
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=5)
+    path = tmp_path / "european dates.csv"
+    orders.assign(order_date=orders["order_date"].dt.strftime("%d/%m/%Y %H:%M")).to_csv(
+        path, index=False)
+    preview = service.receive_upload(path)
+    [note] = [n for n in preview.notes if "dates parsed as day-first" in n]
+    assert "In the app: type the format into the 'Date format' box" in note
+    dataset = service.analyse_upload(preview.path, preview.mapping_table())
+    summary = service.dataset_summary(dataset.key)
+    assert "dates parsed as day-first" in summary
+    assert "In the app: type the format into the 'Date format' box" in summary
+
+
 def test_a_workbook_with_several_sheets_asks_for_one(service, tmp_path):
     book = tmp_path / "orders.xlsx"
     rows = pd.DataFrame({"customer_id": ["A", "B"], "order_date": ["2024-01-02", "2024-02-03"],
