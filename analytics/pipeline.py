@@ -199,7 +199,7 @@ def _analyze(
         rfm["cluster"] = clusterer.predict(features)
         rfm["cluster_label"] = rfm["cluster"].map(clusterer.labels_).astype("string")
 
-        snapshots: dict[Any, Any] = {}  # churn training rows, shared with the backtest's fit
+        snapshots: dict[Any, Any] = {}  # churn rows, for a backtest fitted in this process
         scores = score_customers(orders, lines, day, horizon_days, random_state, features,
                                  progress=progress,  # reports "clv", then "churn"
                                  snapshot_cache=snapshots)
