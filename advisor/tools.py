@@ -106,10 +106,12 @@ class _Tools:
     def __init__(self, context: AdvisorContext) -> None:
         self.ctx = context
         self.a = context.analysis
-
-    @property
-    def segments(self) -> list[str]:
-        return sorted(self.a.customers["rfm_segment"].astype(str).unique())
+        # Built once here, so that the first question about a customer is as quick as the
+        # next: on 10M lines and 847k customers the names took 0.7 s and the id lookup's
+        # hash table 0.25 s, on every customer question for the names.
+        self.segments = sorted(self.a.customers["rfm_segment"].astype(str).unique())
+        self._product_names = _product_names(self.a.lines)
+        _ = "" in self.a.customers.index
 
     def _segment_rows(self, kind: str = "rfm") -> pd.DataFrame:
         return self.a.segments.loc[self.a.segments["kind"] == kind]
@@ -180,18 +182,15 @@ class _Tools:
         if recs is None:
             return []
         mine = recs.loc[recs["customer_id"] == customer_id].head(n)
-        names = {}
-        if "product_name" in self.a.lines:
-            products = self.a.lines.drop_duplicates("product_id")
-            names = products.set_index("product_id")["product_name"].to_dict()
-        return [{"product_id": r.product_id, "name": names.get(r.product_id),
+        return [{"product_id": r.product_id, "name": self._product_names.get(r.product_id),
                  "why": r.source} for r in mine.itertuples()]
 
     def recommendations(self, customer_id: str, n: int = 5) -> str:
         self._customer(customer_id)
         if self.a.recommendations is None:
             raise ToolException("the data has no product column, so there are no "
-                                "recommendations; map one with --map product_id=HEADER")
+                                "recommendations; map one in the app's Data tab (field "
+                                "product_id), or with --map product_id=HEADER")
         return _dump({"customer_id": str(customer_id).strip(),
                       "recommendations": self._recs(str(customer_id).strip(),
                                                     max(1, min(int(n), 10)))})
@@ -296,6 +295,14 @@ def draft_campaign(context: AdvisorContext, segment: str, *,
     payload["citations"] = _citations(context, plan.tactic, plan.offer, segment)
     payload["subject"], payload["body"] = campaign_copy(payload)
     return payload, plan.audience
+
+
+def _product_names(lines: pd.DataFrame) -> dict[str, str]:
+    """Product id → name (the first name a product has in the lines); empty without names."""
+    if "product_id" not in lines or "product_name" not in lines:
+        return {}
+    products = lines[["product_id", "product_name"]].drop_duplicates("product_id")
+    return dict(zip(products["product_id"], products["product_name"], strict=True))
 
 
 def _citations(context: AdvisorContext, tactic: str, offer: str,

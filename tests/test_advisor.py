@@ -14,8 +14,10 @@ from langchain_core.messages import AIMessage, ToolMessage
 from advisor.agent import Advisor
 from advisor.offline import interpret
 from advisor.settings import load_settings
-from advisor.tools import AdvisorContext
-from analytics.pipeline import analyze_file
+from advisor.tools import AdvisorContext, build_tools
+from analytics.cleaning import clean_orders
+from analytics.pipeline import analyze, analyze_file
+from analytics.sample import generate_sample_shop
 from tests.fakes import ScriptedChatModel, tool_call
 
 OFFLINE = load_settings({}, env_file=None)
@@ -124,6 +126,32 @@ def test_offline_answer_numbers_come_from_the_tools(context):
         value = float(number.replace(",", ""))
         assert any(abs(value - abs(float(x))) < 0.006 or abs(value - 100 * abs(float(x))) < 0.06
                    for x in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", blob)), number
+
+
+def test_a_customers_recommendations_are_the_analysis_ones_with_product_names(context,
+                                                                          sample_analysis):
+    tools = {t.name: t for t in build_tools(context)}
+    recs = sample_analysis.recommendations
+    customer = recs["customer_id"].iloc[len(recs) // 2]
+    payload = json.loads(tools["recommendations"].invoke({"customer_id": customer, "n": 3}))
+    expected = recs.loc[recs["customer_id"] == customer].head(3)
+    assert [r["product_id"] for r in payload["recommendations"]] == \
+        expected["product_id"].tolist()
+    lines = sample_analysis.lines
+    for rec in payload["recommendations"]:
+        named = lines.loc[lines["product_id"] == rec["product_id"], "product_name"]
+        assert rec["name"] == named.iloc[0] and rec["name"]
+    profile = json.loads(tools["customer_profile"].invoke({"customer_id": customer}))
+    assert profile["recommendations"] == payload["recommendations"]
+
+
+def test_recommendations_without_a_product_column_say_how_to_map_one():
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=2)
+    lines, _ = clean_orders(orders[["customer_id", "order_id", "order_date", "amount"]])
+    analysis = analyze(lines, run_backtest=False)
+    tools = {t.name: t for t in build_tools(AdvisorContext(analysis))}
+    answer = tools["recommendations"].invoke({"customer_id": analysis.customers.index[0]})
+    assert "no product column" in answer and "Data tab (field product_id)" in answer
 
 
 def test_offline_model_says_what_it_can_do(context):
