@@ -36,7 +36,7 @@ def test_the_json_has_every_stage_with_time_and_peak_memory(tiny_run):
     assert isinstance(run["analyze_seconds_without_backtest"], float)
     assert run["peak_rss_mb"] > 0
     # a 3k-line shop's backtest runs in the analysis's own process: no second process
-    assert run["backtest_process"]["cpu_seconds"] == 0
+    assert run["backtest_process"] == {"beside": False, "cpu_seconds": 0.0, "peak_rss_mb": 0.0}
     assert run["peak_rss_mb_with_backtest_process"] >= run["peak_rss_mb"]
     assert run["lifetimes"] == {"skipped": "--skip-lifetimes"}
     machine = written["machine"]
@@ -53,6 +53,9 @@ def test_the_json_has_the_chat_answer_and_the_playbook_search(tiny_run):
     for key in ("kb_build_seconds", "first_answer_seconds", "answer_median_seconds"):
         assert isinstance(chat[key], float), key
     assert len(chat["answer_seconds"]) == 5
+    # a question about one customer, answered from that customer's profile
+    assert chat["customer_tool_calls"] == ["customer_profile"] and chat["customer_error"] is None
+    assert isinstance(chat["customer_answer_seconds"], float)
     assert search["runs"] == 20 and search["hits"]
 
 
