@@ -18,6 +18,7 @@ from rich.table import Table
 
 from analytics.cli import cli
 from analytics.cli import main as analytics_main
+from analytics.errors import RetentionError
 
 from .settings import load_settings
 
@@ -122,8 +123,16 @@ def plans_export(plan_id: int, out_dir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point (errors become one message, see :func:`analytics.cli.main`)."""
-    analytics_main(argv)
+    """Console entry point (errors become one message, see :func:`analytics.cli.main`).
+
+    ``analyze`` and ``backtest`` keep cleaned lines in the workspace's cache by default.
+    """
+    try:
+        cache = str(load_settings().home / "cache")
+    except RetentionError:  # a bad setting: the commands that need settings report it
+        cache = None
+    defaults = {name: {"cache_dir": cache} for name in ("analyze", "backtest")}
+    analytics_main(argv, default_map=defaults if cache else None)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analytics.cache import file_digest
 from analytics.charts import cohort_heatmap
 from analytics.errors import DataError, RetentionError
 from analytics.loading import SUPPORTED_EXTENSIONS, detect_mapping, map_orders, read_table
@@ -43,7 +44,7 @@ from .plans import render_plan
 from .settings import Settings
 from .storage import PlanStore, write_atomic
 from .tools import AdvisorContext, draft_campaign
-from .workspace import file_digest, knowledge_base, load_analysis
+from .workspace import knowledge_base, load_analysis
 
 __all__ = [
     "UPLOAD_SUFFIXES",

@@ -3,7 +3,6 @@ shop's data, the playbook knowledge base and the plan store under ``ADVISOR_HOME
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import tempfile
@@ -12,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import analytics
+from analytics.cache import file_digest
 from analytics.pipeline import Analysis, analyze_file
 from analytics.sample import SAMPLE_SHOP_PATH
 
@@ -22,15 +22,6 @@ from .storage import PlanStore
 from .tools import AdvisorContext
 
 __all__ = ["build_context", "knowledge_base", "load_analysis"]
-
-
-def file_digest(path: Path) -> hashlib._Hash:
-    """SHA-256 of a file's content, read in 1 MB blocks (an upload can be large)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest
 
 
 def _cache_key(path: Path, horizon_days: int, options: dict[str, object]) -> str:
@@ -50,7 +41,9 @@ def load_analysis(settings: Settings, data: Path | None = None,
 
     The analysis is cached under ``ADVISOR_HOME/cache``, keyed by the file's content, the
     analytics code and the options (``mapping``, ``sheet``, ...), so asking again about the
-    same data is instant. ``progress(stage)`` is called at each stage of a fresh analysis.
+    same data is instant; so are the file's cleaned lines (:mod:`analytics.cache`), which
+    another analysis of it (another horizon, newer models) reuses. ``progress(stage)`` is
+    called at each stage of a fresh analysis.
     """
     path = Path(data or settings.data or SAMPLE_SHOP_PATH)
     if not path.is_file():  # let the loader raise its clear message
@@ -66,7 +59,7 @@ def load_analysis(settings: Settings, data: Path | None = None,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # kept in analysis.warnings
         analysis = analyze_file(path, horizon_days=settings.horizon_days, progress=progress,
-                                **options)
+                                cache_dir=settings.home / "cache", **options)
     cache.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:

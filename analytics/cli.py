@@ -28,6 +28,7 @@ __all__ = ["cli", "main", "parse_mapping"]
 
 STAGES = {
     "load": "Loading the order log",
+    "cached": "Reading the cleaned lines from the cache",
     "clean": "Cleaning rows",
     "rfm": "Scoring RFM and segments",
     "clusters": "Clustering behaviour",
@@ -111,6 +112,12 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
                      help="Excel sheet to read; 'all' stacks sheets that share headers."),
         click.option("--date-format", default=None, help="strftime format of the date "
                      "column, e.g. %d.%m.%Y, when guessing fails."),
+        click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+                     help="Keep the cleaned lines there (Parquet, keyed by the file's "
+                     "content and these options) and read them back next time. "
+                     "retention-advisor's default: ADVISOR_HOME/cache."),
+        click.option("--no-cache", is_flag=True,
+                     help="Read and clean the file afresh, and keep nothing."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -122,7 +129,8 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.option("--out", "out_dir", default="analysis", show_default=True,
               type=click.Path(path_type=Path), help="Folder for the output files.")
 def analyze(data: Path | None, out_dir: Path, as_of: str | None, horizon_days: int,
-            maps: tuple[str, ...], sheet: str | None, date_format: str | None) -> None:
+            maps: tuple[str, ...], sheet: str | None, date_format: str | None,
+            cache_dir: Path | None, no_cache: bool) -> None:
     """Analyse DATA (CSV, Parquet or Excel; default: the bundled sample shop)."""
     console = Console(stderr=True)
     mapping = parse_mapping(maps)
@@ -130,7 +138,8 @@ def analyze(data: Path | None, out_dir: Path, as_of: str | None, horizon_days: i
         warnings.simplefilter("ignore")  # kept in analysis.warnings, printed below
         analysis = analyze_file(data or SAMPLE_SHOP_PATH, mapping=mapping, sheet=sheet,
                                 date_format=date_format, as_of=as_of,
-                                horizon_days=horizon_days, progress=step)
+                                horizon_days=horizon_days, progress=step,
+                                cache_dir=None if no_cache else cache_dir)
         step("write")
         paths = write_outputs(analysis, out_dir)
     for message in analysis.warnings:
@@ -165,13 +174,13 @@ def _number(value: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def backtest_command(data: Path | None, as_of: str | None, horizon_days: int,
                      maps: tuple[str, ...], sheet: str | None, date_format: str | None,
-                     as_json: bool) -> None:
+                     cache_dir: Path | None, no_cache: bool, as_json: bool) -> None:
     """Backtest the models on DATA one horizon before --as-of, against simple baselines."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lines, _report, _loaded = load_and_clean(
             data or SAMPLE_SHOP_PATH, mapping=parse_mapping(maps), sheet=sheet,
-            date_format=date_format)
+            date_format=date_format, cache_dir=None if no_cache else cache_dir)
         lines, day, _later = restrict_to_as_of(lines, as_of)
         result = backtest(lines, day, horizon_days)
     if as_json:
@@ -212,10 +221,16 @@ def sample(customers: int, months: int, seed: int, start: str, out_file: Path) -
     click.echo(f"Wrote {orders_path} and {truth_path}")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: turns domain errors into a message and exit code 1."""
+def main(argv: Sequence[str] | None = None,
+         default_map: dict[str, dict[str, object]] | None = None) -> None:
+    """Console entry point: turns domain errors into a message and exit code 1.
+
+    ``default_map`` gives option defaults per command, e.g. ``{"analyze": {"cache_dir":
+    ...}}`` (the advisor's entry point passes its workspace's cache folder).
+    """
     try:
-        cli.main(args=argv, prog_name="retention-advisor", standalone_mode=False)
+        cli.main(args=argv, prog_name="retention-advisor", standalone_mode=False,
+                 default_map=default_map)
     except RetentionError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)

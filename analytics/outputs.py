@@ -52,7 +52,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """``write(handle)`` into a temporary file beside ``path``, then rename it over
     ``path``: an interrupted run never leaves half a file (nor the temporary one)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -67,7 +67,7 @@ def _atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    _atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+    write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 _NEEDS_QUOTES = r'[",\r\n]'
@@ -114,7 +114,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), handle,
                         pacsv.WriteOptions(include_header=False, quoting_style="none"))
 
-    _atomic(path, write)
+    write_atomic(path, write)
 
 
 def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:

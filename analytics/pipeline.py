@@ -7,6 +7,7 @@ writes files (see :mod:`analytics.outputs`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from .background import Background, BackgroundFailed
 from .backtest import BACKTEST_COLUMNS, backtest
+from .cache import CleanCache, CleanEntry
 from .cleaning import CleaningReport, clean_orders
 from .clusters import BehaviourClusters, cluster_profile
 from .cohorts import cohort_table, monthly_activity, retention_kpis
@@ -311,12 +313,34 @@ def load_and_clean(
     sheet: str | None = None,
     date_format: str | None = None,
     progress: Progress | None = None,
+    cache_dir: str | Path | None = None,
 ) -> tuple[pd.DataFrame, CleaningReport, LoadResult]:
-    """Load an order export and clean it: (clean lines, cleaning report, load result)."""
+    """Load an order export and clean it: (clean lines, cleaning report, load result).
+
+    The load result says how the file was read (mapping, notes, ignored columns); its
+    ``orders`` are left empty, as the rows are in the clean lines. With ``cache_dir`` the
+    clean lines are kept there as Parquet (:class:`analytics.cache.CleanCache`), and the
+    next call for the same file and options reads them back: ``progress`` then reports
+    "cached" instead of "clean".
+    """
+    path = Path(path)
+    cache = key = None
+    if cache_dir is not None and path.is_file():
+        cache = CleanCache(cache_dir)
+        key = cache.key(path, mapping=mapping, sheet=sheet, date_format=date_format)
+        entry = cache.get(key)
+        if entry is not None:
+            if progress is not None:
+                progress("cached")
+            return entry.lines, entry.report, entry.loaded
     loaded = load_orders(path, mapping=mapping, sheet=sheet, date_format=date_format)
     if progress is not None:
         progress("clean")
     lines, report = clean_orders(loaded.orders)
+    # the rows as read are not kept: at 10M lines they would hold a gigabyte all analysis
+    loaded = dataclasses.replace(loaded, orders=loaded.orders.iloc[:0].copy())
+    if cache is not None and key is not None:
+        cache.put(key, CleanEntry(lines, report, loaded))
     return lines, report, loaded
 
 
@@ -327,13 +351,18 @@ def analyze_file(
     sheet: str | None = None,
     date_format: str | None = None,
     progress: Progress | None = None,
+    cache_dir: str | Path | None = None,
     **options: Any,
 ) -> Analysis:
-    """Load, clean and analyse a CSV, Parquet or Excel order export."""
+    """Load, clean and analyse a CSV, Parquet or Excel order export.
+
+    ``cache_dir``: keep and reuse the clean lines there (see :func:`load_and_clean`).
+    """
     step = progress or (lambda _stage: None)
     step("load")
     lines, report, loaded = load_and_clean(path, mapping=mapping, sheet=sheet,
-                                           date_format=date_format, progress=progress)
+                                           date_format=date_format, progress=progress,
+                                           cache_dir=cache_dir)
     return analyze(
         lines,
         cleaning=report,
