@@ -3,15 +3,16 @@ shop's data, the playbook knowledge base and the plan store under ``ADVISOR_HOME
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import analytics
-from analytics.cache import file_digest
+from analytics.cache import file_digest, least_recently_used
+from analytics.outputs import write_atomic
 from analytics.pipeline import Analysis, analyze_file
 from analytics.sample import SAMPLE_SHOP_PATH
 
@@ -21,7 +22,9 @@ from .settings import Settings
 from .storage import PlanStore
 from .tools import AdvisorContext
 
-__all__ = ["build_context", "knowledge_base", "load_analysis"]
+__all__ = ["KEEP_ANALYSES", "build_context", "knowledge_base", "load_analysis"]
+
+KEEP_ANALYSES = 8  # cached analyses kept on disk, the most recently used
 
 
 def _cache_key(path: Path, horizon_days: int, options: dict[str, object]) -> str:
@@ -49,22 +52,30 @@ def load_analysis(settings: Settings, data: Path | None = None,
     if not path.is_file():  # let the loader raise its clear message
         return analyze_file(path, horizon_days=settings.horizon_days, **options)
     key = _cache_key(path, settings.horizon_days, options)
-    cache = settings.home / "cache" / f"analysis-{key}.pickle"
+    folder = settings.home / "cache"
+    cache = folder / f"analysis-{key}.pickle"
     if cache.is_file():
         try:
             with cache.open("rb") as handle:
-                return pickle.load(handle)
+                analysis = pickle.load(handle)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
             cache.unlink(missing_ok=True)  # our own cache file, unreadable: recompute
+        else:
+            with contextlib.suppress(OSError):
+                os.utime(cache)  # most recently used
+            return analysis
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # kept in analysis.warnings
         analysis = analyze_file(path, horizon_days=settings.horizon_days, progress=progress,
-                                cache_dir=settings.home / "cache", **options)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        pickle.dump(analysis, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, cache)
+                                cache_dir=folder, **options)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(cache, lambda handle: pickle.dump(analysis, handle,
+                                                       protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError:  # a full or read-only disk: the analysis is still the answer
+        return analysis
+    for stale in least_recently_used(folder, "analysis-*.pickle", KEEP_ANALYSES):
+        stale.unlink(missing_ok=True)
     return analysis
 
 

@@ -32,7 +32,7 @@ from .cleaning import CleaningReport
 from .loading import LoadResult
 from .outputs import write_atomic
 
-__all__ = ["CleanCache", "CleanEntry", "file_digest"]
+__all__ = ["CleanCache", "CleanEntry", "file_digest", "least_recently_used"]
 
 _READER_SOURCES = ("loading.py", "cleaning.py", "schema.py", "cache.py")
 
@@ -44,6 +44,16 @@ def file_digest(path: Path) -> hashlib._Hash:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest
+
+
+def least_recently_used(folder: Path, pattern: str, keep: int) -> list[Path]:
+    """The files matching ``pattern`` in ``folder`` beyond the ``keep`` most recently
+    modified (a cache touches an entry when it uses it)."""
+    entries = []
+    for path in Path(folder).glob(pattern):
+        with contextlib.suppress(OSError):  # removed meanwhile by another process
+            entries.append((path.stat().st_mtime, path.name, path))
+    return [path for *_order, path in sorted(entries, reverse=True)[keep:]]
 
 
 @dataclass
@@ -127,9 +137,5 @@ class CleanCache:
                 path.unlink(missing_ok=True)
 
     def _evict(self) -> None:
-        entries = []
-        for meta in self.folder.glob("clean-*.json"):
-            with contextlib.suppress(OSError):
-                entries.append((meta.stat().st_mtime, meta.stem.removeprefix("clean-")))
-        for _mtime, key in sorted(entries, reverse=True)[self.keep:]:
-            self._remove(key)
+        for meta in least_recently_used(self.folder, "clean-*.json", self.keep):
+            self._remove(meta.stem.removeprefix("clean-"))

@@ -1,7 +1,9 @@
+import os
 import shutil
 
 import pandas as pd
 
+from advisor import workspace
 from advisor.settings import load_settings
 from advisor.workspace import load_analysis
 from analytics.sample import write_sample_shop
@@ -37,3 +39,36 @@ def test_a_corrupt_cache_entry_is_recomputed(tmp_path):
     entry.write_bytes(b"not a pickle")
     analysis = load_analysis(settings, data, run_backtest=False)
     assert len(analysis.customers) > 0
+
+
+def test_only_the_most_recently_used_analyses_stay_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(workspace, "KEEP_ANALYSES", 2)
+    settings = load_settings({"ADVISOR_HOME": str(tmp_path / "home")}, env_file=None)
+    cache = tmp_path / "home" / "cache"
+    shops = [write_sample_shop(tmp_path / f"shop{seed}.csv", customers=300, months=12,
+                               seed=seed)[0] for seed in (2, 3, 4)]
+    for n, shop in enumerate(shops[:2]):
+        load_analysis(settings, shop, run_backtest=False)
+        (newest,) = set(cache.glob("analysis-*.pickle")) - {
+            p for p in cache.glob("analysis-*.pickle") if p.stat().st_mtime < 3000}
+        os.utime(newest, (1000 + 1000 * n, 1000 + 1000 * n))
+    stages: list[str] = []
+    load_analysis(settings, shops[0], progress=stages.append, run_backtest=False)
+    assert stages == []  # a hit, which makes the first shop the most recently used
+    load_analysis(settings, shops[2], run_backtest=False)
+    assert len(list(cache.glob("analysis-*.pickle"))) == 2
+    load_analysis(settings, shops[0], progress=stages.append, run_backtest=False)
+    assert stages == []  # still there; the second shop was dropped
+    load_analysis(settings, shops[1], progress=stages.append, run_backtest=False)
+    assert "rfm" in stages
+
+
+def test_an_analysis_that_cannot_be_cached_is_still_returned(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cache").write_text("not a folder", encoding="utf-8")
+    settings = load_settings({"ADVISOR_HOME": str(home)}, env_file=None)
+    data, _ = write_sample_shop(tmp_path / "shop.csv", customers=300, months=12, seed=2)
+    analysis = load_analysis(settings, data, run_backtest=False)
+    assert len(analysis.customers) > 0
+    assert list(home.iterdir()) == [home / "cache"]  # no temporary file left behind
