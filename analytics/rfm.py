@@ -100,7 +100,7 @@ def rfm_table(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     table = g.agg(
         first_order=("order_date", "min"),
         last_order=("order_date", "max"),
-        frequency=(ORDER_ID, "nunique"),
+        frequency=("order_date", "size"),  # one row per order
         monetary=("amount", "sum"),
     )
     as_of_day = pd.Timestamp(as_of).normalize()

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -48,3 +49,31 @@ def test_retention_kpis(orders):
     assert kpis["new_customer_repeat_90d_base"] == 2
     assert kpis["active_customers_90d"] == 3
     assert kpis["avg_order_value"] == pytest.approx(35.0)
+
+
+def test_new_customer_repeat_rates_match_a_customer_by_customer_count():
+    rng = np.random.default_rng(5)
+    n = 3000  # unsorted, several orders on one timestamp, one-order customers
+    frame = pd.DataFrame({
+        "customer_id": rng.integers(0, 400, n).astype(str),
+        "order_id": np.arange(n).astype(str),
+        "order_date": pd.Timestamp("2024-01-01")
+        + pd.to_timedelta(rng.integers(0, 120, n), unit="D"),
+        "amount": 1.0,
+    })
+    as_of = pd.Timestamp("2024-04-30")
+    kpis = retention_kpis(frame, as_of)
+    for days in (30, 90):
+        base = repeated = 0
+        for _customer, dates in frame.groupby("customer_id")["order_date"]:
+            dates = sorted(dates)
+            if dates[0] <= as_of - pd.Timedelta(days=days):
+                base += 1
+                repeated += len(dates) > 1 and dates[1] - dates[0] <= pd.Timedelta(days=days)
+        assert kpis[f"new_customer_repeat_{days}d_base"] == base
+        assert kpis[f"new_customer_repeat_rate_{days}d"] == pytest.approx(repeated / base)
+
+
+def test_kpis_of_no_orders_are_empty_not_an_error(orders):
+    kpis = retention_kpis(orders.iloc[:0], pd.Timestamp("2024-04-30"))
+    assert kpis["customers"] == 0 and kpis["new_customer_repeat_30d_base"] == 0
