@@ -24,7 +24,7 @@ from scipy.stats import norm, rankdata, spearmanr
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from .churn import churn_labels
-from .features import DAY
+from .features import DAY, feature_lines
 from .recommend import evaluate_recommenders
 from .rfm import order_table
 from .schema import (
@@ -142,8 +142,8 @@ def backtest(
         return result
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the analysis itself reports degraded fits
-        scores = score_customers(orders, lines, cut, horizon_days, random_state,
-                                 snapshot_cache=snapshot_cache)
+        scores = score_customers(orders, feature_lines(lines), cut, horizon_days,
+                                 random_state, snapshot_cache=snapshot_cache)
     features, predictions = scores.features, scores.predictions
     y = churn_labels(orders, cut, horizon_days, features.index)
     scored = {"model": predictions["churn_probability"], "recency": features["recency_days"],

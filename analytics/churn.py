@@ -110,7 +110,7 @@ class Fallback:
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(np.abs(x))
+    return np.copysign(np.log1p(np.abs(x)), x)
 
 
 def _clip_scaled(x: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from .cleaning import CleaningReport, clean_orders
 from .clusters import BehaviourClusters, cluster_profile
 from .cohorts import cohort_table, monthly_activity, retention_kpis
 from .errors import DataError
-from .features import customer_features, integer_ids
+from .features import customer_features, feature_lines, integer_ids
 from .loading import LoadResult, load_orders
 from .recommend import ItemKNNRecommender
 from .rfm import DEFAULT_SEGMENT_RULES, SegmentRule, assign_segments, order_table, rfm_scores
@@ -191,10 +191,11 @@ def _analyze(
     with _backtest_beside(lines, day, horizon_days, random_state, run_backtest) \
             as backtest_result:
         orders = order_table(lines)
+        model_lines = feature_lines(lines)  # what the features read, text as numbers
         step("rfm")
         rfm = _rfm(orders, day, segment_rules)
         step("clusters")
-        features = customer_features(orders, day, horizon_days, lines)
+        features = customer_features(orders, day, horizon_days, model_lines)
         with threadpool_limits(limits=1, user_api="openmp"):  # see analytics.scoring
             clusterer = BehaviourClusters(random_state=random_state).fit(features)
         rfm["tenure_days"] = features["tenure_days"]
@@ -202,7 +203,7 @@ def _analyze(
         rfm["cluster_label"] = rfm["cluster"].map(clusterer.labels_).astype("string")
 
         snapshots: dict[Any, Any] = {}  # churn rows, for a backtest fitted in this process
-        scores = score_customers(orders, lines, day, horizon_days, random_state, features,
+        scores = score_customers(orders, model_lines, day, horizon_days, random_state, features,
                                  progress=progress,  # reports "clv", then "churn"
                                  snapshot_cache=snapshots)
         customers = rfm.join(scores.predictions).join(scores.features[["mean_gap_days"]])
@@ -214,8 +215,8 @@ def _analyze(
         kpis["revenue_at_risk"] = float(customers["revenue_at_risk"].sum())
         kpis["predicted_clv"] = float(customers["predicted_clv"].sum())
         step("segments")
-        previous = _previous_customers(orders, lines, day, trend_days, segment_rules, clusterer,
-                                       scores)
+        previous = _previous_customers(orders, model_lines, day, trend_days, segment_rules,
+                                       clusterer, scores)
         diagnostics = {
             "clusters": {"k": clusterer.k_, "silhouette_by_k": clusterer.silhouette_,
                          "labels": clusterer.labels_},

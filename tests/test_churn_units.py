@@ -292,6 +292,29 @@ def test_features_of_a_subset_equal_the_full_rows_with_population_percentiles():
         assert subset["frequency_pct"].min() < 0.5 < subset["frequency_pct"].max()
 
 
+def test_features_from_coded_lines_equal_those_from_text():
+    from analytics.cleaning import clean_orders
+    from analytics.features import feature_lines
+    from analytics.rfm import order_table
+    from analytics.sample import generate_sample_shop
+
+    lines = clean_orders(generate_sample_shop(customers=800, months=12, seed=6)[0])[0]
+    rng = np.random.default_rng(0)
+    odd = rng.random(len(lines))  # empty and missing codes and products, numeric discounts
+    lines = lines.assign(
+        coupon_code=lines["coupon_code"].mask(odd < 0.1, "").mask(odd > 0.95, None),
+        product_id=lines["product_id"].mask(odd > 0.97, None),
+        discount=np.where(odd < 0.05, 2.5, 0.0))
+    cutoff = lines["order_date"].max().normalize() - pd.Timedelta(days=30)
+    coded = feature_lines(lines)
+    assert all(pd.api.types.is_numeric_dtype(coded[c]) for c in coded.columns
+               if c not in ("customer_id", "order_date"))
+    text = customer_features(order_table(lines), cutoff, 90, lines)
+    assert text["coupon_order_share"].between(0.01, 0.99).any()
+    pd.testing.assert_frame_equal(customer_features(order_table(lines), cutoff, 90, coded),
+                                  text)
+
+
 def test_matching_a_level_moves_the_mean_and_keeps_the_ranking(paced):
     import copy
 
