@@ -39,7 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from .features import DAY, ExtraFeatures, customer_features, integer_ids, on_or_before
-from .schema import CUSTOMER_ID
+from .schema import CUSTOMER_ID, ORDER_DATE
 
 __all__ = [
     "ChurnModel",
@@ -255,7 +255,8 @@ class ChurnModel:
                 else self.snapshot_cache.get(key)
             if cached is None:
                 # Customers at the cut-off, in the order the features come in (sorted ids).
-                population = np.unique(on_or_before(orders, cutoff)[CUSTOMER_ID])
+                population = np.unique(on_or_before(orders[[CUSTOMER_ID, ORDER_DATE]],
+                                                    cutoff)[CUSTOMER_ID])
                 chosen = None
                 if len(population) > per_snapshot:  # seeded by the date: same rows every fit
                     rng = np.random.default_rng([self.random_state, cutoff.toordinal()])

@@ -292,6 +292,18 @@ def test_features_of_a_subset_equal_the_full_rows_with_population_percentiles():
         assert subset["frequency_pct"].min() < 0.5 < subset["frequency_pct"].max()
 
 
+def test_count_distinct_is_a_grouped_nunique():
+    from analytics.features import count_distinct
+
+    rng = np.random.default_rng(2)
+    keys = pd.Series(rng.choice(["b", "a", "c", "d"], 500), name="customer_id")
+    values = pd.Series(rng.choice([1.0, 2.0, 7.0, np.nan], 500)).where(keys != "d")
+    expected = values.groupby(keys).nunique()
+    pd.testing.assert_series_equal(count_distinct(keys, values), expected, check_names=False)
+    assert count_distinct(keys, values)["d"] == 0  # only missing values
+    assert count_distinct(keys.iloc[:0], values.iloc[:0]).empty
+
+
 def test_features_from_coded_lines_equal_those_from_text():
     from analytics.cleaning import clean_orders
     from analytics.features import feature_lines
