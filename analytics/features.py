@@ -90,6 +90,16 @@ def feature_lines(lines: pd.DataFrame) -> pd.DataFrame:
     return out.assign(**recoded)
 
 
+def _small_codes(values: pd.Series | np.ndarray) -> np.ndarray | None:
+    """The values as they are when they are integers from 0 to a few times their count
+    (customer codes of :func:`integer_ids`, day numbers): they need no hashing."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu" or len(array) == 0:
+        return None
+    low, high = array.min(), array.max()
+    return array.astype(np.int64) if low >= 0 and high < 4 * len(array) + 1024 else None
+
+
 def count_distinct(keys: pd.Series, values: pd.Series | np.ndarray) -> pd.Series:
     """How many distinct known ``values`` each key has, by key, sorted: what
     ``groupby(keys)[values].nunique()`` gives.
@@ -97,13 +107,23 @@ def count_distinct(keys: pd.Series, values: pd.Series | np.ndarray) -> pd.Series
     Each (key, value) pair becomes one integer: finding the distinct pairs of millions of
     lines that way costs a fraction of what grouping them does.
     """
-    key_codes, uniques = pd.factorize(keys, sort=True)
-    value_codes, found = pd.factorize(values)
+    value_codes = _small_codes(values)
+    if value_codes is None:
+        value_codes, found = pd.factorize(values)
+        width = max(len(found), 1)
+    else:
+        width = int(value_codes.max()) + 1
     known = value_codes >= 0
-    width = max(len(found), 1)
-    pairs = pd.unique(key_codes[known].astype(np.int64) * width + value_codes[known])
-    return pd.Series(np.bincount(pairs // width, minlength=len(uniques)),
-                     index=pd.Index(uniques, name=CUSTOMER_ID))
+    key_codes = _small_codes(keys)
+    if key_codes is None:
+        key_codes, uniques = pd.factorize(keys, sort=True)
+        present = np.arange(len(uniques))
+    else:  # integer keys: bins by their value, then only the keys there are
+        present = np.flatnonzero(np.bincount(key_codes))
+        uniques = present
+    pairs = pd.unique(key_codes[known] * width + value_codes[known])
+    counts = np.bincount(pairs // width, minlength=int(present.max(initial=-1)) + 1)
+    return pd.Series(counts[present], index=pd.Index(uniques, name=CUSTOMER_ID))
 
 
 def _line_features(lines: pd.DataFrame, orders_count: pd.Series) -> pd.DataFrame:
@@ -203,8 +223,8 @@ def _ranked_base(past: pd.DataFrame, day: pd.Timestamp, horizon_days: int) -> pd
     (distinct days − 1), the same number :func:`_gap_stats` averages.
     """
     f = _base_features(past, day, horizon_days)
-    distinct = count_distinct(past[CUSTOMER_ID],
-                              past["order_date"].to_numpy().astype("datetime64[D]"))
+    days = past["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    distinct = count_distinct(past[CUSTOMER_ID], days - (days.min() if len(days) else 0))
     span = (f["tenure_days"] - f["recency_days"]).astype(float)
     f["mean_gap_days"] = span / (distinct - 1).where(distinct > 1)
     f["overdue_ratio"] = f["recency_days"] / f["mean_gap_days"]

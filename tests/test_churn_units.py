@@ -302,6 +302,11 @@ def test_count_distinct_is_a_grouped_nunique():
     pd.testing.assert_series_equal(count_distinct(keys, values), expected, check_names=False)
     assert count_distinct(keys, values)["d"] == 0  # only missing values
     assert count_distinct(keys.iloc[:0], values.iloc[:0]).empty
+    # integer codes (customers, days) are binned as they are, with gaps in the keys
+    codes = pd.Series(rng.choice([0, 3, 4, 9], 500), name="customer_id")
+    days = rng.integers(0, 40, 500)
+    pd.testing.assert_series_equal(count_distinct(codes, days),
+                                   pd.Series(days).groupby(codes).nunique(), check_names=False)
 
 
 def test_features_from_coded_lines_equal_those_from_text():
