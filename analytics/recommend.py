@@ -134,8 +134,20 @@ def _history(
     frame = orders.loc[orders[ORDER_DATE] < end, columns]
     frame = frame.dropna(subset=[CUSTOMER_ID, PRODUCT_ID, ORDER_DATE])
     frame = frame.astype({CUSTOMER_ID: "str", PRODUCT_ID: "str"})
-    frame = frame.loc[~_exclusion_mask(frame[PRODUCT_ID], exclude_products)]
-    frame = frame.drop_duplicates([CUSTOMER_ID, PRODUCT_ID, key])
+    # Ids as codes in sorted order (the order grouping gives): millions of lines are
+    # matched, deduplicated and counted as integers, and the exclusion pattern is tested
+    # once per product, not once per line.
+    product_code, products = pd.factorize(frame[PRODUCT_ID], sort=True)
+    excluded = _exclusion_mask(pd.Series(products, dtype="str"), exclude_products).to_numpy()
+    frame = frame.loc[~excluded[product_code]]
+    product_code = product_code[~excluded[product_code]]
+    customer_code, customers = pd.factorize(frame[CUSTOMER_ID], sort=True)
+    order_code = pd.factorize(frame[key])[0].astype(np.int64)
+    orders_of = pd.factorize(customer_code.astype(np.int64) * (order_code.max(initial=0) + 1)
+                             + order_code)[0].astype(np.int64)
+    first = ~pd.Series(orders_of * len(products) + product_code).duplicated().to_numpy()
+    frame, product_code, customer_code = frame.loc[first], product_code[first], \
+        customer_code[first]
     if frame.empty:
         raise DataError(
             f"No purchases with a customer and a product up to {end - _DAY:%Y-%m-%d}: "
@@ -143,24 +155,29 @@ def _history(
         )
     age = (end - frame[ORDER_DATE]).to_numpy() / np.timedelta64(1, "D")
     recent = age < recent_days
-    reach = pd.DataFrame(
-        {
-            "recent": frame.loc[recent].groupby(PRODUCT_ID)[CUSTOMER_ID].nunique(),
-            "ever": frame.groupby(PRODUCT_ID)[CUSTOMER_ID].nunique(),
-        }
-    ).fillna(0)
-    reach = reach.sort_values(["recent", "ever"], ascending=False, kind="stable")
-    customer_code, customers = pd.factorize(frame[CUSTOMER_ID], sort=True)
-    products = pd.Index(reach.index, dtype="str", name=PRODUCT_ID)
+    bought = np.flatnonzero(np.bincount(product_code, minlength=len(products)))
+    ever = _buyers(product_code, customer_code, len(products))
+    recent_buyers = _buyers(product_code[recent], customer_code[recent], len(products))
+    # most recently popular first; ties stay in product id order
+    ranked = bought[np.lexsort((-ever[bought], -recent_buyers[bought]))]
+    position = np.full(len(products), -1)
+    position[ranked] = np.arange(len(ranked))
     return _History(
         customers=pd.Index(customers, dtype="str", name=CUSTOMER_ID),
-        products=products,
+        products=pd.Index(products.take(ranked), dtype="str", name=PRODUCT_ID),
         customer_code=np.asarray(customer_code),
-        product_code=products.get_indexer(frame[PRODUCT_ID]),
+        product_code=position[product_code],
         age_days=age.astype(np.float64),
-        recent_buyers=reach["recent"].to_numpy(dtype=np.float64),
-        recent_customers=int(frame.loc[recent, CUSTOMER_ID].nunique()),
+        recent_buyers=recent_buyers[ranked].astype(np.float64),
+        recent_customers=len(np.unique(customer_code[recent])),
     )
+
+
+def _buyers(product_code: np.ndarray, customer_code: np.ndarray, n_products: int) -> np.ndarray:
+    """Distinct customers per product code."""
+    pairs = pd.unique(product_code.astype(np.int64) * (customer_code.max(initial=0) + 1)
+                      + customer_code)
+    return np.bincount(pairs // (customer_code.max(initial=0) + 1), minlength=n_products)
 
 
 def _coords(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
