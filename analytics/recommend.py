@@ -329,6 +329,8 @@ class _Recommender(BaseEstimator):
         if len(unknown):
             parts.append(self._popular_for(unknown, n))
         result = pd.concat(parts, ignore_index=True)
+        if customer_ids is None:  # every customer, known, in order: the lists are in order
+            return result
         order = pd.Series(np.arange(len(ids)), index=ids)
         result["_pos"] = order.loc[result[CUSTOMER_ID]].to_numpy()
         result = result.sort_values(["_pos", "rank"], kind="stable").drop(columns="_pos")
@@ -392,9 +394,10 @@ def _frame(
     m, n = top.shape
     return pd.DataFrame(
         {
-            CUSTOMER_ID: pd.array(np.repeat(ids.to_numpy(), n), dtype="str"),
+            # taken from the id arrays as they are: no text is built again
+            CUSTOMER_ID: ids.astype("str").array.take(np.repeat(np.arange(m), n)),
             "rank": np.tile(np.arange(1, n + 1), m),
-            PRODUCT_ID: pd.array(products.to_numpy()[top.ravel()], dtype="str"),
+            PRODUCT_ID: products.astype("str").array.take(top.ravel()),
             "score": score.ravel().astype(np.float64),
             "source": pd.array(source.ravel(), dtype="str"),
         }
