@@ -113,7 +113,6 @@ def count_distinct(keys: pd.Series, values: pd.Series | np.ndarray) -> pd.Series
         width = max(len(found), 1)
     else:
         width = int(value_codes.max()) + 1
-    known = value_codes >= 0
     key_codes = _small_codes(keys)
     if key_codes is None:
         key_codes, uniques = pd.factorize(keys, sort=True)
@@ -121,6 +120,7 @@ def count_distinct(keys: pd.Series, values: pd.Series | np.ndarray) -> pd.Series
     else:  # integer keys: bins by their value, then only the keys there are
         present = np.flatnonzero(np.bincount(key_codes))
         uniques = present
+    known = (value_codes >= 0) & (key_codes >= 0)  # a missing key or value is not counted
     pairs = pd.unique(key_codes[known] * width + value_codes[known])
     counts = np.bincount(pairs // width, minlength=int(present.max(initial=-1)) + 1)
     return pd.Series(counts[present], index=pd.Index(uniques, name=CUSTOMER_ID))

@@ -142,7 +142,7 @@ def _history(
     frame = frame.loc[~excluded[product_code]]
     product_code = product_code[~excluded[product_code]]
     customer_code, customers = pd.factorize(frame[CUSTOMER_ID], sort=True)
-    order_code = pd.factorize(frame[key])[0].astype(np.int64)
+    order_code = pd.factorize(frame[key])[0].astype(np.int64) + 1  # a missing id is 0
     orders_of = pd.factorize(customer_code.astype(np.int64) * (order_code.max(initial=0) + 1)
                              + order_code)[0].astype(np.int64)
     first = ~pd.Series(orders_of * len(products) + product_code).duplicated().to_numpy()

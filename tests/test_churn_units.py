@@ -296,7 +296,7 @@ def test_count_distinct_is_a_grouped_nunique():
     from analytics.features import count_distinct
 
     rng = np.random.default_rng(2)
-    keys = pd.Series(rng.choice(["b", "a", "c", "d"], 500), name="customer_id")
+    keys = pd.Series(rng.choice(["b", "a", "c", "d", None], 500), name="customer_id")
     values = pd.Series(rng.choice([1.0, 2.0, 7.0, np.nan], 500)).where(keys != "d")
     expected = values.groupby(keys).nunique()
     pd.testing.assert_series_equal(count_distinct(keys, values), expected, check_names=False)

@@ -143,6 +143,18 @@ def test_orders_without_order_id_count_timestamps() -> None:
     assert recs["score"].tolist() == [2.0, 1.0]  # two timestamps with APPLE, one with BREAD
 
 
+def test_each_order_counts_once_per_product_and_a_missing_order_id_is_an_order() -> None:
+    orders = make_orders(
+        basket("c1", "o1", 10, "APPLE", "APPLE")  # one order with APPLE on two lines
+        + basket("c1", "o2", 20, "APPLE")
+        + basket("c2", "o3", 30, "APPLE")
+        + basket("c3", "x", 40, "APPLE")
+    )
+    orders["order_id"] = orders["order_id"].mask(orders["customer_id"] == "c3")
+    recs = BuyAgainRecommender().fit(orders, AS_OF).recommend(["c1", "c2", "c3"], n=1)
+    assert recs["score"].tolist() == [2.0, 1.0, 1.0]
+
+
 # --- fallback ----------------------------------------------------------------------------
 
 
