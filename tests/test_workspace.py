@@ -72,3 +72,18 @@ def test_an_analysis_that_cannot_be_cached_is_still_returned(tmp_path):
     analysis = load_analysis(settings, data, run_backtest=False)
     assert len(analysis.customers) > 0
     assert list(home.iterdir()) == [home / "cache"]  # no temporary file left behind
+
+
+def test_another_horizon_reanalyses_from_the_cleaned_lines(tmp_path):
+    home = str(tmp_path / "home")
+    data, _ = write_sample_shop(tmp_path / "shop.csv", customers=300, months=12, seed=2)
+    first: list[str] = []
+    load_analysis(load_settings({"ADVISOR_HOME": home}, env_file=None), data,
+                  progress=first.append, run_backtest=False)
+    assert "clean" in first and "cached" not in first
+    again: list[str] = []
+    shorter = load_settings({"ADVISOR_HOME": home, "ADVISOR_HORIZON_DAYS": "60"},
+                            env_file=None)
+    analysis = load_analysis(shorter, data, progress=again.append, run_backtest=False)
+    assert "cached" in again and "clean" not in again and "rfm" in again
+    assert analysis.horizon_days == 60
