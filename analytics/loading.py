@@ -362,6 +362,10 @@ def map_orders(
     for canonical, header in resolved.items():
         result.orders[canonical] = _convert(raw[header], canonical, header, date_format, result)
     _derive_amount(result)
+    if ORDER_ID in result.orders and (missing := int(result.orders[ORDER_ID].isna().sum())):
+        result.notes.append(
+            f"{source}: column {resolved[ORDER_ID]!r} (order_id): {missing:,} lines have no "
+            "order id; a customer's lines at one time count as one order")
     result.orders = result.orders[[c for c in CANONICAL_COLUMNS if c in result.orders]]
     result.ignored_columns = [c for c in raw.columns if c not in resolved.values()]
     pii = [c for c in result.ignored_columns if _is_pii(c)]

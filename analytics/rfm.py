@@ -78,11 +78,17 @@ DEFAULT_RFM_WEIGHTS: Mapping[str, float] = {"rfm_r": 1.0, "rfm_f": 1.0, "rfm_m":
 def order_table(lines: pd.DataFrame) -> pd.DataFrame:
     """One row per order: ``customer_id, order_id, order_date, amount``.
 
-    Lines of one order share ``order_id``; without one, each (customer, timestamp) is an order.
+    Lines of one order share ``order_id``; without one (no column, or a line whose id is
+    missing), each (customer, timestamp) is an order.
     """
     if ORDER_ID not in lines:
         order_key = lines.groupby([CUSTOMER_ID, ORDER_DATE], sort=False).ngroup()
         lines = lines.assign(**{ORDER_ID: order_key.astype("string")})
+    elif lines[ORDER_ID].isna().any():  # such lines would otherwise fall out of the groups
+        missing = lines[ORDER_ID].isna()
+        order_key = lines.loc[missing].groupby([CUSTOMER_ID, ORDER_DATE], sort=False).ngroup()
+        named = ("(no order id) " + order_key.astype("str")).reindex(lines.index)
+        lines = lines.assign(**{ORDER_ID: lines[ORDER_ID].astype("str").fillna(named)})
     orders = lines.groupby([CUSTOMER_ID, ORDER_ID], sort=False, observed=True).agg(
         order_date=(ORDER_DATE, "min"), amount=(AMOUNT, "sum")
     )

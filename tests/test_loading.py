@@ -471,3 +471,13 @@ def test_map_orders_on_a_frame_in_memory() -> None:
     result = map_orders(raw, source="upload")
     assert result.orders["customer_id"].tolist() == ["1", "2"]
     assert result.source == "upload" and result.rows_in == 2
+
+
+def test_lines_without_an_order_id_are_noted(tmp_path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text("customer,order,date,total\nc1,o1,2024-01-02,10\nc1,,2024-01-05,20\n"
+                    "c2,,2024-01-06,5\n", encoding="utf-8")
+    result = load_orders(path, mapping={"order_id": "order"})
+    assert any("2 lines have no order id" in note and "'order'" in note
+               for note in result.notes)
+    assert result.orders["order_id"].isna().sum() == 2

@@ -46,6 +46,14 @@ def test_order_table_without_order_id_treats_each_timestamp_as_an_order(lines):
     assert orders.loc[orders["customer_id"] == "A", "amount"].max() == 100
 
 
+def test_lines_missing_their_order_id_still_count_as_orders(lines):
+    ids = lines["order_id"].astype("str").mask(lines["customer_id"].isin(["A", "E"]))
+    rfm = rfm_table(order_table(lines.assign(order_id=ids)), AS_OF)
+    # A's two lines at one time are one order, E's two times two: nothing is lost
+    assert rfm["frequency"].to_dict() == {"A": 2, "B": 1, "C": 3, "D": 1, "E": 2}
+    assert rfm["monetary"].to_dict() == {"A": 150, "B": 20, "C": 1000, "D": 10, "E": 160}
+
+
 def test_scores_and_segments_hand_computed(lines):
     scored = rfm_scores(rfm_table(order_table(lines), AS_OF))
     assert scored["rfm_r"].to_dict() == {"A": 3, "B": 4, "C": 2, "D": 1, "E": 5}
