@@ -46,12 +46,17 @@ def on_or_before(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     return frame.loc[frame["order_date"] < cutoff + DAY]
 
 
+def _day_numbers(frame: pd.DataFrame) -> np.ndarray:
+    """The day of each ``order_date`` as an integer from 0, the first day."""
+    days = frame["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    return days - (days.min() if len(days) else 0)
+
+
 def _gap_stats(orders: pd.DataFrame) -> pd.DataFrame:
     """Gaps in days between a customer's distinct order days: mean, spread and the last one."""
     # Sorted by customer, then day, as one integer key: the days in order are all that counts.
     codes, customers = pd.factorize(orders[CUSTOMER_ID], sort=True)
-    days = orders["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    days = days - (days.min() if len(days) else 0)
+    days = _day_numbers(orders)
     order = np.argsort(codes.astype(np.int64) * (int(days.max(initial=0)) + 1) + days,
                        kind="stable")
     codes, days = codes[order], days[order]
@@ -100,7 +105,7 @@ def _small_codes(values: pd.Series | np.ndarray) -> np.ndarray | None:
     return array.astype(np.int64) if low >= 0 and high < 4 * len(array) + 1024 else None
 
 
-def count_distinct(keys: pd.Series, values: pd.Series | np.ndarray) -> pd.Series:
+def count_distinct(keys: pd.Series | np.ndarray, values: pd.Series | np.ndarray) -> pd.Series:
     """How many distinct known ``values`` each key has, by key, sorted: what
     ``groupby(keys)[values].nunique()`` gives.
 
@@ -123,7 +128,7 @@ def count_distinct(keys: pd.Series, values: pd.Series | np.ndarray) -> pd.Series
     known = (value_codes >= 0) & (key_codes >= 0)  # a missing key or value is not counted
     pairs = pd.unique(key_codes[known] * width + value_codes[known])
     counts = np.bincount(pairs // width, minlength=int(present.max(initial=-1)) + 1)
-    return pd.Series(counts[present], index=pd.Index(uniques, name=CUSTOMER_ID))
+    return pd.Series(counts[present], index=pd.Index(uniques, name=getattr(keys, "name", None)))
 
 
 def _line_features(lines: pd.DataFrame, orders_count: pd.Series) -> pd.DataFrame:
@@ -223,8 +228,7 @@ def _ranked_base(past: pd.DataFrame, day: pd.Timestamp, horizon_days: int) -> pd
     (distinct days − 1), the same number :func:`_gap_stats` averages.
     """
     f = _base_features(past, day, horizon_days)
-    days = past["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    distinct = count_distinct(past[CUSTOMER_ID], days - (days.min() if len(days) else 0))
+    distinct = count_distinct(past[CUSTOMER_ID], _day_numbers(past))
     span = (f["tenure_days"] - f["recency_days"]).astype(float)
     f["mean_gap_days"] = span / (distinct - 1).where(distinct > 1)
     f["overdue_ratio"] = f["recency_days"] / f["mean_gap_days"]

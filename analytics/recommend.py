@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 
 from analytics.errors import DataError
+from analytics.features import count_distinct
 from analytics.schema import CUSTOMER_ID, ORDER_DATE, ORDER_ID, PRODUCT_ID
 
 __all__ = [
@@ -174,10 +175,9 @@ def _history(
 
 
 def _buyers(product_code: np.ndarray, customer_code: np.ndarray, n_products: int) -> np.ndarray:
-    """Distinct customers per product code."""
-    pairs = pd.unique(product_code.astype(np.int64) * (customer_code.max(initial=0) + 1)
-                      + customer_code)
-    return np.bincount(pairs // (customer_code.max(initial=0) + 1), minlength=n_products)
+    """Distinct customers per product code (0 for a product nobody bought)."""
+    counts = count_distinct(product_code, customer_code)
+    return counts.reindex(range(n_products), fill_value=0).to_numpy()
 
 
 def _coords(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
