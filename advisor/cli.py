@@ -128,11 +128,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ``analyze`` and ``backtest`` keep cleaned lines in the workspace's cache by default.
     """
     try:
-        cache = str(load_settings().home / "cache")
+        cache: str | None = str(load_settings().home / "cache")
     except RetentionError:  # a bad setting: the commands that need settings report it
-        cache = None
-    defaults = {name: {"cache_dir": cache} for name in ("analyze", "backtest")}
-    analytics_main(argv, default_map=defaults if cache else None)
+        cache = None  # and analyze runs without a cache
+    analytics_main(argv, default_map={name: {"cache_dir": cache}
+                                      for name in ("analyze", "backtest")})
 
 
 if __name__ == "__main__":

@@ -325,9 +325,8 @@ def load_and_clean(
     "cached" instead of "clean".
     """
     path = Path(path)
-    cache = key = None
-    if cache_dir is not None and path.is_file():
-        cache = CleanCache(cache_dir)
+    cache = CleanCache(cache_dir) if cache_dir is not None and path.is_file() else None
+    if cache is not None:
         key = cache.key(path, mapping=mapping, sheet=sheet, date_format=date_format)
         entry = cache.get(key)
         if entry is not None:
@@ -340,7 +339,7 @@ def load_and_clean(
     lines, report = clean_orders(loaded.orders)
     # the rows as read are not kept: at 10M lines they would hold a gigabyte all analysis
     loaded = dataclasses.replace(loaded, orders=loaded.orders.iloc[:0].copy())
-    if cache is not None and key is not None:
+    if cache is not None:
         cache.put(key, CleanEntry(lines, report, loaded))
     return lines, report, loaded
 
