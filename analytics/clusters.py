@@ -17,10 +17,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["DEFAULT_CLUSTER_FEATURES", "BehaviourClusters", "cluster_profile"]
+__all__ = [
+    "DEFAULT_CLUSTER_FEATURES",
+    "BehaviourClusters",
+    "cluster_profile",
+    "silhouette_scores",
+]
 
 DEFAULT_CLUSTER_FEATURES: tuple[str, ...] = (
     "frequency",
@@ -90,14 +95,16 @@ class BehaviourClusters:
         sample = z
         if len(z) > self.silhouette_samples:
             sample = z[rng.choice(len(z), self.silhouette_samples, replace=False)]
-        best = None
+        models, labellings = [], []
         for k in ks:
             model = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(z)
             labels = model.predict(sample)
-            if len(np.unique(labels)) < 2:
-                continue
-            score = float(silhouette_score(sample, labels))
-            self.silhouette_[k] = round(score, 4)
+            if len(np.unique(labels)) >= 2:
+                models.append(model)
+                labellings.append(labels)
+        best = None
+        for model, score in zip(models, silhouette_scores(sample, labellings), strict=True):
+            self.silhouette_[model.n_clusters] = round(score, 4)
             if best is None or score > best[0]:
                 best = (score, model)
         if best is None:
@@ -116,6 +123,45 @@ class BehaviourClusters:
         """Cluster number of each customer (0 = highest median spend)."""
         raw = self.kmeans_.predict(self.scaler_.transform(self._matrix(frame)))
         return pd.Series(self.cluster_order_[raw], index=frame.index, name="cluster")
+
+
+def silhouette_scores(x: np.ndarray, labellings: Sequence[np.ndarray],
+                      chunk_rows: int = 1_000) -> list[float]:
+    """The mean silhouette of each labelling of the rows of ``x`` (each with at least two
+    labels), as :func:`sklearn.metrics.silhouette_score` computes it one labelling at a time.
+
+    The pairwise distances, the costly part, are computed once for all labellings, a block
+    of ``chunk_rows`` rows at a time; a block's distance sums to every cluster of every
+    labelling come from one matrix product.
+    """
+    n = len(x)
+    inverse, sizes, offsets = [], [], [0]
+    for labels in labellings:
+        _, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        inverse.append(codes)
+        sizes.append(counts.astype(float))
+        offsets.append(offsets[-1] + len(counts))
+    members = np.zeros((n, offsets[-1]))
+    for codes, offset in zip(inverse, offsets, strict=False):
+        members[np.arange(n), offset + codes] = 1.0
+    sums = np.empty((n, offsets[-1]))
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        distances = euclidean_distances(x[start:stop], x)
+        distances[np.arange(stop - start), np.arange(start, stop)] = 0.0  # as sklearn does
+        sums[start:stop] = distances @ members
+    rows = np.arange(n)
+    scores = []
+    for codes, counts, offset in zip(inverse, sizes, offsets, strict=False):
+        to_cluster = sums[:, offset:offset + len(counts)].copy()
+        intra = to_cluster[rows, codes]
+        to_cluster[rows, codes] = np.inf
+        inter = (to_cluster / counts).min(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            intra = intra / (counts[codes] - 1)
+            silhouette = (inter - intra) / np.maximum(intra, inter)
+        scores.append(float(np.mean(np.nan_to_num(silhouette))))  # 0 for one-member clusters
+    return scores
 
 
 def _level(value: float, low: float, high: float, words: tuple[str, str, str]) -> str:

@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from analytics.clusters import BehaviourClusters, cluster_profile
+from analytics.clusters import BehaviourClusters, cluster_profile, silhouette_scores
 
 
 def _planted(n_per_group: int = 150, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray]:
@@ -35,6 +35,24 @@ def test_recovers_planted_groups_and_picks_k():
     assert model.k_ == 3
     assert adjusted_rand_score(truth, labels) > 0.95
     assert max(model.silhouette_, key=model.silhouette_.get) == 3
+
+
+def test_silhouettes_of_all_labellings_at_once_equal_sklearns_one_at_a_time():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(701, 3))
+    x[:300] += 4.0  # one clear group, so the scores differ by labelling
+    labellings = [
+        (x[:, 0] > 2).astype(int),                    # the planted split
+        rng.integers(0, 5, size=len(x)),              # noise
+        np.where(np.arange(len(x)) == 7, 9, rng.integers(0, 3, size=len(x))),  # a singleton
+        rng.choice([2, 40], size=len(x)),              # labels that are not 0..k-1
+    ]
+    expected = [silhouette_score(x, labels) for labels in labellings]
+    # blocks of rows that do not divide the rows evenly, and a single block
+    for chunk_rows in (64, 5000):
+        assert silhouette_scores(x, labellings, chunk_rows=chunk_rows) == pytest.approx(
+            expected, abs=1e-12)
+    assert expected[0] > 0.4 > expected[1]
 
 
 def test_clusters_are_numbered_by_spend_and_labelled_in_plain_words():
