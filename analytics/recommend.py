@@ -598,8 +598,8 @@ def evaluate_recommenders(
     _check_columns(orders)
     end = _history_end(orders, as_of)
     truth = _test_purchases(orders, end, horizon_days, exclude_products)
-    trained = set(orders.loc[orders[ORDER_DATE] < end, CUSTOMER_ID].dropna().astype("str"))
-    truth = truth.loc[truth[CUSTOMER_ID].isin(trained)]
+    trained = orders.loc[orders[ORDER_DATE] < end, CUSTOMER_ID].dropna().unique()
+    truth = truth.loc[truth[CUSTOMER_ID].isin(pd.Index(trained).astype("str"))]
     customers = pd.Index(truth[CUSTOMER_ID].unique(), dtype="str")
     rows = []
     histories: dict[float, _History] = {}  # this module's recommenders share the purchases
