@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import analytics
-from analytics.cache import file_digest, least_recently_used
+from analytics.cache import file_digest, least_recently_used, leftovers
 from analytics.outputs import write_atomic
 from analytics.pipeline import Analysis, analyze_file
 from analytics.sample import SAMPLE_SHOP_PATH
@@ -74,7 +74,9 @@ def load_analysis(settings: Settings, data: Path | None = None,
                                                        protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:  # a full or read-only disk: the analysis is still the answer
         return analysis
-    for stale in least_recently_used(folder, "analysis-*.pickle", KEEP_ANALYSES):
+    # the least recently used, and temporary files of writes that were killed
+    for stale in least_recently_used(folder, "analysis-*.pickle", KEEP_ANALYSES) \
+            + leftovers(folder, ".analysis-*.pickle.*"):
         stale.unlink(missing_ok=True)
     return analysis
 

@@ -11,7 +11,8 @@ version: a changed file, option or reader gives another entry, never a stale one
 is ``clean-<key>.parquet`` (the lines) and ``clean-<key>.json`` (the cleaning report and
 how the file was read), each written to a temporary file and renamed, the JSON last, so an
 interrupted write leaves no entry that reads. An unreadable entry is deleted and
-recomputed. Only the ``keep`` most recently used entries stay; a cache that cannot be
+recomputed. Only the ``keep`` most recently used entries stay, and what a killed write
+left (an hour old) goes when an entry is stored; a cache that cannot be
 written (a read-only or full disk) is skipped, never an error: the analysis is what was
 asked for.
 """
@@ -22,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,11 @@ from .cleaning import CleaningReport
 from .loading import LoadResult
 from .outputs import write_atomic
 
-__all__ = ["CleanCache", "CleanEntry", "file_digest", "least_recently_used"]
+__all__ = ["CleanCache", "CleanEntry", "file_digest", "least_recently_used", "leftovers"]
+
+# A file of a write that is still going on is younger than this; an older one was left by a
+# process that was killed (out of memory, say) between writing and renaming.
+LEFTOVER_SECONDS = 3600.0
 
 _READER_SOURCES = ("loading.py", "cleaning.py", "schema.py", "cache.py")
 
@@ -54,6 +60,18 @@ def least_recently_used(folder: Path, pattern: str, keep: int) -> list[Path]:
         with contextlib.suppress(OSError):  # removed meanwhile by another process
             entries.append((path.stat().st_mtime, path.name, path))
     return [path for *_order, path in sorted(entries, reverse=True)[keep:]]
+
+
+def leftovers(folder: Path, pattern: str, older_than: float = LEFTOVER_SECONDS) -> list[Path]:
+    """The files matching ``pattern`` in ``folder`` last written more than ``older_than``
+    seconds ago, for a cache to remove what killed writes left: the temporary files of
+    :func:`analytics.outputs.write_atomic` are ``.<name>.<random>``."""
+    now, stale = time.time(), []
+    for path in Path(folder).glob(pattern):
+        with contextlib.suppress(OSError):  # removed meanwhile by another process
+            if now - path.stat().st_mtime > older_than:
+                stale.append(path)
+    return stale
 
 
 @dataclass
@@ -139,3 +157,8 @@ class CleanCache:
     def _evict(self) -> None:
         for meta in least_recently_used(self.folder, "clean-*.json", self.keep):
             self._remove(meta.stem.removeprefix("clean-"))
+        # What killed writes left: temporary files, and lines whose JSON was never written.
+        for path in leftovers(self.folder, ".clean-*") + leftovers(self.folder, "clean-*.parquet"):
+            if path.suffix != ".parquet" or not path.with_suffix(".json").exists():
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)

@@ -3,6 +3,7 @@ reading and cleaning the file again, and never serves lines of another file or o
 
 import json
 import os
+import time
 import warnings
 
 import pandas as pd
@@ -115,6 +116,30 @@ def test_only_the_most_recently_used_entries_are_kept(export, tmp_path):
     assert cache.get(keys[1]) is None
     assert not (cache.folder / f"clean-{keys[1]}.parquet").exists()
     assert cache.get(keys[0]) is not None and cache.get(keys[2]) is not None
+
+
+def test_what_killed_writes_left_is_removed_but_not_a_write_in_progress(export, tmp_path):
+    cache = CleanCache(tmp_path / "cache")
+    cache.folder.mkdir()
+    lines, report, loaded = load_and_clean(export)
+    hours_ago = time.time() - 2 * 3600
+    left = {  # a temporary file, and lines whose JSON was never written, both 2 hours old
+        cache.folder / ".clean-dead.parquet.x1y2": b"half a file",
+        cache.folder / "clean-dead.parquet": b"lines without their JSON",
+    }
+    for path, content in left.items():
+        path.write_bytes(content)
+        os.utime(path, (hours_ago, hours_ago))
+    writing = cache.folder / ".clean-other.parquet.a9b8"  # another process, writing now
+    writing.write_bytes(b"in progress")
+    key = cache.key(export)
+    cache.put(key, CleanEntry(lines, report, loaded))
+    assert not any(path.exists() for path in left)
+    assert writing.exists()
+    old_entry = cache.folder / f"clean-{key}.parquet"  # an entry's lines stay at any age
+    os.utime(old_entry, (hours_ago, hours_ago))
+    cache.put(cache.key(export, date_format="%d/%m/%Y %H:%M"), CleanEntry(lines, report, loaded))
+    assert old_entry.exists() and cache.get(key) is not None
 
 
 def test_an_analysis_from_cached_lines_equals_a_fresh_one(tmp_path):

@@ -1,5 +1,6 @@
 import os
 import shutil
+import time
 
 import pandas as pd
 
@@ -61,6 +62,22 @@ def test_only_the_most_recently_used_analyses_stay_on_disk(tmp_path, monkeypatch
     assert stages == []  # still there; the second shop was dropped
     load_analysis(settings, shops[1], progress=stages.append, run_backtest=False)
     assert "rfm" in stages
+
+
+def test_temporary_files_of_killed_writes_are_removed(tmp_path):
+    settings = load_settings({"ADVISOR_HOME": str(tmp_path / "home")}, env_file=None)
+    cache = tmp_path / "home" / "cache"
+    cache.mkdir(parents=True)
+    dead = cache / ".analysis-0123.pickle.k3j2"  # a process killed while it wrote, 2 h ago
+    dead.write_bytes(b"half a pickle")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(dead, (hours_ago, hours_ago))
+    writing = cache / ".analysis-4567.pickle.q8w7"  # another process, writing now
+    writing.write_bytes(b"in progress")
+    data, _ = write_sample_shop(tmp_path / "shop.csv", customers=300, months=12, seed=2)
+    load_analysis(settings, data, run_backtest=False)
+    assert not dead.exists() and writing.exists()
+    assert len(list(cache.glob("analysis-*.pickle"))) == 1
 
 
 def test_an_analysis_that_cannot_be_cached_is_still_returned(tmp_path):
