@@ -28,13 +28,14 @@ KEEP_ANALYSES = 8  # cached analyses kept on disk, the most recently used
 
 
 def _cache_key(path: Path, horizon_days: int, options: dict[str, object]) -> str:
-    """Content of the data file and of the analytics code, and the options."""
+    """Content and name of the data file (the analysis's source and notes name it), the
+    analytics code, and the options."""
     digest = file_digest(path)
     for source in sorted(Path(analytics.__file__).parent.glob("*.py")):
         digest.update(source.read_bytes())
     normal = sorted((k, sorted(v.items()) if isinstance(v, dict) else v)
                     for k, v in options.items() if v is not None)
-    digest.update(repr((horizon_days, normal)).encode())
+    digest.update(repr((path.name, horizon_days, normal)).encode())
     return digest.hexdigest()[:32]
 
 
@@ -42,8 +43,8 @@ def load_analysis(settings: Settings, data: Path | None = None,
                   progress: Callable[[str], None] | None = None, **options: object) -> Analysis:
     """Analyse ``data`` (default: ``ADVISOR_DATA``, else the bundled sample shop).
 
-    The analysis is cached under ``ADVISOR_HOME/cache``, keyed by the file's content, the
-    analytics code and the options (``mapping``, ``sheet``, ...), so asking again about the
+    The analysis is cached under ``ADVISOR_HOME/cache``, keyed by the file's content and
+    name, the analytics code and the options (``mapping``, ``sheet``, ...), so asking again about the
     same data is instant; so are the file's cleaned lines (:mod:`analytics.cache`), which
     another analysis of it (another horizon, newer models) reuses. ``progress(stage)`` is
     called at each stage of a fresh analysis.

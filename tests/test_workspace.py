@@ -20,14 +20,22 @@ def test_analysis_is_cached_by_content_and_recomputed_when_data_change(tmp_path)
     again = load_analysis(settings, data, progress=stages.append, run_backtest=False)
     assert stages == []
     pd.testing.assert_frame_equal(first.customers, again.customers)
-    # a copy with the same content hits the same cache entry
+    # the same content in another folder hits the same entry
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(data, tmp_path / "elsewhere" / "shop.csv")
+    load_analysis(settings, tmp_path / "elsewhere" / "shop.csv", progress=stages.append,
+                  run_backtest=False)
+    assert stages == []
+    # under another name it is another entry: the source and the notes name the file
     shutil.copy(data, tmp_path / "copy.csv")
-    load_analysis(settings, tmp_path / "copy.csv", run_backtest=False)
-    assert len(list((tmp_path / "home" / "cache").glob("analysis-*.pickle"))) == 1
+    copy = load_analysis(settings, tmp_path / "copy.csv", run_backtest=False)
+    assert (first.source, copy.source) == ("shop.csv", "copy.csv")
+    pd.testing.assert_frame_equal(first.customers, copy.customers)
+    assert len(list((tmp_path / "home" / "cache").glob("analysis-*.pickle"))) == 2
     # other data: another entry, and its own numbers
     other, _ = write_sample_shop(tmp_path / "other.csv", customers=300, months=12, seed=3)
     changed = load_analysis(settings, other, run_backtest=False)
-    assert len(list((tmp_path / "home" / "cache").glob("analysis-*.pickle"))) == 2
+    assert len(list((tmp_path / "home" / "cache").glob("analysis-*.pickle"))) == 3
     assert not changed.customers.index.equals(first.customers.index) or not \
         changed.customers["monetary"].equals(first.customers["monetary"])
 
