@@ -277,6 +277,7 @@ class AdvisorService:
             mapped = map_orders(head, mapping, (date_format or "").strip() or None,
                                 source=path.name)
             rows, notes = mapped.orders.head(8), [_app_hint(n) for n in mapped.notes]
+            resolved = mapped.mapping  # without a column that reading set aside (an order total)
         except DataError as exc:  # missing required column: show what is there, and why
             rows, notes = head.head(8), [_app_hint(str(exc))]
         return Preview(path, path.name, list(raw.columns), resolved, rows, notes)

@@ -361,7 +361,7 @@ def map_orders(
     result = LoadResult(pd.DataFrame(index=raw.index), resolved, source, len(raw))
     for canonical, header in resolved.items():
         result.orders[canonical] = _convert(raw[header], canonical, header, date_format, result)
-    _derive_amount(result)
+    _derive_amount(result, explicit=AMOUNT in (mapping or {}))
     if ORDER_ID in result.orders and (missing := int(result.orders[ORDER_ID].isna().sum())):
         result.notes.append(
             f"{source}: column {resolved[ORDER_ID]!r} (order_id): {missing:,} lines have no "
@@ -408,11 +408,40 @@ def _convert(
     return ids
 
 
-def _derive_amount(result: LoadResult) -> None:
+def _derive_amount(result: LoadResult, explicit: bool) -> None:
     orders = result.orders
     if AMOUNT not in orders:
         orders[AMOUNT] = orders[QUANTITY] * orders[UNIT_PRICE]
         result.notes.append("amount derived as quantity × unit_price")
+    elif not explicit and _order_totals(orders):
+        header = result.mapping.pop(AMOUNT)  # the column is not what the amount is read from
+        orders[AMOUNT] = orders[QUANTITY] * orders[UNIT_PRICE]
+        result.notes.append(
+            f"{result.source}: column {header!r} (amount) is filled on one line per order (an "
+            "order total, as in a Shopify export): each line's amount is its quantity × "
+            f"unit_price instead, so that no line is lost; --map amount={header!r} keeps the "
+            "column, and drops the lines without it")
+
+
+def _order_totals(orders: pd.DataFrame) -> bool:
+    """Whether the amount is an order's total on one of its lines, blank on the others,
+    while those lines have a quantity and a unit price (90 % of them, and of the orders).
+
+    An order is its order id, or without one a customer's lines at one time.
+    """
+    if QUANTITY not in orders or UNIT_PRICE not in orders:
+        return False
+    blank = orders[AMOUNT].isna()
+    if not blank.any():
+        return False
+    line_value = orders.loc[blank, QUANTITY] * orders.loc[blank, UNIT_PRICE]
+    if line_value.notna().mean() < 0.9:
+        return False
+    keys = [ORDER_ID] if ORDER_ID in orders else [CUSTOMER_ID, ORDER_DATE]
+    order = orders.groupby(keys, sort=False, dropna=False).ngroup()
+    filled = np.bincount(order, weights=orders[AMOUNT].notna().to_numpy(dtype=float))
+    with_blanks = np.unique(order[blank].to_numpy())
+    return bool((filled[with_blanks] == 1).mean() >= 0.9)
 
 
 # --- text and ids ----------------------------------------------------------------------

@@ -146,6 +146,46 @@ def test_amount_column_is_kept_not_derived(tmp_path: Path) -> None:
     assert not any("derived" in note for note in result.notes)
 
 
+SHOPIFY = """Name,Email,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Total
+#1001,a@example.com,2024-01-05 10:00:00 +0100,2,3.00,A1,16.50
+#1001,a@example.com,2024-01-05 10:00:00 +0100,1,10.00,B2,
+#1002,b@example.com,2024-01-06 09:00:00 +0100,1,4.00,A1,4.00
+#1003,a@example.com,2024-02-01 12:00:00 +0100,3,1.00,C3,9.00
+#1003,a@example.com,2024-02-01 12:00:00 +0100,2,2.00,A1,
+#1003,a@example.com,2024-02-01 12:00:00 +0100,1,5.00,B2,
+"""
+
+
+@pytest.mark.parametrize("order_id", ["Name", "Order"], ids=["no_order_id", "order_id"])
+def test_an_order_total_on_each_orders_first_line_gives_way_to_line_values(
+    tmp_path: Path, order_id: str
+) -> None:
+    # Shopify: the order total on an order's first line only. Its "Name" (the order number)
+    # is not read (it looks like a person's name), so orders are a customer's lines at a time.
+    path = write(tmp_path, "orders_export.csv", SHOPIFY.replace("Name,", f"{order_id},", 1))
+    result = load_orders(path)
+    assert result.orders["amount"].tolist() == [6.0, 10.0, 4.0, 3.0, 4.0, 5.0]  # no line lost
+    assert "amount" not in result.mapping and "Total" in result.ignored_columns
+    (note,) = [n for n in result.notes if "'Total' (amount)" in n]
+    assert "one line per order" in note and "--map amount='Total'" in note
+    # asked for by name, the column is read as it is, blanks and all
+    kept = load_orders(path, mapping={"amount": "Total"})
+    assert kept.orders["amount"].isna().tolist() == [False, True, False, False, True, True]
+    assert kept.mapping["amount"] == "Total"
+
+
+def test_a_few_blank_amounts_are_not_taken_for_order_totals(tmp_path: Path) -> None:
+    # line amounts with two missing: #1001's second line, and #1003's third, whose other
+    # two lines have theirs (so not an order total on one line)
+    text = (SHOPIFY.replace("2,3.00,A1,16.50", "2,3.00,A1,6.00")
+            .replace("3,1.00,C3,9.00", "3,1.00,C3,3.00")
+            .replace("2,2.00,A1,\n", "2,2.00,A1,4.00\n"))
+    result = load_orders(write(tmp_path, "o.csv", text))
+    assert result.orders["amount"].isna().sum() == 2
+    assert result.mapping["amount"] == "Total"
+    assert not any("one line per order" in note for note in result.notes)
+
+
 def test_personal_data_never_reaches_the_frame(tmp_path: Path) -> None:
     path = write(
         tmp_path,

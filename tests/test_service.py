@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage
 from advisor.service import AdvisorService, UploadError
 from advisor.settings import load_settings
 from analytics.errors import DataError
+from analytics.pipeline import load_and_clean
 from analytics.sample import generate_sample_shop
 from tests.fakes import ScriptedChatModel, tool_call
 
@@ -244,6 +245,25 @@ def test_notes_on_how_the_data_was_read_say_how_to_change_it_in_the_app(service,
     summary = service.dataset_summary(dataset.key)
     assert "dates parsed as day-first" in summary
     assert "In the app: type the format into the 'Date format' box" in summary
+
+
+def test_an_export_with_order_totals_keeps_every_line_through_the_mapping_table(service,
+                                                                                tmp_path):
+    # Shopify-style: the order total on an order's first line, blank on the others
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=5)
+    first = ~orders["order_id"].duplicated()
+    total = orders.groupby("order_id")["amount"].transform("sum").where(first)
+    path = tmp_path / "orders_export.csv"
+    orders.assign(Total=total).drop(columns=["amount"]).to_csv(path, index=False)
+    preview = service.receive_upload(path)
+    assert "amount" not in preview.mapping  # the table the user confirms does not pin Total
+    assert any("one line per order" in note for note in preview.notes)
+    dataset = service.analyse_upload(preview.path, preview.mapping_table())
+    cleaning = service.analysis(dataset.key).cleaning
+    assert cleaning.dropped["non_positive_price_or_amount"] == 0  # no line lost for its amount
+    orders.to_csv(tmp_path / "with line amounts.csv", index=False)
+    _lines, expected, _loaded = load_and_clean(tmp_path / "with line amounts.csv")
+    assert cleaning.rows_kept == expected.rows_kept
 
 
 def test_a_workbook_with_several_sheets_asks_for_one(service, tmp_path):
