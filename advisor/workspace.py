@@ -44,8 +44,8 @@ def load_analysis(settings: Settings, data: Path | None = None,
     """Analyse ``data`` (default: ``ADVISOR_DATA``, else the bundled sample shop).
 
     The analysis is cached under ``ADVISOR_HOME/cache``, keyed by the file's content and
-    name, the analytics code and the options (``mapping``, ``sheet``, ...), so asking again about the
-    same data is instant; so are the file's cleaned lines (:mod:`analytics.cache`), which
+    name, the analytics code and the options (``mapping``, ``sheet``, ...), so asking again
+    about the same data is instant; so are the file's cleaned lines (:mod:`analytics.cache`), which
     another analysis of it (another horizon, newer models) reuses. ``progress(stage)`` is
     called at each stage of a fresh analysis.
     """

@@ -15,6 +15,7 @@ from analytics.schema import (
     ORDER_DATE,
     ORDER_ID,
     QUANTITY,
+    STATUS,
     UNIT_PRICE,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "NON_POSITIVE_PRICE_OR_AMOUNT",
     "UNPARSEABLE_DATE",
     "CleaningReport",
+    "cancelled_status",
     "clean_orders",
 ]
 
@@ -43,10 +45,26 @@ DROP_REASONS: tuple[str, ...] = (
     DUPLICATE,
 )
 
+# Statuses of orders that did not happen or were undone (lower case, letters and digits
+# only; a WooCommerce "wc-" prefix is ignored). "Partially refunded" is not among them: the
+# order happened.
+CANCELLED_STATUSES = frozenset({
+    "cancelled", "canceled", "cancel", "cancellation", "refunded", "refund", "fullyrefunded",
+    "voided", "void", "failed", "failure", "declined", "rejected", "returned", "return",
+    "chargeback", "chargedback", "unavailable",
+    "storniert", "abgebrochen", "erstattet", "zurückerstattet", "retourniert",
+    "fehlgeschlagen", "annule", "annulé", "annulee", "annulée", "rembourse", "remboursé",
+    "remboursee", "remboursée", "echoue", "échoué", "retourne", "retourné", "cancelado",
+    "cancelada", "anulado", "anulada", "reembolsado", "reembolsada", "devuelto", "devuelta",
+    "fallido", "已取消", "取消", "交易关闭", "已关闭", "已退款", "退款", "退款成功", "退货",
+    "已退货", "交易失败", "支付失败",
+})  # fmt: skip
+
 _WHAT_TO_CHECK = {
     MISSING_CUSTOMER: "is customer_id mapped to the right column (--map customer_id=<header>)?",
     UNPARSEABLE_DATE: "do the dates need --date-format or --map order_date=<header>?",
-    CANCELLATION_OR_RETURN: "are quantities or amounts negative, or order ids starting with C?",
+    CANCELLATION_OR_RETURN: "are quantities or amounts negative, order ids starting with C, "
+                            "or statuses cancelled (--map status=<header>)?",
     NON_POSITIVE_PRICE_OR_AMOUNT: "is amount mapped to a revenue column (--map amount=<header>)?",
     DUPLICATE: "is every line in the file twice?",
 }
@@ -121,8 +139,16 @@ def _unparseable_date(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
     return orders[ORDER_DATE].isna()
 
 
+def cancelled_status(status: pd.Series) -> pd.Series:
+    """True where a status says the order was cancelled, refunded, voided or failed."""
+    key = status.astype("str").str.lower().str.replace(r"[\W_]+", "", regex=True)
+    return key.str.removeprefix("wc").isin(CANCELLED_STATUSES).fillna(False).astype(bool)
+
+
 def _cancellation(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
     hit = orders[AMOUNT].lt(0)
+    if STATUS in orders:
+        hit |= cancelled_status(orders[STATUS])
     if ORDER_ID in orders:
         hit |= orders[ORDER_ID].astype("str").str.upper().str.startswith("C").fillna(False)
     if QUANTITY in orders:

@@ -43,13 +43,13 @@ STAGES = {
 
 
 def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
-    """``["customer_id=Kunde", ...]`` → ``{"customer_id": "Kunde"}``."""
+    """``["customer_id=Kontakt", ...]`` → ``{"customer_id": "Kontakt"}``."""
     mapping = {}
     for pair in pairs:
         field, sep, header = pair.partition("=")
         if not sep or not field.strip() or not header.strip():
             raise click.BadParameter(
-                f"{pair!r} is not FIELD=HEADER; write e.g. --map customer_id=Kunde "
+                f"{pair!r} is not FIELD=HEADER; write e.g. --map customer_id=Kontakt "
                 f"(fields: {', '.join(CANONICAL_COLUMNS)})",
                 param_hint="--map",
             )
@@ -107,7 +107,7 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
                      type=click.IntRange(min=1),
                      help="Days ahead that churn and lifetime value look."),
         click.option("--map", "maps", multiple=True, metavar="FIELD=HEADER",
-                     help="Map a column explicitly, e.g. --map customer_id=Kunde (repeatable)."),
+                     help="Map a column explicitly, e.g. --map customer_id=Kontakt (repeatable)."),
         click.option("--sheet", default=None,
                      help="Excel sheet to read; 'all' stacks sheets that share headers."),
         click.option("--date-format", default=None, help="strftime format of the date "

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from analytics.cleaning import cancelled_status
 from analytics.errors import DataError
 from analytics.schema import (
     AMOUNT,
@@ -36,10 +37,12 @@ from analytics.schema import (
     PRODUCT_ID,
     PRODUCT_NAME,
     QUANTITY,
+    STATUS,
     UNIT_PRICE,
 )
 
 __all__ = [
+    "OTHER_LANGUAGE_SYNONYMS",
     "SUPPORTED_EXTENSIONS",
     "SYNONYMS",
     "LoadResult",
@@ -59,14 +62,15 @@ ALL_SHEETS = "all"
 # first. The UCI Online Retail I and II headers come first, then common shop exports.
 SYNONYMS: dict[str, tuple[str, ...]] = {
     CUSTOMER_ID: (
-        "customerid", "customer", "customerno", "customernumber", "customercode", "custid",
-        "clientid", "client", "clientno", "userid", "user", "buyerid", "memberid",
-        "accountid", "shopperid", "contactid",
+        "customeruniqueid", "customerid", "customer", "customerno", "customernumber",
+        "customercode", "custid", "clientid", "client", "clientno", "userid", "user",
+        "buyerid", "memberid", "accountid", "shopperid", "contactid",
     ),
     ORDER_DATE: (
         "invoicedate", "orderdate", "orderdatetime", "date", "datetime", "timestamp",
         "createdat", "orderedat", "purchasedat", "purchasedate", "transactiondate",
-        "saledate", "paidat", "ordertime", "created", "time",
+        "saledate", "paidat", "ordertime", "created", "time", "orderpurchasetimestamp",
+        "purchasetimestamp",
     ),
     AMOUNT: (
         "amount", "revenue", "ordertotal", "total", "totalamount", "totalprice", "linetotal",
@@ -87,7 +91,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     CATEGORY: (
         "category", "productcategory", "categoryname", "itemcategory", "producttype",
-        "department",
+        "department", "productcategoryname",
     ),
     QUANTITY: ("quantity", "qty", "lineitemquantity", "units", "unitssold", "quantityordered"),
     UNIT_PRICE: (
@@ -101,13 +105,80 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "vouchercode", "discountcode",
     ),
     DISCOUNT: ("discount", "discountamount", "discounttotal", "discountvalue"),
+    STATUS: (
+        "orderstatus", "financialstatus", "paymentstatus", "status", "orderstate",
+        "transactionstatus", "lineitemstatus", "itemstatus",
+    ),
+}  # fmt: skip
+
+# Headers of German, French, Spanish and Chinese exports, tried after the English ones.
+OTHER_LANGUAGE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    CUSTOMER_ID: (
+        "kundennummer", "kundennr", "kundenid", "kunde", "idclient", "numeroclient",
+        "numéroclient", "codeclient", "idcliente", "numerocliente", "cliente", "客户id",
+        "客户编号", "客户号", "客户", "用户id", "会员id", "买家id", "顾客id",
+    ),
+    ORDER_DATE: (
+        "datum", "bestelldatum", "rechnungsdatum", "auftragsdatum", "belegdatum",
+        "datecommande", "datedecommande", "datefacture", "fecha", "fechapedido",
+        "fechadepedido", "fechafactura", "下单时间", "订单日期", "订单时间", "创建时间",
+        "订单创建时间", "支付时间", "付款时间", "交易时间", "购买日期", "日期", "时间",
+    ),
+    AMOUNT: (
+        "betrag", "umsatz", "gesamtbetrag", "gesamtpreis", "summe", "montant", "montantttc",
+        "montanttotal", "importe", "importetotal", "monto", "金额", "实付金额", "订单金额",
+        "支付金额", "实收金额", "成交金额", "总金额", "销售额",
+    ),
+    ORDER_ID: (
+        "rechnungsnummer", "rechnungsnr", "bestellnummer", "bestellnr", "auftragsnummer",
+        "auftragsnr", "belegnummer", "numerocommande", "numérocommande", "numerodecommande",
+        "numérodecommande", "commande", "numerofacture", "numérofacture", "numerodefacture",
+        "numérodefacture", "facture", "numeropedido", "númeropedido", "numerodepedido",
+        "númerodepedido", "pedido", "factura",
+        "订单号", "订单编号", "订单id",
+    ),
+    PRODUCT_ID: (
+        "artikelnummer", "artikelnr", "artikel", "référence", "reference", "refproduit",
+        "codeproduit", "codigoproducto", "sku编码", "商品id", "商品编码", "商品编号", "货号",
+    ),
+    PRODUCT_NAME: (
+        "artikelbezeichnung", "bezeichnung", "produktname", "produit", "désignation",
+        "designation", "libellé", "libelle", "producto", "descripcion", "descripción",
+        "商品名称", "商品名", "商品标题", "宝贝标题",
+    ),
+    CATEGORY: (
+        "kategorie", "warengruppe", "catégorie", "categorie", "categoria", "categoría",
+        "类目", "品类", "商品类目", "分类",
+    ),
+    QUANTITY: (
+        "menge", "anzahl", "stückzahl", "quantité", "quantite", "qté", "qte", "cantidad",
+        "数量", "购买数量", "商品数量",
+    ),
+    UNIT_PRICE: (
+        "einzelpreis", "stückpreis", "preis", "prixunitaire", "prix", "preciounitario",
+        "precio", "单价", "商品单价", "价格",
+    ),
+    COUNTRY: ("land", "pays", "pais", "país", "国家"),
+    CHANNEL: ("kanal", "vertriebskanal", "canal", "渠道", "来源"),
+    COUPON_CODE: ("gutschein", "gutscheincode", "rabattcode", "codepromo", "cupon", "cupón",
+                  "优惠券", "优惠码", "券码"),
+    DISCOUNT: ("rabatt", "remise", "descuento", "优惠金额", "折扣"),
+    STATUS: ("bestellstatus", "statut", "statutcommande", "estado", "estadopedido",
+             "订单状态", "交易状态", "状态"),
 }  # fmt: skip
 
 # Direct identifiers: never mapped automatically, never in the canonical frame.
 _PII_PARTS = (
     "email", "phone", "mobile", "telephone", "address", "street", "postcode", "postalcode",
     "zipcode", "zip", "surname", "birth", "iban",
+    # German, French, Spanish, Chinese
+    "telefon", "handy", "adresse", "strasse", "straße", "geburt", "téléphone", "telefono",
+    "teléfono", "direccion", "dirección", "correo", "手机", "电话", "地址", "邮箱", "身份证",
+    "收货人", "联系人", "姓名",
 )  # fmt: skip
+# Names of people in other languages, as whole headers ("nom" is inside many other words).
+_PII_HEADERS = ("vorname", "nachname", "nom", "prenom", "prénom", "nombre", "apellido",
+                "apellidos", "名字")
 _PII_NAME_PREFIXES = (
     "", "first", "last", "full", "given", "family", "customer", "client", "user", "billing",
     "shipping", "contact", "buyer", "recipient",
@@ -276,7 +347,7 @@ def _normalise(header: str) -> str:
 
 def _is_pii(header: str) -> bool:
     key = _normalise(header)
-    if any(part in key for part in _PII_PARTS):
+    if any(part in key for part in _PII_PARTS) or key in _PII_HEADERS:
         return True
     return key.endswith("name") and key.removesuffix("name") in _PII_NAME_PREFIXES
 
@@ -296,7 +367,8 @@ def detect_mapping(
     for header in headers:
         if not _is_pii(header):
             by_key.setdefault(_normalise(header), header)
-    for canonical, synonyms in SYNONYMS.items():
+    for canonical, english in SYNONYMS.items():
+        synonyms = english + OTHER_LANGUAGE_SYNONYMS.get(canonical, ())
         taken = set(mapping.values())
         found = next((by_key[s] for s in synonyms if s in by_key and by_key[s] not in taken), None)
         if canonical not in mapping and found is not None:
@@ -362,6 +434,8 @@ def map_orders(
     for canonical, header in resolved.items():
         result.orders[canonical] = _convert(raw[header], canonical, header, date_format, result)
     _derive_amount(result, explicit=AMOUNT in (mapping or {}))
+    if STATUS in result.orders:
+        _read_status(result)
     if ORDER_ID in result.orders and (missing := int(result.orders[ORDER_ID].isna().sum())):
         result.notes.append(
             f"{source}: column {resolved[ORDER_ID]!r} (order_id): {missing:,} lines have no "
@@ -383,10 +457,13 @@ def _check_required(mapping: dict[str, str], headers: list[str], source: str) ->
             f"Columns in the file: {', '.join(headers)}. Say which column holds it: {fix}."
         )
     if AMOUNT not in mapping and not (QUANTITY in mapping and UNIT_PRICE in mapping):
+        one_item = (f" If each line is one item, its price is its amount: "
+                    f"--map amount={mapping[UNIT_PRICE]}." if UNIT_PRICE in mapping else "")
         raise DataError(
             f"{source}: no amount column, and no quantity and unit price to compute it. "
             f"Columns in the file: {', '.join(headers)}. Map the line revenue with "
-            "--map amount=<header>, or --map quantity=<header> --map unit_price=<header>."
+            f"--map amount=<header>, or --map quantity=<header> --map unit_price=<header>."
+            f"{one_item}"
         )
 
 
@@ -423,11 +500,37 @@ def _derive_amount(result: LoadResult, explicit: bool) -> None:
             "column, and drops the lines without it")
 
 
+def _order_numbers(orders: pd.DataFrame) -> pd.Series:
+    """A number per order: its order id, or without one a customer's lines at one time."""
+    keys = [ORDER_ID] if ORDER_ID in orders else [CUSTOMER_ID, ORDER_DATE]
+    return orders.groupby(keys, sort=False, dropna=False).ngroup()
+
+
+def _read_status(result: LoadResult) -> None:
+    """Give lines without a status their order's (Shopify writes it on an order's first line
+    only), and note which lines cleaning will drop for a cancelled or refunded status."""
+    orders, header = result.orders, result.mapping[STATUS]
+    status = orders[STATUS]
+    blank = status.isna()
+    if blank.any() and not blank.all():
+        order = _order_numbers(orders)
+        first = status.groupby(order).first()  # the first status given in each order
+        orders[STATUS] = status.fillna(pd.Series(first.reindex(order).to_numpy(),
+                                                 index=orders.index))
+    cancelled = cancelled_status(orders[STATUS])
+    if cancelled.any():
+        counts = orders.loc[cancelled, STATUS].value_counts()
+        shown = ", ".join(f"{value} ({n:,})" for value, n in counts.head(4).items())
+        result.notes.append(
+            f"{result.source}: column {header!r} (status): {int(cancelled.sum()):,} lines of "
+            f"orders that were cancelled, refunded or failed ({shown}) are dropped as "
+            "cancellation_or_return")
+
+
 def _order_totals(orders: pd.DataFrame) -> bool:
     """Whether the amount is an order's total on one of its lines, blank on the others,
     while those lines have a quantity and a unit price (90 % of them, and of the orders).
 
-    An order is its order id, or without one a customer's lines at one time.
     """
     if QUANTITY not in orders or UNIT_PRICE not in orders:
         return False
@@ -437,8 +540,7 @@ def _order_totals(orders: pd.DataFrame) -> bool:
     line_value = orders.loc[blank, QUANTITY] * orders.loc[blank, UNIT_PRICE]
     if line_value.notna().mean() < 0.9:
         return False
-    keys = [ORDER_ID] if ORDER_ID in orders else [CUSTOMER_ID, ORDER_DATE]
-    order = orders.groupby(keys, sort=False, dropna=False).ngroup()
+    order = _order_numbers(orders)
     filled = np.bincount(order, weights=orders[AMOUNT].notna().to_numpy(dtype=float))
     with_blanks = np.unique(order[blank].to_numpy())
     return bool((filled[with_blanks] == 1).mean() >= 0.9)

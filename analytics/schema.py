@@ -14,6 +14,7 @@ __all__ = [
     "PRODUCT_ID",
     "PRODUCT_NAME",
     "QUANTITY",
+    "STATUS",
     "UNIT_PRICE",
 ]
 
@@ -30,6 +31,7 @@ COUNTRY = "country"
 CHANNEL = "channel"
 COUPON_CODE = "coupon_code"
 DISCOUNT = "discount"
+STATUS = "status"  # of the order or line: a cancelled, refunded or failed one is dropped
 
 CANONICAL_COLUMNS: tuple[str, ...] = (
     CUSTOMER_ID,
@@ -45,4 +47,5 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     CHANNEL,
     COUPON_CODE,
     DISCOUNT,
+    STATUS,
 )

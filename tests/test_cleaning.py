@@ -159,3 +159,15 @@ def test_duplicates_must_match_in_text_columns_too():
     assert report.dropped["duplicate"] == 1
     assert kept[["customer_id", "product_id", "amount"]].values.tolist() == [
         ["A", "P1", 5.0], ["A", "P2", 5.0], ["B", "P1", 5.0], ["A", "P1", 6.0]]
+
+
+def test_lines_of_cancelled_refunded_or_failed_orders_are_cancellations() -> None:
+    statuses = ["paid", "Cancelled", "REFUNDED", "partially_refunded", "wc-failed", "voided",
+                "已取消", "storniert", None, "delivered", "canceled"]
+    orders = frame([("1", T("2024-01-01"), str(100 + i), 1.0, 2.0, 2.0)
+                    for i in range(len(statuses))]).assign(status=statuses)
+    clean, report = clean_orders(orders)
+    # a partial refund, a missing status and the rest are orders that happened
+    assert clean["status"].fillna("(none)").tolist() == [
+        "paid", "partially_refunded", "(none)", "delivered"]
+    assert report.dropped["cancellation_or_return"] == 7 and report.balanced

@@ -26,17 +26,17 @@ def test_analyze_writes_outputs_and_a_summary(tmp_path, capsys):
 
 
 def test_explicit_mapping_when_headers_cannot_be_guessed(tmp_path, capsys):
-    path = tmp_path / "kunden.csv"
-    pd.DataFrame({"Kunde": ["001", "001", "002"],
-                  "Datum": ["03.01.2024", "15.02.2024", "20.02.2024"],
-                  "Umsatz": ["12,50", "8,00", "100,00"]}).to_csv(path, sep=";", index=False)
+    path = tmp_path / "wer-wann-wieviel.csv"
+    pd.DataFrame({"Wer": ["001", "001", "002"],
+                  "Wann": ["03.01.2024", "15.02.2024", "20.02.2024"],
+                  "Wieviel": ["12,50", "8,00", "100,00"]}).to_csv(path, sep=";", index=False)
     with pytest.raises(SystemExit) as failed:
         main(["analyze", str(path), "--out", str(tmp_path / "out")])
     assert failed.value.code == 1
     error = capsys.readouterr().err
-    assert "--map customer_id=" in error and "Kunde" in error
-    main(["analyze", str(path), "--out", str(tmp_path / "out"), "--map", "customer_id=Kunde",
-          "--map", "order_date=Datum", "--map", "amount=Umsatz"])
+    assert "--map customer_id=" in error and "Wer" in error
+    main(["analyze", str(path), "--out", str(tmp_path / "out"), "--map", "customer_id=Wer",
+          "--map", "order_date=Wann", "--map", "amount=Wieviel"])
     customers = pd.read_csv(tmp_path / "out" / "customers.csv", dtype={"customer_id": str})
     assert customers.set_index("customer_id")["monetary"].to_dict() == {"001": 20.5,
                                                                        "002": 100.0}

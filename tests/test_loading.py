@@ -11,6 +11,9 @@ import pytest
 
 from analytics.errors import DataError
 from analytics.loading import detect_mapping, load_orders, map_orders, read_table
+from analytics.schema import CANONICAL_COLUMNS
+
+ORDER = {field: n for n, field in enumerate(CANONICAL_COLUMNS)}
 
 DATA = Path(__file__).parent / "data"
 UCI_I = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
@@ -78,6 +81,46 @@ def test_detect_mapping_minimal_file() -> None:
 )  # fmt: skip
 def test_detect_mapping_shop_synonyms(headers: list[str], expected: list[str]) -> None:
     assert list(detect_mapping(headers)) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (["Rechnungsnr", "Kundennr", "Datum", "Artikel", "Menge", "Einzelpreis", "Betrag",
+          "Vorname", "Nachname", "Telefon", "Straße", "Bestellstatus"],
+         {"order_id": "Rechnungsnr", "customer_id": "Kundennr", "order_date": "Datum",
+          "product_id": "Artikel", "quantity": "Menge", "unit_price": "Einzelpreis",
+          "amount": "Betrag", "status": "Bestellstatus"}),
+        (["Numéro de commande", "Date de commande", "Client", "Référence", "Désignation",
+          "Quantité", "Prix unitaire", "Montant TTC", "Nom", "Prénom", "Adresse", "Pays"],
+         {"order_id": "Numéro de commande", "order_date": "Date de commande",
+          "customer_id": "Client", "product_id": "Référence", "product_name": "Désignation",
+          "quantity": "Quantité", "unit_price": "Prix unitaire", "amount": "Montant TTC",
+          "country": "Pays"}),
+        (["Pedido", "Fecha", "ID Cliente", "Producto", "Cantidad", "Precio unitario",
+          "Importe", "Nombre", "Teléfono", "Dirección", "Estado"],
+         {"order_id": "Pedido", "order_date": "Fecha", "customer_id": "ID Cliente",
+          "product_name": "Producto", "quantity": "Cantidad", "unit_price": "Precio unitario",
+          "amount": "Importe", "status": "Estado"}),
+        (["订单编号", "买家ID", "下单时间", "商品ID", "商品名称", "类目", "数量", "单价",
+          "实付金额", "收货人姓名", "手机号", "收货地址", "订单状态"],
+         {"order_id": "订单编号", "customer_id": "买家ID", "order_date": "下单时间",
+          "product_id": "商品ID", "product_name": "商品名称", "category": "类目",
+          "quantity": "数量", "unit_price": "单价", "amount": "实付金额", "status": "订单状态"}),
+        # Olist: customer_id there is one per order, customer_unique_id the person
+        (["order_id", "customer_id", "customer_unique_id", "order_purchase_timestamp",
+          "product_id", "product_category_name", "price", "order_status"],
+         {"order_id": "order_id", "customer_id": "customer_unique_id",
+          "order_date": "order_purchase_timestamp", "product_id": "product_id",
+          "category": "product_category_name", "unit_price": "price",
+          "status": "order_status"}),
+    ],
+    ids=["german", "french", "spanish", "chinese", "olist"],
+)  # fmt: skip
+def test_detect_mapping_other_languages_and_no_personal_data(
+    headers: list[str], expected: dict[str, str]
+) -> None:
+    assert detect_mapping(headers) == dict(sorted(expected.items(), key=lambda kv: ORDER[kv[0]]))
 
 
 def test_detect_mapping_overrides_win_and_ignore_case() -> None:
@@ -172,6 +215,27 @@ def test_an_order_total_on_each_orders_first_line_gives_way_to_line_values(
     kept = load_orders(path, mapping={"amount": "Total"})
     assert kept.orders["amount"].isna().tolist() == [False, True, False, False, True, True]
     assert kept.mapping["amount"] == "Total"
+
+
+def test_an_orders_status_on_its_first_line_covers_its_other_lines(tmp_path: Path) -> None:
+    text = SHOPIFY.replace("Email,", "Email,Financial Status,", 1)
+    statuses = iter(["refunded", "", "paid", "paid", "", ""])
+    lines = text.splitlines()
+    text = "\n".join([lines[0], *(line.replace(".com,", f".com,{next(statuses)},", 1)
+                                 for line in lines[1:])]) + "\n"
+    result = load_orders(write(tmp_path, "orders_export.csv", text))
+    assert result.mapping["status"] == "Financial Status"
+    assert result.orders["status"].tolist() == ["refunded", "refunded", "paid", "paid", "paid",
+                                                "paid"]
+    (note,) = [n for n in result.notes if "(status)" in n]
+    assert "2 lines of orders that were cancelled, refunded or failed (refunded (2))" in note
+
+
+def test_a_status_per_line_stays_the_lines(tmp_path: Path) -> None:
+    text = ("order_id,customer,date,amount,item_status\n"
+            "1,a,2024-01-01,5,refunded\n1,a,2024-01-01,7,shipped\n2,b,2024-01-02,3,\n")
+    result = load_orders(write(tmp_path, "o.csv", text))
+    assert result.orders["status"].fillna("").tolist() == ["refunded", "shipped", ""]
 
 
 def test_a_few_blank_amounts_are_not_taken_for_order_totals(tmp_path: Path) -> None:
@@ -521,3 +585,15 @@ def test_lines_without_an_order_id_are_noted(tmp_path) -> None:
     assert any("2 lines have no order id" in note and "'order'" in note
                for note in result.notes)
     assert result.orders["order_id"].isna().sum() == 2
+
+
+def test_a_german_export_loads_without_a_mapping(tmp_path: Path) -> None:
+    text = ("Rechnungsnr;Kundennr;Datum;Artikel;Menge;Betrag;Vorname;Telefon;Bestellstatus\n"
+            "1001;K-17;05.01.2024;A1;2;12,50;Anna;0301234;bezahlt\n"
+            "1002;K-18;06.01.2024;B2;1;1.234,00;Ben;0305678;storniert\n")
+    result = load_orders(write(tmp_path, "bestellungen.csv", text))
+    assert result.orders["customer_id"].tolist() == ["K-17", "K-18"]
+    assert result.orders["amount"].tolist() == [12.5, 1234.0]
+    assert result.orders["order_date"].dt.day.tolist() == [5, 6]
+    assert "personal data columns not loaded: Vorname, Telefon" in result.notes
+    assert any("(storniert (1))" in note for note in result.notes)
