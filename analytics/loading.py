@@ -289,6 +289,10 @@ def _sniff_delimiter(path: Path, candidates: str = ",;\t|") -> str:
         counts = [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=sep)]
         if counts and counts[0] > best_fields and counts.count(counts[0]) >= 0.9 * len(counts):
             best, best_fields = sep, counts[0]
+    if best_fields == 1:  # columns lined up with spaces, as in some older exports
+        counts = [len(line.split()) for line in lines]
+        if counts and counts[0] > 1 and counts.count(counts[0]) >= 0.9 * len(counts):
+            return r"\s+"
     return best
 
 
@@ -450,6 +454,13 @@ def map_orders(
 
 def _check_required(mapping: dict[str, str], headers: list[str], source: str) -> None:
     missing = [c for c in (CUSTOMER_ID, ORDER_DATE) if c not in mapping]
+    if missing and len(headers) > 1 and all(re.fullmatch(r"[\d\s.,:/+-]+", h) for h in headers):
+        raise DataError(
+            f"{source}: the first line ({', '.join(headers)}) holds values, not column names. "
+            "Add a first line that names the columns, separated as the values are, e.g. "
+            f"{','.join(['customer_id', 'order_date', 'amount'][:len(headers)])}"
+            f"{',...' if len(headers) > 3 else ''} in the order the values come, then load "
+            "it again.")
     if missing:
         fix = " ".join(f"--map {c}=<header>" for c in missing)
         raise DataError(

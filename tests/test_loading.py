@@ -424,6 +424,27 @@ def test_delimiters_are_sniffed(tmp_path: Path, name: str, sep: str) -> None:
     }
 
 
+def test_columns_lined_up_with_spaces(tmp_path: Path) -> None:
+    # as in the CDNOW sample of BG/NBD fame: ids with zeros, dates as YYYYMMDD
+    text = ("customer_id  date      cds  dollars\n"
+            "00001        19970101  1    11.77\n"
+            "00002        19970112  2    29.33\n")
+    orders = load_orders(write(tmp_path, "cdnow.txt", text),
+                         mapping={"amount": "dollars", "quantity": "cds"}).orders
+    assert orders["customer_id"].tolist() == ["00001", "00002"]
+    assert orders["order_date"].tolist() == [pd.Timestamp("1997-01-01"),
+                                             pd.Timestamp("1997-01-12")]
+    assert orders["amount"].tolist() == [11.77, 29.33]
+
+
+@pytest.mark.parametrize("sep", [" ", ","])
+def test_a_file_without_a_header_line_says_to_add_one(tmp_path: Path, sep: str) -> None:
+    text = sep.join(["00001", "19970101", "1", "11.77"]) + "\n"
+    message = error_of(write(tmp_path, "cdnow.txt", text * 3))
+    assert "cdnow.txt: the first line (00001, 19970101, 1, 11.77) holds values" in message
+    assert "Add a first line that names the columns" in message
+
+
 def test_gzipped_csv(tmp_path: Path) -> None:
     path = tmp_path / "orders.csv.gz"
     with gzip.open(path, "wt") as handle:
