@@ -103,13 +103,21 @@ class CleaningReport:
         }
 
 
-def clean_orders(orders: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
+_LINE_KEY = "__line_key"
+
+
+def clean_orders(orders: pd.DataFrame, line_keys: np.ndarray | None = None
+                 ) -> tuple[pd.DataFrame, CleaningReport]:
     """Drop lines with no customer, no date, cancellations, non-positive prices, duplicates.
 
     Each dropped line is counted under the first reason it meets (`DROP_REASONS` order).
-    Raises DataError when no line is left.
+    ``line_keys`` (:attr:`analytics.loading.LoadResult.line_keys`) stand for the file's
+    columns that were not read: a duplicate must match there too, so two lines that differ
+    only in, say, an item number are both kept. Raises DataError when no line is left.
     """
     _require(orders)
+    if line_keys is not None:
+        orders = orders.assign(**{_LINE_KEY: line_keys})
     report = CleaningReport(rows_in=len(orders), rows_kept=len(orders))
     keep = pd.Series(True, index=orders.index)
     for reason, test in _TESTS.items():
@@ -118,7 +126,8 @@ def clean_orders(orders: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
         keep &= ~hit
     if report.rows_kept == 0:
         raise DataError(_nothing_left(report))
-    return orders[keep.to_numpy()].reset_index(drop=True), report
+    kept = orders[keep.to_numpy()].reset_index(drop=True)
+    return kept.drop(columns=_LINE_KEY, errors="ignore"), report
 
 
 def _require(orders: pd.DataFrame) -> None:
@@ -164,12 +173,12 @@ def _non_positive(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
 
 
 def _duplicate(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
-    """Lines equal in every column to an earlier kept line.
+    """Lines equal in every column (and line key) to an earlier kept line.
 
     Lines equal in all columns are equal in the numeric and date ones, so the full (text)
     comparison runs only on the lines that repeat there: the same answer, much faster.
     """
-    columns = [c for c in CANONICAL_COLUMNS if c in orders.columns]
+    columns = [c for c in (*CANONICAL_COLUMNS, _LINE_KEY) if c in orders.columns]
     cheap = [c for c in columns if pd.api.types.is_numeric_dtype(orders[c])
              or pd.api.types.is_datetime64_any_dtype(orders[c])]
     candidates = keep.to_numpy().copy()

@@ -212,6 +212,9 @@ class LoadResult:
     rows_in: int
     ignored_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # One hash per line of the columns not read (None when every column is read): two lines
+    # equal in what was read are copies only if these are equal too (see clean_orders).
+    line_keys: np.ndarray | None = None
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -446,10 +449,26 @@ def map_orders(
             "order id; a customer's lines at one time count as one order")
     result.orders = result.orders[[c for c in CANONICAL_COLUMNS if c in result.orders]]
     result.ignored_columns = [c for c in raw.columns if c not in resolved.values()]
+    if result.ignored_columns:  # Olist's order_item_id tells two units of a product apart
+        result.line_keys = _line_keys(result.orders, raw[result.ignored_columns])
     pii = [c for c in result.ignored_columns if _is_pii(c)]
     if pii:
         result.notes.append(f"personal data columns not loaded: {', '.join(pii)}")
     return result
+
+
+def _line_keys(orders: pd.DataFrame, rest: pd.DataFrame) -> np.ndarray:
+    """A hash of the columns not read, for the lines that may be copies of another: those
+    that repeat in the numbers and dates read (the others get 0). Hashing every line of an
+    export with dozens of columns (Shopify's has 70) would cost seconds per million."""
+    cheap = [c for c in orders.columns if pd.api.types.is_numeric_dtype(orders[c])
+             or pd.api.types.is_datetime64_any_dtype(orders[c])]
+    repeats = orders[cheap].duplicated(keep=False).to_numpy() if cheap else \
+        np.ones(len(orders), dtype=bool)
+    keys = np.zeros(len(orders), dtype=np.uint64)
+    if repeats.any():
+        keys[repeats] = pd.util.hash_pandas_object(rest.loc[repeats], index=False).to_numpy()
+    return keys
 
 
 def _check_required(mapping: dict[str, str], headers: list[str], source: str) -> None:

@@ -300,7 +300,8 @@ def generate_sample_shop(
     """Simulate a shop; return `(orders, truth)`, both deterministic for a seed.
 
     `orders` has one row per order line, sorted by `order_date`, with the canonical columns
-    of `analytics.schema` but a status (returns are lines of their own). `truth` has one row per customer, sorted by `customer_id`:
+    of `analytics.schema` but a status (returns are lines of their own). `truth` has one row
+    per customer, sorted by `customer_id`:
     `customer_type`, `acquired_at` (its first order), `churned` (the latent churn date falls
     before the end of the period, `start + months`), `churn_date` (NaT when not churned)
     and `purchase_rate` (latent repeat orders per month while alive, before seasonality).

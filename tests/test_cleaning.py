@@ -11,6 +11,7 @@ import pytest
 from analytics.cleaning import DROP_REASONS, CleaningReport, clean_orders
 from analytics.errors import DataError
 from analytics.loading import load_orders
+from analytics.pipeline import load_and_clean
 
 DATA = Path(__file__).parent / "data"
 T = pd.Timestamp
@@ -171,3 +172,19 @@ def test_lines_of_cancelled_refunded_or_failed_orders_are_cancellations() -> Non
     assert clean["status"].fillna("(none)").tolist() == [
         "paid", "partially_refunded", "(none)", "delivered"]
     assert report.dropped["cancellation_or_return"] == 7 and report.balanced
+
+
+def test_lines_that_differ_only_in_a_column_not_read_are_not_copies(tmp_path: Path) -> None:
+    # Olist's order items: two units of a product are two lines told apart by order_item_id
+    text = ("order_id,order_item_id,customer_unique_id,order_purchase_timestamp,product_id,"
+            "price,seller_id\n"
+            "o1,1,c1,2024-01-01 10:00,p1,5.0,s1\n"
+            "o1,2,c1,2024-01-01 10:00,p1,5.0,s1\n"
+            "o1,2,c1,2024-01-01 10:00,p1,5.0,s1\n"  # a true copy of the line above
+            "o2,1,c2,2024-01-02 11:00,p1,5.0,s1\n")
+    path = tmp_path / "olist.csv"
+    path.write_text(text, encoding="utf-8")
+    lines, report, loaded = load_and_clean(path, mapping={"amount": "price"})
+    assert report.dropped["duplicate"] == 1 and len(lines) == 3
+    assert lines.groupby("order_id")["amount"].sum().to_dict() == {"o1": 10.0, "o2": 5.0}
+    assert list(lines.columns) == list(loaded.orders.columns)  # no helper column left
