@@ -96,15 +96,31 @@ def _iso(value: pd.Timestamp) -> str | None:
     return None if pd.isna(value) else pd.Timestamp(value).isoformat()
 
 
+def _today() -> pd.Timestamp:
+    return pd.Timestamp.now().normalize()
+
+
 def restrict_to_as_of(
     lines: pd.DataFrame, as_of: str | pd.Timestamp | None
 ) -> tuple[pd.DataFrame, pd.Timestamp, int]:
-    """Keep lines dated on or before ``as_of`` (a day; default: the last order's day).
+    """Keep lines dated on or before ``as_of`` (a day; default: the last order's day, or the
+    last before today when some lines are dated in the future, with a warning: one mistyped
+    year would otherwise make every customer look lapsed).
 
     Returns the kept lines, the ``as_of`` day and how many lines were dropped for being later.
     """
     first, last = lines[ORDER_DATE].min(), lines[ORDER_DATE].max()
     day = last.normalize() if as_of is None else _parse_as_of(as_of)
+    today = _today()
+    if as_of is None and day > today and (lines[ORDER_DATE] < today + pd.Timedelta(days=1)).any():
+        future = lines[ORDER_DATE] >= today + pd.Timedelta(days=1)
+        day = lines.loc[~future, ORDER_DATE].max().normalize()
+        n = int(future.sum())
+        warnings.warn(
+            f"{n:,} order {'line is' if n == 1 else 'lines are'} dated after today "
+            f"({today.date()}), up to {last.date()}: the analysis is as of {day.date()}, "
+            "the last day with orders before today, and leaves them out. Check those dates, "
+            "or choose the date with --as-of.", UserWarning, stacklevel=2)
     if day < first.normalize():
         raise DataError(
             f"--as-of {day.date()} is before the first order ({first.date()}); choose a date "

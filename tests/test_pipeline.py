@@ -4,11 +4,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
+from analytics import pipeline
 from analytics.cleaning import clean_orders
 from analytics.errors import DataError
 from analytics.loading import load_orders
 from analytics.outputs import write_outputs
-from analytics.pipeline import analyze, analyze_file
+from analytics.pipeline import analyze, analyze_file, restrict_to_as_of
 from analytics.sample import SAMPLE_SHOP_PATH
 
 
@@ -48,6 +49,26 @@ def test_rows_after_as_of_are_ignored_and_counted(sample_analysis):
         pd.testing.assert_frame_equal(getattr(again, name), getattr(sample_analysis, name))
     assert again.kpis == sample_analysis.kpis
     assert again.diagnostics["backtest"] == sample_analysis.diagnostics["backtest"]
+
+
+def test_lines_dated_after_today_do_not_move_the_default_as_of(sample_analysis, monkeypatch):
+    # a mistyped year on one line would make the analysis as of 2099, every customer lapsed
+    monkeypatch.setattr(pipeline, "_today", lambda: pd.Timestamp("2026-03-01"))
+    lines = sample_analysis.lines
+    typo = lines.head(2).assign(order_date=pd.Timestamp("2099-03-01 10:00"))
+    with pytest.warns(UserWarning, match=r"2 order lines are dated after today \(2026-03-01\), "
+                                         r"up to 2099-03-01: the analysis is as of 2025-12-31"):
+        kept, day, later = restrict_to_as_of(pd.concat([lines, typo], ignore_index=True), None)
+    assert (day, later, len(kept)) == (sample_analysis.as_of, 2, len(lines))
+    # a date asked for is taken as it is; so is a log dated wholly after today (a test shop)
+    assert restrict_to_as_of(lines, "2030-01-01")[1] == pd.Timestamp("2030-01-01")
+    monkeypatch.setattr(pipeline, "_today", lambda: pd.Timestamp("2020-01-01"))
+    assert restrict_to_as_of(lines, None)[1] == sample_analysis.as_of
+    # and the warning reaches the analysis, hence the report
+    monkeypatch.setattr(pipeline, "_today", lambda: pd.Timestamp("2026-03-01"))
+    analysis = analyze(pd.concat([lines, typo], ignore_index=True), run_backtest=False)
+    assert analysis.as_of == sample_analysis.as_of
+    assert any("dated after today" in w for w in analysis.warnings)
 
 
 def test_as_of_in_the_past_uses_only_earlier_orders(sample_analysis):
