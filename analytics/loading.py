@@ -451,10 +451,30 @@ def map_orders(
     result.ignored_columns = [c for c in raw.columns if c not in resolved.values()]
     if result.ignored_columns:  # Olist's order_item_id tells two units of a product apart
         result.line_keys = _line_keys(result.orders, raw[result.ignored_columns])
+    _note_currencies(raw, result)
     pii = [c for c in result.ignored_columns if _is_pii(c)]
     if pii:
         result.notes.append(f"personal data columns not loaded: {', '.join(pii)}")
     return result
+
+
+_CURRENCY_HEADERS = ("currency", "currencycode", "währung", "waehrung", "devise", "moneda",
+                     "divisa", "币种", "货币")
+
+
+def _note_currencies(raw: pd.DataFrame, result: LoadResult) -> None:
+    """Amounts in several currencies are added up as they are: say so."""
+    for header in result.ignored_columns:
+        if _normalise(header) in _CURRENCY_HEADERS:
+            codes = raw[header].dropna().astype("str").str.strip().str.upper()
+            counts = codes[codes.ne("")].value_counts()
+            if len(counts) > 1:
+                shown = ", ".join(f"{code} ({n:,} line{'' if n == 1 else 's'})"
+                                  for code, n in counts.head(4).items())
+                result.notes.append(
+                    f"{result.source}: column {header!r}: amounts in {len(counts)} currencies "
+                    f"({shown}) are added up as they are; convert them to one currency "
+                    "first, or analyse each currency's orders apart")
 
 
 def _line_keys(orders: pd.DataFrame, rest: pd.DataFrame) -> np.ndarray:

@@ -618,3 +618,12 @@ def test_a_german_export_loads_without_a_mapping(tmp_path: Path) -> None:
     assert result.orders["order_date"].dt.day.tolist() == [5, 6]
     assert "personal data columns not loaded: Vorname, Telefon" in result.notes
     assert any("(storniert (1))" in note for note in result.notes)
+
+
+def test_amounts_in_several_currencies_are_noted(tmp_path: Path) -> None:
+    text = ("customer,date,amount,Currency\n1,2024-01-01,5,EUR\n2,2024-01-02,7,usd\n"
+            "3,2024-01-03,9,EUR\n4,2024-01-04,2,\n")
+    (note,) = [n for n in load_orders(write(tmp_path, "o.csv", text)).notes if "currenc" in n]
+    assert "'Currency': amounts in 2 currencies (EUR (2 lines), USD (1 line))" in note
+    one = text.replace("usd", "EUR")
+    assert not any("currenc" in n for n in load_orders(write(tmp_path, "p.csv", one)).notes)
