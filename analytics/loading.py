@@ -64,22 +64,28 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     CUSTOMER_ID: (
         "customeruniqueid", "customerid", "customer", "customerno", "customernumber",
         "customercode", "custid", "clientid", "client", "clientno", "userid", "user",
-        "buyerid", "memberid", "accountid", "shopperid", "contactid",
+        "buyerid", "memberid", "accountid", "shopperid", "contactid", "customeruserid",
+        "customerref", "customerreference", "clientnumber", "clientcode", "membernumber",
+        "memberno", "accountnumber", "buyer", "shopper", "purchaser",
     ),
     ORDER_DATE: (
         "invoicedate", "orderdate", "orderdatetime", "date", "datetime", "timestamp",
         "createdat", "orderedat", "purchasedat", "purchasedate", "transactiondate",
         "saledate", "paidat", "ordertime", "created", "time", "orderpurchasetimestamp",
-        "purchasetimestamp",
+        "purchasetimestamp", "datecreated", "createddate", "createdutc", "createdatutc",
+        "orderdateutc", "orderplaced", "placedat", "orderedon", "purchasedon", "paymentdate",
     ),
     AMOUNT: (
         "amount", "revenue", "ordertotal", "total", "totalamount", "totalprice", "linetotal",
         "lineamount", "linerevenue", "sales", "salesamount", "netsales", "ordervalue",
-        "value", "subtotal", "grandtotal", "gmv", "spend",
+        "value", "subtotal", "grandtotal", "gmv", "spend", "ordertotalamount", "orderamount",
+        "totalsales", "netamount", "grossamount", "amountpaid", "totalpaid", "paidamount",
+        "lineitemtotal", "itemtotal", "netrevenue", "grossrevenue",
     ),
     ORDER_ID: (
         "invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno",
         "ordernumber", "order", "transactionid", "transaction", "receiptid", "basketid",
+        "orderref", "orderreference", "receiptnumber", "receiptno", "saleid", "cartid",
     ),
     PRODUCT_ID: (
         "stockcode", "productid", "sku", "lineitemsku", "itemid", "productcode", "itemcode",

@@ -100,7 +100,7 @@ def test_upload_of_a_bad_file_keeps_the_dataset_and_a_good_file_becomes_current(
     from gradio_client import handle_file
 
     bad = tmp_path / "orders.csv"
-    bad.write_text("shopper,when\nA,yesterday\n", encoding="utf-8")
+    bad.write_text("who,when\nA,yesterday\n", encoding="utf-8")
     mapping, _rows, status = client.predict(handle_file(str(bad)), "", "", api_name="/upload")
     fields = {row[0]: row[1] for row in mapping["data"]}
     assert fields["customer_id"] == "" and fields["order_date"] == ""

@@ -77,6 +77,11 @@ def test_detect_mapping_minimal_file() -> None:
          ["customer_id", "order_date", "amount", "product_id", "quantity", "coupon_code"]),
         (["CUSTOMER_ID", "order_date", "price", "quantity", "promo_code", "channel"],
          ["customer_id", "order_date", "quantity", "unit_price", "channel", "coupon_code"]),
+        # WooCommerce, Stripe, point-of-sale exports
+        (["Order Number", "Date Created", "Customer User ID", "Order Total Amount"],
+         ["customer_id", "order_date", "amount", "order_id"]),
+        (["Receipt number", "Created (UTC)", "Buyer", "Amount Paid"],
+         ["customer_id", "order_date", "amount", "order_id"]),
     ],
 )  # fmt: skip
 def test_detect_mapping_shop_synonyms(headers: list[str], expected: list[str]) -> None:

@@ -31,12 +31,12 @@ def service(home, playbook_kb) -> AdvisorService:
 
 @pytest.fixture(scope="module")
 def shop_file(tmp_path_factory) -> Path:
-    """A small shop exported with headers no synonym knows (``buyer``, ``when``, ``paid``)."""
+    """A small shop exported with headers no synonym knows (``who``, ``when``, ``paid``)."""
     orders, _ = generate_sample_shop(customers=400, months=12, seed=3)
-    raw = orders.rename(columns={"customer_id": "buyer", "order_date": "when",
+    raw = orders.rename(columns={"customer_id": "who", "order_date": "when",
                                  "amount": "paid", "order_id": "ticket"})
     path = tmp_path_factory.mktemp("exports") / "my shop.csv"
-    raw[["ticket", "buyer", "when", "paid", "product_id"]].to_csv(path, index=False)
+    raw[["ticket", "who", "when", "paid", "product_id"]].to_csv(path, index=False)
     return path
 
 
@@ -76,13 +76,13 @@ def test_upload_previews_then_a_corrected_mapping_analyses(service, home, shop_f
     assert [d.key for d in service.datasets()] == ["sample"]  # nothing registered
 
     fixed = table.copy()
-    fixed.loc[fixed["field"] == "customer_id", "column in your file"] = "buyer"
+    fixed.loc[fixed["field"] == "customer_id", "column in your file"] = "who"
     fixed.loc[fixed["field"] == "order_date", "column in your file"] = "when"
     fixed.loc[fixed["field"] == "amount", "column in your file"] = "paid"
     stages = []
     dataset = service.analyse_upload(preview.path, fixed, progress=stages.append)
     assert stages[0] == "load" and "churn" in stages
-    assert dataset.mapping == {"customer_id": "buyer", "order_date": "when", "amount": "paid",
+    assert dataset.mapping == {"customer_id": "who", "order_date": "when", "amount": "paid",
                                "product_id": "product_id"}
     assert service.analysis(dataset.key).customers.shape[0] == 400
     assert service.datasets()[1].key == dataset.key
