@@ -537,8 +537,20 @@ def _convert(
     if canonical == CUSTOMER_ID and _is_pii(header):
         result.notes.append(f"customer_id is a pseudonymous hash of {header!r}")
         return _pseudonymise(ids)
+    if canonical == CUSTOMER_ID and _mostly_emails(ids):
+        result.notes.append(
+            f"{where}: the ids are e-mail addresses; customer_id is a pseudonymous hash of "
+            "them, so that no address reaches the advisor's language model")
+        return _pseudonymise(ids)
     _note_leading_zeros(ids, where, result.notes)
     return ids
+
+
+def _mostly_emails(ids: pd.Series, sample: int = 1_000) -> bool:
+    """Whether most distinct ids (of a sample) are e-mail addresses."""
+    distinct = pd.Series(ids.dropna().unique()[:sample], dtype="str")
+    return bool(len(distinct)) and bool(
+        distinct.str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+").mean() >= 0.5)
 
 
 def _derive_amount(result: LoadResult, explicit: bool) -> None:

@@ -280,6 +280,19 @@ def test_email_as_the_only_customer_key_is_pseudonymised(tmp_path: Path) -> None
     assert "customer_id is a pseudonymous hash of 'Email'" in result.notes
 
 
+def test_customer_ids_that_are_email_addresses_are_pseudonymised(tmp_path: Path) -> None:
+    # a shop that keys customers by e-mail, under a plain customer header
+    text = ("customer,date,amount\nann@example.com,2024-01-01,5\nANN@example.com,2024-01-02,6\n"
+            "bob@example.org,2024-01-03,7\n")
+    result = load_orders(write(tmp_path, "o.csv", text))
+    ids = result.orders["customer_id"]
+    assert ids[0] == ids[1] != ids[2] and not ids.str.contains("@").any()
+    assert any("the ids are e-mail addresses; customer_id is a pseudonymous hash" in note
+               for note in result.notes)
+    plain = load_orders(write(tmp_path, "p.csv", text.replace("@", "-at-")))
+    assert plain.orders["customer_id"][0] == "ann-at-example.com"
+
+
 # --- ids -------------------------------------------------------------------------------
 
 
