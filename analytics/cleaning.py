@@ -59,6 +59,7 @@ CANCELLED_STATUSES = frozenset({
     "fallido", "已取消", "取消", "交易关闭", "已关闭", "已退款", "退款", "退款成功", "退货",
     "已退货", "交易失败", "支付失败",
 })  # fmt: skip
+_CANCELLED_STARTS = ("cancel", "storn", "annul", "void")  # "cancelled by customer", ...
 
 _WHAT_TO_CHECK = {
     MISSING_CUSTOMER: "is customer_id mapped to the right column (--map customer_id=<header>)?",
@@ -151,7 +152,9 @@ def _unparseable_date(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
 def cancelled_status(status: pd.Series) -> pd.Series:
     """True where a status says the order was cancelled, refunded, voided or failed."""
     key = status.astype("str").str.lower().str.replace(r"[\W_]+", "", regex=True)
-    return key.str.removeprefix("wc").isin(CANCELLED_STATUSES).fillna(False).astype(bool)
+    key = key.str.removeprefix("wc")
+    said = key.isin(CANCELLED_STATUSES) | key.str.startswith(_CANCELLED_STARTS)
+    return said.fillna(False).astype(bool)
 
 
 def _cancellation(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:

@@ -568,10 +568,11 @@ def _derive_amount(result: LoadResult, explicit: bool) -> None:
             "column, and drops the lines without it")
 
 
-def _order_numbers(orders: pd.DataFrame) -> pd.Series:
-    """A number per order: its order id, or without one a customer's lines at one time."""
+def _order_numbers(orders: pd.DataFrame) -> np.ndarray:
+    """A number per order: its order id, or without one a customer's lines at one time;
+    -1 for a line without them."""
     keys = [ORDER_ID] if ORDER_ID in orders else [CUSTOMER_ID, ORDER_DATE]
-    return orders.groupby(keys, sort=False, dropna=False).ngroup()
+    return orders.groupby(keys, sort=False).ngroup().to_numpy()
 
 
 def _read_status(result: LoadResult) -> None:
@@ -582,9 +583,10 @@ def _read_status(result: LoadResult) -> None:
     blank = status.isna()
     if blank.any() and not blank.all():
         order = _order_numbers(orders)
-        first = status.groupby(order).first()  # the first status given in each order
-        orders[STATUS] = status.fillna(pd.Series(first.reindex(order).to_numpy(),
-                                                 index=orders.index))
+        known = order >= 0
+        first = status[known].groupby(order[known]).first()  # the first status of each order
+        given = first.reindex(order).to_numpy()  # -1 (no order) is not among the orders
+        orders[STATUS] = status.fillna(pd.Series(given, index=orders.index))
     cancelled = cancelled_status(orders[STATUS])
     if cancelled.any():
         counts = orders.loc[cancelled, STATUS].value_counts()
@@ -597,9 +599,7 @@ def _read_status(result: LoadResult) -> None:
 
 def _order_totals(orders: pd.DataFrame) -> bool:
     """Whether the amount is an order's total on one of its lines, blank on the others,
-    while those lines have a quantity and a unit price (90 % of them, and of the orders).
-
-    """
+    while those lines have a quantity and a unit price (90 % of them, and of the orders)."""
     if QUANTITY not in orders or UNIT_PRICE not in orders:
         return False
     blank = orders[AMOUNT].isna()
@@ -609,9 +609,10 @@ def _order_totals(orders: pd.DataFrame) -> bool:
     if line_value.notna().mean() < 0.9:
         return False
     order = _order_numbers(orders)
-    filled = np.bincount(order, weights=orders[AMOUNT].notna().to_numpy(dtype=float))
-    with_blanks = np.unique(order[blank].to_numpy())
-    return bool((filled[with_blanks] == 1).mean() >= 0.9)
+    known = order >= 0
+    filled = np.bincount(order[known], weights=orders[AMOUNT].notna().to_numpy(dtype=float)[known])
+    with_blanks = np.unique(order[blank.to_numpy() & known])
+    return len(with_blanks) > 0 and bool((filled[with_blanks] == 1).mean() >= 0.9)
 
 
 # --- text and ids ----------------------------------------------------------------------

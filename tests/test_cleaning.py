@@ -164,7 +164,7 @@ def test_duplicates_must_match_in_text_columns_too():
 
 def test_lines_of_cancelled_refunded_or_failed_orders_are_cancellations() -> None:
     statuses = ["paid", "Cancelled", "REFUNDED", "partially_refunded", "wc-failed", "voided",
-                "已取消", "storniert", None, "delivered", "canceled"]
+                "已取消", "storniert", None, "delivered", "Cancelled by customer"]
     orders = frame([("1", T("2024-01-01"), str(100 + i), 1.0, 2.0, 2.0)
                     for i in range(len(statuses))]).assign(status=statuses)
     clean, report = clean_orders(orders)

@@ -241,6 +241,11 @@ def test_a_status_per_line_stays_the_lines(tmp_path: Path) -> None:
             "1,a,2024-01-01,5,refunded\n1,a,2024-01-01,7,shipped\n2,b,2024-01-02,3,\n")
     result = load_orders(write(tmp_path, "o.csv", text))
     assert result.orders["status"].fillna("").tolist() == ["refunded", "shipped", ""]
+    # lines without an order id are not one order: none takes another's status
+    loose = text.replace("\n1,a,2024-01-01,7,shipped", "\n,c,2024-01-03,7,refunded")
+    loose = loose.replace("\n2,b,", "\n,b,")
+    result = load_orders(write(tmp_path, "p.csv", loose))
+    assert result.orders["status"].fillna("").tolist() == ["refunded", "refunded", ""]
 
 
 def test_a_few_blank_amounts_are_not_taken_for_order_totals(tmp_path: Path) -> None:

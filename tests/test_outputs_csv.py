@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.outputs import _arrow_writes_it_as_pandas, _write_csv
+from analytics import outputs
+from analytics.outputs import _arrow_writes_it_as_pandas, _formatter, _write_csv
 
 
 def frame(n: int = 120_000, **columns) -> pd.DataFrame:
@@ -19,24 +20,57 @@ def frame(n: int = 120_000, **columns) -> pd.DataFrame:
     return base.assign(**columns)
 
 
+def pandas_bytes(table: pd.DataFrame) -> bytes:
+    floats = table.select_dtypes("float").columns
+    return table.round(dict.fromkeys(floats, 6)).to_csv(index=False).encode()
+
+
 def test_a_large_plain_table_goes_the_fast_way_with_the_same_bytes(tmp_path):
     table = frame()
     assert _arrow_writes_it_as_pandas(table.round({"score": 6}))
     _write_csv(table, tmp_path / "t.csv")
-    expected = table.round({"score": 6}).to_csv(index=False).encode()
-    assert (tmp_path / "t.csv").read_bytes() == expected
+    assert (tmp_path / "t.csv").read_bytes() == pandas_bytes(table)
+
+
+N = 25_000
+rng = np.random.default_rng(1)
+SPECIAL_FLOATS = np.array([1.0, 0.0, -0.0, 5e-05, 1e-06, 0.0001, 99999999999999.0, 1e15,
+                           1e16, 1.5e13, 123456789012.5, 2.5, -3.25, np.nan, np.inf, -np.inf])
+TIMES = pd.to_datetime(rng.integers(1.7e9, 1.75e9, N), unit="s")
 
 
 @pytest.mark.parametrize("extra", [
-    {"score": 1.0},                                   # whole floats: pandas writes "1.0"
-    {"score": 5e-05},                                 # tiny floats: pandas writes "5e-05"
-    {"product_id": pd.array(["a,b"] * 120_000, dtype="str")},   # needs quotes
-    {"day": pd.Timestamp("2024-01-02 03:04:05")},     # dates are formatted by pandas
-    {"missing": np.nan},
-])
-def test_anything_else_falls_back_to_pandas_and_reads_back_the_same(tmp_path, extra):
-    table = frame(**extra)
+    {"score": rng.choice(SPECIAL_FLOATS, N)},          # whole, tiny, huge, signed zero, NaN
+    {"score": np.round(rng.lognormal(3, 6, N), 6)},     # every size, 1e-6 to 1e12
+    {"product_id": pd.array(rng.choice(["a,b", 'say "hi"', "two\nlines", "plain", None], N),
+                            dtype="str")},              # quotes where needed, missing text
+    {"day": TIMES},                                     # times of day
+    {"day": TIMES.normalize()},                         # midnight only: written as dates
+    {"day": pd.Series(TIMES).where(rng.random(N) < 0.9)},  # missing times
+    {"day": TIMES + pd.to_timedelta(rng.integers(0, 999, N), unit="ms")},  # to pandas
+    {"day": TIMES.tz_localize("UTC")},                  # to pandas
+    {"flag": rng.random(N) < 0.5},                      # to pandas
+], ids=["special_floats", "amounts", "text", "times", "dates", "missing_times", "fractions",
+        "time_zone", "booleans"])
+def test_any_table_is_written_as_pandas_writes_it(tmp_path, monkeypatch, extra):
+    monkeypatch.setattr(outputs, "_CHUNK_ROWS", 7_000)  # several blocks, the last one short
+    table = frame(N, **extra)
     _write_csv(table, tmp_path / "t.csv")
-    floats = table.select_dtypes("float").columns
-    expected = table.round(dict.fromkeys(floats, 6)).to_csv(index=False).encode()
-    assert (tmp_path / "t.csv").read_bytes() == expected
+    assert (tmp_path / "t.csv").read_bytes() == pandas_bytes(table)
+
+
+def test_columns_it_cannot_copy_are_left_to_pandas():
+    table = frame(N, day=TIMES + pd.Timedelta(milliseconds=5), flag=True)
+    assert _formatter(table["day"]) is None and _formatter(table["flag"]) is None
+    assert _formatter(table["score"]) is not None and _formatter(table["source"]) is not None
+
+
+def test_dates_or_times_are_decided_for_the_whole_column(tmp_path, monkeypatch):
+    # the first block holds only midnights, the second has times: pandas writes times in both
+    monkeypatch.setattr(outputs, "_CHUNK_ROWS", 10_000)
+    days = TIMES.normalize().to_numpy().copy()
+    days[15_000:] = TIMES.to_numpy()[15_000:]
+    table = frame(N, day=days)
+    _write_csv(table, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_bytes() == pandas_bytes(table)
+    assert b"00:00:00" in (tmp_path / "t.csv").read_bytes()[:2_000]
