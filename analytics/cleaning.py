@@ -64,7 +64,7 @@ _CANCELLED_STARTS = ("cancel", "storn", "annul", "void")  # "cancelled by custom
 _WHAT_TO_CHECK = {
     MISSING_CUSTOMER: "is customer_id mapped to the right column (--map customer_id=<header>)?",
     UNPARSEABLE_DATE: "do the dates need --date-format or --map order_date=<header>?",
-    CANCELLATION_OR_RETURN: "are quantities or amounts negative, order ids starting with C, "
+    CANCELLATION_OR_RETURN: "are quantities or amounts negative, order ids like C489449, "
                             "or statuses cancelled (--map status=<header>)?",
     NON_POSITIVE_PRICE_OR_AMOUNT: "is amount mapped to a revenue column (--map amount=<header>)?",
     DUPLICATE: "is every line in the file twice?",
@@ -157,12 +157,21 @@ def cancelled_status(status: pd.Series) -> pd.Series:
     return said.fillna(False).astype(bool)
 
 
+def _cancellation_ids(order_ids: pd.Series) -> pd.Series:
+    """Order ids of cancellations as the UCI exports write them: "C" and the digits of an
+    invoice (C489449). Other ids that start with C ("CA-2016-152156", Superstore's) are not,
+    nor are C-and-digits ids when most ids look so (a shop's own numbering)."""
+    marked = order_ids.astype("str").str.upper().str.fullmatch(r"C\d+").fillna(False)
+    marked = marked.astype(bool)
+    return marked if marked.mean() < 0.5 else marked & False
+
+
 def _cancellation(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
     hit = orders[AMOUNT].lt(0)
     if STATUS in orders:
         hit |= cancelled_status(orders[STATUS])
     if ORDER_ID in orders:
-        hit |= orders[ORDER_ID].astype("str").str.upper().str.startswith("C").fillna(False)
+        hit |= _cancellation_ids(orders[ORDER_ID])
     if QUANTITY in orders:
         hit |= orders[QUANTITY].lt(0)
     return hit

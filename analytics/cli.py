@@ -147,8 +147,9 @@ def analyze(data: Path | None, out_dir: Path, as_of: str | None, horizon_days: i
     out = Console()
     out.print(_summary_table(analysis))
     report = analysis.cleaning
+    dropped = ", ".join(f"{k} {v:,}" for k, v in report.dropped.items() if v)
     out.print(f"Rows read {report.rows_in:,}, kept {report.rows_kept:,}, dropped "
-              + ", ".join(f"{k} {v:,}" for k, v in report.dropped.items() if v))
+              + (dropped or "none"))
     out.print(f"Wrote {len(paths)} files to {out_dir}/ (start with {paths['report'].name})")
 
 

@@ -188,3 +188,17 @@ def test_lines_that_differ_only_in_a_column_not_read_are_not_copies(tmp_path: Pa
     assert report.dropped["duplicate"] == 1 and len(lines) == 3
     assert lines.groupby("order_id")["amount"].sum().to_dict() == {"o1": 10.0, "o2": 5.0}
     assert list(lines.columns) == list(loaded.orders.columns)  # no helper column left
+
+
+def test_only_uci_style_c_numbers_are_cancellations() -> None:
+    rows = [("1", T("2024-01-01"), order_id, 1.0, 2.0, 2.0)
+            for order_id in ("CA-2016-152156", "US-2015-108966", "CA-2017-1", "489434",
+                             "C489449", "c489450", "CB12")]
+    clean, report = clean_orders(frame(rows))
+    # Superstore's ids start with a country code; UCI marks a cancellation C + invoice digits
+    assert clean["order_id"].tolist() == ["CA-2016-152156", "US-2015-108966", "CA-2017-1",
+                                          "489434", "CB12"]
+    assert report.dropped["cancellation_or_return"] == 2
+    # a shop that numbers every order C1001, C1002, ... has no cancellations for it
+    own = frame([("1", T("2024-01-01"), f"C{1000 + i}", 1.0, 2.0, 2.0) for i in range(5)])
+    assert len(clean_orders(own)[0]) == 5

@@ -40,6 +40,7 @@ def test_explicit_mapping_when_headers_cannot_be_guessed(tmp_path, capsys):
     customers = pd.read_csv(tmp_path / "out" / "customers.csv", dtype={"customer_id": str})
     assert customers.set_index("customer_id")["monetary"].to_dict() == {"001": 20.5,
                                                                        "002": 100.0}
+    assert "Rows read 3, kept 3, dropped none" in capsys.readouterr().out
 
 
 def test_bad_input_is_one_message_and_no_traceback(tmp_path):
