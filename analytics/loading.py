@@ -274,34 +274,58 @@ def _file_kind(path: Path) -> str:
 def _read_text(path: Path, sheet: str | None) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"{path.name}: the file is empty (no header, no rows). Export it again.")
-    sep = _sniff_delimiter(path)
+    sep, title = _sniff_delimiter(path)
     # UTF-8, else Windows-1252 (the UCI Online Retail CSV among many Windows exports); the
     # pyarrow parser is fast but strict, the C parser takes what pyarrow refuses.
+    table = None
     for encoding in ("utf-8", "cp1252"):
         with contextlib.suppress(Exception):
-            return pd.read_csv(path, sep=sep, dtype=str, engine="pyarrow", encoding=encoding)
-    try:
-        return pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8")
-    except UnicodeDecodeError:
-        return pd.read_csv(path, sep=sep, dtype=str, encoding="cp1252", encoding_errors="replace")
+            table = pd.read_csv(path, sep=sep, dtype=str, engine="pyarrow", encoding=encoding,
+                                skiprows=len(title))
+            break
+    if table is None:
+        try:
+            table = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8", skiprows=len(title))
+        except UnicodeDecodeError:
+            table = pd.read_csv(path, sep=sep, dtype=str, encoding="cp1252",
+                                encoding_errors="replace", skiprows=len(title))
+    table.attrs["title"] = title  # noted by map_orders
+    return table
 
 
-def _sniff_delimiter(path: Path, candidates: str = ",;\t|") -> str:
-    """The candidate that splits the first lines into the same number (>1) of fields."""
+def _sniff_delimiter(path: Path, candidates: str = ",;\t|") -> tuple[str, list[str]]:
+    """The candidate that splits the first lines into the same number (>1) of fields, and
+    the lines of a title above the table (a line or three without it), if any. Without
+    one, columns lined up with spaces."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as handle:
         head = handle.read(64_000)
-    lines = head.decode("utf-8", errors="replace").splitlines()
-    lines = [line for line in lines[: -1 if len(head) == 64_000 else None][:50] if line.strip()]
-    best, best_fields = ",", 1
+    every = head.decode("utf-8", errors="replace").splitlines()[: -1 if len(head) == 64_000
+                                                                 else None][:50]
+    lines = [line for line in every if line.strip()]
+    found = _splitting(lines, candidates)
+    if found is not None:
+        return found, []
+    for skip in range(1, min(4, len(lines) - 1)):
+        found = _splitting(lines[skip:], candidates)
+        if found is not None and all(found not in line for line in lines[:skip]):
+            # a title: lines without the separator; skipped with the blank ones among them
+            return found, every[:every.index(lines[skip])]
+    return (r"\s+" if _splitting(lines, " ") is not None else ","), []
+
+
+def _splitting(lines: list[str], candidates: str) -> str | None:
+    """The candidate that splits the lines into the same number (>1) of fields (90 % of
+    them, and the first), the one that gives the most; " " splits on runs of spaces."""
+    best, best_fields = None, 1
     for sep in candidates:
-        counts = [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=sep)]
+        if sep == " ":
+            counts = [len(line.split()) for line in lines]
+        else:
+            counts = [len(row) for row in csv.reader(io.StringIO("\n".join(lines)),
+                                                      delimiter=sep)]
         if counts and counts[0] > best_fields and counts.count(counts[0]) >= 0.9 * len(counts):
             best, best_fields = sep, counts[0]
-    if best_fields == 1:  # columns lined up with spaces, as in some older exports
-        counts = [len(line.split()) for line in lines]
-        if counts and counts[0] > 1 and counts.count(counts[0]) >= 0.9 * len(counts):
-            return r"\s+"
     return best
 
 
@@ -437,13 +461,31 @@ def map_orders(
     source: str = "data",
 ) -> LoadResult:
     """Map and convert an already read table (see `load_orders`); rows are never dropped."""
+    title = [line.strip() for line in raw.attrs.get("title", [])]  # skipped by read_table
     raw = raw.set_axis([str(c) for c in raw.columns], axis=1).reset_index(drop=True)
     try:
         resolved = detect_mapping(raw.columns, mapping)
     except DataError as exc:
-        raise DataError(f"{source}: {exc}") from None
+        resolved, problem = {}, exc
+    else:
+        problem = None
+    if CUSTOMER_ID not in resolved or ORDER_DATE not in resolved:
+        row = _header_row(raw, mapping)
+        if row is not None:  # a report with a title above its column names
+            title = [c for c in raw.columns if not c.startswith("Unnamed:")]
+            title += [str(v).strip() for v in raw.iloc[:row].to_numpy().ravel()
+                      if pd.notna(v) and str(v).strip()]
+            names = [str(v).strip() for v in raw.iloc[row]]
+            raw = raw.iloc[row + 1:].set_axis(names, axis=1).reset_index(drop=True)
+            resolved, problem = detect_mapping(raw.columns, mapping), None
+    if problem is not None:
+        raise DataError(f"{source}: {problem}") from None
     _check_required(resolved, list(raw.columns), source)
     result = LoadResult(pd.DataFrame(index=raw.index), resolved, source, len(raw))
+    if title := [line for line in title if line]:
+        result.notes.append(
+            f"{source}: the column names are below a title ({', '.join(title)}); the rows "
+            "above them are not read")
     for canonical, header in resolved.items():
         result.orders[canonical] = _convert(raw[header], canonical, header, date_format, result)
     _derive_amount(result, explicit=AMOUNT in (mapping or {}))
@@ -495,6 +537,21 @@ def _line_keys(orders: pd.DataFrame, rest: pd.DataFrame) -> np.ndarray:
     if repeats.any():
         keys[repeats] = pd.util.hash_pandas_object(rest.loc[repeats], index=False).to_numpy()
     return keys
+
+
+def _header_row(raw: pd.DataFrame, mapping: Mapping[str, str] | None,
+                max_rows: int = 10) -> int | None:
+    """The first of the top rows whose values, read as column names, give a customer and a
+    date column (a report exported with a title above its table), or None."""
+    for row in range(min(max_rows, len(raw))):
+        names = [str(v).strip() for v in raw.iloc[row]]
+        try:
+            found = detect_mapping(names, mapping)
+        except DataError:
+            continue
+        if CUSTOMER_ID in found and ORDER_DATE in found:
+            return row
+    return None
 
 
 def _check_required(mapping: dict[str, str], headers: list[str], source: str) -> None:

@@ -650,3 +650,34 @@ def test_amounts_in_several_currencies_are_noted(tmp_path: Path) -> None:
     assert "'Currency': amounts in 2 currencies (EUR (2 lines), USD (1 line))" in note
     one = text.replace("usd", "EUR")
     assert not any("currenc" in n for n in load_orders(write(tmp_path, "p.csv", one)).notes)
+
+
+TABLE = "customer,date,amount\n1,2024-01-05,10.5\n2,2024-02-06,20\n"
+
+
+@pytest.mark.parametrize(("above", "title"), [
+    ("Orders report\n\nExported 2026-01-02\n", "Orders report, Exported 2026-01-02"),
+    ("Orders report,,\n", "Orders report"),  # a title in the first cell of a table row
+], ids=["title_lines", "title_row"])
+def test_a_title_above_the_column_names_is_skipped_and_noted(
+    tmp_path: Path, above: str, title: str
+) -> None:
+    result = load_orders(write(tmp_path, "report.csv", above + TABLE))
+    assert result.orders["amount"].tolist() == [10.5, 20.0] and result.rows_in == 2
+    assert f"report.csv: the column names are below a title ({title}); the rows above " \
+           "them are not read" in result.notes
+    # named explicitly, the columns are found below the title too
+    named = load_orders(write(tmp_path, "named.csv", above + TABLE.replace("customer", "who")),
+                        mapping={"customer_id": "who"})
+    assert named.orders["customer_id"].tolist() == ["1", "2"]
+
+
+def test_a_title_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "report.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        pd.DataFrame([["Orders export"], ["Shop: example"]]).to_excel(
+            writer, index=False, header=False)
+        MINIMAL.to_excel(writer, index=False, startrow=3)
+    result = load_orders(path)
+    assert result.orders["customer_id"].tolist() == ["1", "2"]
+    assert any("below a title (Orders export, Shop: example)" in note for note in result.notes)
