@@ -723,6 +723,10 @@ def _pseudonymise(ids: pd.Series) -> pd.Series:
 _NUMBER_FIX = "map another column with --map {canonical}=<header>, or fix these values"
 # Currency signs and codes, spaces and apostrophes (thousands), percent signs.
 _DECORATION = "[ \t\u00a0\u202f'’%€$£¥₹₩₽¢]|^[A-Za-z]{3}|[A-Za-z]{3}$"
+# What is left around the number: a currency or its abbreviation before it (R$, Rs., S/,
+# kr, ₺) or after it (zł, kr), any length.
+_LEADING = r"^(?:[^0-9(+\-.,]+[./]?)+"
+_TRAILING = r"[^0-9)\-]+$"
 _COMMA_DECIMAL = r",\d{1,2}$|,\d{4,}$|\.\d{3},"
 _DOT_DECIMAL = r",\d{3}\.|\.\d{1,2}$"
 
@@ -750,8 +754,11 @@ def _plain_float(text: pd.Series) -> pd.Series | None:
 def _parse_formatted(text: pd.Series, where: str, notes: list[str]) -> pd.Series:
     """Numbers with currency signs, thousands separators, decimal commas or (negatives)."""
     plain = text.str.replace(_DECORATION, "", regex=True)
+    plain = plain.str.replace(_LEADING, "", regex=True).str.replace(_TRAILING, "", regex=True)
     negative = (plain.str.startswith("(") & plain.str.endswith(")")).fillna(False)
-    plain = plain.str.strip("()")
+    trailing_minus = plain.str.endswith("-").fillna(False)  # 12.50- (some ERP exports)
+    negative |= trailing_minus
+    plain = plain.str.strip("()").mask(trailing_minus, plain.str.rstrip("-"))
     comma = plain.str.contains(_COMMA_DECIMAL, regex=True).fillna(False)
     dot = plain.str.contains(_DOT_DECIMAL, regex=True).fillna(False)
     if comma.any() and not dot.any():

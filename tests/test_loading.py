@@ -422,6 +422,20 @@ def test_currency_symbols_thousands_and_parentheses(tmp_path: Path) -> None:
     assert amounts == [1234.5, 3.1, -12.0, 7.0]
 
 
+@pytest.mark.parametrize(("values", "expected"), [
+    (["R$ 1.234,56", "R$ 12,50", "R$ 3,00"], [1234.56, 12.5, 3.0]),  # Brazil (Olist)
+    (["12,50 zł", "zł 3,10", "kr 7,00"], [12.5, 3.1, 7.0]),           # Poland, Scandinavia
+    (["Rs. 1,234.00", "US$12.50", "S/ 3.10"], [1234.0, 12.5, 3.1]),   # India, US, Peru
+    (["₺12.50", "RM 3.10", "12.50-"], [12.5, 3.1, -12.5]),            # a trailing minus (ERP)
+], ids=["real", "zloty_krona", "rupee_dollar_sol", "lira_ringgit_minus"])
+def test_currencies_of_any_shape_around_the_number(
+    tmp_path: Path, values: list[str], expected: list[float]
+) -> None:
+    rows = "".join(f'{n},2024-01-01,"{v}"\n' for n, v in enumerate(values))
+    amounts, _ = amounts_of(tmp_path, "customer,date,amount\n" + rows)
+    assert amounts == expected
+
+
 def test_inconsistent_decimal_marks_are_not_guessed(tmp_path: Path) -> None:
     amounts, notes = amounts_of(
         tmp_path,
