@@ -199,10 +199,10 @@ _MONTH_FIRST = tuple(f"%m{s}%d{s}{y}{t}" for s in "/.-" for y in ("%Y", "%y") fo
 _OTHER_DATES = (
     "ISO8601",
     *(f"%Y{s}%m{s}%d{t}" for s in "/." for t in _TIMES),
-    "%d %b %Y",
-    "%d %B %Y",
-    "%b %d, %Y",
-    "%B %d, %Y",
+    # month names: 05-Jan-2024, 5 January 2024, Jan 5, 2024 10:00 AM, Fri, 05 Jan 2024 ...
+    *(f"{d}{t}" for d in ("%d-%b-%Y", "%d-%b-%y", "%d %b %Y", "%d %B %Y", "%b %d, %Y",
+                          "%B %d, %Y", "%b %d %Y", "%a, %d %b %Y", "%a %b %d %Y")
+      for t in _TIMES),
 )
 DATE_FORMATS = _OTHER_DATES + _DAY_FIRST + _MONTH_FIRST
 _DATE_SAMPLE = 500
@@ -810,6 +810,10 @@ def _to_datetime(
     unique = pd.Series(uniques, dtype="str")
     if not date_format and unique.str.fullmatch(r"\d{9,13}").all():
         return _from_epoch(pd.to_numeric(text), where, notes)
+    if not date_format and unique.str.fullmatch(r"\d{5}(?:\.\d+)?").all():
+        return _from_excel_days(pd.to_numeric(text), where, notes)
+    if not date_format:
+        unique = _plain_dates(unique)
     if unique.str.contains(r":\d\d(?:\.\d+)? ?(?:Z|[+-]\d\d:?\d\d)$").any():
         notes.append(f"{where}: times with a UTC offset converted to UTC")
     formats = [date_format] if date_format else _infer_formats(unique, where, notes)
@@ -826,12 +830,31 @@ def _to_datetime(
     return dates
 
 
+def _plain_dates(unique: pd.Series) -> pd.Series:
+    """Dates written in Chinese (2024年1月5日 10:00) or ending in UTC or GMT, as ISO."""
+    if unique.str.contains("年", regex=False).any():
+        unique = (unique.str.replace(r"(\d{4})年(\d{1,2})月(\d{1,2})日", r"\1-\2-\3", regex=True)
+                  .str.replace(r"(\d{1,2})时(\d{1,2})分(?:(\d{1,2})秒)?", r"\1:\2:\3", regex=True)
+                  .str.rstrip(":"))
+    return unique.str.replace(r" ?(?:UTC|GMT)$", "", regex=True)  # naive times are UTC
+
+
+def _from_excel_days(values: pd.Series, where: str, notes: list[str]) -> pd.Series:
+    """Excel's serial day numbers (45296 = 2024-01-05), as a CSV export of a workbook has."""
+    if values.min() < 20_000 or values.max() > 80_000:  # 1954 to 2119
+        raise DataError(
+            f"{where}: numbers that are not dates (e.g. {str(values.iloc[0])!r}). "
+            "Fix: map the date column with --map order_date=<header>.")
+    notes.append(f"{where}: dates read as Excel day numbers (45296 = 2024-01-05)")
+    return pd.to_datetime(values, unit="D", origin="1899-12-30").dt.round("s")
+
+
 def _from_epoch(values: pd.Series, where: str, notes: list[str]) -> pd.Series:
     biggest = values.abs().max()
     unit = "s" if biggest < 1e11 else "ms" if biggest < 1e14 else "us"
     if values.min() < 0 or biggest < 1e8:
         raise DataError(
-            f"{where}: numbers that are not dates (e.g. {values.iloc[0]!r}). "
+            f"{where}: numbers that are not dates (e.g. {str(values.iloc[0])!r}). "
             "Fix: map the date column with --map order_date=<header>."
         )
     notes.append(f"{where}: dates read as Unix time in {unit}")

@@ -342,6 +342,23 @@ def dates_of(tmp_path: Path, values: list[str], **kwargs: object) -> tuple[list,
     return result.orders["order_date"].tolist(), result.notes
 
 
+@pytest.mark.parametrize("values", [
+    ["05-Jan-2024 10:00", "06-Feb-2024 23:30"],
+    ['"Jan 5, 2024 10:00 AM"', '"Feb 6, 2024 11:30 PM"'],
+    ['"Fri, 05 Jan 2024 10:00:00 GMT"', '"Tue, 06 Feb 2024 23:30:00 GMT"'],
+    ["2024-01-05 10:00:00 UTC", "2024-02-06 23:30:00 UTC"],
+    ["2024年1月5日 10:00", "2024年2月6日 23:30"],
+    ["2024年1月5日 10时00分", "2024年2月6日 23时30分"],
+    ["45296.416666667", "45328.979166667"],  # Excel day numbers, as a workbook saved as CSV
+], ids=["dd-mon-yyyy", "us_month_name", "rfc_2822", "utc_suffix", "chinese", "chinese_time",
+        "excel_days"])
+def test_dates_with_month_names_in_chinese_or_as_excel_numbers(
+    tmp_path: Path, values: list[str]
+) -> None:
+    dates, _ = dates_of(tmp_path, values)
+    assert dates == [pd.Timestamp("2024-01-05 10:00"), pd.Timestamp("2024-02-06 23:30")]
+
+
 def test_iso_dates(tmp_path: Path) -> None:
     dates, notes = dates_of(tmp_path, ["2024-12-31 14:05:00", "2024-01-02T08:00:00", "2024-03-04"])
     assert dates == [pd.Timestamp("2024-12-31 14:05"), pd.Timestamp("2024-01-02 08:00"),
