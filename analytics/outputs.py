@@ -136,7 +136,7 @@ def _arrow_writes_it_as_pandas(frame: pd.DataFrame) -> bool:
 
     True for plain integer columns, text without delimiters or quotes, and floats that
     Python and Arrow both print in plain decimals (not whole: Python adds ".0"; not below
-    1e-4 or from 1e16: Python switches to exponents).
+    1e-4 nor from 1e10, where either switches to exponents; 1e9 to be safe).
     """
     if any(re.search(_NEEDS_QUOTES, str(name)) for name in frame.columns):
         return False
@@ -147,7 +147,7 @@ def _arrow_writes_it_as_pandas(frame: pd.DataFrame) -> bool:
             known = values[~np.isnan(values)]
             size = np.abs(known)
             if (not np.isfinite(known).all() or (known == np.round(known)).any()
-                    or (size < 1e-4).any() or (size >= 1e16).any()):
+                    or (size < 1e-4).any() or (size >= 1e9).any()):
                 return False
         elif pd.api.types.is_string_dtype(column) and not isinstance(column.dtype, np.dtype):
             if column.str.contains(_NEEDS_QUOTES, regex=True).fillna(False).any():
@@ -155,7 +155,6 @@ def _arrow_writes_it_as_pandas(frame: pd.DataFrame) -> bool:
         elif not (pd.api.types.is_integer_dtype(column) and isinstance(column.dtype, np.dtype)):
             return False
     return True
-
 
 
 def _write_arrow(frame: pd.DataFrame, handle: BinaryIO) -> None:

@@ -59,6 +59,14 @@ def test_any_table_is_written_as_pandas_writes_it(tmp_path, monkeypatch, extra):
     assert (tmp_path / "t.csv").read_bytes() == pandas_bytes(table)
 
 
+def test_large_non_whole_floats_are_not_left_to_arrows_writer(tmp_path):
+    # Arrow prints 12345678901.5 as 1.23456789015e+10, Python in plain decimals
+    table = frame(N, score=rng.random(N) * 1e11 + 0.5)
+    assert not _arrow_writes_it_as_pandas(table.round({"score": 6}))
+    _write_csv(table, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_bytes() == pandas_bytes(table)
+
+
 def test_columns_it_cannot_copy_are_left_to_pandas():
     table = frame(N, day=TIMES + pd.Timedelta(milliseconds=5), flag=True)
     assert _formatter(table["day"]) is None and _formatter(table["flag"]) is None
