@@ -14,12 +14,14 @@ stderr, so it cannot corrupt that stream.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -42,15 +44,35 @@ class Background(Generic[T]):
     """
 
     def __init__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> None:
+        self._start(())
+        self.submit(fn, *args, **kwargs)
+
+    @classmethod
+    def ahead(cls, *modules: str) -> Background[Any]:
+        """A worker started before its call is known, importing ``modules`` meanwhile (the
+        imports of a backtest take about 2 s); give it the call with :meth:`submit`, or
+        :meth:`cancel` it."""
+        worker = cls.__new__(cls)
+        worker._start(modules)
+        return worker
+
+    def _start(self, modules: Sequence[str]) -> None:
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ,
                "PYTHONPATH": os.pathsep.join([_PACKAGE_ROOT, path] if path else [_PACKAGE_ROOT])}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "analytics._worker"],
+            [sys.executable, "-m", "analytics._worker", *modules],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._sender: threading.Thread | None = None
+
+    def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Background[T]:
+        """Send the worker its one call, ``fn(*args, **kwargs)``; returns the worker."""
+        if self._sender is not None:
+            raise RuntimeError("a worker computes one call; start another")
         self._sender = threading.Thread(target=self._send, args=((fn, args, kwargs),),
                                         daemon=True)
         self._sender.start()
+        return self
 
     def _send(self, call: tuple[Callable[..., T], tuple[Any, ...], dict[str, Any]]) -> None:
         stdin = self._process.stdin
@@ -63,6 +85,8 @@ class Background(Generic[T]):
 
     def result(self) -> T:
         """Wait for the worker; its return value, or its exception raised here."""
+        if self._sender is None:
+            raise RuntimeError("no call was submitted to this worker")
         stdout = self._process.stdout
         assert stdout is not None
         try:
@@ -93,15 +117,20 @@ class Background(Generic[T]):
         if self.running:
             self._process.kill()
         self._process.wait()
-        self._sender.join()
+        if self._sender is not None:
+            self._sender.join()
         if self._process.stdout is not None:
             self._process.stdout.close()
 
 
-def serve() -> None:
-    """The worker's side: read one call from stdin, write its outcome to stdout."""
+def serve(modules: Sequence[str] = ()) -> None:
+    """The worker's side: import ``modules`` (while the caller prepares the call), read one
+    call from stdin, write its outcome to stdout."""
     result_stream = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
+    for module in modules:
+        with contextlib.suppress(ImportError):  # then the call itself reports what is wrong
+            importlib.import_module(module)
     try:
         fn, args, kwargs = pickle.load(sys.stdin.buffer)
     except Exception:  # the caller could not send the whole call; it raises BackgroundFailed

@@ -6,6 +6,7 @@ writes files (see :mod:`analytics.outputs`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import warnings
@@ -48,6 +49,10 @@ AFTER_AS_OF = "after_as_of"
 # (analytics.background), which on two cores hides most of its time; below it, starting an
 # interpreter (about 2 s of imports) costs more than it saves.
 BACKGROUND_BACKTEST_LINES = 200_000
+# From this file size on, analyze_file starts that process before it reads the file, so
+# that its imports (about 2 s) overlap the loading: 200,000 lines of an export are about
+# 4 MB as Parquet and 15-60 MB as CSV. A worker not needed then is stopped.
+BACKGROUND_AHEAD_BYTES = 4_000_000
 Progress = Callable[[str], None]
 
 
@@ -154,19 +159,22 @@ def analyze(
     n_recommendations: int = 10,
     trend_days: int = 30,
     run_backtest: bool = True,
+    backtest_worker: Background[Any] | None = None,
 ) -> Analysis:
     """Run every analysis on cleaned order lines (see :func:`analytics.cleaning.clean_orders`).
 
     Lines after ``as_of`` are dropped first and counted in the cleaning report. Warnings
     about degraded output (a tiny shop, a model fallback) are re-emitted and also kept in
-    ``Analysis.warnings`` so reports can show them.
+    ``Analysis.warnings`` so reports can show them. ``backtest_worker``: a worker started
+    ahead (:meth:`Background.ahead`, as :func:`analyze_file` does) for a backtest beside.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         analysis = _analyze(lines, as_of=as_of, horizon_days=horizon_days, cleaning=cleaning,
                             segment_rules=segment_rules, random_state=random_state,
                             progress=progress, n_recommendations=n_recommendations,
-                            trend_days=trend_days, run_backtest=run_backtest)
+                            trend_days=trend_days, run_backtest=run_backtest,
+                            backtest_worker=backtest_worker)
     analysis.source, analysis.mapping, analysis.notes = source, dict(mapping or {}), list(notes)
     for item in caught:
         if issubclass(item.category, UserWarning):
@@ -187,6 +195,7 @@ def _analyze(
     n_recommendations: int,
     trend_days: int,
     run_backtest: bool,
+    backtest_worker: Background[Any] | None,
 ) -> Analysis:
     step = progress or (lambda _stage: None)
     if horizon_days < 1:
@@ -204,8 +213,8 @@ def _analyze(
     # The recommender keeps the text ids: it indexes customers itself.
     text_lines = lines
     lines, _, ids = integer_ids(lines)
-    with _backtest_beside(lines, day, horizon_days, random_state, run_backtest) \
-            as backtest_result:
+    with _backtest_beside(lines, day, horizon_days, random_state, run_backtest,
+                          backtest_worker) as backtest_result:
         orders = order_table(lines)
         model_lines = feature_lines(lines)  # what the features read, text as numbers
         step("rfm")
@@ -264,7 +273,7 @@ def _analyze(
 
 @contextmanager
 def _backtest_beside(lines: pd.DataFrame, day: pd.Timestamp, horizon_days: int,
-                     random_state: int, run: bool
+                     random_state: int, run: bool, worker: Background[Any] | None = None
                      ) -> Iterator[Callable[[dict[Any, Any]], dict[str, Any]]]:
     """Start the backtest in a second process on a large log; yields ``result(snapshots)``,
     which waits for it. ``snapshots`` (the analysis's churn training rows) serve a backtest
@@ -275,8 +284,11 @@ def _backtest_beside(lines: pd.DataFrame, day: pd.Timestamp, horizon_days: int,
     pending = None
     if run and len(lines) >= BACKGROUND_BACKTEST_LINES:
         needed = lines[[c for c in lines.columns if c in BACKTEST_COLUMNS]]
+        call = (backtest, needed, day, horizon_days)
         try:
-            pending = Background(backtest, needed, day, horizon_days, random_state=random_state)
+            pending = (worker.submit(*call, random_state=random_state)
+                       if worker is not None and worker.running
+                       else Background(*call, random_state=random_state))
         except OSError:  # no interpreter to start: the backtest runs here
             pending = None
 
@@ -375,16 +387,26 @@ def analyze_file(
     ``cache_dir``: keep and reuse the clean lines there (see :func:`load_and_clean`).
     """
     step = progress or (lambda _stage: None)
-    step("load")
-    lines, report, loaded = load_and_clean(path, mapping=mapping, sheet=sheet,
-                                           date_format=date_format, progress=progress,
-                                           cache_dir=cache_dir)
-    return analyze(
-        lines,
-        cleaning=report,
-        source=loaded.source,
-        mapping=loaded.mapping,
-        notes=loaded.notes,
-        progress=progress,
-        **options,
-    )
+    worker = None
+    if options.get("run_backtest", True) and Path(path).is_file() \
+            and Path(path).stat().st_size >= BACKGROUND_AHEAD_BYTES:
+        with contextlib.suppress(OSError):  # none: analyze starts one, or backtests here
+            worker = Background.ahead("analytics.backtest")
+    try:
+        step("load")
+        lines, report, loaded = load_and_clean(path, mapping=mapping, sheet=sheet,
+                                               date_format=date_format, progress=progress,
+                                               cache_dir=cache_dir)
+        return analyze(
+            lines,
+            cleaning=report,
+            source=loaded.source,
+            mapping=loaded.mapping,
+            notes=loaded.notes,
+            progress=progress,
+            backtest_worker=worker,
+            **options,
+        )
+    finally:
+        if worker is not None:
+            worker.cancel()  # unused (a small log, an error), or already done

@@ -37,6 +37,12 @@ class _Recorded(Background):
         super().__init__(fn, *args, **kwargs)
         type(self).started.append(self)
 
+    @classmethod
+    def ahead(cls, *modules):
+        worker = super().ahead(*modules)
+        cls.started.append(worker)
+        return worker
+
 
 class _Dying(_Recorded):
     """A worker killed before it answers (out of memory, say)."""
@@ -63,6 +69,20 @@ def test_a_worker_that_dies_without_answering_is_reported():
 def test_a_call_that_cannot_be_sent_is_reported():
     with pytest.raises(BackgroundFailed, match="exit code 2"):
         Background(sorted, [lambda: 1]).result()  # a lambda does not pickle
+
+
+def test_a_worker_started_ahead_takes_its_call_later():
+    worker = Background.ahead("analytics.backtest")
+    assert worker.running  # importing while the caller reads its file
+    assert worker.submit(sorted, [3, 1, 2]) is worker
+    with pytest.raises(RuntimeError, match="one call"):
+        worker.submit(sorted, [1])
+    assert worker.result() == [1, 2, 3]
+    idle = Background.ahead()
+    with pytest.raises(RuntimeError, match="no call was submitted"):
+        idle.result()
+    idle.cancel()
+    assert not idle.running
 
 
 def test_cancel_stops_the_worker():
@@ -105,3 +125,24 @@ def test_a_failed_analysis_stops_its_backtest_worker(shop_lines, monkeypatch):
         _analyze(shop_lines)
     assert len(_Recorded.started) == 1
     assert not _Recorded.started[0].running
+
+
+def test_analyze_file_starts_the_backtest_worker_before_it_reads_the_file(
+        tmp_path, shop_lines, monkeypatch):
+    path = tmp_path / "shop.csv"
+    shop_lines.to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        in_process = pipeline.analyze_file(path).diagnostics["backtest"]
+        monkeypatch.setattr(pipeline, "BACKGROUND_AHEAD_BYTES", 0)
+        monkeypatch.setattr(pipeline, "Background", _Recorded)
+        _Recorded.started = []
+        # a log too small for a backtest beside: the worker started ahead is stopped
+        assert pipeline.analyze_file(path).diagnostics["backtest"] == in_process
+        assert len(_Recorded.started) == 1 and not _Recorded.started[0].running
+        # a large one: that worker computes the backtest, and no other is started
+        monkeypatch.setattr(pipeline, "BACKGROUND_BACKTEST_LINES", 0)
+        _Recorded.started = []
+        assert pipeline.analyze_file(path).diagnostics["backtest"] == in_process
+        (worker,) = _Recorded.started
+        assert worker._sender is not None and not worker.running  # it got the call, and ended
