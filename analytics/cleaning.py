@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "CleaningReport",
     "cancelled_status",
     "clean_orders",
+    "numbers_and_dates",
 ]
 
 MISSING_CUSTOMER = "missing_customer"
@@ -184,6 +186,13 @@ def _non_positive(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
     return hit
 
 
+def numbers_and_dates(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    """The numeric and date columns among ``columns``: cheap to compare, so lines that may
+    be copies are first found on them."""
+    return [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])
+            or pd.api.types.is_datetime64_any_dtype(frame[c])]
+
+
 def _duplicate(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
     """Lines equal in every column (and line key) to an earlier kept line.
 
@@ -191,8 +200,7 @@ def _duplicate(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
     comparison runs only on the lines that repeat there: the same answer, much faster.
     """
     columns = [c for c in (*CANONICAL_COLUMNS, _LINE_KEY) if c in orders.columns]
-    cheap = [c for c in columns if pd.api.types.is_numeric_dtype(orders[c])
-             or pd.api.types.is_datetime64_any_dtype(orders[c])]
+    cheap = numbers_and_dates(orders, columns)
     candidates = keep.to_numpy().copy()
     if cheap and len(cheap) < len(columns):
         candidates[candidates] = orders.loc[candidates, cheap].duplicated(keep=False).to_numpy()

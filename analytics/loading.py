@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analytics.cleaning import cancelled_status
+from analytics.cleaning import cancelled_status, numbers_and_dates
 from analytics.errors import DataError
 from analytics.schema import (
     AMOUNT,
@@ -463,23 +463,12 @@ def map_orders(
     """Map and convert an already read table (see `load_orders`); rows are never dropped."""
     title = [line.strip() for line in raw.attrs.get("title", [])]  # skipped by read_table
     raw = raw.set_axis([str(c) for c in raw.columns], axis=1).reset_index(drop=True)
+    raw, title_row = _below_title(raw, mapping)
+    title += title_row
     try:
         resolved = detect_mapping(raw.columns, mapping)
     except DataError as exc:
-        resolved, problem = {}, exc
-    else:
-        problem = None
-    if CUSTOMER_ID not in resolved or ORDER_DATE not in resolved:
-        row = _header_row(raw, mapping)
-        if row is not None:  # a report with a title above its column names
-            title = [c for c in raw.columns if not c.startswith("Unnamed:")]
-            title += [str(v).strip() for v in raw.iloc[:row].to_numpy().ravel()
-                      if pd.notna(v) and str(v).strip()]
-            names = [str(v).strip() for v in raw.iloc[row]]
-            raw = raw.iloc[row + 1:].set_axis(names, axis=1).reset_index(drop=True)
-            resolved, problem = detect_mapping(raw.columns, mapping), None
-    if problem is not None:
-        raise DataError(f"{source}: {problem}") from None
+        raise DataError(f"{source}: {exc}") from None
     _check_required(resolved, list(raw.columns), source)
     result = LoadResult(pd.DataFrame(index=raw.index), resolved, source, len(raw))
     if title := [line for line in title if line]:
@@ -529,8 +518,7 @@ def _line_keys(orders: pd.DataFrame, rest: pd.DataFrame) -> np.ndarray:
     """A hash of the columns not read, for the lines that may be copies of another: those
     that repeat in the numbers and dates read (the others get 0). Hashing every line of an
     export with dozens of columns (Shopify's has 70) would cost seconds per million."""
-    cheap = [c for c in orders.columns if pd.api.types.is_numeric_dtype(orders[c])
-             or pd.api.types.is_datetime64_any_dtype(orders[c])]
+    cheap = numbers_and_dates(orders, orders.columns)
     repeats = orders[cheap].duplicated(keep=False).to_numpy() if cheap else \
         np.ones(len(orders), dtype=bool)
     keys = np.zeros(len(orders), dtype=np.uint64)
@@ -539,19 +527,30 @@ def _line_keys(orders: pd.DataFrame, rest: pd.DataFrame) -> np.ndarray:
     return keys
 
 
-def _header_row(raw: pd.DataFrame, mapping: Mapping[str, str] | None,
-                max_rows: int = 10) -> int | None:
-    """The first of the top rows whose values, read as column names, give a customer and a
-    date column (a report exported with a title above its table), or None."""
+def _has_keys(names: Iterable[str], mapping: Mapping[str, str] | None) -> bool:
+    """Whether these column names give a customer and a date column."""
+    try:
+        found = detect_mapping(names, mapping)
+    except DataError:  # a --map header that is not among them
+        return False
+    return CUSTOMER_ID in found and ORDER_DATE in found
+
+
+def _below_title(raw: pd.DataFrame, mapping: Mapping[str, str] | None,
+                 max_rows: int = 10) -> tuple[pd.DataFrame, list[str]]:
+    """The table, and the title above it: when the column names read are not the table's
+    but one of the top rows holds them (a report exported with a title above its table),
+    the rows below that one, and the text of the title. Else the table as it is."""
+    if _has_keys(raw.columns, mapping):
+        return raw, []
     for row in range(min(max_rows, len(raw))):
         names = [str(v).strip() for v in raw.iloc[row]]
-        try:
-            found = detect_mapping(names, mapping)
-        except DataError:
-            continue
-        if CUSTOMER_ID in found and ORDER_DATE in found:
-            return row
-    return None
+        if _has_keys(names, mapping):
+            title = [c for c in raw.columns if not c.startswith("Unnamed:")]
+            title += [str(v).strip() for v in raw.iloc[:row].to_numpy().ravel()
+                      if pd.notna(v) and str(v).strip()]
+            return raw.iloc[row + 1:].set_axis(names, axis=1).reset_index(drop=True), title
+    return raw, []
 
 
 def _check_required(mapping: dict[str, str], headers: list[str], source: str) -> None:
@@ -839,12 +838,15 @@ def _plain_dates(unique: pd.Series) -> pd.Series:
     return unique.str.replace(r" ?(?:UTC|GMT)$", "", regex=True)  # naive times are UTC
 
 
+def _not_dates(values: pd.Series, where: str) -> DataError:
+    return DataError(f"{where}: numbers that are not dates (e.g. {str(values.iloc[0])!r}). "
+                     "Fix: map the date column with --map order_date=<header>.")
+
+
 def _from_excel_days(values: pd.Series, where: str, notes: list[str]) -> pd.Series:
     """Excel's serial day numbers (45296 = 2024-01-05), as a CSV export of a workbook has."""
     if values.min() < 20_000 or values.max() > 80_000:  # 1954 to 2119
-        raise DataError(
-            f"{where}: numbers that are not dates (e.g. {str(values.iloc[0])!r}). "
-            "Fix: map the date column with --map order_date=<header>.")
+        raise _not_dates(values, where)
     notes.append(f"{where}: dates read as Excel day numbers (45296 = 2024-01-05)")
     return pd.to_datetime(values, unit="D", origin="1899-12-30").dt.round("s")
 
@@ -853,10 +855,7 @@ def _from_epoch(values: pd.Series, where: str, notes: list[str]) -> pd.Series:
     biggest = values.abs().max()
     unit = "s" if biggest < 1e11 else "ms" if biggest < 1e14 else "us"
     if values.min() < 0 or biggest < 1e8:
-        raise DataError(
-            f"{where}: numbers that are not dates (e.g. {str(values.iloc[0])!r}). "
-            "Fix: map the date column with --map order_date=<header>."
-        )
+        raise _not_dates(values, where)
     notes.append(f"{where}: dates read as Unix time in {unit}")
     return pd.to_datetime(values, unit=unit)
 

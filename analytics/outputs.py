@@ -73,6 +73,9 @@ def _atomic_write(path: Path, text: str) -> None:
 
 _NEEDS_QUOTES = r'[",\r\n]'
 _CHUNK_ROWS = 200_000
+# Non-whole floats that Arrow prints as Python does (measured: Arrow switches to exponents
+# from 1e10, Python below 1e-4 and from 1e16; 1e9 to be safe)
+_PLAIN_FLOATS = (1e-4, 1e9)
 
 
 def _quoted(text: pa.Array) -> pa.Array:
@@ -97,7 +100,7 @@ def _float_text(values: np.ndarray) -> pa.Array:
     with np.errstate(invalid="ignore"):
         whole = (values == np.round(values)) & (size < 1e15) & ~((values == 0)
                                                                  & np.signbit(values))
-        other = ~whole & ~missing & ((size < 1e-4) | (size >= 1e9))
+        other = ~whole & ~missing & ((size < _PLAIN_FLOATS[0]) | (size >= _PLAIN_FLOATS[1]))
     if whole.any():
         digits = pc.cast(pa.array(values[whole].astype(np.int64)), pa.string())
         text = pc.replace_with_mask(text, pa.array(whole),
@@ -147,7 +150,7 @@ def _arrow_writes_it_as_pandas(frame: pd.DataFrame) -> bool:
             known = values[~np.isnan(values)]
             size = np.abs(known)
             if (not np.isfinite(known).all() or (known == np.round(known)).any()
-                    or (size < 1e-4).any() or (size >= 1e9).any()):
+                    or (size < _PLAIN_FLOATS[0]).any() or (size >= _PLAIN_FLOATS[1]).any()):
                 return False
         elif pd.api.types.is_string_dtype(column) and not isinstance(column.dtype, np.dtype):
             if column.str.contains(_NEEDS_QUOTES, regex=True).fillna(False).any():

@@ -117,8 +117,9 @@ def restrict_to_as_of(
     first, last = lines[ORDER_DATE].min(), lines[ORDER_DATE].max()
     day = last.normalize() if as_of is None else _parse_as_of(as_of)
     today = _today()
-    if as_of is None and day > today and (lines[ORDER_DATE] < today + pd.Timedelta(days=1)).any():
-        future = lines[ORDER_DATE] >= today + pd.Timedelta(days=1)
+    future = lines[ORDER_DATE] >= today + pd.Timedelta(days=1) \
+        if as_of is None and day > today else None
+    if future is not None and not future.all():
         day = lines.loc[~future, ORDER_DATE].max().normalize()
         n = int(future.sum())
         warnings.warn(
