@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,8 +26,10 @@ __all__ = [
     "DUPLICATE",
     "MISSING_CUSTOMER",
     "NON_POSITIVE_PRICE_OR_AMOUNT",
+    "NOT_A_PURCHASE",
     "UNPARSEABLE_DATE",
     "CleaningReport",
+    "browsing_event",
     "cancelled_status",
     "clean_orders",
     "numbers_and_dates",
@@ -35,6 +37,7 @@ __all__ = [
 
 MISSING_CUSTOMER = "missing_customer"
 UNPARSEABLE_DATE = "unparseable_date"
+NOT_A_PURCHASE = "not_a_purchase"
 CANCELLATION_OR_RETURN = "cancellation_or_return"
 NON_POSITIVE_PRICE_OR_AMOUNT = "non_positive_price_or_amount"
 DUPLICATE = "duplicate"
@@ -42,6 +45,7 @@ DUPLICATE = "duplicate"
 DROP_REASONS: tuple[str, ...] = (
     MISSING_CUSTOMER,
     UNPARSEABLE_DATE,
+    NOT_A_PURCHASE,
     CANCELLATION_OR_RETURN,
     NON_POSITIVE_PRICE_OR_AMOUNT,
     DUPLICATE,
@@ -63,9 +67,21 @@ CANCELLED_STATUSES = frozenset({
 })  # fmt: skip
 _CANCELLED_STARTS = ("cancel", "storn", "annul", "void")  # "cancelled by customer", ...
 
+# Events of a shop's event log (REES46, RetailRocket, Taobao, GA4 exports) that are not a
+# purchase: views, cart and wish-list changes, searches, checkouts begun. Same key as above.
+BROWSING_EVENTS = frozenset({
+    "view", "views", "viewed", "pageview", "pv", "productview", "viewitem", "viewproduct",
+    "detail", "click", "clicked", "impression", "search", "cart", "addtocart",
+    "addedtocart", "cartadd", "removefromcart", "removedfromcart", "cartremove", "fav",
+    "favorite", "favourite", "addtowishlist", "wishlist", "like", "begincheckout",
+    "checkoutstarted", "initiatecheckout", "addpaymentinfo", "addshippinginfo",
+    "sessionstart", "firstvisit",
+})  # fmt: skip
+
 _WHAT_TO_CHECK = {
     MISSING_CUSTOMER: "is customer_id mapped to the right column (--map customer_id=<header>)?",
     UNPARSEABLE_DATE: "do the dates need --date-format or --map order_date=<header>?",
+    NOT_A_PURCHASE: "does the event log hold purchase events (event_type 'purchase')?",
     CANCELLATION_OR_RETURN: "are quantities or amounts negative, order ids like C489449, "
                             "or statuses cancelled (--map status=<header>)?",
     NON_POSITIVE_PRICE_OR_AMOUNT: "is amount mapped to a revenue column (--map amount=<header>)?",
@@ -151,12 +167,34 @@ def _unparseable_date(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
     return orders[ORDER_DATE].isna()
 
 
+def _per_value(status: pd.Series, test: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``test`` of each status, run once per distinct value (a log has a handful); False for
+    a missing one. ``test`` gets the values as keys: lower case, letters and digits only."""
+    codes, uniques = pd.factorize(status)
+    keys = pd.Series(uniques, dtype="str").str.lower().str.replace(r"[\W_]+", "", regex=True)
+    hit = np.append(test(keys).to_numpy(dtype=bool), False)  # code -1 (missing) -> False
+    return pd.Series(hit[codes], index=status.index)
+
+
+def _cancelled(keys: pd.Series) -> pd.Series:
+    keys = keys.str.removeprefix("wc")
+    return keys.isin(CANCELLED_STATUSES) | keys.str.startswith(_CANCELLED_STARTS)
+
+
 def cancelled_status(status: pd.Series) -> pd.Series:
     """True where a status says the order was cancelled, refunded, voided or failed."""
-    key = status.astype("str").str.lower().str.replace(r"[\W_]+", "", regex=True)
-    key = key.str.removeprefix("wc")
-    said = key.isin(CANCELLED_STATUSES) | key.str.startswith(_CANCELLED_STARTS)
-    return said.fillna(False).astype(bool)
+    return _per_value(status, _cancelled)
+
+
+def browsing_event(status: pd.Series) -> pd.Series:
+    """True where a status is an event log's view, cart change or other non-purchase."""
+    return _per_value(status, lambda keys: keys.isin(BROWSING_EVENTS))
+
+
+def _not_a_purchase(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
+    if STATUS not in orders:
+        return pd.Series(False, index=orders.index)
+    return browsing_event(orders[STATUS])
 
 
 def _cancellation_ids(order_ids: pd.Series) -> pd.Series:
@@ -212,6 +250,7 @@ def _duplicate(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
 _TESTS = {
     MISSING_CUSTOMER: _missing_customer,
     UNPARSEABLE_DATE: _unparseable_date,
+    NOT_A_PURCHASE: _not_a_purchase,
     CANCELLATION_OR_RETURN: _cancellation,
     NON_POSITIVE_PRICE_OR_AMOUNT: _non_positive,
     DUPLICATE: _duplicate,

@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analytics.cleaning import cancelled_status, numbers_and_dates
+from analytics.cleaning import (
+    CANCELLATION_OR_RETURN,
+    NOT_A_PURCHASE,
+    browsing_event,
+    cancelled_status,
+    numbers_and_dates,
+)
 from analytics.errors import DataError
 from analytics.schema import (
     AMOUNT,
@@ -66,7 +72,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "customercode", "custid", "clientid", "client", "clientno", "userid", "user",
         "buyerid", "memberid", "accountid", "shopperid", "contactid", "customeruserid",
         "customerref", "customerreference", "clientnumber", "clientcode", "membernumber",
-        "memberno", "accountnumber", "buyer", "shopper", "purchaser",
+        "memberno", "accountnumber", "buyer", "shopper", "purchaser", "customerkey",
+        "custno", "custnumber", "custcode", "clientkey", "memberkey", "userkey", "consumerid",
+        "loyaltyid", "loyaltynumber", "householdkey", "householdid", "household",
     ),
     ORDER_DATE: (
         "invoicedate", "orderdate", "orderdatetime", "date", "datetime", "timestamp",
@@ -74,22 +82,31 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "saledate", "paidat", "ordertime", "created", "time", "orderpurchasetimestamp",
         "purchasetimestamp", "datecreated", "createddate", "createdutc", "createdatutc",
         "orderdateutc", "orderplaced", "placedat", "orderedon", "purchasedon", "paymentdate",
+        "transactiondt", "transactiontime", "transactiondatetime", "transdate", "transdt",
+        "txndate", "txntime", "orderdt", "saletime", "salesdate", "invoicedatetime",
+        "billdate", "receiptdate", "checkoutdate", "completedat", "eventtime", "eventdate",
+        "orderdatekey", "datekey",
     ),
     AMOUNT: (
         "amount", "revenue", "ordertotal", "total", "totalamount", "totalprice", "linetotal",
         "lineamount", "linerevenue", "sales", "salesamount", "netsales", "ordervalue",
         "value", "subtotal", "grandtotal", "gmv", "spend", "ordertotalamount", "orderamount",
         "totalsales", "netamount", "grossamount", "amountpaid", "totalpaid", "paidamount",
-        "lineitemtotal", "itemtotal", "netrevenue", "grossrevenue",
+        "lineitemtotal", "itemtotal", "netrevenue", "grossrevenue", "salesvalue",
+        "netvalue", "grossvalue", "linevalue", "totalvalue",
     ),
     ORDER_ID: (
         "invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno",
         "ordernumber", "order", "transactionid", "transaction", "receiptid", "basketid",
         "orderref", "orderreference", "receiptnumber", "receiptno", "saleid", "cartid",
+        "orderkey", "invoicekey", "billno", "billnumber", "billid", "salesordernumber",
+        "salesorderid",
+        # an event log's purchases in one session are one order
+        "usersession", "sessionid",
     ),
     PRODUCT_ID: (
         "stockcode", "productid", "sku", "lineitemsku", "itemid", "productcode", "itemcode",
-        "articleid", "article", "variantid", "asin",
+        "articleid", "article", "variantid", "asin", "productkey", "itemkey",
     ),
     PRODUCT_NAME: (
         "description", "productname", "itemname", "lineitemname", "product", "producttitle",
@@ -99,7 +116,12 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "category", "productcategory", "categoryname", "itemcategory", "producttype",
         "department", "productcategoryname",
     ),
-    QUANTITY: ("quantity", "qty", "lineitemquantity", "units", "unitssold", "quantityordered"),
+    QUANTITY: (
+        "quantity", "qty", "lineitemquantity", "units", "unitssold", "quantityordered",
+        "qtyordered", "orderedquantity", "orderquantity", "quantitysold", "qtysold",
+        "salesquantity", "salesqty", "itemcount", "itemsqty", "numberofitems", "numitems",
+        "pieces", "pcs",
+    ),
     UNIT_PRICE: (
         "unitprice", "price", "itemprice", "lineitemprice", "priceeach", "priceperunit",
         "saleprice", "sellingprice",
@@ -114,6 +136,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     STATUS: (
         "orderstatus", "financialstatus", "paymentstatus", "status", "orderstate",
         "transactionstatus", "lineitemstatus", "itemstatus",
+        # an event log's kind of event: views and cart adds are dropped, purchases kept
+        "eventtype", "eventname", "event", "behaviortype", "behaviourtype", "actiontype",
+        "interactiontype",
     ),
 }  # fmt: skip
 
@@ -189,6 +214,11 @@ _PII_NAME_PREFIXES = (
     "", "first", "last", "full", "given", "family", "customer", "client", "user", "billing",
     "shipping", "contact", "buyer", "recipient",
 )  # fmt: skip
+_PERSON_NAMES = ("firstname", "lastname", "fullname", "givenname", "familyname")
+# Without a customer id column, customers are told apart by one of these (B2B exports such
+# as Kaggle's sample sales data have only CUSTOMERNAME), pseudonymised as e-mails are.
+_CUSTOMER_NAMES = ("customername", "clientname", "buyername", "accountname", "companyname",
+                   "company", "membername", "username", "billingname", "fullname")
 _ID_COLUMNS = (CUSTOMER_ID, ORDER_ID, PRODUCT_ID)
 _NUMBER_COLUMNS = (AMOUNT, QUANTITY, UNIT_PRICE, DISCOUNT)
 MAX_BAD_SHARE = 0.5  # above this share of unreadable values a column is rejected
@@ -386,7 +416,8 @@ def _is_pii(header: str) -> bool:
     key = _normalise(header)
     if any(part in key for part in _PII_PARTS) or key in _PII_HEADERS:
         return True
-    return key.endswith("name") and key.removesuffix("name") in _PII_NAME_PREFIXES
+    return key.endswith(_PERSON_NAMES) or (
+        key.endswith("name") and key.removesuffix("name") in _PII_NAME_PREFIXES)
 
 
 def detect_mapping(
@@ -395,8 +426,8 @@ def detect_mapping(
     """Map canonical fields to source headers: explicit `overrides` first, then synonyms.
 
     Headers that look like direct identifiers (names, emails, phones, addresses) are never
-    picked automatically, except an email column as the customer key when nothing else fits
-    (`map_orders` replaces it with a pseudonymous hash).
+    picked automatically, except an email, or else a customer's name, as the customer key
+    when nothing else fits (`map_orders` replaces it with a pseudonymous hash).
     """
     headers = [str(c) for c in columns]
     mapping = _check_overrides(overrides or {}, headers)
@@ -410,9 +441,13 @@ def detect_mapping(
         found = next((by_key[s] for s in synonyms if s in by_key and by_key[s] not in taken), None)
         if canonical not in mapping and found is not None:
             mapping[canonical] = found
-    emails = [h for h in headers if "email" in _normalise(h) and h not in mapping.values()]
-    if CUSTOMER_ID not in mapping and emails:
-        mapping[CUSTOMER_ID] = emails[0]
+    if CUSTOMER_ID not in mapping:
+        emails = [h for h in headers if "email" in _normalise(h)]
+        names = sorted((h for h in headers if _normalise(h) in _CUSTOMER_NAMES),
+                       key=lambda h: _CUSTOMER_NAMES.index(_normalise(h)))
+        found = [h for h in emails + names if h not in mapping.values()]
+        if found:
+            mapping[CUSTOMER_ID] = found[0]
     return {c: mapping[c] for c in CANONICAL_COLUMNS if c in mapping}
 
 
@@ -568,14 +603,11 @@ def _check_required(mapping: dict[str, str], headers: list[str], source: str) ->
             f"{source}: no column that can be the {' or the '.join(missing)}. "
             f"Columns in the file: {', '.join(headers)}. Say which column holds it: {fix}."
         )
-    if AMOUNT not in mapping and not (QUANTITY in mapping and UNIT_PRICE in mapping):
-        one_item = (f" If each line is one item, its price is its amount: "
-                    f"--map amount={mapping[UNIT_PRICE]}." if UNIT_PRICE in mapping else "")
+    if AMOUNT not in mapping and UNIT_PRICE not in mapping:
         raise DataError(
-            f"{source}: no amount column, and no quantity and unit price to compute it. "
+            f"{source}: no amount column, and no unit price to compute it from. "
             f"Columns in the file: {', '.join(headers)}. Map the line revenue with "
             f"--map amount=<header>, or --map quantity=<header> --map unit_price=<header>."
-            f"{one_item}"
         )
 
 
@@ -590,6 +622,13 @@ def _convert(
     if canonical not in _ID_COLUMNS:
         return _to_text(values)
     ids = _to_id(values, where, result.notes)
+    if canonical == CUSTOMER_ID and _normalise(header) in _CUSTOMER_NAMES:
+        result.notes.append(
+            f"{where}: customers are told apart by their name (the file has no customer id "
+            "column), so two customers of one name count as one; customer_id is a "
+            f"pseudonymous hash of {header!r}. Map an id column with --map customer_id=<header>"
+            " if the file has one")
+        return _pseudonymise(ids)
     if canonical == CUSTOMER_ID and _is_pii(header):
         result.notes.append(f"customer_id is a pseudonymous hash of {header!r}")
         return _pseudonymise(ids)
@@ -611,7 +650,14 @@ def _mostly_emails(ids: pd.Series, sample: int = 1_000) -> bool:
 
 def _derive_amount(result: LoadResult, explicit: bool) -> None:
     orders = result.orders
-    if AMOUNT not in orders:
+    if AMOUNT not in orders and QUANTITY not in orders:
+        # Olist's order items, an event log's purchases: a line per unit, with its price
+        orders[AMOUNT] = orders[UNIT_PRICE]
+        result.notes.append(
+            f"{result.source}: no amount or quantity column: each line counts as one item, "
+            f"and its amount is its price (column {result.mapping[UNIT_PRICE]!r}); if the "
+            "file has quantities, map them with --map quantity=<header>")
+    elif AMOUNT not in orders:
         orders[AMOUNT] = orders[QUANTITY] * orders[UNIT_PRICE]
         result.notes.append("amount derived as quantity × unit_price")
     elif not explicit and _order_totals(orders):
@@ -643,14 +689,16 @@ def _read_status(result: LoadResult) -> None:
         first = status[known].groupby(order[known]).first()  # the first status of each order
         given = first.reindex(order).to_numpy()  # -1 (no order) is not among the orders
         orders[STATUS] = status.fillna(pd.Series(given, index=orders.index))
-    cancelled = cancelled_status(orders[STATUS])
-    if cancelled.any():
-        counts = orders.loc[cancelled, STATUS].value_counts()
-        shown = ", ".join(f"{value} ({n:,})" for value, n in counts.head(4).items())
-        result.notes.append(
-            f"{result.source}: column {header!r} (status): {int(cancelled.sum()):,} lines of "
-            f"orders that were cancelled, refunded or failed ({shown}) are dropped as "
-            "cancellation_or_return")
+    for test, what, reason in (
+            (browsing_event, "events that are not purchases", NOT_A_PURCHASE),
+            (cancelled_status, "lines of orders that were cancelled, refunded or failed",
+             CANCELLATION_OR_RETURN)):
+        hit = test(orders[STATUS])
+        if hit.any():
+            counts = orders.loc[hit, STATUS].value_counts()
+            shown = ", ".join(f"{value} ({n:,})" for value, n in counts.head(4).items())
+            result.notes.append(f"{result.source}: column {header!r} (status): "
+                                f"{int(hit.sum()):,} {what} ({shown}) are dropped as {reason}")
 
 
 def _order_totals(orders: pd.DataFrame) -> bool:
@@ -801,16 +849,15 @@ def _to_datetime(
     if pd.api.types.is_datetime64_dtype(values):
         return values
     if pd.api.types.is_numeric_dtype(values):
-        return _from_epoch(values, where, notes)
+        return _from_numbers(values, where, notes)
     text = _to_text(values)
     if text.isna().all():
         raise DataError(f"{where}: the column is empty. Fix: {_DATE_FIX}.")
     codes, uniques = pd.factorize(text)
     unique = pd.Series(uniques, dtype="str")
-    if not date_format and unique.str.fullmatch(r"\d{9,13}").all():
-        return _from_epoch(pd.to_numeric(text), where, notes)
-    if not date_format and unique.str.fullmatch(r"\d{5}(?:\.\d+)?").all():
-        return _from_excel_days(pd.to_numeric(text), where, notes)
+    if not date_format and unique.str.fullmatch(r"\d{1,14}(?:\.\d+)?").all() \
+            and not unique.str.fullmatch(r"\d{4}").all():  # years alone parse as dates
+        return _from_numbers(pd.to_numeric(text), where, notes)
     if not date_format:
         unique = _plain_dates(unique)
     if unique.str.contains(r":\d\d(?:\.\d+)? ?(?:Z|[+-]\d\d:?\d\d)$").any():
@@ -839,6 +886,14 @@ def _plain_dates(unique: pd.Series) -> pd.Series:
 
 
 def _not_dates(values: pd.Series, where: str) -> DataError:
+    known = values.dropna()
+    if len(known) and known.min() >= 0 and known.max() < 20_000 and (known % 1 == 0).all():
+        # Dunnhumby's DAY, a week number: counts from the start of the data, not dates
+        return DataError(
+            f"{where}: numbers from {known.min():g} to {known.max():g}, which count days or "
+            "weeks from the start of the data and give no calendar date. Fix: map a date "
+            "column with --map order_date=<header>, or add one (the first day's date plus "
+            "the number of days) and map it.")
     return DataError(f"{where}: numbers that are not dates (e.g. {str(values.iloc[0])!r}). "
                      "Fix: map the date column with --map order_date=<header>.")
 
@@ -849,6 +904,21 @@ def _from_excel_days(values: pd.Series, where: str, notes: list[str]) -> pd.Seri
         raise _not_dates(values, where)
     notes.append(f"{where}: dates read as Excel day numbers (45296 = 2024-01-05)")
     return pd.to_datetime(values, unit="D", origin="1899-12-30").dt.round("s")
+
+
+def _from_numbers(values: pd.Series, where: str, notes: list[str]) -> pd.Series:
+    """Dates written as numbers: 20240105 (a warehouse's date key), an Excel day number,
+    or Unix time."""
+    known = values.dropna()
+    if len(known) and known.between(19_000_101, 21_001_231).all() and (known % 1 == 0).all():
+        text = values.astype("Int64").astype("string")
+        dates = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+        if dates.notna().sum() == len(known):
+            notes.append(f"{where}: dates read as numbers YYYYMMDD (20240105 = 2024-01-05)")
+            return dates
+    if len(known) and known.between(20_000, 80_000).all():
+        return _from_excel_days(values, where, notes)
+    return _from_epoch(values, where, notes)
 
 
 def _from_epoch(values: pd.Series, where: str, notes: list[str]) -> pd.Series:

@@ -51,6 +51,7 @@ def test_counts_per_reason_first_reason_wins() -> None:
     assert report.dropped == {
         "missing_customer": 2,
         "unparseable_date": 1,
+        "not_a_purchase": 0,
         "cancellation_or_return": 3,
         "non_positive_price_or_amount": 3,
         "duplicate": 2,
@@ -117,6 +118,7 @@ def test_report_add_keeps_the_identity() -> None:
         "dropped": {
             "missing_customer": 2,
             "unparseable_date": 1,
+            "not_a_purchase": 0,
             "cancellation_or_return": 3,
             "non_positive_price_or_amount": 3,
             "duplicate": 2,
@@ -141,6 +143,7 @@ def test_uci_ii_slice_loads_and_cleans() -> None:
         "dropped": {
             "missing_customer": 12,
             "unparseable_date": 0,
+            "not_a_purchase": 0,
             "cancellation_or_return": 5,
             "non_positive_price_or_amount": 2,
             "duplicate": 4,
@@ -202,3 +205,14 @@ def test_only_uci_style_c_numbers_are_cancellations() -> None:
     # a shop that numbers every order C1001, C1002, ... has no cancellations for it
     own = frame([("1", T("2024-01-01"), f"C{1000 + i}", 1.0, 2.0, 2.0) for i in range(5)])
     assert len(clean_orders(own)[0]) == 5
+
+
+def test_an_event_logs_browsing_events_are_not_purchases() -> None:
+    events = ["purchase", "view", "add_to_cart", "Remove From Cart", "begin_checkout", None,
+              "transaction", "pageview"]
+    orders = frame([("1", T("2024-01-01"), str(100 + i), 1.0, 2.0, 2.0)
+                    for i in range(len(events))]).assign(status=events)
+    clean, report = clean_orders(orders)
+    assert clean["status"].fillna("(none)").tolist() == ["purchase", "(none)", "transaction"]
+    assert report.dropped["not_a_purchase"] == 5 and report.balanced
+    assert list(report.dropped)[:3] == ["missing_customer", "unparseable_date", "not_a_purchase"]

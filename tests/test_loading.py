@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.cleaning import clean_orders
 from analytics.errors import DataError
 from analytics.loading import detect_mapping, load_orders, map_orders, read_table
 from analytics.schema import CANONICAL_COLUMNS
@@ -566,11 +567,24 @@ def test_no_customer_or_date_column(tmp_path: Path) -> None:
     assert "--map customer_id=<header> --map order_date=<header>" in message
 
 
-def test_no_amount_and_no_quantity_and_price(tmp_path: Path) -> None:
-    message = error_of(write(tmp_path, "o.csv", "customer,date,price\n1,2024-01-01,5\n"))
+def test_no_amount_and_no_unit_price(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, "o.csv", "customer,date,paid\n1,2024-01-01,5\n"))
     assert "o.csv" in message and "no amount column" in message
-    assert "customer, date, price" in message
+    assert "customer, date, paid" in message
     assert "--map amount=<header>" in message and "--map quantity=<header>" in message
+
+
+def test_a_price_without_quantities_is_the_amount_of_one_item(tmp_path: Path) -> None:
+    # Olist's order items and an event log's purchases: a line per unit sold
+    result = load_orders(write(tmp_path, "o.csv", "customer,date,price\n1,2024-01-01,5\n"
+                                                  "2,2024-01-02,7.5\n"))
+    assert result.orders["amount"].tolist() == [5.0, 7.5]
+    assert "o.csv: no amount or quantity column: each line counts as one item, and its amount " \
+           "is its price (column 'price'); if the file has quantities, map them with " \
+           "--map quantity=<header>" in result.notes
+    counted = load_orders(write(tmp_path, "q.csv", "customer,date,price,n\n1,2024-01-01,5,3\n"),
+                          mapping={"quantity": "n"})
+    assert counted.orders["amount"].tolist() == [15.0]
 
 
 def test_mostly_unparseable_dates(tmp_path: Path) -> None:
@@ -712,3 +726,102 @@ def test_a_title_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
     result = load_orders(path)
     assert result.orders["customer_id"].tolist() == ["1", "2"]
     assert any("below a title (Orders export, Shop: example)" in note for note in result.notes)
+
+
+# --- event logs, B2B and warehouse exports ---------------------------------------------
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    # Ta-Feng grocery
+    (["TRANSACTION_DT", "CUSTOMER_ID", "AGE_GROUP", "PIN_CODE", "PRODUCT_SUBCLASS",
+      "PRODUCT_ID", "AMOUNT", "ASSET", "SALES_PRICE"],
+     {"customer_id": "CUSTOMER_ID", "order_date": "TRANSACTION_DT", "amount": "AMOUNT",
+      "product_id": "PRODUCT_ID"}),
+    # Dunnhumby's The Complete Journey (its DAY is a day number, not a date)
+    (["household_key", "BASKET_ID", "DAY", "PRODUCT_ID", "QUANTITY", "SALES_VALUE",
+      "STORE_ID", "RETAIL_DISC", "TRANS_TIME", "WEEK_NO"],
+     {"customer_id": "household_key", "amount": "SALES_VALUE", "order_id": "BASKET_ID",
+      "product_id": "PRODUCT_ID", "quantity": "QUANTITY"}),
+    # REES46 e-commerce events
+    (["event_time", "event_type", "product_id", "category_id", "category_code", "brand",
+      "price", "user_id", "user_session"],
+     {"customer_id": "user_id", "order_date": "event_time", "order_id": "user_session",
+      "product_id": "product_id", "unit_price": "price", "status": "event_type"}),
+    # Kaggle's sample sales data (B2B): the customer is a company name
+    (["ORDERNUMBER", "QUANTITYORDERED", "PRICEEACH", "SALES", "ORDERDATE", "STATUS",
+      "PRODUCTCODE", "CUSTOMERNAME", "PHONE", "ADDRESSLINE1", "CONTACTLASTNAME",
+      "CONTACTFIRSTNAME"],
+     {"customer_id": "CUSTOMERNAME", "order_date": "ORDERDATE", "amount": "SALES",
+      "order_id": "ORDERNUMBER", "product_id": "PRODUCTCODE", "quantity": "QUANTITYORDERED",
+      "unit_price": "PRICEEACH", "status": "STATUS"}),
+    # a data warehouse's fact table
+    (["CustomerKey", "OrderDateKey", "SalesOrderNumber", "ProductKey", "OrderQuantity",
+      "SalesAmount"],
+     {"customer_id": "CustomerKey", "order_date": "OrderDateKey", "amount": "SalesAmount",
+      "order_id": "SalesOrderNumber", "product_id": "ProductKey",
+      "quantity": "OrderQuantity"}),
+], ids=["ta_feng", "dunnhumby", "rees46", "sample_sales_b2b", "warehouse"])  # fmt: skip
+def test_detect_mapping_of_public_retail_data_sets(
+    headers: list[str], expected: dict[str, str]
+) -> None:
+    assert detect_mapping(headers) == dict(sorted(expected.items(), key=lambda kv: ORDER[kv[0]]))
+
+
+def test_an_event_logs_views_and_cart_adds_are_not_purchases(tmp_path: Path) -> None:
+    text = ("event_time,event_type,product_id,price,user_id,user_session\n"
+            "2024-01-01 10:00:00 UTC,view,p1,5.0,u1,s1\n"
+            "2024-01-01 10:01:00 UTC,cart,p1,5.0,u1,s1\n"
+            "2024-01-01 10:02:00 UTC,purchase,p1,5.0,u1,s1\n"
+            "2024-01-01 10:02:00 UTC,purchase,p2,7.0,u1,s1\n"
+            "2024-01-02 09:00:00 UTC,remove_from_cart,p3,2.0,u2,s2\n"
+            "2024-01-03 09:00:00 UTC,view,p3,2.0,u2,s3\n")
+    result = load_orders(write(tmp_path, "events.csv", text))
+    assert "events.csv: column 'event_type' (status): 4 events that are not purchases (view " \
+           "(2), cart (1), remove_from_cart (1)) are dropped as not_a_purchase" in result.notes
+    lines, report = clean_orders(result.orders, result.line_keys)
+    assert report.dropped["not_a_purchase"] == 4 and report.balanced
+    # the two purchases of one session are one order of 12.0
+    assert lines["order_id"].tolist() == ["s1", "s1"] and lines["amount"].sum() == 12.0
+    only_views = write(tmp_path, "views.csv", text.replace("purchase", "view"))
+    loaded = load_orders(only_views)
+    with pytest.raises(DataError, match=r"not_a_purchase: 6.*does the event log hold purchase "
+                                        r"events"):
+        clean_orders(loaded.orders, loaded.line_keys)
+
+
+def test_a_customer_name_is_the_key_when_there_is_no_id(tmp_path: Path) -> None:
+    text = ("ORDERNUMBER,SALES,ORDERDATE,CUSTOMERNAME,CONTACTFIRSTNAME\n"
+            "10107,2871.00,2/24/2003 0:00,Land of Toys Inc.,Kwai\n"
+            "10121,2765.90,5/7/2003 0:00,Reims Collectables,Paul\n"
+            "10134,3884.34,7/1/2003 0:00,Land of Toys Inc.,Kwai\n")
+    result = load_orders(write(tmp_path, "sales.csv", text))
+    ids = result.orders["customer_id"]
+    assert ids[0] == ids[2] != ids[1] and not ids.str.contains("Toys|Reims").any()
+    assert any("customers are told apart by their name (the file has no customer id column)"
+               in note and "pseudonymous hash of 'CUSTOMERNAME'" in note for note in result.notes)
+    assert "personal data columns not loaded: CONTACTFIRSTNAME" in result.notes
+    # an id column wins over the name
+    with_id = load_orders(write(tmp_path, "ids.csv", text.replace(
+        "CUSTOMERNAME,", "CUSTOMERNAME,CUSTOMERNUMBER,").replace("Inc.,", "Inc.,7,").replace(
+        "Collectables,", "Collectables,8,")))
+    assert with_id.orders["customer_id"].tolist() == ["7", "8", "7"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_dates_written_as_yyyymmdd_numbers(tmp_path: Path, suffix: str) -> None:
+    frame = pd.DataFrame({"CustomerKey": [11000, 11001], "OrderDateKey": [20240105, 20231231],
+                          "SalesAmount": [3.5, 4.0]})
+    path = tmp_path / f"fact{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    result = load_orders(path)
+    assert result.orders["order_date"].tolist() == [pd.Timestamp("2024-01-05"),
+                                                    pd.Timestamp("2023-12-31")]
+    assert any("dates read as numbers YYYYMMDD" in note for note in result.notes)
+
+
+def test_day_numbers_are_not_taken_for_dates(tmp_path: Path) -> None:
+    text = "household_key,DAY,SALES_VALUE\n1,1,2.5\n2,731,3.0\n"
+    message = error_of(write(tmp_path, "dh.csv", text), mapping={"order_date": "DAY"})
+    assert "dh.csv: column 'DAY' (order_date): numbers from 1 to 731, which count days or " \
+           "weeks from the start of the data and give no calendar date" in message
+    assert "--map order_date=<header>" in message
