@@ -273,14 +273,16 @@ class AdvisorService:
             except DataError as exc:
                 raise DataError(f"{path.name}: {exc}") from None
         notes: list[str] = []
+        columns = list(raw.columns)
         try:
             mapped = map_orders(head, mapping, (date_format or "").strip() or None,
                                 source=path.name)
             rows, notes = mapped.orders.head(8), [_app_hint(n) for n in mapped.notes]
             resolved = mapped.mapping  # without a column that reading set aside (an order total)
+            columns = mapped.columns  # below a report's title, if it has one
         except DataError as exc:  # missing required column: show what is there, and why
             rows, notes = head.head(8), [_app_hint(str(exc))]
-        return Preview(path, path.name, list(raw.columns), resolved, rows, notes)
+        return Preview(path, path.name, columns, resolved, rows, notes)
 
     def analyse_upload(self, path: str | Path, mapping_table: Any = None,
                        sheet: str | None = None,

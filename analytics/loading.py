@@ -248,6 +248,7 @@ class LoadResult:
     rows_in: int
     ignored_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # the table's, below a title if any
     # One hash per line of the columns not read (None when every column is read): two lines
     # equal in what was read are copies only if these are equal too (see clean_orders).
     line_keys: np.ndarray | None = None
@@ -505,7 +506,8 @@ def map_orders(
     except DataError as exc:
         raise DataError(f"{source}: {exc}") from None
     _check_required(resolved, list(raw.columns), source)
-    result = LoadResult(pd.DataFrame(index=raw.index), resolved, source, len(raw))
+    result = LoadResult(pd.DataFrame(index=raw.index), resolved, source, len(raw),
+                        columns=list(raw.columns))
     if title := [line for line in title if line]:
         result.notes.append(
             f"{source}: the column names are below a title ({', '.join(title)}); the rows "

@@ -709,6 +709,7 @@ def test_a_title_above_the_column_names_is_skipped_and_noted(
 ) -> None:
     result = load_orders(write(tmp_path, "report.csv", above + TABLE))
     assert result.orders["amount"].tolist() == [10.5, 20.0] and result.rows_in == 2
+    assert result.columns == ["customer", "date", "amount"]  # the table's, not the title's
     assert f"report.csv: the column names are below a title ({title}); the rows above " \
            "them are not read" in result.notes
     # named explicitly, the columns are found below the title too

@@ -94,6 +94,16 @@ def test_upload_previews_then_a_corrected_mapping_analyses(service, home, shop_f
     assert len(again.analysis(dataset.key).customers) == 400
 
 
+def test_the_preview_of_a_report_with_a_title_shows_the_tables_columns(service, tmp_path):
+    report = tmp_path / "report.csv"
+    report.write_text("Orders report,,,\nExported 2026-01-02,,,\ncustomer,date,amount,channel\n"
+                      "1,2024-01-05,10.5,web\n2,2024-02-06,20,app\n", encoding="utf-8")
+    preview = service.receive_upload(report, report.name)
+    assert preview.columns == ["customer", "date", "amount", "channel"]
+    assert preview.rows["amount"].tolist() == [10.5, 20.0]
+    assert any("below a title (Orders report, Exported 2026-01-02)" in n for n in preview.notes)
+
+
 def test_bad_uploads_get_one_clear_message(service, tmp_path):
     notes = tmp_path / "notes.docx"
     notes.write_text("hello")
