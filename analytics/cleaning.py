@@ -64,6 +64,12 @@ CANCELLED_STATUSES = frozenset({
     "cancelada", "anulado", "anulada", "reembolsado", "reembolsada", "devuelto", "devuelta",
     "fallido", "已取消", "取消", "交易关闭", "已关闭", "已退款", "退款", "退款成功", "退货",
     "已退货", "交易失败", "支付失败",
+    # Portuguese, Italian, Dutch, Polish, Turkish, Japanese
+    "devolvido", "devolvida", "estornado", "estornada", "recusado", "recusada", "falhou",
+    "rimborsato", "rimborsata", "reso", "restituito", "fallito", "rifiutato", "geannuleerd",
+    "terugbetaald", "geretourneerd", "mislukt", "anulowane", "anulowano", "zwrócone",
+    "zwrot", "odrzucone", "nieudane", "iptal", "iptaledildi", "iade", "iadeedildi",
+    "キャンセル", "キャンセル済み", "返金済み", "返品", "取消済み",
 })  # fmt: skip
 _CANCELLED_STARTS = ("cancel", "storn", "annul", "void")  # "cancelled by customer", ...
 

@@ -142,23 +142,32 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 
-# Headers of German, French, Spanish and Chinese exports, tried after the English ones.
+# Headers of German, French, Spanish, Chinese, Portuguese, Italian, Dutch, Polish and Japanese
+# exports, tried after the English ones.
 OTHER_LANGUAGE_SYNONYMS: dict[str, tuple[str, ...]] = {
     CUSTOMER_ID: (
         "kundennummer", "kundennr", "kundenid", "kunde", "idclient", "numeroclient",
         "numéroclient", "codeclient", "idcliente", "numerocliente", "cliente", "客户id",
         "客户编号", "客户号", "客户", "用户id", "会员id", "买家id", "顾客id",
+        # Portuguese, Italian, Dutch, Polish, Japanese
+        "codigocliente", "códigocliente", "codicecliente", "klantnummer",
+        "klantid", "klantnr", "klant", "klient", "idklienta", "顧客id", "顧客番号", "会員番号",
     ),
     ORDER_DATE: (
         "datum", "bestelldatum", "rechnungsdatum", "auftragsdatum", "belegdatum",
         "datecommande", "datedecommande", "datefacture", "fecha", "fechapedido",
         "fechadepedido", "fechafactura", "下单时间", "订单日期", "订单时间", "创建时间",
         "订单创建时间", "支付时间", "付款时间", "交易时间", "购买日期", "日期", "时间",
+        "datapedido", "datadopedido", "datacompra", "dataordine", "datadellordine",
+        "besteldatum", "orderdatum", "factuurdatum", "datazamowienia", "datazamówienia",
+        "注文日", "注文日時", "購入日", "data",
     ),
     AMOUNT: (
         "betrag", "umsatz", "gesamtbetrag", "gesamtpreis", "summe", "montant", "montantttc",
         "montanttotal", "importe", "importetotal", "monto", "金额", "实付金额", "订单金额",
         "支付金额", "实收金额", "成交金额", "总金额", "销售额",
+        "valortotal", "valor", "importo", "totale", "bedrag", "totaal", "totaalbedrag",
+        "kwota", "wartosc", "wartość", "金額", "合計金額", "売上",
     ),
     ORDER_ID: (
         "rechnungsnummer", "rechnungsnr", "bestellnummer", "bestellnr", "auftragsnummer",
@@ -167,6 +176,8 @@ OTHER_LANGUAGE_SYNONYMS: dict[str, tuple[str, ...]] = {
         "numérodefacture", "facture", "numeropedido", "númeropedido", "numerodepedido",
         "númerodepedido", "pedido", "factura",
         "订单号", "订单编号", "订单id",
+        "numeroordine", "ordine", "bestelnummer", "bestelling", "factuurnummer",
+        "numerzamowienia", "numerzamówienia", "zamowienie", "zamówienie", "注文番号", "注文id",
     ),
     PRODUCT_ID: (
         "artikelnummer", "artikelnr", "artikel", "référence", "reference", "refproduit",
@@ -176,6 +187,8 @@ OTHER_LANGUAGE_SYNONYMS: dict[str, tuple[str, ...]] = {
         "artikelbezeichnung", "bezeichnung", "produktname", "produit", "désignation",
         "designation", "libellé", "libelle", "producto", "descripcion", "descripción",
         "商品名称", "商品名", "商品标题", "宝贝标题",
+        "produto", "descricao", "descrição", "prodotto", "descrizione", "omschrijving",
+        "produkt", "nazwaproduktu",
     ),
     CATEGORY: (
         "kategorie", "warengruppe", "catégorie", "categorie", "categoria", "categoría",
@@ -184,10 +197,13 @@ OTHER_LANGUAGE_SYNONYMS: dict[str, tuple[str, ...]] = {
     QUANTITY: (
         "menge", "anzahl", "stückzahl", "quantité", "quantite", "qté", "qte", "cantidad",
         "数量", "购买数量", "商品数量",
+        "quantidade", "quantità", "quantita", "aantal", "ilosc", "ilość",
     ),
     UNIT_PRICE: (
         "einzelpreis", "stückpreis", "preis", "prixunitaire", "prix", "preciounitario",
         "precio", "单价", "商品单价", "价格",
+        "precounitario", "preçounitário", "preco", "preço", "prezzounitario", "prezzo",
+        "stukprijs", "prijs", "cenajednostkowa", "cena", "単価", "価格",
     ),
     COUNTRY: ("land", "pays", "pais", "país", "国家"),
     CHANNEL: ("kanal", "vertriebskanal", "canal", "渠道", "来源"),
@@ -195,7 +211,8 @@ OTHER_LANGUAGE_SYNONYMS: dict[str, tuple[str, ...]] = {
                   "优惠券", "优惠码", "券码"),
     DISCOUNT: ("rabatt", "remise", "descuento", "优惠金额", "折扣"),
     STATUS: ("bestellstatus", "statut", "statutcommande", "estado", "estadopedido",
-             "订单状态", "交易状态", "状态"),
+             "订单状态", "交易状态", "状态", "statodellordine", "stato", "situacao", "situação",
+             "statuspedido", "bestelstatus", "注文ステータス", "ステータス"),
 }  # fmt: skip
 
 # Direct identifiers: never mapped automatically, never in the canonical frame.
