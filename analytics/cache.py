@@ -23,7 +23,9 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +45,34 @@ LEFTOVER_SECONDS = 3600.0
 _READER_SOURCES = ("loading.py", "cleaning.py", "schema.py", "cache.py")
 
 
+_DIGESTS: OrderedDict[tuple[str, int, int], hashlib._Hash] = OrderedDict()
+_KEEP_DIGESTS = 8
+_DIGESTS_LOCK = threading.Lock()
+
+
 def file_digest(path: Path) -> hashlib._Hash:
-    """SHA-256 of a file's content, read in 1 MB blocks (an upload can be large)."""
+    """SHA-256 of a file's content, read in 1 MB blocks (an upload can be large); a copy the
+    caller may update.
+
+    The last few files' digests are remembered by path, size and modification time (to the
+    nanosecond): the app's analysis cache and the cleaned-lines cache both key a file by its
+    content, and reading a gigabyte twice costs seconds.
+    """
+    stat = Path(path).stat()
+    known = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    with _DIGESTS_LOCK:
+        if known in _DIGESTS:
+            _DIGESTS.move_to_end(known)
+            return _DIGESTS[known].copy()
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest
+    with _DIGESTS_LOCK:
+        _DIGESTS[known] = digest
+        while len(_DIGESTS) > _KEEP_DIGESTS:
+            _DIGESTS.popitem(last=False)
+    return digest.copy()
 
 
 def least_recently_used(folder: Path, pattern: str, keep: int) -> list[Path]:

@@ -1,6 +1,7 @@
 """The clean-lines cache: another analysis of the same file reads Parquet back instead of
 reading and cleaning the file again, and never serves lines of another file or option."""
 
+import hashlib
 import json
 import os
 import time
@@ -11,7 +12,7 @@ import pytest
 
 import advisor.cli
 from analytics import pipeline
-from analytics.cache import CleanCache, CleanEntry
+from analytics.cache import CleanCache, CleanEntry, file_digest
 from analytics.cli import main as analytics_main
 from analytics.pipeline import analyze_file, load_and_clean
 from analytics.sample import write_sample_shop
@@ -77,6 +78,28 @@ def test_a_changed_file_or_option_is_read_afresh(export, tmp_path):
     assert stages == ["clean"] and all("export.csv" not in note for note in loaded.notes)
     _lines, _report, _loaded, stages = _load(export, cache)
     assert stages == ["cached"]
+
+
+def test_a_files_digest_is_read_once_until_the_file_changes(tmp_path, monkeypatch):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b"customer,date,amount\n1,2024-01-01,5\n")
+    first = file_digest(path)
+    first_hex = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert first.hexdigest() == first_hex
+    first.update(b"the caller's own additions")  # a copy: the remembered digest is unchanged
+    opened = []
+    real_open = type(path).open
+    monkeypatch.setattr(type(path), "open", lambda self, *a, **k: opened.append(self)
+                        or real_open(self, *a, **k))
+    assert file_digest(path).hexdigest() == first_hex
+    assert opened == []  # the analysis cache and the clean-lines cache read a file once
+    before = path.stat().st_mtime_ns
+    changed = b"customer,date,amount\n2,2024-01-01,5\n"  # same size, new content
+    path.write_bytes(changed)
+    os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+    opened.clear()
+    assert file_digest(path).hexdigest() == hashlib.sha256(changed).hexdigest()
+    assert opened == [path]
 
 
 def test_an_unreadable_entry_is_recomputed(export, tmp_path):
