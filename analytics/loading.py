@@ -641,6 +641,8 @@ def _convert(
     if canonical not in _ID_COLUMNS:
         return _to_text(values)
     ids = _to_id(values, where, result.notes)
+    if canonical == CUSTOMER_ID:
+        ids = _without_guests(ids, where, result.notes)
     if canonical == CUSTOMER_ID and _normalise(header) in _CUSTOMER_NAMES:
         result.notes.append(
             f"{where}: customers are told apart by their name (the file has no customer id "
@@ -760,6 +762,39 @@ def _to_id(values: pd.Series, where: str, notes: list[str]) -> pd.Series:
             "(e.g. '12345.0') read as whole numbers ('12345')"
         )
     return text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+
+
+# Customer ids that stand for "no customer": guest checkouts, a database's NULL (\\N).
+_NO_CUSTOMER = (
+    "\\N", "guest", "guests", "guest checkout", "guest user", "anonymous", "anon", "unknown",
+    "not set", "(not set)", "-", "--", "?", "n/a", "na", "none", "null", "nil", "undefined",
+    "#N/A", "no account", "nan",
+)  # fmt: skip
+_NO_CUSTOMER_WRITTEN = sorted({form for word in _NO_CUSTOMER
+                               for form in (word, word.lower(), word.upper(), word.title())})
+_ZERO_IDS = ("0", "00", "000", "0000", "-1")  # WooCommerce's guest (0), a sentinel -1
+
+
+def _without_guests(ids: pd.Series, where: str, notes: list[str]) -> pd.Series:
+    """Customer ids with placeholders for "no customer" made missing (cleaning drops them
+    as missing_customer), with a note: words such as guest or NULL always, 0 or -1 when it
+    is the most frequent id by far (WooCommerce writes 0 for every guest checkout)."""
+    placeholder = ids.isin(_NO_CUSTOMER_WRITTEN)  # the whole column is looked at once:
+    zeros = ids.isin(_ZERO_IDS)  # cheap, where counting every id costs seconds at 10M lines
+    if zeros.sum() >= max(20, 0.01 * len(ids)):  # a customer with 1 % of the lines, or guests
+        counts = ids.value_counts()
+        top = counts.index[0]
+        if top in _ZERO_IDS and counts.iloc[0] >= 10 * counts.iloc[1:].median():
+            placeholder |= ids.eq(top)
+    if not placeholder.any():
+        return ids
+    found = ids[placeholder].value_counts()
+    shown = ", ".join(f"'{value}' ({n:,})" for value, n in found.head(4).items())
+    notes.append(
+        f"{where}: {int(found.sum()):,} lines have no customer but a placeholder ({shown}), "
+        "such as guest checkouts: they are dropped as missing_customer. If guests have an "
+        "e-mail column, map it to count them: --map customer_id=<header>")
+    return ids.mask(placeholder)
 
 
 def _note_leading_zeros(ids: pd.Series, where: str, notes: list[str]) -> None:

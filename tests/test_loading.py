@@ -846,3 +846,34 @@ def test_day_numbers_are_not_taken_for_dates(tmp_path: Path) -> None:
     assert "dh.csv: column 'DAY' (order_date): numbers from 1 to 731, which count days or " \
            "weeks from the start of the data and give no calendar date" in message
     assert "--map order_date=<header>" in message
+
+
+def test_placeholders_for_no_customer_are_missing_customers(tmp_path: Path) -> None:
+    text = ("customer_id,order_date,amount\n\\N,2024-01-01,5\nGuest,2024-01-01,5\n"
+            "-,2024-01-02,5\n12,2024-01-03,4\nguesthouse,2024-01-03,4\n")
+    result = load_orders(write(tmp_path, "o.csv", text))
+    assert result.orders["customer_id"].tolist()[3:] == ["12", "guesthouse"]
+    assert result.orders["customer_id"].isna().tolist()[:3] == [True, True, True]
+    assert "o.csv: column 'customer_id' (customer_id): 3 lines have no customer but a " \
+           "placeholder ('\\N' (1), 'Guest' (1), '-' (1)), such as guest checkouts: they are " \
+           "dropped as missing_customer" in result.notes[0]
+    lines, report = clean_orders(result.orders)
+    assert report.dropped["missing_customer"] == 3 and len(lines) == 2
+
+
+def test_woocommerces_guest_id_0_is_no_customer_but_an_ordinary_customer_0_is(
+    tmp_path: Path
+) -> None:
+    # WooCommerce writes Customer User ID 0 for every guest checkout
+    rows = [f"{1000 + i},{i % 40 + 1},2024-01-{i % 28 + 1:02d},5" for i in range(120)]
+    rows += [f"{2000 + i},0,2024-02-{i % 28 + 1:02d},5" for i in range(200)]
+    header = "Order ID,Customer User ID,Order Date,Order Total\n"
+    result = load_orders(write(tmp_path, "woo.csv", header + "\n".join(rows) + "\n"))
+    assert result.orders["customer_id"].isna().sum() == 200
+    assert any("200 lines have no customer but a placeholder ('0' (200))" in note
+               for note in result.notes)
+    # a shop whose customer numbers start at 0: customer 0 is one customer like the others
+    ordinary = [f"{1000 + i},{i % 40},2024-01-{i % 28 + 1:02d},5" for i in range(4000)]
+    kept = load_orders(write(tmp_path, "shop.csv", header + "\n".join(ordinary) + "\n"))
+    ids = kept.orders["customer_id"]
+    assert ids.notna().all() and (ids == "0").sum() == 100
