@@ -136,6 +136,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     STATUS: (
         "orderstatus", "financialstatus", "paymentstatus", "status", "orderstate",
         "transactionstatus", "lineitemstatus", "itemstatus",
+        # a point of sale's sale or refund
+        "transactiontype", "ordertype", "salestype", "saletype", "documenttype", "kind",
         # an event log's kind of event: views and cart adds are dropped, purchases kept
         "eventtype", "eventname", "event", "behaviortype", "behaviourtype", "actiontype",
         "interactiontype",

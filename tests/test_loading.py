@@ -877,3 +877,13 @@ def test_woocommerces_guest_id_0_is_no_customer_but_an_ordinary_customer_0_is(
     kept = load_orders(write(tmp_path, "shop.csv", header + "\n".join(ordinary) + "\n"))
     ids = kept.orders["customer_id"]
     assert ids.notna().all() and (ids == "0").sum() == 100
+
+
+def test_a_point_of_sales_refunds_are_not_revenue(tmp_path: Path) -> None:
+    text = ("Receipt No,Customer No,Date,Transaction Type,Amount\n"
+            "R1,7,2024-01-05,Sale,20\nR2,7,2024-01-09,Refund,20\nR3,8,2024-01-10,Sale,5\n")
+    result = load_orders(write(tmp_path, "pos.csv", text))
+    assert result.mapping["status"] == "Transaction Type"
+    lines, report = clean_orders(result.orders)
+    assert lines["order_id"].tolist() == ["R1", "R3"]
+    assert report.dropped["cancellation_or_return"] == 1
