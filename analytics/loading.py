@@ -969,9 +969,9 @@ def _from_numbers(values: pd.Series, where: str, notes: list[str]) -> pd.Series:
     if len(known) and known.between(19_000_101, 21_001_231).all() and (known % 1 == 0).all():
         text = values.astype("Int64").astype("string")
         dates = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
-        if dates.notna().sum() == len(known):
-            notes.append(f"{where}: dates read as numbers YYYYMMDD (20240105 = 2024-01-05)")
-            return dates
+        _check_bad(text, dates, where, notes, _DATE_FIX)  # 20241305, a typo: left missing
+        notes.append(f"{where}: dates read as numbers YYYYMMDD (20240105 = 2024-01-05)")
+        return dates
     if len(known) and known.between(20_000, 80_000).all():
         return _from_excel_days(values, where, notes)
     return _from_epoch(values, where, notes)

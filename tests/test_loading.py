@@ -830,14 +830,18 @@ def test_a_customer_name_is_the_key_when_there_is_no_id(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_dates_written_as_yyyymmdd_numbers(tmp_path: Path, suffix: str) -> None:
-    frame = pd.DataFrame({"CustomerKey": [11000, 11001], "OrderDateKey": [20240105, 20231231],
-                          "SalesAmount": [3.5, 4.0]})
+    frame = pd.DataFrame({"CustomerKey": [11000, 11001, 11002],
+                          "OrderDateKey": [20240105, 20231231, 20241305],  # a typo
+                          "SalesAmount": [3.5, 4.0, 1.0]})
     path = tmp_path / f"fact{suffix}"
     frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
     result = load_orders(path)
-    assert result.orders["order_date"].tolist() == [pd.Timestamp("2024-01-05"),
-                                                    pd.Timestamp("2023-12-31")]
+    assert result.orders["order_date"].tolist()[:2] == [pd.Timestamp("2024-01-05"),
+                                                        pd.Timestamp("2023-12-31")]
+    assert pd.isna(result.orders["order_date"][2])
     assert any("dates read as numbers YYYYMMDD" in note for note in result.notes)
+    assert any("1 values could not be read and are left missing (e.g. '20241305')" in note
+               for note in result.notes)
 
 
 def test_day_numbers_are_not_taken_for_dates(tmp_path: Path) -> None:
