@@ -19,10 +19,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,6 +30,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from analytics import outputs
 from analytics.errors import RetentionError
 
 __all__ = [
@@ -233,18 +232,9 @@ def _cell(value: Any) -> str:
 
 
 def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
-    """Write through a temporary file in the same folder, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write text through a temporary file in the same folder, flushed to the disk, then
+    rename it over ``path`` (:func:`analytics.outputs.write_atomic`, durable)."""
+    outputs.write_atomic(path, write, text=True, durable=True)
 
 
 class PlanStore:

@@ -53,13 +53,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+def write_atomic(path: Path, write: Callable[[Any], object], *, text: bool = False,
+                 durable: bool = False) -> None:
     """``write(handle)`` into a temporary file beside ``path``, then rename it over
-    ``path``: an interrupted run never leaves half a file (nor the temporary one)."""
+    ``path``: an interrupted run never leaves half a file (nor the temporary one).
+
+    The handle takes bytes, or with ``text`` UTF-8 text (newlines as written). ``durable``
+    flushes the file to the disk before the rename, for what a user made (saved plans): a
+    power cut then leaves the old file or the new one.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with (os.fdopen(fd, "w", encoding="utf-8", newline="") if text
+              else os.fdopen(fd, "wb")) as handle:
             write(handle)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

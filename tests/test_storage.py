@@ -18,7 +18,9 @@ from advisor.storage import (
     PlanNotFoundError,
     PlanStore,
     StorageError,
+    write_atomic,
 )
+from analytics import outputs
 from analytics.campaigns import plan_campaign
 from analytics.errors import RetentionError
 
@@ -356,3 +358,25 @@ def test_a_large_audience_saves_whole_and_in_order(store: PlanStore) -> None:
     saved = store.plan_audience(plan_id)
     assert len(saved) == n and saved.index[0] == "00000000" and saved.index[-1] == "00099999"
     assert store.list_plans().loc[0, "audience_size"] == n
+
+
+def test_a_write_that_fails_keeps_the_old_file_and_leaves_no_temporary_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "plan.md"
+    path.write_text("the plan as it was", encoding="utf-8")
+
+    def fail(handle: object) -> None:
+        half = "half a pl"
+        handle.write(half.encode() if "b" in handle.mode else half)  # type: ignore[attr-defined]
+        raise OSError("No space left on device")
+
+    for write in (write_atomic, outputs.write_atomic):
+        with pytest.raises(OSError, match="No space left"):
+            write(path, fail)
+        assert path.read_text(encoding="utf-8") == "the plan as it was"
+        assert list(tmp_path.iterdir()) == [path]
+    write_atomic(path, lambda handle: handle.write("Zürich\r\nline two\n"))  # text, as written
+    assert path.read_bytes() == "Zürich\r\nline two\n".encode()
+    outputs.write_atomic(path, lambda handle: handle.write(b"\x00bytes"))
+    assert path.read_bytes() == b"\x00bytes"
