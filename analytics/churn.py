@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -174,17 +174,56 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _platt(raw: np.ndarray, y: pd.Series) -> tuple[float, float]:
-    """Slope and intercept mapping logit(raw score) to calibrated log-odds.
+def _platt(raw: np.ndarray, y: pd.Series, weight: np.ndarray | None = None
+           ) -> tuple[float, float]:
+    """Slope and intercept mapping logit(raw score) to calibrated log-odds (rows weighted
+    by ``weight``: a sampled class counts as the customers it stands for).
 
     The slope stays positive so calibration never reverses the model's ranking; when the
     scores carry no usable signal the map is flat at the base rate.
     """
     z, labels = _logit(raw)[:, None], np.asarray(y)
-    fit = LogisticRegression(C=100.0).fit(z, labels)
+    fit = LogisticRegression(C=100.0).fit(z, labels, sample_weight=weight)
     if fit.coef_[0, 0] > 0:
         return float(fit.coef_[0, 0]), float(fit.intercept_[0])
-    return 1e-6, float(_logit(np.array([labels.mean()]))[0])
+    return 1e-6, float(_logit(np.array([np.average(labels, weights=weight)]))[0])
+
+
+class Snapshot(NamedTuple):
+    """A training cut-off's customer features, churn labels and row weights (how many
+    customers of the cut-off each row stands for; 1 unless the shop was sampled)."""
+
+    x: pd.DataFrame
+    y: pd.Series
+    weight: pd.Series
+
+
+def _class_sample(labels: np.ndarray, budget: int, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (sorted) of a sample of ``budget`` customers, and the weight of each row.
+
+    The rarer class (the retained customers of a shop most of whose customers never
+    return, say) is kept whole up to half the budget, the other class fills the rest: a
+    plain random sample of such a shop left the model a few hundred retained customers to
+    learn from. Each row weighs its class's size over the rows taken from it, so that the
+    calibration, fitted on weighted rows, gives the population's probabilities.
+    """
+    rows, weights = [], []
+    for members in (np.flatnonzero(labels == c) for c in (0, 1)):
+        take = min(len(members), max(budget // 2, budget - (len(labels) - len(members))))
+        picked = rng.choice(members, take, replace=False) if take < len(members) else members
+        rows.append(picked)
+        weights.append(np.full(len(picked), len(members) / max(take, 1)))
+    all_rows, all_weights = np.concatenate(rows), np.concatenate(weights)
+    order = np.argsort(all_rows, kind="stable")
+    return all_rows[order], all_weights[order]
+
+
+def _weights(weight: pd.Series) -> np.ndarray | None:
+    """The row weights for a fit, None when every row weighs 1 (an unsampled shop's
+    fit stays exactly the unweighted one)."""
+    values = weight.to_numpy(dtype=float)
+    return None if (values == 1.0).all() else values
 
 
 class ChurnModel:
@@ -243,9 +282,10 @@ class ChurnModel:
         return int(min(max(step, 7), max(1, self.horizon_days // 3)))
 
     def _snapshots(self, orders: pd.DataFrame, lines: pd.DataFrame | None,
-                   extra: ExtraFeatures | None) -> list[tuple[pd.DataFrame, pd.Series]]:
-        """Features and labels at each cut-off; on a large shop a fixed random sample of the
-        customers of each, so that all snapshots together keep to ``max_training_rows``."""
+                   extra: ExtraFeatures | None) -> list[Snapshot]:
+        """Features, labels and row weights at each cut-off; on a large shop a fixed random
+        sample of the customers of each, so that all snapshots together keep to
+        ``max_training_rows``, with the rarer class kept (see :func:`_class_sample`)."""
         per_snapshot = -(-self.max_training_rows // max(1, len(self.cutoffs_)))
         data = []
         self.snapshot_customers_: list[int] = []
@@ -257,28 +297,29 @@ class ChurnModel:
                 # Customers at the cut-off, in the order the features come in (sorted ids).
                 # (ids are codes 0..n-1 here: counting them is a faster np.unique)
                 known = orders.loc[orders[ORDER_DATE] < cutoff + DAY, CUSTOMER_ID]
-                population = np.flatnonzero(np.bincount(known.to_numpy()))
-                chosen = None
+                population = pd.Index(np.flatnonzero(np.bincount(known.to_numpy())))
+                chosen, weight = None, None
                 if len(population) > per_snapshot:  # seeded by the date: same rows every fit
                     rng = np.random.default_rng([self.random_state, cutoff.toordinal()])
-                    chosen = pd.Index(population[np.sort(
-                        rng.choice(len(population), per_snapshot, replace=False))])
+                    labels = churn_labels(orders, cutoff, self.horizon_days, population)
+                    rows, weight = _class_sample(labels.to_numpy(), per_snapshot, rng)
+                    chosen = population[rows]
                 x = customer_features(orders, cutoff, self.horizon_days, lines, extra,
                                       customers=chosen if extra is None else None)
                 if chosen is not None and extra is not None:
                     x = x.loc[chosen]
-                cached = (x, churn_labels(orders, cutoff, self.horizon_days, x.index),
-                          len(population))
+                y = churn_labels(orders, cutoff, self.horizon_days, x.index)
+                w = pd.Series(1.0 if weight is None else weight, index=x.index, name="weight")
+                cached = (Snapshot(x, y, w), len(population))
                 if self.snapshot_cache is not None and extra is None:
                     self.snapshot_cache[key] = cached
-            self.snapshot_customers_.append(cached[2])
-            data.append(cached[:2])
+            self.snapshot_customers_.append(cached[1])
+            data.append(cached[0])
         return data
 
-    def _stack(self, snapshots: list[tuple[pd.DataFrame, pd.Series]]
-               ) -> tuple[pd.DataFrame, pd.Series]:
-        return (pd.concat([s[0] for s in snapshots])[self.features_],
-                pd.concat([s[1] for s in snapshots]))
+    @staticmethod
+    def _stack(snapshots: list[Snapshot]) -> Snapshot:
+        return Snapshot(*(pd.concat([s[i] for s in snapshots]) for i in range(3)))
 
     def fit(self, orders: pd.DataFrame, as_of: pd.Timestamp,
             lines: pd.DataFrame | None = None, extra: ExtraFeatures | None = None) -> ChurnModel:
@@ -305,24 +346,24 @@ class ChurnModel:
             warnings.warn(f"churn model: {reason}; using {self.fallback.description} instead",
                           stacklevel=2)
             return self
-        x_all = pd.concat([s[0] for s in snapshots])
-        self.features_ = _varying_columns(x_all)
+        pooled = self._stack(snapshots)
+        self.features_ = _varying_columns(pooled.x)
         self.model_name_, validation = self._select(snapshots)
-        x, y = x_all[self.features_], pd.concat([s[1] for s in snapshots])
+        x, y, weight = pooled.x[self.features_], pooled.y, _weights(pooled.weight)
         self.model_ = _build(self.model_name_, self.random_state).fit(x, y)
         if validation is None or self.calibrate_on != "latest":
             # Two parameters fitted on tens of thousands of rows: in-sample scores suffice.
-            validation = (self.model_.predict_proba(x)[:, 1], y)
+            validation = (self.model_.predict_proba(x)[:, 1], y, weight)
         self.calibration_ = _platt(*validation)
         self.training_rows_ = len(x)
-        self.base_rate_ = float(y.mean())
+        self.base_rate_ = float(np.average(y, weights=weight))
         return self
 
-    def _too_small(self, snapshots: list[tuple[pd.DataFrame, pd.Series]]) -> str | None:
+    def _too_small(self, snapshots: list[Snapshot]) -> str | None:
         if not snapshots:
             return (f"less than one horizon ({self.horizon_days} days) of history before "
                     "as_of to learn from")
-        y = pd.concat([s[1] for s in snapshots])
+        y = pd.concat([s.y for s in snapshots])
         n_customers = self.snapshot_customers_[0]
         if n_customers < self.min_customers:
             return f"only {n_customers} customers at the last training cut-off " \
@@ -331,39 +372,42 @@ class ChurnModel:
             return "too few churned or retained customers in the training snapshots"
         return None
 
-    def _select(self, snapshots: list[tuple[pd.DataFrame, pd.Series]]
-                ) -> tuple[str, tuple[np.ndarray, pd.Series] | None]:
+    def _select(self, snapshots: list[Snapshot]
+                ) -> tuple[str, tuple[np.ndarray, pd.Series, np.ndarray | None] | None]:
         """Pick the candidate with the best ROC AUC on the most recent snapshot; the first
         candidate (by default the blend, the safest on shops we measured) unless another
         beats it by more than ``SELECTION_MARGIN``.
 
         Candidates train on the snapshots whose label windows end on or before that
         snapshot's cut-off, so the comparison sees no label from the validation period.
-        Returns the winner and its scores on that snapshot (None without such a split).
+        Returns the winner and its scores, labels and weights on that snapshot (None
+        without such a split). A snapshot's weights are one per class, which leaves a ROC
+        AUC as it is.
         """
-        x_val, y_val = snapshots[0]
+        validation = snapshots[0]
         latest = self.cutoffs_[0] - pd.Timedelta(days=self.horizon_days)
         train = [s for s, c in zip(snapshots, self.cutoffs_, strict=True) if c <= latest]
-        if not train or not self._both_classes(pd.concat([s[1] for s in train]), y_val):
+        if not train or not self._both_classes(pd.concat([s.y for s in train]), validation.y):
             return self.candidates[0], None
-        x_tr, y_tr = self._stack(train)
-        columns = _varying_columns(x_tr)
-        x_tr, x_val = x_tr[columns], x_val[columns]
+        stacked = self._stack(train)
+        columns = _varying_columns(stacked.x[self.features_])
+        x_tr, x_val = stacked.x[columns], validation.x[columns]
         models = _candidates(self.random_state)
         needed = set(self.candidates) - {BLEND}
         if BLEND in self.candidates:
             needed |= set(BLEND_MEMBERS)
-        scores = {name: models[name].fit(x_tr, y_tr).predict_proba(x_val)[:, 1]
+        scores = {name: models[name].fit(x_tr, stacked.y).predict_proba(x_val)[:, 1]
                   for name in sorted(needed)}
         if BLEND in self.candidates:
             scores[BLEND] = np.mean([scores[m] for m in BLEND_MEMBERS], axis=0)
         for name in self.candidates:
-            self.validation_auc_[name] = round(float(roc_auc_score(y_val, scores[name])), 4)
+            self.validation_auc_[name] = round(float(roc_auc_score(validation.y, scores[name])),
+                                               4)
         best = max(self.candidates, key=lambda name: self.validation_auc_[name])
         default = self.candidates[0]
         if self.validation_auc_[best] - self.validation_auc_[default] <= SELECTION_MARGIN:
             best = default
-        return best, (scores[best], y_val)
+        return best, (scores[best], validation.y, _weights(validation.weight))
 
     def _both_classes(self, *labels: pd.Series) -> bool:
         return all(min(y.sum(), len(y) - y.sum()) >= self.min_per_class for y in labels)

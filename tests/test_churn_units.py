@@ -268,6 +268,55 @@ def test_large_shops_are_sampled_to_the_row_cap(paced):
     assert auc > recency_auc
 
 
+def test_a_samples_rarer_class_is_kept_and_weighted_back_to_the_population():
+    from analytics.churn import _class_sample
+
+    labels = np.r_[np.zeros(40, dtype=int), np.ones(9960, dtype=int)]  # 40 retained
+    np.random.default_rng(0).shuffle(labels)
+    rows, weights = _class_sample(labels, 1000, np.random.default_rng(1))
+    assert len(rows) == 1000 and (np.diff(rows) > 0).all()  # distinct rows, in order
+    taken = labels[rows]
+    assert (taken == 0).sum() == 40  # every retained customer, where a random 1,000 has ~4
+    assert weights[taken == 0].sum() == pytest.approx(40)
+    assert weights[taken == 1].sum() == pytest.approx(9960)  # the weights restore the mix
+    again, _ = _class_sample(labels, 1000, np.random.default_rng(1))
+    assert (again == rows).all()
+    both = _class_sample(np.r_[np.zeros(5000, dtype=int), np.ones(5000, dtype=int)], 1000,
+                         np.random.default_rng(1))[0]
+    assert len(both) == 1000  # both classes plentiful: half each
+    assert (both < 5000).sum() == 500
+
+
+def _rarely_returning_shop(n: int = 6000, seed: int = 2) -> pd.DataFrame:
+    """Most customers order once; 4 % come back every month or so (a marketplace)."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2023-01-01")
+    first = rng.uniform(0, 540, n)
+    rows = [(f"c{i}", start + pd.Timedelta(days=float(d)), 30.0) for i, d in enumerate(first)]
+    for i in np.flatnonzero(rng.random(n) < 0.04):
+        day = first[i] + rng.uniform(20, 40)
+        while day < 600:
+            rows.append((f"c{i}", start + pd.Timedelta(days=float(day)), 30.0))
+            day += rng.uniform(20, 40)
+    return _orders(rows)
+
+
+def test_a_shop_where_few_customers_return_is_learned_and_calibrated():
+    shop = _rarely_returning_shop()
+    as_of = pd.Timestamp("2023-01-01") + pd.Timedelta(days=540)
+    # 100 rows per snapshot: at random, 2 or 3 of them would be returning customers
+    model = ChurnModel(horizon_days=60, max_training_rows=1200).fit(shop, as_of)
+    assert model.fallback_ is None and model.training_rows_ <= 1200
+    # the latest snapshot has enough returning customers to compare the candidates on
+    assert set(model.validation_auc_) == {"blend", "logistic_regression", "gradient_boosting"}
+    auc, recency_auc = _backtest_auc(model, shop, as_of, 60)
+    assert auc > 0.9 and auc >= recency_auc - 0.01
+    f = customer_features(shop, as_of, 60)
+    churned = churn_labels(shop, as_of, 60, f.index)
+    assert model.predict(f).mean() == pytest.approx(churned.mean(), abs=0.02)
+    assert model.base_rate_ == pytest.approx(churned.mean(), abs=0.02)
+
+
 def test_calibration_on_the_latest_snapshot_is_an_option(paced):
     model = ChurnModel(horizon_days=60, calibrate_on="latest").fit(paced, PACED_AS_OF)
     assert model.calibration_[0] > 0 and model.validation_auc_
