@@ -41,7 +41,7 @@ from .schema import (
 from .scoring import score_customers
 
 __all__ = ["BACKTEST_COLUMNS", "auc_difference", "backtest", "churn_metrics", "clv_metrics",
-           "describe_margin", "top_decile_lift"]
+           "describe_margin", "losing_margin", "top_decile_lift"]
 
 # The columns of the order lines that the backtest's models read; the others (names, prices,
 # country, channel) need not be handed to it.
@@ -194,6 +194,24 @@ def describe_margin(churn: dict[str, Any]) -> str:
     return (f"Churn model ({churn['model_used']}): ROC AUC {diff:+.4f} against the better "
             f"baseline, {margin['baseline']} (95 % CI {low:+.4f} to {high:+.4f}, "
             f"DeLong {p_text}).")
+
+
+def losing_margin(result: dict[str, Any]) -> str | None:
+    """A warning when the backtest found the churn model ranking customers worse than its
+    better baseline, beyond chance (the 95 % interval below zero); else None."""
+    churn = result.get("churn") or {}
+    margin = churn.get("margin")
+    if not margin or margin["ci95_high"] >= 0:
+        return None
+    return (f"In the backtest the churn model ranked customers worse than the "
+            f"{margin['baseline']} baseline (ROC AUC {margin['roc_auc_difference']:+.4f}, 95 % "
+            f"CI {margin['ci95_low']:+.4f} to {margin['ci95_high']:+.4f}): on this shop, rank "
+            f"customers by {_BASELINE_COLUMN[margin['baseline']]} rather than by "
+            "churn_probability, and read the churn figures with care.")
+
+
+_BASELINE_COLUMN = {"bgnbd": "expected_orders (BG/NBD's, fewest first)",
+                    "recency": "recency_days (longest since an order first)"}
 
 
 def _clv_backtest(orders: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,

@@ -20,7 +20,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .background import Background, BackgroundFailed
-from .backtest import BACKTEST_COLUMNS, backtest
+from .backtest import BACKTEST_COLUMNS, backtest, losing_margin
 from .cache import CleanCache, CleanEntry
 from .cleaning import CleaningReport, clean_orders
 from .clusters import BehaviourClusters, cluster_profile
@@ -252,6 +252,8 @@ def _analyze(
         if run_backtest:
             step("backtest")
             diagnostics["backtest"] = backtest_result(snapshots)
+            if losing := losing_margin(diagnostics["backtest"]):
+                warnings.warn(losing, UserWarning, stacklevel=2)
         segments = segment_table(customers, previous)
         customers.index = pd.Index(ids.take(customers.index.to_numpy()), name=CUSTOMER_ID)
         return Analysis(

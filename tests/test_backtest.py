@@ -149,3 +149,34 @@ def test_the_churn_level_follows_the_bgnbd_estimate_at_the_scoring_date(small_sh
     assert scores.diagnostics["churn"]["level_shift"] != 0
     assert churn.mean() == pytest.approx(scores.features["bgnbd_p_no_purchase"].mean(),
                                          abs=1e-5)
+
+
+def test_a_churn_model_that_loses_its_backtest_is_flagged_in_the_analysis(
+    small_shop, monkeypatch
+):
+    from analytics import pipeline
+    from analytics.backtest import losing_margin
+
+    assert losing_margin({"churn": {"margin": None}}) is None
+    reaching_zero = {"baseline": "recency", "roc_auc_difference": -0.004, "ci95_low": -0.009,
+                     "ci95_high": 0.001}  # no evidence either way
+    assert losing_margin({"churn": {"margin": reaching_zero}}) is None
+    assert "rank customers by recency_days" in losing_margin(
+        {"churn": {"margin": {**reaching_zero, "ci95_high": -0.0001}}})
+    real = backtest
+
+    def lost(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result["churn"]["margin"].update(roc_auc_difference=-0.0061, ci95_low=-0.0105,
+                                         ci95_high=-0.0016, baseline="bgnbd")
+        return result
+
+    monkeypatch.setattr(pipeline, "backtest", lost)
+    with pytest.warns(UserWarning, match="churn model ranked customers worse"):
+        analysis = pipeline.analyze(small_shop)
+    [warning] = [w for w in analysis.warnings if "backtest" in w]
+    assert "worse than the bgnbd baseline (ROC AUC -0.0061, 95 % CI -0.0105 to -0.0016)" \
+        in warning and "rank customers by expected_orders" in warning
+    # the shop's own backtest, which the model wins: no warning
+    monkeypatch.setattr(pipeline, "backtest", real)
+    assert not [w for w in pipeline.analyze(small_shop).warnings if "backtest" in w]
