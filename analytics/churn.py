@@ -53,6 +53,8 @@ __all__ = [
 MIN_HISTORY_DAYS = 60  # of orders before a training cut-off
 SELECTION_MARGIN = 0.002  # smaller AUC differences on one validation snapshot are noise
 MIN_COVERAGE = 0.05  # share of training rows where a feature must be known to be used
+# Below this share of a large shop's customers, a class is kept whole in the training sample
+RARE_CLASS_SHARE = 0.1
 
 
 def churn_labels(orders: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int,
@@ -199,15 +201,21 @@ class Snapshot(NamedTuple):
 
 
 def _class_sample(labels: np.ndarray, budget: int, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (sorted) of a sample of ``budget`` customers, and the weight of each row.
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows (sorted) of a sample of ``budget`` customers, and the weight of each row (None:
+    all alike).
 
-    The rarer class (the retained customers of a shop most of whose customers never
-    return, say) is kept whole up to half the budget, the other class fills the rest: a
-    plain random sample of such a shop left the model a few hundred retained customers to
-    learn from. Each row weighs its class's size over the rows taken from it, so that the
-    calibration, fitted on weighted rows, gives the population's probabilities.
+    A plain random sample, unless one class is rare (under ``RARE_CLASS_SHARE`` of the
+    customers: the returning customers of a shop most of whose customers never come back,
+    say). Then the rare class is kept whole up to half the budget, and the other class
+    fills the rest: a random sample of such a shop left the model a few hundred returning
+    customers to learn from. Each row then weighs its class's size over the rows taken
+    from it, so that the calibration, fitted on weighted rows, gives the population's
+    probabilities.
     """
+    share = float(labels.mean()) if len(labels) else 0.0
+    if min(share, 1.0 - share) >= RARE_CLASS_SHARE:
+        return np.sort(rng.choice(len(labels), budget, replace=False)), None
     rows, weights = [], []
     for members in (np.flatnonzero(labels == c) for c in (0, 1)):
         take = min(len(members), max(budget // 2, budget - (len(labels) - len(members))))

@@ -281,10 +281,11 @@ def test_a_samples_rarer_class_is_kept_and_weighted_back_to_the_population():
     assert weights[taken == 1].sum() == pytest.approx(9960)  # the weights restore the mix
     again, _ = _class_sample(labels, 1000, np.random.default_rng(1))
     assert (again == rows).all()
-    both = _class_sample(np.r_[np.zeros(5000, dtype=int), np.ones(5000, dtype=int)], 1000,
-                         np.random.default_rng(1))[0]
-    assert len(both) == 1000  # both classes plentiful: half each
-    assert (both < 5000).sum() == 500
+    # no class rare: the plain random sample it always was, unweighted
+    common = np.r_[np.zeros(1500, dtype=int), np.ones(8500, dtype=int)]
+    plain, none = _class_sample(common, 1000, np.random.default_rng(1))
+    assert none is None
+    assert (plain == np.sort(np.random.default_rng(1).choice(10000, 1000, replace=False))).all()
 
 
 def _rarely_returning_shop(n: int = 6000, seed: int = 2) -> pd.DataFrame:
