@@ -82,6 +82,8 @@ BROWSING_EVENTS = frozenset({
     "favorite", "favourite", "addtowishlist", "wishlist", "like", "begincheckout",
     "checkoutstarted", "initiatecheckout", "addpaymentinfo", "addshippinginfo",
     "sessionstart", "firstvisit",
+    # a payment's authorisation, in a transactions export: its capture is the sale
+    "authorization", "authorisation",
 })  # fmt: skip
 
 _WHAT_TO_CHECK = {

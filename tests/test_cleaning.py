@@ -210,10 +210,11 @@ def test_only_uci_style_c_numbers_are_cancellations() -> None:
 
 def test_an_event_logs_browsing_events_are_not_purchases() -> None:
     events = ["purchase", "view", "add_to_cart", "Remove From Cart", "begin_checkout", None,
-              "transaction", "pageview"]
+              "transaction", "pageview", "authorization", "capture"]
     orders = frame([("1", T("2024-01-01"), str(100 + i), 1.0, 2.0, 2.0)
                     for i in range(len(events))]).assign(status=events)
     clean, report = clean_orders(orders)
-    assert clean["status"].fillna("(none)").tolist() == ["purchase", "(none)", "transaction"]
-    assert report.dropped["not_a_purchase"] == 5 and report.balanced
+    assert clean["status"].fillna("(none)").tolist() == ["purchase", "(none)", "transaction",
+                                                         "capture"]
+    assert report.dropped["not_a_purchase"] == 6 and report.balanced
     assert list(report.dropped)[:3] == ["missing_customer", "unparseable_date", "not_a_purchase"]
