@@ -180,8 +180,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                                  file_types=list(UPLOAD_SUFFIXES), type="filepath",
                                  elem_id="upload")
                 with gr.Row():
-                    sheet = gr.Textbox(label="Excel sheet (blank: the only sheet; 'all' "
-                                             "stacks sheets with the same headers)",
+                    sheet = gr.Textbox(label="Excel sheet (blank: the sheets of orders; "
+                                             "'all' stacks sheets with the same headers)",
                                        max_lines=1)
                     date_format = gr.Textbox(
                         label="Date format (blank: detected; else strftime codes, e.g. "

@@ -391,11 +391,7 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
         if sheet is None and len(names) == 1:
             sheet = names[0]
         if sheet is None:
-            raise DataError(
-                f"{path.name} has {len(names)} sheets: {', '.join(names)}. Choose one with "
-                f"--sheet NAME (e.g. --sheet {names[0]!r}), or --sheet all to stack sheets "
-                "that have the same columns."
-            )
+            return _order_sheets(path, book, names)
         if sheet == ALL_SHEETS and ALL_SHEETS not in names:
             return _stack_sheets(path, book, names)
         if sheet not in names:
@@ -404,6 +400,27 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
                 "Use --sheet with one of these names, or --sheet all."
             )
         return pd.read_excel(book, sheet_name=sheet, dtype=str)
+
+
+def _order_sheets(path: Path, book: pd.ExcelFile, names: list[str]) -> pd.DataFrame:
+    """No sheet chosen in a workbook of several: the sheets whose column names give a
+    customer and a date, stacked when they have the same columns (UCI Online Retail II has
+    a sheet per year), or the only such sheet (orders beside a summary). Else an error that
+    asks for --sheet."""
+    sheets = pd.read_excel(book, sheet_name=names, dtype=str)
+    orders = {name: frame for name, frame in sheets.items()
+              if _has_keys([str(c) for c in frame.columns], None)}
+    if orders and len({tuple(map(str, f.columns)) for f in orders.values()}) == 1:
+        table = pd.concat(orders.values(), ignore_index=True)
+        table.attrs["sheets"] = (list(orders), len(names))
+        return table
+    why = (f"{', '.join(orders)} have customer and date columns, but not the same columns"
+           if orders else "none has columns recognisable as the customer and the date")
+    raise DataError(
+        f"{path.name} has {len(names)} sheets: {', '.join(names)}; {why}. Choose one with "
+        f"--sheet NAME (e.g. --sheet {names[0]!r}), or --sheet all to stack sheets that "
+        "have the same columns."
+    )
 
 
 def _stack_sheets(path: Path, book: pd.ExcelFile, names: list[str]) -> pd.DataFrame:
@@ -517,6 +534,7 @@ def map_orders(
 ) -> LoadResult:
     """Map and convert an already read table (see `load_orders`); rows are never dropped."""
     title = [line.strip() for line in raw.attrs.get("title", [])]  # skipped by read_table
+    sheets, in_book = raw.attrs.get("sheets", ([], 0))  # chosen by read_table
     raw = raw.set_axis([str(c) for c in raw.columns], axis=1).reset_index(drop=True)
     raw, title_row = _below_title(raw, mapping)
     title += title_row
@@ -527,6 +545,14 @@ def map_orders(
     _check_required(resolved, list(raw.columns), source)
     result = LoadResult(pd.DataFrame(index=raw.index), resolved, source, len(raw),
                         columns=list(raw.columns))
+    if len(sheets) > 1:
+        result.notes.append(
+            f"{source}: sheets {', '.join(map(repr, sheets))} stacked (the same columns); "
+            "--sheet NAME reads one")
+    elif sheets:
+        result.notes.append(
+            f"{source}: sheet {sheets[0]!r} read, the only one of {in_book} with customer "
+            "and date columns; --sheet NAME reads another")
     if title := [line for line in title if line]:
         result.notes.append(
             f"{source}: the column names are below a title ({', '.join(title)}); the rows "

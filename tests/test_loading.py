@@ -628,10 +628,28 @@ def test_empty_file(tmp_path: Path, text: str) -> None:
     assert "o.csv" in message and "no rows" in message
 
 
-def test_excel_with_several_sheets_needs_a_sheet(tmp_path: Path) -> None:
-    message = error_of(excel(tmp_path, {"2009": MINIMAL, "2010": MINIMAL}))
-    assert "orders.xlsx has 2 sheets: 2009, 2010" in message
+def test_excel_sheets_of_orders_are_found_without_a_sheet(tmp_path: Path) -> None:
+    later = MINIMAL.assign(customer=["3", "4"])  # a sheet per year, as UCI Online Retail II
+    years = load_orders(excel(tmp_path, {"Year 2009-2010": MINIMAL, "Year 2010-2011": later}))
+    assert years.orders["customer_id"].tolist() == ["1", "2", "3", "4"] and years.rows_in == 4
+    assert "orders.xlsx: sheets 'Year 2009-2010', 'Year 2010-2011' stacked (the same " \
+           "columns); --sheet NAME reads one" in years.notes
+    summary = pd.DataFrame({"metric": ["revenue"], "value": [30.5]})
+    book = load_orders(excel(tmp_path, {"Summary": summary, "Orders": MINIMAL}, "report.xlsx"))
+    assert book.orders["customer_id"].tolist() == ["1", "2"]
+    assert "report.xlsx: sheet 'Orders' read, the only one of 2 with customer and date " \
+           "columns; --sheet NAME reads another" in book.notes
+
+
+def test_excel_with_several_sheets_of_other_columns_needs_a_sheet(tmp_path: Path) -> None:
+    other = MINIMAL.rename(columns={"amount": "total"})
+    message = error_of(excel(tmp_path, {"2009": MINIMAL, "2010": other}))
+    assert "orders.xlsx has 2 sheets: 2009, 2010; 2009, 2010 have customer and date " \
+           "columns, but not the same columns" in message
     assert "--sheet NAME" in message and "--sheet all" in message
+    unknown = MINIMAL.rename(columns={"customer": "who", "date": "when"})
+    message = error_of(excel(tmp_path, {"a": unknown, "b": unknown}, "who.xlsx"))
+    assert "none has columns recognisable as the customer and the date" in message
 
 
 def test_unknown_sheet(tmp_path: Path) -> None:

@@ -285,8 +285,14 @@ def test_a_workbook_with_several_sheets_asks_for_one(service, tmp_path):
                          "amount": [10.0, 12.5]})
     with pd.ExcelWriter(book) as writer:
         rows.to_excel(writer, sheet_name="2023", index=False)
-        rows.to_excel(writer, sheet_name="2024", index=False)
+        rows.rename(columns={"amount": "total"}).to_excel(writer, sheet_name="2024",
+                                                          index=False)
     with pytest.raises(DataError, match="'Excel sheet' box, then upload the file again"):
         service.receive_upload(book)
-    preview = service.receive_upload(book, sheet="all")
-    assert preview.mapping["customer_id"] == "customer_id" and len(preview.rows) == 4
+    preview = service.receive_upload(book, sheet="2024")
+    assert preview.mapping["amount"] == "total" and len(preview.rows) == 2
+    same = tmp_path / "years.xlsx"  # sheets with the same columns: stacked, no sheet needed
+    with pd.ExcelWriter(same) as writer:
+        rows.to_excel(writer, sheet_name="2023", index=False)
+        rows.to_excel(writer, sheet_name="2024", index=False)
+    assert len(service.receive_upload(same).rows) == 4
