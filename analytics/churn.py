@@ -306,7 +306,7 @@ class ChurnModel:
                 # (ids are codes 0..n-1 here: counting them is a faster np.unique)
                 known = orders.loc[orders[ORDER_DATE] < cutoff + DAY, CUSTOMER_ID]
                 population = pd.Index(np.flatnonzero(np.bincount(known.to_numpy())))
-                chosen, weight = None, None
+                chosen, weight, labels = None, None, None
                 if len(population) > per_snapshot:  # seeded by the date: same rows every fit
                     rng = np.random.default_rng([self.random_state, cutoff.toordinal()])
                     labels = churn_labels(orders, cutoff, self.horizon_days, population)
@@ -316,7 +316,9 @@ class ChurnModel:
                                       customers=chosen if extra is None else None)
                 if chosen is not None and extra is not None:
                     x = x.loc[chosen]
-                y = churn_labels(orders, cutoff, self.horizon_days, x.index)
+                y = churn_labels(orders, cutoff, self.horizon_days, x.index) \
+                    if labels is None else pd.Series(labels.loc[x.index].to_numpy(),
+                                                     index=x.index, name=labels.name)
                 w = pd.Series(1.0 if weight is None else weight, index=x.index, name="weight")
                 cached = (Snapshot(x, y, w), len(population))
                 if self.snapshot_cache is not None and extra is None:

@@ -211,7 +211,7 @@ def _cancellation_ids(order_ids: pd.Series) -> pd.Series:
     nor are C-and-digits ids when most ids look so (a shop's own numbering)."""
     marked = order_ids.astype("str").str.upper().str.fullmatch(r"C\d+").fillna(False)
     marked = marked.astype(bool)
-    return marked if marked.mean() < 0.5 else marked & False
+    return marked & bool(marked.mean() < 0.5)
 
 
 def _cancellation(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:

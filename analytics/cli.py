@@ -109,7 +109,8 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--map", "maps", multiple=True, metavar="FIELD=HEADER",
                      help="Map a column explicitly, e.g. --map customer_id=Kontakt (repeatable)."),
         click.option("--sheet", default=None,
-                     help="Excel sheet to read; 'all' stacks sheets that share headers."),
+                     help="Excel sheet to read (default: the sheets whose columns give a "
+                          "customer and a date); 'all' stacks sheets that share headers."),
         click.option("--date-format", default=None, help="strftime format of the date "
                      "column, e.g. %d.%m.%Y, when guessing fails."),
         click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
