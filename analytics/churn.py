@@ -461,25 +461,54 @@ def _days(value: pd.Series) -> pd.Series:
     return value.round().astype("Int64").astype("string")
 
 
-def churn_reasons(features: pd.DataFrame, horizon_days: int, top: int = 3) -> pd.Series:
-    """The main reasons for each customer's risk, in plain words, most severe first."""
+def _orders(count: pd.Series) -> pd.Series:
+    """"1 order", "3 orders"."""
+    n = count.astype("Int64")
+    return n.astype("string") + pd.Series(np.where(n == 1, " order", " orders"),
+                                          index=count.index, dtype="string")
+
+
+def churn_reasons(features: pd.DataFrame, horizon_days: int, top: int = 3,
+                  churn: pd.Series | None = None) -> pd.Series:
+    """The main reasons for each customer's risk, in plain words, most severe first.
+
+    Warning signs come first: overdue against their usual gap, a single order, fewer orders
+    than in the horizon before, a long silence. Weaker signs explain a risk that those
+    leave unexplained: all orders on one day, a usual gap longer than the horizon, only two
+    or three orders. With ``churn`` (the probabilities) they are given only to customers
+    more likely to churn than not, as a likely customer "buying at their usual pace" would
+    otherwise read as a contradiction; a customer without any sign is "buying at their
+    usual pace".
+    """
     f = features
     ratio = f["overdue_ratio"]
+    likely = pd.Series(True, index=f.index) if churn is None \
+        else churn.reindex(f.index).ge(0.5)
+    repeat = f["frequency"] > 1
     candidates = [
         (ratio.fillna(0), ratio >= 1.5,
          "no order for " + _days(f["recency_days"]) + " days, " + ratio.round(1).astype(str)
          + "× their usual gap of " + _days(f["mean_gap_days"]) + " days"),
-        (f["recency_days"] / horizon_days, (f["frequency"] == 1)
-         & (f["recency_days"] >= horizon_days / 3),
+        # a first order not yet followed by a second: most first-time buyers never return
+        ((f["recency_days"] / horizon_days).clip(lower=0.2), (f["frequency"] == 1)
+         & ((f["recency_days"] >= horizon_days / 3) | likely),
          "one order only, " + _days(f["recency_days"]) + " days ago"),
         ((f["orders_prev_horizon"] - f["orders_last_horizon"]) / f["orders_prev_horizon"]
          .clip(lower=1),
-         (f["frequency"] > 1) & (f["orders_last_horizon"] < f["orders_prev_horizon"]),
-         f["orders_last_horizon"].astype(str) + f" orders in the last {horizon_days} days "
-         f"against " + f["orders_prev_horizon"].astype(str) + f" in the {horizon_days} before"),
-        (0.5 * (f["recency_days"] > horizon_days), (f["frequency"] > 1)
+         repeat & (f["orders_last_horizon"] < f["orders_prev_horizon"]),
+         _orders(f["orders_last_horizon"]) + f" in the last {horizon_days} days against "
+         + f["orders_prev_horizon"].astype(str) + f" in the {horizon_days} before"),
+        (0.5 * (f["recency_days"] > horizon_days), repeat
          & ratio.isna() & (f["recency_days"] > horizon_days),
          "no order for " + _days(f["recency_days"]) + " days"),
+        (pd.Series(0.2, index=f.index), likely & repeat & (f["purchase_days"] == 1),
+         "all " + _orders(f["frequency"]) + " on one day, " + _days(f["recency_days"])
+         + " days ago"),
+        (pd.Series(0.25, index=f.index), likely & repeat & (f["mean_gap_days"] > horizon_days),
+         "orders about every " + _days(f["mean_gap_days"]) + " days, less often than "
+         f"every {horizon_days} days"),
+        (pd.Series(0.1, index=f.index), likely & f["frequency"].between(2, 3)
+         & (f["purchase_days"] > 1), "only " + _orders(f["frequency"]) + " so far"),
     ]
     severities = np.column_stack([np.where(m.fillna(False), s, -np.inf)
                                   for s, m, _ in candidates])

@@ -128,7 +128,7 @@ def score_customers(
         features.index)
     predictions.insert(0, "churn_probability", churn)
     predictions = predictions.join(revenue_at_risk(churn, features, horizon_days))
-    predictions["churn_reasons"] = churn_reasons(features, horizon_days)
+    predictions["churn_reasons"] = churn_reasons(features, horizon_days, churn=churn)
     diagnostics = {
         "churn": {
             "model": model.model_name_,

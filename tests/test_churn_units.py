@@ -59,10 +59,32 @@ def test_snapshot_cutoffs_step_back_one_horizon_and_keep_history():
 
 def test_reasons_in_plain_words(orders):
     f = customer_features(orders, CUTOFF, 90)
-    reasons = churn_reasons(f, 90)
+    reasons = churn_reasons(f, 90, churn=pd.Series({"R": 0.9, "S": 0.8, "T": 0.1}))
     assert reasons["R"].startswith("no order for 130 days, 3.5× their usual gap of 37 days")
     assert reasons["S"] == "one order only, 121 days ago"
     assert reasons["T"] == "buying at their usual pace"
+
+
+def test_a_likely_churner_on_pace_gets_the_weaker_signs_not_usual_pace():
+    orders = _orders([
+        ("DAY", "2024-06-10", 20), ("DAY", "2024-06-10", 30),        # two orders, one day
+        ("SLOW", "2023-07-01", 50), ("SLOW", "2023-12-01", 50),
+        ("SLOW", "2024-05-01", 50),                                  # every 152.5 days
+        ("NEW", "2024-06-20", 40),                                   # first order 10 days ago
+        ("FEW", "2024-05-01", 20), ("FEW", "2024-06-01", 20),
+        ("FEW", "2024-06-20", 20),                                   # three orders, on pace
+    ])
+    f = customer_features(orders, CUTOFF, 90)
+    likely = churn_reasons(f, 90, churn=pd.Series(0.7, index=f.index))
+    assert likely["DAY"] == "all 2 orders on one day, 20 days ago"
+    assert likely["SLOW"] == ("orders about every 152 days, less often than every 90 days; "
+                              "only 3 orders so far")
+    assert likely["NEW"] == "one order only, 10 days ago"
+    assert likely["FEW"] == "only 3 orders so far"
+    unlikely = churn_reasons(f, 90, churn=pd.Series(0.2, index=f.index))
+    assert (unlikely == "buying at their usual pace").all()
+    # without probabilities every sign is given
+    pd.testing.assert_series_equal(churn_reasons(f, 90), likely)
 
 
 def test_heuristic_ranks_overdue_customers_higher(orders):
