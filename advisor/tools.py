@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .storage import PlanStore
 
 __all__ = [
+    "RANKINGS",
     "SEGMENT_SYNONYMS",
     "AdvisorContext",
     "build_tools",
@@ -54,6 +55,11 @@ SEGMENT_SYNONYMS: dict[str, str] = {
     "hibernating": "Hibernating", "inactive": "Hibernating", "沉睡": "Hibernating",
     "lost": "Lost", "lapsed": "Lost", "churned": "Lost", "已流失": "Lost",
 }
+
+
+#: What ``top_customers`` ranks by: a column of the analysis's customers table.
+RANKINGS = ("predicted_clv", "monetary", "frequency", "avg_order_value", "revenue_at_risk",
+            "churn_probability")
 
 
 def _norm(text: str) -> str:
@@ -143,18 +149,46 @@ class _Tools:
             "segments": _records(rows),
         })
 
-    def at_risk_customers(self, segment: str | None = None, top: int = 10) -> str:
+    def _ranked(self, by: str, segment: str | None, top: int, columns: list[str]) -> str:
         customers = self.a.customers
         if segment:
             segment = resolve_segment(segment, self.segments)
             customers = customers.loc[customers["rfm_segment"] == segment]
         top = max(1, min(int(top), 200))
-        rows = customers.nlargest(top, "revenue_at_risk").reset_index()
-        cols = ["customer_id", "rfm_segment", "churn_probability", "revenue_at_risk",
-                "predicted_clv", "recency_days", "frequency", "churn_reasons"]
-        return _dump({"segment": segment or "all", "horizon_days": self.a.horizon_days,
+        rows = customers.nlargest(top, by).reset_index()
+        return _dump({"segment": segment or "all", "by": by,
+                      "horizon_days": self.a.horizon_days,
                       "customers_in_scope": len(customers),
-                      "customers": _records(rows[cols])})
+                      "customers": _records(rows[["customer_id", "rfm_segment", *columns]])})
+
+    def at_risk_customers(self, segment: str | None = None, top: int = 10) -> str:
+        return self._ranked("revenue_at_risk", segment, top, [
+            "churn_probability", "revenue_at_risk", "predicted_clv", "recency_days",
+            "frequency", "churn_reasons"])
+
+    def top_customers(self, by: str = "predicted_clv", segment: str | None = None,
+                      top: int = 10) -> str:
+        if by not in RANKINGS:
+            raise ToolException(f"by must be one of {', '.join(RANKINGS)}, got {by!r}")
+        columns = [by, *(c for c in ("monetary", "frequency", "predicted_clv",
+                                     "churn_probability") if c != by)]
+        return self._ranked(by, segment, top, columns)
+
+    def shop_kpis(self) -> str:
+        k, dates = self.a.kpis, self.a.orders["order_date"]
+        active = next((key for key in k if key.startswith("active_customers_")), None)
+        return _dump({
+            "as_of": str(self.a.as_of.date()), "horizon_days": self.a.horizon_days,
+            "first_order": str(dates.min().date()), "last_order": str(dates.max().date()),
+            "customers": int(k["customers"]), "orders": int(k["orders"]),
+            "revenue": _r(k["revenue"], 2), "avg_order_value": _r(k["avg_order_value"], 2),
+            "orders_per_customer": _r(k["orders_per_customer"], 2),
+            "active_customers": int(k[active]) if active else None,
+            "active_days": int(active.split("_")[-1].rstrip("d")) if active else None,
+            "repeat_purchase_rate": _r(k["repeat_purchase_rate"]),
+            "predicted_revenue": _r(k["predicted_clv"], 2),
+            "revenue_at_risk": _r(k["revenue_at_risk"], 2),
+        })
 
     def _customer(self, customer_id: str) -> pd.Series:
         key = str(customer_id).strip()
@@ -323,6 +357,13 @@ _DESCRIPTIONS = {
                          "by='rfm' (named segments) or 'cluster'.",
     "at_risk_customers": "The customers with the most revenue at risk, optionally in one "
                          "segment, with churn probability and reasons. top = how many.",
+    "top_customers": "The top customers by predicted_clv (value over the horizon), "
+                     "monetary (spend to date), frequency (orders), avg_order_value, "
+                     "revenue_at_risk or churn_probability; optionally in one segment. "
+                     "top = how many.",
+    "shop_kpis": "Headline numbers of the shop: customers, orders, revenue, average order "
+                 "value, orders per customer, active and repeat customers, dates covered, "
+                 "predicted revenue and revenue at risk over the horizon.",
     "customer_profile": "One customer's summary: RFM, segment, churn probability and "
                         "reasons, CLV, top recommendations. Needs the customer id.",
     "recommendations": "Top product recommendations for one customer id.",

@@ -10,9 +10,10 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import ToolException
 
 from advisor.agent import Advisor
-from advisor.offline import interpret
+from advisor.offline import find_segment, interpret
 from advisor.settings import load_settings
 from advisor.tools import AdvisorContext, build_tools
 from analytics.cleaning import clean_orders
@@ -108,10 +109,72 @@ def test_memory_is_kept_per_session(context):
     ("cohort retention please", "cohort_retention", {}),
     ("what is the lifetime value of cannot lose them?", "clv_summary",
      {"segment": "Cannot Lose Them"}),
+    # "customers" alone names no segment (it once matched New Customers as a typo)
+    ("list the customers most likely to churn", "at_risk_customers", {"top": 10}),
+    ("what's the lifetime value of my customers?", "clv_summary", {}),
+    ("show me the 20 customers with the most revenue at risk", "at_risk_customers",
+     {"top": 20}),
+    ("which champions are about to churn?", "at_risk_customers",
+     {"top": 10, "segment": "Champions"}),
+    ("top 5 customers by lifetime value", "top_customers", {"top": 5, "by": "predicted_clv"}),
+    ("who are my best customers?", "top_customers", {"top": 10, "by": "monetary"}),
+    ("which customers order most often?", "top_customers", {"top": 10, "by": "frequency"}),
+    ("rank customers by average order value", "top_customers",
+     {"top": 10, "by": "avg_order_value"}),
+    ("top 3 loyal customers by spend", "top_customers",
+     {"top": 3, "by": "monetary", "segment": "Loyal Customers"}),
+    ("前5名最有价值的客户", "top_customers", {"top": 5, "by": "predicted_clv"}),
+    ("how many customers do we have?", "shop_kpis", {}),
+    ("what is the average order value?", "shop_kpis", {}),
+    ("客单价是多少？", "shop_kpis", {}),
+    ("what should I do for at risk customers?", "playbook_search",
+     {"query": "what should I do for at risk customers?", "segment": "At Risk"}),
+    ("how do I reduce churn?", "playbook_search", {"query": "how do I reduce churn?"}),
+    ("how well do we retain customers month to month?", "cohort_retention", {}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
     assert intent.calls == [(tool, args)]
+
+
+@pytest.mark.parametrize("text, segment", [
+    ("which customers should I call first?", None),
+    ("tips for a loyalty program", None),          # loyalty is not Loyal Customers
+    ("how do I grow my newsletter list?", None),   # newsletter is not New Customers
+    ("Which customers are about to leave?", None),  # not About To Sleep
+    ("what risks should I watch?", None),           # not At Risk
+    ("campaign for hibernatng customers", "Hibernating"),
+    ("what do need atention customers buy?", "Need Attention"),
+    ("show the loyl customers", "Loyal Customers"),
+    ("new customers", "New Customers"),
+])
+def test_segment_names_typos_and_plain_words(text, segment):
+    assert find_segment(text) == segment
+
+
+def test_top_customers_and_shop_kpis_answer_from_the_analysis(context, sample_analysis):
+    advisor = Advisor(context, OFFLINE)
+    result = advisor.ask("top 5 loyal customers by lifetime value")
+    payload = result.tool_calls[0]["result"]
+    loyal = sample_analysis.customers.query("rfm_segment == 'Loyal Customers'")
+    expected = loyal.nlargest(5, "predicted_clv")
+    assert [c["customer_id"] for c in payload["customers"]] == expected.index.tolist()
+    assert payload["customers_in_scope"] == len(loyal)
+    assert "highest predicted value over the next 90 days" in result.answer
+    assert f"{expected['predicted_clv'].iloc[0]:,.2f}" in result.answer
+
+    kpis = Advisor(context, OFFLINE).ask("what is our average order value?")
+    orders = sample_analysis.orders
+    assert f"{orders['amount'].mean():,.2f} per order" in kpis.answer
+    assert f"**{orders['customer_id'].nunique():,}** customers" in kpis.answer
+    assert f"{len(orders):,} orders" in kpis.answer
+    assert str(orders["order_date"].min().date()) in kpis.answer
+
+
+def test_an_unknown_ranking_is_an_error_that_lists_the_choices(context):
+    tools = {t.name: t for t in build_tools(context)}
+    with pytest.raises(ToolException, match="predicted_clv, monetary"):
+        tools["top_customers"].func(by="coolness")
 
 
 def test_offline_answer_numbers_come_from_the_tools(context):
