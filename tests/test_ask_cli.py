@@ -53,6 +53,8 @@ def test_ask_for_a_campaign_saves_a_plan_within_the_cap_with_sources(home, tmp_p
     result = run(home, "ask", "draft a win-back campaign for At Risk customers with a 10% "
                  "discount cap", "--json")
     assert result.returncode == 0, result.stderr
+    # the playbook search loads the embedding model: no loading bar around the answer
+    assert "Loading weights" not in result.stderr
     call = json.loads(result.stdout)["tool_calls"][0]
     plan = call["result"]
     assert call["args"] == {"segment": "At Risk", "discount_cap": 0.1}
