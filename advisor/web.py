@@ -31,6 +31,7 @@ OPERATOR_EXAMPLES = [
     "How much revenue is at risk?",
     "Give me an overview of the segments",
     "Who are the customers most at risk in At Risk?",
+    "Top 10 customers by lifetime value",
     "How well do monthly cohorts retain?",
 ]
 MARKETER_EXAMPLES = [

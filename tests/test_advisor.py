@@ -353,3 +353,10 @@ def test_a_malformed_tool_call_goes_back_to_the_model(context):
     assert len(errors) == 2
     assert "no_such_tool" in errors[0].content
     assert result.answer == "Sorry, let me know which segment." and result.error is None
+
+
+def test_every_example_question_of_the_app_is_understood():
+    from advisor.web import MARKETER_EXAMPLES, OPERATOR_EXAMPLES
+
+    for question in OPERATOR_EXAMPLES + MARKETER_EXAMPLES:
+        assert interpret(question).kind != "help", question
