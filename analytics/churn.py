@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -121,11 +121,38 @@ def _clip_scaled(x: np.ndarray) -> np.ndarray:
     return np.clip(x, -5.0, 5.0)
 
 
+class _MedianImputer(TransformerMixin, BaseEstimator):
+    """``SimpleImputer(strategy="median", add_indicator=True)`` on columns that each have
+    a known value, with the same output; its masked-array median took 0.2 s of every fit
+    on 60,000 training rows, ``np.nanmedian`` takes a tenth of that."""
+
+    def fit(self, x: Any, y: Any = None) -> _MedianImputer:
+        values = _floats(x)
+        missing = np.isnan(values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: NaN
+            self.statistics_ = np.nanmedian(values, axis=0)
+        self.indicator_ = np.flatnonzero(missing.any(axis=0))
+        return self
+
+    def transform(self, x: Any) -> np.ndarray:
+        values = _floats(x)
+        missing = np.isnan(values)
+        filled = np.where(missing, self.statistics_, values)
+        return np.hstack([filled, missing[:, self.indicator_].astype(float)])
+
+
+def _floats(x: Any) -> np.ndarray:
+    if isinstance(x, pd.DataFrame):
+        return x.to_numpy(dtype="float64", na_value=np.nan)
+    return np.asarray(x, dtype="float64")
+
+
 def _candidates(random_state: int) -> dict[str, Any]:
     """The base learners; ``blend`` averages the probabilities of the two."""
     return {
         "logistic_regression": make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True),
+            _MedianImputer(),
             FunctionTransformer(_signed_log), StandardScaler(), FunctionTransformer(_clip_scaled),
             LogisticRegression(C=0.1, solver="newton-cholesky", max_iter=200)),
         "gradient_boosting": HistGradientBoostingClassifier(

@@ -434,3 +434,21 @@ def test_a_fallback_is_used_as_given_and_ignores_level_matching(orders):
     assert model.model_name_ == "constant"
     assert (model.match_level(f, 0.9) == 0.5).all() and model.level_shift_ == 0.0
     assert model.predict(f).name == "churn_probability"
+
+
+def test_the_median_imputer_gives_what_sklearns_gives():
+    from sklearn.impute import SimpleImputer
+
+    from analytics.churn import _MedianImputer
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(1_001, 5))
+    train[rng.random(train.shape) < 0.3] = np.nan
+    train[:, 2] = rng.normal(size=len(train))  # never missing: no indicator column
+    frame = pd.DataFrame(train, columns=list("abcde")).astype({"d": "Float64"})
+    new = rng.normal(size=(40, 5))
+    new[rng.random(new.shape) < 0.5] = np.nan
+    theirs = SimpleImputer(strategy="median", add_indicator=True).fit(frame)
+    ours = _MedianImputer().fit(frame)
+    for x in (frame, pd.DataFrame(new, columns=list("abcde"))):
+        np.testing.assert_array_equal(ours.transform(x), theirs.transform(x))
