@@ -457,6 +457,11 @@ def _is_pii(header: str) -> bool:
         key.endswith("name") and key.removesuffix("name") in _PII_NAME_PREFIXES)
 
 
+# Ta-Feng's grocery data (AMOUNT, ASSET, SALES_PRICE): its AMOUNT counts the items of a
+# line, and SALES_PRICE is what they sold for
+_TA_FENG = ("amount", "salesprice", "asset")
+
+
 def detect_mapping(
     columns: Iterable[str], overrides: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -478,6 +483,9 @@ def detect_mapping(
         found = next((by_key[s] for s in synonyms if s in by_key and by_key[s] not in taken), None)
         if canonical not in mapping and found is not None:
             mapping[canonical] = found
+    if (all(key in by_key for key in _TA_FENG) and mapping.get(AMOUNT) == by_key["amount"]
+            and not {AMOUNT, QUANTITY} & set(overrides or {})):
+        mapping[QUANTITY], mapping[AMOUNT] = by_key["amount"], by_key["salesprice"]
     if CUSTOMER_ID not in mapping:
         emails = [h for h in headers if "email" in _normalise(h)]
         names = sorted((h for h in headers if _normalise(h) in _CUSTOMER_NAMES),
@@ -557,6 +565,11 @@ def map_orders(
         result.notes.append(
             f"{source}: the column names are below a title ({', '.join(title)}); the rows "
             "above them are not read")
+    if _normalise(resolved.get(QUANTITY, "")) == "amount":
+        result.notes.append(
+            f"{source}: column {resolved[QUANTITY]!r} is read as the quantity and "
+            f"{resolved[AMOUNT]!r} as the amount (Ta-Feng's layout, where the amount column "
+            f"counts items); --map amount={resolved[QUANTITY]!r} reads it as money")
     for canonical, header in resolved.items():
         result.orders[canonical] = _convert(raw[header], canonical, header, date_format, result)
     _derive_amount(result, explicit=AMOUNT in (mapping or {}))

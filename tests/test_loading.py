@@ -774,8 +774,8 @@ def test_a_title_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
     # Ta-Feng grocery
     (["TRANSACTION_DT", "CUSTOMER_ID", "AGE_GROUP", "PIN_CODE", "PRODUCT_SUBCLASS",
       "PRODUCT_ID", "AMOUNT", "ASSET", "SALES_PRICE"],
-     {"customer_id": "CUSTOMER_ID", "order_date": "TRANSACTION_DT", "amount": "AMOUNT",
-      "product_id": "PRODUCT_ID"}),
+     {"customer_id": "CUSTOMER_ID", "order_date": "TRANSACTION_DT", "amount": "SALES_PRICE",
+      "product_id": "PRODUCT_ID", "quantity": "AMOUNT"}),
     # Dunnhumby's The Complete Journey (its DAY is a day number, not a date)
     (["household_key", "BASKET_ID", "DAY", "PRODUCT_ID", "QUANTITY", "SALES_VALUE",
       "STORE_ID", "RETAIL_DISC", "TRANS_TIME", "WEEK_NO"],
@@ -804,6 +804,22 @@ def test_detect_mapping_of_public_retail_data_sets(
     headers: list[str], expected: dict[str, str]
 ) -> None:
     assert detect_mapping(headers) == dict(sorted(expected.items(), key=lambda kv: ORDER[kv[0]]))
+
+
+def test_ta_fengs_amount_counts_items_and_its_sales_price_is_the_money(tmp_path: Path) -> None:
+    text = ("TRANSACTION_DT,CUSTOMER_ID,AGE_GROUP,PIN_CODE,PRODUCT_SUBCLASS,PRODUCT_ID,"
+            "AMOUNT,ASSET,SALES_PRICE\n"
+            "11/1/2000,01104905,45-49,115,110411,4710199010372,2,24,37\n"
+            "11/1/2000,00418683,45-49,115,120107,4710857472535,1,48,57\n"
+            "11/1/2000,01057331,35-39,115,100407,4710043654103,3,142,135\n")
+    result = load_orders(write(tmp_path, "ta_feng.csv", text))
+    assert result.orders["amount"].tolist() == [37.0, 57.0, 135.0]
+    assert result.orders["quantity"].tolist() == [2, 1, 3]
+    assert any("'AMOUNT' is read as the quantity and 'SALES_PRICE' as the amount" in note
+               for note in result.notes)
+    # a mapping the user gives wins
+    kept = load_orders(tmp_path / "ta_feng.csv", mapping={"amount": "AMOUNT"})
+    assert kept.orders["amount"].tolist() == [2.0, 1.0, 3.0]
 
 
 def test_an_event_logs_views_and_cart_adds_are_not_purchases(tmp_path: Path) -> None:
