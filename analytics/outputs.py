@@ -188,10 +188,12 @@ def _write_formatted(frame: pd.DataFrame, formatters: list[Callable[[pd.Series],
         columns = [f(part[name]) for f, name in zip(formatters, part.columns, strict=True)]
         columns[-1] = pc.binary_join_element_wise(columns[-1], os.linesep, "")
         rows = pc.binary_join_element_wise(*columns, ",")
-        # the lines lie back to back in the data buffer of the array of lines
-        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)
-        offsets = offsets[rows.offset:rows.offset + len(rows) + 1]
-        handle.write(memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]])
+        # (a text column read by pyarrow in blocks comes in chunks, and so do its lines)
+        for lines in rows.chunks if isinstance(rows, pa.ChunkedArray) else [rows]:
+            if len(lines):  # its lines lie back to back in its data buffer
+                offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+                offsets = offsets[lines.offset:lines.offset + len(lines) + 1]
+                handle.write(memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]])
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:

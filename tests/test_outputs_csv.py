@@ -82,3 +82,17 @@ def test_dates_or_times_are_decided_for_the_whole_column(tmp_path, monkeypatch):
     _write_csv(table, tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_bytes() == pandas_bytes(table)
     assert b"00:00:00" in (tmp_path / "t.csv").read_bytes()[:2_000]
+
+
+def test_a_text_column_in_chunks_is_written_as_pandas_writes_it(tmp_path, monkeypatch):
+    # text read by pyarrow in blocks (a large CSV) is a chunked array: so are its lines
+    import pyarrow as pa
+
+    monkeypatch.setattr(outputs, "_CHUNK_ROWS", 7_000)
+    text = rng.choice(["a,b", "plain", None, "x"], N)
+    chunks = pa.chunked_array([pa.array(text[:9_000], pa.string()),
+                               pa.array(text[9_000:], pa.string())])
+    table = frame(N, product_id=pd.Series(pd.arrays.ArrowStringArray(chunks)))
+    assert pa.array(table["product_id"].iloc[5_000:12_000], type=pa.string()).num_chunks == 2
+    _write_csv(table, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_bytes() == pandas_bytes(table)
