@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +32,7 @@ __all__ = [
     "browsing_event",
     "cancelled_status",
     "clean_orders",
+    "nothing_left",
     "numbers_and_dates",
 ]
 
@@ -133,26 +134,34 @@ class CleaningReport:
 _LINE_KEY = "__line_key"
 
 
-def clean_orders(orders: pd.DataFrame, line_keys: np.ndarray | None = None
+def clean_orders(orders: pd.DataFrame, line_keys: np.ndarray | None = None, *,
+                 dropped_before: Mapping[str, int] | None = None
                  ) -> tuple[pd.DataFrame, CleaningReport]:
     """Drop lines with no customer, no date, cancellations, non-positive prices, duplicates.
 
     Each dropped line is counted under the first reason it meets (`DROP_REASONS` order).
     ``line_keys`` (:attr:`analytics.loading.LoadResult.line_keys`) stand for the file's
     columns that were not read: a duplicate must match there too, so two lines that differ
-    only in, say, an item number are both kept. Raises DataError when no line is left.
+    only in, say, an item number are both kept. ``dropped_before`` (by reason) counts lines
+    set aside while the file was read (:attr:`analytics.loading.LoadResult.
+    dropped_on_reading`): the report counts them in and dropped. Raises DataError when no
+    line is left.
     """
     _require(orders)
     if line_keys is not None:
         orders = orders.assign(**{_LINE_KEY: line_keys})
-    report = CleaningReport(rows_in=len(orders), rows_kept=len(orders))
+    before = dict(dropped_before or {})
+    report = CleaningReport(rows_in=len(orders) + sum(before.values()),
+                            rows_kept=len(orders) + sum(before.values()))
+    for reason, n in before.items():
+        report.add(reason, n)
     keep = pd.Series(True, index=orders.index)
     for reason, test in _TESTS.items():
         hit = test(orders, keep) & keep
         report.add(reason, int(hit.sum()))
         keep &= ~hit
     if report.rows_kept == 0:
-        raise DataError(_nothing_left(report))
+        raise DataError(nothing_left(report))
     kept = orders[keep.to_numpy()].reset_index(drop=True)
     return kept.drop(columns=_LINE_KEY, errors="ignore"), report
 
@@ -265,7 +274,8 @@ _TESTS = {
 }
 
 
-def _nothing_left(report: CleaningReport) -> str:
+def nothing_left(report: CleaningReport) -> str:
+    """The message of a file of which no line is left, with what to check."""
     counts = ", ".join(f"{reason}: {n}" for reason, n in report.dropped.items())
     checks = " ".join(_WHAT_TO_CHECK[r] for r, n in report.dropped.items() if n)
     return (

@@ -367,7 +367,8 @@ def load_and_clean(
     loaded = load_orders(path, mapping=mapping, sheet=sheet, date_format=date_format)
     if progress is not None:
         progress("clean")
-    lines, report = clean_orders(loaded.orders, loaded.line_keys)
+    lines, report = clean_orders(loaded.orders, loaded.line_keys,
+                                 dropped_before=loaded.dropped_on_reading)
     # the rows as read are not kept: at 10M lines they would hold a gigabyte all analysis
     loaded = dataclasses.replace(loaded, orders=loaded.orders.iloc[:0].copy(), line_keys=None)
     if cache is not None:

@@ -806,6 +806,86 @@ def test_detect_mapping_of_public_retail_data_sets(
     assert detect_mapping(headers) == dict(sorted(expected.items(), key=lambda kv: ORDER[kv[0]]))
 
 
+def _event_log(rows: int, seed: int = 0) -> str:
+    """A REES46-like log: mostly views and cart events, some purchases, with the text a
+    parser can get wrong (quoted commas and quotes, blanks, NA, leading zeros, a title)."""
+    rng = np.random.default_rng(seed)
+    events = rng.choice(["view", "cart", "remove_from_cart", "purchase"], size=rows,
+                        p=[0.8, 0.08, 0.02, 0.1])
+    out = ["Events export (October 2019)", "",
+           "event_time,event_type,product_id,brand,price,user_id,user_session"]
+    for i, event in enumerate(events):
+        brand = ['"acme, inc"', '"the ""best"" co"', "", "NA", "zoë"][i % 5]
+        out.append(f"2019-10-{1 + i % 28:02d} 10:{i % 60:02d}:00 UTC,{event},{i % 97:05d},"
+                   f"{brand},{(i % 13) + 0.5},{i % 41},s{i // 3}")
+    return "\n".join(out) + "\n"
+
+
+def test_a_large_event_log_is_filtered_while_read_with_the_same_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import analytics.loading as loading
+
+    path = write(tmp_path, "events.csv", _event_log(3_000))
+    whole = load_orders(path)
+    assert whole.dropped_on_reading == {}
+    monkeypatch.setattr(loading, "STREAM_BYTES", 1_000)  # stream this small file,
+    monkeypatch.setattr(loading, "BLOCK_BYTES", 4_096)   # in many blocks
+    streamed = load_orders(path)
+    assert len(streamed.orders) < 0.2 * whole.rows_in  # the views were set aside
+    assert streamed.rows_in == whole.rows_in == 3_000
+    assert streamed.notes == whole.notes
+    assert streamed.mapping == whole.mapping
+    kept, report = clean_orders(streamed.orders, streamed.line_keys,
+                                dropped_before=streamed.dropped_on_reading)
+    expected, expected_report = clean_orders(whole.orders, whole.line_keys)
+    pd.testing.assert_frame_equal(kept, expected, check_exact=True)
+    assert report.to_dict() == expected_report.to_dict() and report.balanced
+    assert report.dropped["not_a_purchase"] > 0
+
+
+def test_the_cleaning_report_of_a_filtered_event_log_counts_every_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import analytics.loading as loading
+    from analytics.pipeline import load_and_clean
+
+    text = _event_log(3_000)
+    path = write(tmp_path, "events.csv", text)
+    monkeypatch.setattr(loading, "STREAM_BYTES", 1_000)
+    monkeypatch.setattr(loading, "BLOCK_BYTES", 4_096)
+    stages: list[str] = []
+    for _ in range(2):  # read, then from the cleaned-lines cache
+        lines, report, loaded = load_and_clean(path, cache_dir=tmp_path / "cache",
+                                               progress=stages.append)
+        assert report.rows_in == loaded.rows_in == 3_000 and report.balanced
+        assert report.dropped["not_a_purchase"] == 3_000 - text.count(",purchase,")
+        assert report.rows_kept == len(lines) > 0
+    assert stages == ["clean", "cached"]
+
+
+def test_a_large_log_that_is_not_an_event_log_is_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import analytics.loading as loading
+
+    text = _event_log(500).replace(",view,", ",paid,").replace(",cart,", ",paid,")
+    path = write(tmp_path, "orders.csv", text)
+    monkeypatch.setattr(loading, "STREAM_BYTES", 1_000)
+    monkeypatch.setattr(loading, "BLOCK_BYTES", 4_096)
+    assert loading._read_purchases(path, {}) is None  # a shop's statuses: nothing to gain
+    assert load_orders(path).rows_in == len(load_orders(path).orders) == 500
+
+
+def test_an_event_log_of_views_only_says_so(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import analytics.loading as loading
+
+    text = _event_log(400).replace(",purchase,", ",view,")
+    monkeypatch.setattr(loading, "STREAM_BYTES", 1_000)
+    monkeypatch.setattr(loading, "BLOCK_BYTES", 4_096)
+    with pytest.raises(DataError, match=r"events.csv: No order lines left after cleaning: "
+                                        r"400 lines in.*not_a_purchase: 400.*purchase events"):
+        load_orders(write(tmp_path, "events.csv", text))
+
+
 def test_ta_fengs_amount_counts_items_and_its_sales_price_is_the_money(tmp_path: Path) -> None:
     text = ("TRANSACTION_DT,CUSTOMER_ID,AGE_GROUP,PIN_CODE,PRODUCT_SUBCLASS,PRODUCT_ID,"
             "AMOUNT,ASSET,SALES_PRICE\n"
