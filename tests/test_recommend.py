@@ -365,3 +365,58 @@ def test_own_products_come_back_even_when_nobody_reorders() -> None:
     recs = ItemKNNRecommender().fit(orders, AS_OF).recommend(["c1", "c2"], n=1)
     assert recs["product_id"].tolist() == ["LAMP", "RUG"]
     assert set(recs["source"]) == {"buy_again"}
+
+
+# --- a large catalogue: sparse similarities and scores -----------------------------------
+
+
+def long_tail_shop(seed: int = 0) -> pd.DataFrame:
+    """A marketplace: 1,500 customers buying 1-4 of 3,000 products, a few popular ones, in
+    baskets of related products, on 90 days (so buy-again, similar and popular all occur)."""
+    rng = np.random.default_rng(seed)
+    lines: list[tuple] = []
+    for c in range(1_500):
+        for k in range(rng.integers(1, 3)):
+            start = int(rng.zipf(1.3)) % 3_000
+            items = {f"P{(start + int(j)) % 3_000:04d}" for j in rng.integers(0, 6, 2)}
+            lines += basket(f"c{c}", f"c{c}-{k}", int(rng.integers(0, 90)), *sorted(items))
+    return make_orders(lines)
+
+
+@pytest.mark.parametrize("model", [ItemKNNRecommender(n_neighbors=5_000),
+                                   BuyAgainRecommender()], ids=["item_knn", "buy_again"])
+def test_a_sparse_shop_is_scored_sparsely_with_the_same_lists(
+    model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = long_tail_shop()
+    sparse = clone(model).fit(orders, AS_OF)
+    assert sparse.sparse_  # few products per customer among many: chosen by itself
+    monkeypatch.setattr(recommend, "SPARSE_SHARE", 0.0)  # the dense way, cell by cell
+    dense = clone(model).fit(orders, AS_OF)
+    assert not dense.sparse_
+    if isinstance(model, ItemKNNRecommender):  # every neighbour kept: no tie at the k-th
+        assert (sparse.similarity_ != dense.similarity_).nnz == 0
+    expected = dense.recommend(n=10)
+    assert set(expected["source"]) >= {"popular", "buy_again"}
+    pd.testing.assert_frame_equal(sparse.recommend(n=10), expected, check_exact=True)
+    some = ["c7", "nobody", "c3"]
+    pd.testing.assert_frame_equal(sparse.recommend(some, n=4), dense.recommend(some, n=4))
+
+
+def test_a_dense_shop_stays_dense(co_bought: pd.DataFrame) -> None:
+    assert not ItemKNNRecommender().fit(planted_shop(), AS_OF).sparse_
+
+
+def test_sparse_top_k_keeps_the_largest_positive_values_ties_to_the_lower_column() -> None:
+    import scipy.sparse as sp
+
+    dense = np.array([[0.5, 0.0, 0.5, 0.9, -1.0, 0.5],
+                      [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                      [0.1, 0.2, 0.0, 0.0, 0.0, 0.3]])
+    kept = recommend._top_k_sparse(sp.csr_matrix(dense), 3).toarray()
+    np.testing.assert_array_equal(kept, [[0.5, 0, 0.5, 0.9, 0, 0], [0] * 6,
+                                         [0.1, 0.2, 0, 0, 0, 0.3]])
+    top, best = recommend._top_n_sparse(sp.csr_matrix(dense), 4)
+    # positive values first, then the lowest columns without one, at 0
+    np.testing.assert_array_equal(top, [[3, 0, 2, 5], [0, 1, 2, 3], [5, 1, 0, 2]])
+    np.testing.assert_array_equal(best, [[0.9, 0.5, 0.5, 0.5], [0] * 4, [0.3, 0.2, 0.1, 0]])
