@@ -80,6 +80,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "memberno", "accountnumber", "buyer", "shopper", "purchaser", "customerkey",
         "custno", "custnumber", "custcode", "clientkey", "memberkey", "userkey", "consumerid",
         "loyaltyid", "loyaltynumber", "householdkey", "householdid", "household",
+        # an event log's visitor (RetailRocket's visitorid, GA's fullVisitorId)
+        "visitorid", "fullvisitorid", "visitor",
     ),
     ORDER_DATE: (
         "invoicedate", "orderdate", "orderdatetime", "date", "datetime", "timestamp",

@@ -799,7 +799,12 @@ def test_a_title_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
      {"customer_id": "CustomerKey", "order_date": "OrderDateKey", "amount": "SalesAmount",
       "order_id": "SalesOrderNumber", "product_id": "ProductKey",
       "quantity": "OrderQuantity"}),
-], ids=["ta_feng", "dunnhumby", "rees46", "sample_sales_b2b", "warehouse"])  # fmt: skip
+    # RetailRocket's events (no prices: the amount must still be mapped or derived)
+    (["timestamp", "visitorid", "event", "itemid", "transactionid"],
+     {"customer_id": "visitorid", "order_date": "timestamp", "order_id": "transactionid",
+      "product_id": "itemid", "status": "event"}),
+], ids=["ta_feng", "dunnhumby", "rees46", "sample_sales_b2b", "warehouse",
+        "retailrocket"])  # fmt: skip
 def test_detect_mapping_of_public_retail_data_sets(
     headers: list[str], expected: dict[str, str]
 ) -> None:
