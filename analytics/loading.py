@@ -238,7 +238,7 @@ _PII_HEADERS = ("vorname", "nachname", "nom", "prenom", "prénom", "nombre", "ap
                 "apellidos", "名字")
 _PII_NAME_PREFIXES = (
     "", "first", "last", "full", "given", "family", "customer", "client", "user", "billing",
-    "shipping", "contact", "buyer", "recipient",
+    "shipping", "contact", "buyer", "recipient", "billto", "shipto", "receiver", "consignee",
 )  # fmt: skip
 _PERSON_NAMES = ("firstname", "lastname", "fullname", "givenname", "familyname")
 # Without a customer id column, customers are told apart by one of these (B2B exports such

@@ -726,6 +726,23 @@ def test_a_german_export_loads_without_a_mapping(tmp_path: Path) -> None:
     assert any("(storniert (1))" in note for note in result.notes)
 
 
+def test_a_magento_order_grid_loads_by_email_without_its_names(tmp_path: Path) -> None:
+    text = ("ID,Purchase Point,Purchase Date,Bill-to Name,Ship-to Name,Grand Total (Base),"
+            "Status,Billing Address,Customer Email,Subtotal\n"
+            '000000001,Main Website,"Nov 5, 2023 10:15:02 AM",Veronica Costello,Veronica '
+            'Costello,$45.00,Complete,"6146 Honey Bluff Parkway, Calder",roni@example.com,'
+            "$40.00\n"
+            '000000002,Main Website,"Nov 7, 2023 1:15:02 PM",John Doe,John Doe,$120.50,'
+            "Canceled,a street,john@example.com,$110.50\n")
+    result = load_orders(write(tmp_path, "magento.csv", text))
+    assert result.mapping["customer_id"] == "Customer Email"
+    assert "@" not in "".join(result.orders["customer_id"])  # pseudonymised
+    assert result.orders["order_date"].tolist() == [pd.Timestamp("2023-11-05 10:15:02"),
+                                                    pd.Timestamp("2023-11-07 13:15:02")]
+    assert "personal data columns not loaded: Bill-to Name, Ship-to Name, Billing Address" \
+        in result.notes
+
+
 def test_amounts_in_several_currencies_are_noted(tmp_path: Path) -> None:
     text = ("customer,date,amount,Currency\n1,2024-01-01,5,EUR\n2,2024-01-02,7,usd\n"
             "3,2024-01-03,9,EUR\n4,2024-01-04,2,\n")
