@@ -377,6 +377,9 @@ def _answer_playbook(r: dict[str, Any]) -> str:
     for p in r["passages"][:3]:
         body = p["text"].split("\n", 2)[-1].strip()
         parts.append(f"**{p['title']} — {p['section']}** ({p['source']})\n\n{body[:600]}")
+    if r.get("segment"):
+        parts.append(f'For a plan with {r["segment"]}\'s own numbers (audience, offer, '
+                     f'control group, cost), ask: "draft a campaign for {r["segment"]}".')
     return "\n\n".join(parts)
 
 

@@ -288,7 +288,7 @@ class _Tools:
         if segment:
             segment = resolve_segment(segment, self.segments)
         hits = self.ctx.knowledge.search(query, k=max(1, min(int(k), 8)), segment=segment)
-        return _dump({"query": query, "passages": [
+        return _dump({"query": query, "segment": segment, "passages": [
             {"source": p.source, "title": p.title, "section": p.section,
              "text": p.text[:700]} for p in hits]})
 

@@ -360,3 +360,15 @@ def test_every_example_question_of_the_app_is_understood():
 
     for question in OPERATOR_EXAMPLES + MARKETER_EXAMPLES:
         assert interpret(question).kind != "help", question
+
+
+def test_what_to_do_for_a_segment_gives_the_playbook_and_the_next_question(
+        sample_analysis, playbook_kb):
+    advisor = Advisor(AdvisorContext(sample_analysis, knowledge=playbook_kb), OFFLINE)
+    result = advisor.ask("what should I do for hibernating customers?")
+    call = result.tool_calls[0]
+    assert (call["name"], call["args"]["segment"]) == ("playbook_search", "Hibernating")
+    assert all(p["source"] in result.answer for p in call["result"]["passages"][:3])
+    assert 'ask: "draft a campaign for Hibernating"' in result.answer
+    assert interpret("draft a campaign for Hibernating").calls == [
+        ("campaign_plan", {"segment": "Hibernating"})]
