@@ -101,6 +101,11 @@ def _has(text: str, *words: str) -> bool:
     return any(w in text for w in words)
 
 
+def _word(text: str, *words: str) -> bool:
+    """A whole word (plural allowed): "how" is not in "show", "tip" not in "multiple"."""
+    return any(re.search(rf"\b{re.escape(w)}s?\b", text) for w in words)
+
+
 # What a list of customers is ranked by, from the words of the question (first match wins).
 _RANKING_WORDS = (
     ("predicted_clv", ("lifetime value", "clv", "ltv", "valuable", "future value",
@@ -114,10 +119,10 @@ _RANKING_WORDS = (
 _RISK_WORDS = ("risk", "churn", "losing", "lose", "lapse", "leave", "leaving", "流失")
 _LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'", "list",
                "rank", "sort customers", "order customers",
-               "show me the", "customers with", "哪些客户", "哪些用户", "是谁", "谁")
+               "show me the", "customers with", "哪些客户", "哪些用户", "谁")
 _ACTION_WORDS = ("what should", "what can i", "what do i do", "what to do", "how do i",
-                 "how can i", "how should", "how to", "idea", "tip", "strateg",
-                 "best practice", "advice", "advise", "怎么办", "如何", "怎么", "建议")
+                 "how can i", "how should", "how to", "strateg", "best practice", "advice",
+                 "advise", "怎么办", "如何", "怎么", "建议")
 _KPI_WORDS = ("how many customers", "how many orders", "number of customers",
               "number of orders", "average order", "order value", "aov", "basket size",
               "revenue", "sales", "turnover", "kpi", "key figures", "key metrics",
@@ -185,7 +190,7 @@ def interpret(question: str) -> Intent:
             args["uplift"] = cap / 100
         return Intent("ab_test_plan", [("ab_test_plan", args)])
     counting = _has(q, "how many", "how much", "多少")
-    if not counting and _has(q, *_ACTION_WORDS):
+    if not counting and (_has(q, *_ACTION_WORDS) or _word(q, "idea", "tip")):
         args = {"query": question}
         if segment:
             args["segment"] = segment
@@ -201,8 +206,8 @@ def interpret(question: str) -> Intent:
         return Intent("clv_summary", [("clv_summary", args)])
     if _has(q, *_KPI_WORDS):
         return Intent("shop_kpis", [("shop_kpis", {})])
-    if _has(q, "how", "idea", "tip", "best practice", "playbook", "coupon", "loyalty",
-            "如何", "怎么", "优惠券", "积分"):
+    if _word(q, "how", "idea", "tip") or _has(q, "best practice", "playbook", "coupon",
+                                              "loyalty", "如何", "怎么", "优惠券", "积分"):
         args = {"query": question}
         if segment:
             args["segment"] = segment

@@ -131,6 +131,7 @@ def test_memory_is_kept_per_session(context):
      {"query": "what should I do for at risk customers?", "segment": "At Risk"}),
     ("how do I reduce churn?", "playbook_search", {"query": "how do I reduce churn?"}),
     ("how well do we retain customers month to month?", "cohort_retention", {}),
+    ("show me the segments", "segment_overview", {}),  # "show" holds "how": not a how-to
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
