@@ -258,7 +258,9 @@ def _answer_churning(r: dict[str, Any]) -> str:
         segment=top["segment"], revenue_at_risk=_money(top["revenue_at_risk"]),
         horizon_days=r["horizon_days"], churn=_pct(top["mean_churn_probability"]),
         customers=f"{top['customers']:,}", change=change,
-        total_risk=_money(r["total_revenue_at_risk"]))
+        total_risk=_money(r["total_revenue_at_risk"]),
+        shop_churn=_pct(r["mean_churn_probability"]), expected=f"{r['expected_churners']:,}",
+        all_customers=f"{r['customers']:,}")
     return text + "\n\n" + _table(r["segments"][:6], {
         "segment": "segment", "customers": "customers",
         "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",

@@ -142,10 +142,14 @@ class _Tools:
         if by == "cluster":
             labels = self.a.clusters["label"].to_dict()
             rows = rows.assign(segment=rows["segment"].map(lambda s: f"{s}: {labels[int(s)]}"))
+        churn = self.a.customers["churn_probability"]
         return _dump({
             "as_of": str(self.a.as_of.date()), "horizon_days": self.a.horizon_days,
             "change_over_days": self.a.diagnostics.get("trend_days"),
             "total_revenue_at_risk": _r(self.a.kpis["revenue_at_risk"], 2),
+            # the shop's churn rate ahead: the mean probability, and the customers it makes
+            "customers": len(churn), "mean_churn_probability": _r(churn.mean()),
+            "expected_churners": round(float(churn.sum())),
             "segments": _records(rows),
         })
 

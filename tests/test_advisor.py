@@ -184,6 +184,9 @@ def test_offline_answer_numbers_come_from_the_tools(context):
     top = payload["segments"][0]
     assert f"**{top['segment']}**" in result.answer
     assert f"{top['revenue_at_risk']:,.2f}" in result.answer
+    churn = context.analysis.customers["churn_probability"]  # the shop's churn rate ahead
+    assert f"is {churn.mean():.1%} on average: about {round(churn.sum()):,} of the " \
+           f"{len(churn):,} customers" in result.answer
     numbers = re.findall(r"\d[\d,]*\.\d+", result.answer)
     blob = json.dumps(payload)
     for number in numbers:  # every decimal number in the answer is in the tool result
