@@ -1,9 +1,10 @@
 """The offline advisor model: a deterministic LangChain chat model, the default when no
 language model endpoint is configured.
 
-It reads the operator's question (English, and the main questions in Chinese), calls the
-right tools with the right arguments, and once the tool results are back writes the
-answer from the templates in ``prompts/offline_answers.md``. Every number in its answers
+It reads the operator's question (English, and the main questions in Chinese, German,
+French and Spanish), calls the right tools with the right arguments, and once the tool
+results are back writes the answer, in English, from the templates in
+``prompts/offline_answers.md``. Every number in its answers
 comes from a tool result. It goes through the same agent, tools and UI as a real model.
 """
 
@@ -116,19 +117,29 @@ _RANKING_WORDS = (
     ("monetary", ("spend", "spent", "spender", "revenue", "sales", "monetary", "top",
                   "best", "biggest", "largest", "most important", "消费", "最好", "最大")),
 )
-_RISK_WORDS = ("risk", "churn", "losing", "lose", "lapse", "leave", "leaving", "流失")
+# German, French and Spanish words for churn: the main questions are understood in them
+# too (the answers are in English)
+_CHURN_ELSEWHERE = ("abwander", "wandert ab", "wandern ab", "kündig", "désabonn", "attrition",
+                    "perd ", "perdons", "perdu", "perte de clients", "abandono", "perdemos",
+                    "fuga de clientes")
+_RISK_WORDS = ("risk", "churn", "losing", "lose", "lapse", "leave", "leaving", "流失",
+               "risiko", "risque", "riesgo", *_CHURN_ELSEWHERE)
 _LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'", "list",
                "rank", "sort customers", "order customers",
-               "show me the", "customers with", "哪些客户", "哪些用户", "谁")
+               "show me the", "customers with", "welche kunden", "quels clients",
+               "qué clientes", "哪些客户", "哪些用户", "谁")
 _ACTION_WORDS = ("what should", "what can i", "what do i do", "what to do", "how do i",
                  "how can i", "how should", "how to", "strateg", "best practice", "advice",
-                 "advise", "怎么办", "如何", "怎么", "建议")
+                 "advise", "was soll", "wie kann", "que faire", "qué hago", "cómo",
+                 "怎么办", "如何", "怎么", "建议")
 _KPI_WORDS = ("how many customers", "how many orders", "number of customers",
               "number of orders", "average order", "order value", "aov", "basket size",
               "revenue", "sales", "turnover", "kpi", "key figures", "key metrics",
               "how is the shop", "how's the shop", "how is my shop", "how are we doing",
               "how is business", "orders per customer", "active customers", "key numbers",
-              "headline", "stats", "statistics", "metrics", "dashboard", "多少客户",
+              "headline", "stats", "statistics", "metrics", "dashboard", "umsatz",
+              "bestellwert", "wie viele kunden", "chiffre d'affaires", "panier moyen",
+              "combien de clients", "ventas", "ticket medio", "cuántos clientes", "多少客户",
               "多少用户", "客单价", "销售额", "营收", "收入", "指标")
 
 
@@ -143,7 +154,8 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
     it speaks of churn, else the top customers by what it names (spend by default)."""
     asks_list = _has(q, *_LIST_WORDS) or top is not None or bool(
         re.search(r"\bwhich\b(?! segment)", q) and segment)
-    if not asks_list or _has(q, "which segment", "what segment", "哪个用户群", "哪个群"):
+    if not asks_list or _has(q, "which segment", "what segment", "welches segment",
+                             "quel segment", "qué segmento", "哪个用户群", "哪个群"):
         return None
     args: dict[str, Any] = {"top": int(top or 10)}
     if _has(q, *_RISK_WORDS):
@@ -169,7 +181,8 @@ def interpret(question: str) -> Intent:
     top = _top(q)
     cap = _number(r"(\d+(?:\.\d+)?)\s*%", q)
     budget = _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)
-    if _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for", "活动",
+    if _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for",
+            "kampagne", "campagne", "campaña", "活动",
             "召回", "方案"):
         args: dict[str, Any] = {"segment": segment or "At Risk"}
         if cap is not None:
@@ -189,7 +202,7 @@ def interpret(question: str) -> Intent:
         if cap is not None:
             args["uplift"] = cap / 100
         return Intent("ab_test_plan", [("ab_test_plan", args)])
-    counting = _has(q, "how many", "how much", "多少")
+    counting = _has(q, "how many", "how much", "wie viele", "combien", "cuánt", "多少")
     if not counting and (_has(q, *_ACTION_WORDS) or _word(q, "idea", "tip")):
         args = {"query": question}
         if segment:
@@ -197,11 +210,13 @@ def interpret(question: str) -> Intent:
         return Intent("playbook_search", [("playbook_search", args)])
     if listed := _list_of_customers(q, segment, top):
         return listed
-    if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk"):
+    if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk", *_CHURN_ELSEWHERE):
         return Intent("churning_segments", [("churning_segments", {})])
-    if _has(q, "cohort", "retention", "retain", "repeat", "留存", "复购"):
+    if _has(q, "cohort", "retention", "retain", "repeat", "kohorte", "wiederkauf",
+            "rétention", "retención", "recompra", "réachat", "留存", "复购"):
         return Intent("cohort_retention", [("cohort_retention", {})])
-    if _has(q, "lifetime value", "clv", "ltv", "worth", "生命周期", "价值"):
+    if _has(q, "lifetime value", "clv", "ltv", "worth", "kundenwert", "valeur vie",
+            "valeur client", "valor de vida", "生命周期", "价值"):
         args = {"segment": segment} if segment else {}
         return Intent("clv_summary", [("clv_summary", args)])
     if _has(q, *_KPI_WORDS):
@@ -212,7 +227,8 @@ def interpret(question: str) -> Intent:
         if segment:
             args["segment"] = segment
         return Intent("playbook_search", [("playbook_search", args)])
-    if _has(q, "segment", "overview", "summary", "summari", "customers", "分群", "概览"):
+    if _has(q, "segment", "overview", "summary", "summari", "customers", "übersicht",
+            "aperçu", "resumen", "分群", "概览"):
         return Intent("segment_overview", [("segment_overview", {})])
     return Intent("help")
 

@@ -132,6 +132,14 @@ def test_memory_is_kept_per_session(context):
     ("how do I reduce churn?", "playbook_search", {"query": "how do I reduce churn?"}),
     ("how well do we retain customers month to month?", "cohort_retention", {}),
     ("show me the segments", "segment_overview", {}),  # "show" holds "how": not a how-to
+    # the main questions in German, French and Spanish
+    ("Welches Segment wandert ab?", "churning_segments", {}),
+    ("Welche Kunden sind abwanderungsgefährdet?", "at_risk_customers", {"top": 10}),
+    ("Wie hoch ist der durchschnittliche Bestellwert?", "shop_kpis", {}),
+    ("Quel segment perd le plus de clients ?", "churning_segments", {}),
+    ("Quels clients risquent de partir ?", "at_risk_customers", {"top": 10}),
+    ("¿Cuántos clientes tenemos?", "shop_kpis", {}),
+    ("Erstelle eine Kampagne für Hibernating", "campaign_plan", {"segment": "Hibernating"}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
