@@ -843,11 +843,19 @@ def _event_log(rows: int, seed: int = 0) -> str:
     return "\n".join(out) + "\n"
 
 
+@pytest.mark.parametrize(("name", "encoding"), [("events.csv", "utf-8"),
+                                              ("events.csv.gz", "utf-8"),
+                                              ("events.csv", "cp1252")])
 def test_a_large_event_log_is_filtered_while_read_with_the_same_result(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, encoding: str) -> None:
     import analytics.loading as loading
 
-    path = write(tmp_path, "events.csv", _event_log(3_000))
+    text = _event_log(3_000)
+    if name.endswith(".gz"):
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(text.encode(encoding)))
+    else:
+        path = write(tmp_path, name, text, encoding=encoding)
     whole = load_orders(path)
     assert whole.dropped_on_reading == {}
     monkeypatch.setattr(loading, "STREAM_BYTES", 1_000)  # stream this small file,
