@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 
 from benchmarks.run import ANALYZE_STAGES, StageMonitor, main, parse_size
@@ -101,3 +102,25 @@ def test_the_monitor_counts_the_memory_of_a_child_process():
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_event_log_generator_writes_a_rees46_shaped_log(tmp_path):
+    from analytics.cleaning import clean_orders
+    from analytics.loading import load_orders
+    from benchmarks.event_log import EVENT_SHARES
+    from benchmarks.event_log import main as event_log
+
+    path = event_log(["20k", "--out", str(tmp_path / "events.csv")])
+    assert path.read_text(encoding="utf-8").splitlines()[0].replace('"', "") == (
+        "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,"
+        "user_session")
+    loaded = load_orders(path)
+    lines, report = clean_orders(loaded.orders, loaded.line_keys)
+    assert report.rows_in == 20_000
+    share = report.dropped["not_a_purchase"] / report.rows_in
+    assert abs(share - (1 - EVENT_SHARES["purchase"])) < 0.01
+    assert lines["order_date"].min() >= pd.Timestamp("2019-10-01")
+    again = event_log(["20k", "--out", str(tmp_path / "again.csv")])
+    assert again.read_bytes() == path.read_bytes()  # the same seed, the same file
+    with pytest.raises(SystemExit):
+        event_log(["lots"])
