@@ -315,16 +315,14 @@ def _answer_top(r: dict[str, Any]) -> str:
     criterion = _CRITERIA[r["by"]].format(h=r["horizon_days"])
     text = _templates()["top_customers"].format(n=len(r["customers"]), scope=scope,
                                                  criterion=criterion)
-    columns = {"customer_id": "customer", "rfm_segment": "segment",
-               "predicted_clv": "predicted value", "monetary": "spend to date",
-               "frequency": "orders", "avg_order_value": "average order",
-               "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk"}
-    shown = ["customer_id", "rfm_segment", r["by"],
-             *(c for c in columns if c in r["customers"][0] and c not in
-               ("customer_id", "rfm_segment", r["by"]))] if r["customers"] else []
+    labels = {"customer_id": "customer", "rfm_segment": "segment",
+              "predicted_clv": "predicted value", "monetary": "spend to date",
+              "frequency": "orders", "avg_order_value": "average order",
+              "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk"}
     rows = [{**row, "frequency": None if row.get("frequency") is None else
              f"{row['frequency']:,.0f}"} for row in r["customers"]]
-    return text + "\n\n" + _table(rows, {c: columns[c] for c in shown})
+    # the tool's columns, the ranking's first
+    return text + "\n\n" + _table(rows, {c: labels[c] for c in (rows[0] if rows else [])})
 
 
 def _answer_kpis(r: dict[str, Any]) -> str:

@@ -479,12 +479,13 @@ def _stream_purchases(path: Path, sep: str, title: list[str], header: list[str],
             if n:
                 dropped[value] = dropped.get(value, 0) + int(n)
         kept.append(batch.filter(pa.array(~hit)))
-    buffer = io.BytesIO()
-    pacsv.write_csv(pa.Table.from_batches(kept, schema=reader.schema), buffer)
-    if not any(len(batch) for batch in kept):
-        table = pd.DataFrame(columns=reader.schema.names, dtype="str")
+    if any(len(batch) for batch in kept):
+        buffer = io.BytesIO()
+        pacsv.write_csv(pa.Table.from_batches(kept, schema=reader.schema), buffer)
+        buffer.seek(0)
+        table = pd.read_csv(buffer, dtype=str, engine="pyarrow")
     else:
-        table = pd.read_csv(io.BytesIO(buffer.getvalue()), dtype=str, engine="pyarrow")
+        table = pd.DataFrame(columns=reader.schema.names, dtype="str")
     table.attrs["title"] = title
     table.attrs["not_purchases"] = dict(sorted(dropped.items(), key=lambda kv: -kv[1]))
     return table

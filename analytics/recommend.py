@@ -308,9 +308,8 @@ def _top_n_sparse(scores: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray
         taken[at[rows[mine]], cols[mine]] = True
         free = np.argsort(taken, axis=1, kind="stable")  # untaken columns first, in order
         slots = np.arange(n)[None, :] - found[short][:, None]  # 0.. for the free slots
-        fill = slots >= 0
-        top[short[:, None].repeat(n, axis=1)[fill], np.nonzero(fill)[1]] = \
-            free[np.nonzero(fill)[0], slots[fill]]
+        row, slot = np.nonzero(slots >= 0)
+        top[short[row], slot] = free[row, slots[row, slot]]
     return top, best
 
 
@@ -427,7 +426,7 @@ class _Recommender(BaseEstimator):
 
     def _sparse(self) -> bool:
         """Score sparsely (see ``SPARSE_SHARE``); decided once, in ``fit``."""
-        return bool(getattr(self, "sparse_", False))
+        return self.sparse_
 
     def _score_entries(self) -> float | None:
         """How many scores can be non-zero, at most (None: no personal scores)."""

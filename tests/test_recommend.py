@@ -403,7 +403,7 @@ def test_a_sparse_shop_is_scored_sparsely_with_the_same_lists(
     pd.testing.assert_frame_equal(sparse.recommend(some, n=4), dense.recommend(some, n=4))
 
 
-def test_a_dense_shop_stays_dense(co_bought: pd.DataFrame) -> None:
+def test_a_dense_shop_stays_dense() -> None:
     assert not ItemKNNRecommender().fit(planted_shop(), AS_OF).sparse_
 
 
