@@ -146,6 +146,12 @@ def analyze(data: Path | None, out_dir: Path, as_of: str | None, horizon_days: i
     for message in analysis.warnings:
         console.print(f"[yellow]Warning:[/yellow] {message}")
     out = Console()
+    if analysis.mapping:
+        out.print("Columns read: " + ", ".join(f"{field} ← {header!r}"
+                                               for field, header in analysis.mapping.items()),
+                  markup=False, highlight=False)
+    for note in analysis.notes:
+        out.print(f"Note: {note}", markup=False, highlight=False)
     out.print(_summary_table(analysis))
     report = analysis.cleaning
     dropped = ", ".join(f"{k} {v:,}" for k, v in report.dropped.items() if v)

@@ -59,6 +59,7 @@ __all__ = [
     "LoadResult",
     "detect_mapping",
     "load_orders",
+    "loosely_mapped",
     "map_orders",
     "read_table",
 ]
@@ -92,7 +93,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "transactiondt", "transactiontime", "transactiondatetime", "transdate", "transdt",
         "txndate", "txntime", "orderdt", "saletime", "salesdate", "invoicedatetime",
         "billdate", "receiptdate", "checkoutdate", "completedat", "eventtime", "eventdate",
-        "orderdatekey", "datekey",
+        "orderdatekey", "datekey", "tdat",
     ),
     AMOUNT: (
         "amount", "revenue", "ordertotal", "total", "totalamount", "totalprice", "linetotal",
@@ -107,7 +108,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "ordernumber", "order", "transactionid", "transaction", "receiptid", "basketid",
         "orderref", "orderreference", "receiptnumber", "receiptno", "saleid", "cartid",
         "orderkey", "invoicekey", "billno", "billnumber", "billid", "salesordernumber",
-        "salesorderid",
+        "salesorderid", "incrementid",
         # an event log's purchases in one session are one order
         "usersession", "sessionid",
     ),
@@ -569,6 +570,79 @@ def _is_pii(header: str) -> bool:
         key.endswith("name") and key.removesuffix("name") in _PII_NAME_PREFIXES)
 
 
+# A second, looser reading of the headers no synonym names. Bracketed parts are a unit, a
+# currency or a note ("Purchase Amount (USD)", "Order Date (UTC)", "金额（元）"), and so are
+# these words at either end ("Revenue EUR", "customer_id_hashed"); a leading word says whose
+# the field is ("tran_amount", "txn_date", "Purchase Date"). A count in brackets ("Sales
+# (units)") does not make a money field.
+_BRACKETED = re.compile(r"\(.*?\)|\[.*?\]|（.*?）|【.*?】")
+_LOOSE_END_WORDS = (
+    "usd", "eur", "gbp", "chf", "cad", "aud", "jpy", "cny", "rmb", "inr", "brl", "pln", "sek",
+    "nok", "dkk", "mxn", "utc", "gmt", "local", "hashed", "hash", "masked", "anonymised",
+    "anonymized", "pseudonymised", "pseudonymized", "encrypted",
+)  # fmt: skip
+_LOOSE_QUALIFIERS = (
+    "transaction", "purchase", "checkout", "payment", "receipt", "invoice", "trans", "tran",
+    "txn", "order", "sales", "sale", "bill", "trx",
+)  # fmt: skip
+# The fields read loosely: not a product id ("order_item_id" numbers Olist's lines), nor the
+# optional fields, which a wrong guess would cost more than a missing one.
+_LOOSE_FIELDS = (CUSTOMER_ID, ORDER_DATE, AMOUNT, ORDER_ID, QUANTITY, UNIT_PRICE)
+_COUNT_WORDS = frozenset({"units", "unit", "qty", "quantity", "pcs", "pieces", "items",
+                          "count", "number", "no", "nr"})
+_MONEY = (AMOUNT, UNIT_PRICE)
+# A "time" after another word is mostly a time of day beside a date column (dunnhumby's
+# TRANS_TIME, 1631); a bare "value" or "total" after one is some other value or total.
+_NOT_LOOSE = frozenset({"time", "value", "total"})
+
+
+def _loose_keys(header: str) -> tuple[list[str], bool]:
+    """The keys a header is tried under by the loose reading, and whether a bracket of it
+    counts things (then it is no money field)."""
+    brackets = [_normalise(b) for b in _BRACKETED.findall(header)]
+    key = _normalise(_BRACKETED.sub(" ", header))
+    for _ in range(2):  # "Amount USD", "customer_id_hashed", "Revenue (net) EUR"
+        for word in _LOOSE_END_WORDS:
+            if key.endswith(word) and len(key) > len(word):
+                key = key.removesuffix(word)
+            if key.startswith(word) and len(key) > len(word):
+                key = key.removeprefix(word)
+    # after another word, some names say less: see _NOT_LOOSE
+    keys = [key] + [rest for q in _LOOSE_QUALIFIERS
+                    if key.startswith(q) and (rest := key.removeprefix(q))
+                    and rest not in _NOT_LOOSE]
+    counts = any(b.strip("0123456789") in _COUNT_WORDS for b in brackets)
+    return [k for k in keys if k], counts
+
+
+def _loose_mapping(headers: list[str], mapping: dict[str, str]) -> None:
+    """Map the fields that no synonym found by the loose reading of the headers left, in
+    place (see ``_BRACKETED``): the first field in ``_LOOSE_FIELDS`` takes a header."""
+    free = [h for h in headers if not _is_pii(h) and h not in mapping.values()]
+    keys = {h: _loose_keys(h) for h in free}
+    for canonical in _LOOSE_FIELDS:
+        if canonical in mapping:
+            continue
+        synonyms = SYNONYMS[canonical] + OTHER_LANGUAGE_SYNONYMS.get(canonical, ())
+        rank = {s: i for i, s in enumerate(synonyms)}
+        found = [(min(rank[k] for k in keys[h][0] if k in rank), i, h)  # best name, first
+                 for i, h in enumerate(free)
+                 if h not in mapping.values() and any(k in rank for k in keys[h][0])
+                 and not (canonical in _MONEY and keys[h][1])]
+        if found:
+            mapping[canonical] = min(found)[2]
+
+
+def loosely_mapped(mapping: Mapping[str, str], overrides: Mapping[str, str] | None = None
+                   ) -> dict[str, str]:
+    """The fields of a `detect_mapping` result found by the loose reading of their headers
+    (no synonym names them exactly): the ones a user should check."""
+    ta_feng = _normalise(mapping.get(QUANTITY, "")) == "amount"  # noted on its own
+    return {c: h for c, h in mapping.items() if c not in (overrides or {})
+            and _normalise(h) not in SYNONYMS.get(c, ()) + OTHER_LANGUAGE_SYNONYMS.get(c, ())
+            and not (ta_feng and c in (AMOUNT, QUANTITY))}
+
+
 # Ta-Feng's grocery data (AMOUNT, ASSET, SALES_PRICE): its AMOUNT counts the items of a
 # line, and SALES_PRICE is what they sold for
 _TA_FENG = ("amount", "salesprice", "asset")
@@ -598,6 +672,7 @@ def detect_mapping(
     if (all(key in by_key for key in _TA_FENG) and mapping.get(AMOUNT) == by_key["amount"]
             and not {AMOUNT, QUANTITY} & set(overrides or {})):
         mapping[QUANTITY], mapping[AMOUNT] = by_key["amount"], by_key["salesprice"]
+    _loose_mapping(headers, mapping)
     if CUSTOMER_ID not in mapping:
         emails = [h for h in headers if "email" in _normalise(h)]
         names = sorted((h for h in headers if _normalise(h) in _CUSTOMER_NAMES),
@@ -686,6 +761,11 @@ def map_orders(
             f"{source}: column {resolved[QUANTITY]!r} is read as the quantity and "
             f"{resolved[AMOUNT]!r} as the amount (Ta-Feng's layout, where the amount column "
             f"counts items); --map amount={resolved[QUANTITY]!r} reads it as money")
+    if loose := loosely_mapped(resolved, mapping):
+        result.notes.append(
+            f"{source}: " + ", ".join(f"column {h!r} is read as the {c}" for c, h in loose.items())
+            + " (no usual name for it in the file: the nearest); --map FIELD=HEADER reads "
+            "another column")
     for canonical, header in resolved.items():
         result.orders[canonical] = _convert(raw[header], canonical, header, date_format, result)
     _derive_amount(result, explicit=AMOUNT in (mapping or {}))

@@ -40,7 +40,21 @@ def test_explicit_mapping_when_headers_cannot_be_guessed(tmp_path, capsys):
     customers = pd.read_csv(tmp_path / "out" / "customers.csv", dtype={"customer_id": str})
     assert customers.set_index("customer_id")["monetary"].to_dict() == {"001": 20.5,
                                                                        "002": 100.0}
-    assert "Rows read 3, kept 3, dropped none" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Rows read 3, kept 3, dropped none" in printed
+    assert "customer_id ← 'Wer'" in " ".join(printed.split())  # what was read as what
+
+
+def test_analyze_prints_the_columns_it_read_and_its_notes(tmp_path, capsys):
+    path = tmp_path / "transactions.csv"
+    pd.DataFrame({"customer_id": ["c1", "c1", "c2"],
+                  "trans_date": ["05-Jan-24", "11-Feb-24", "20-Feb-24"],
+                  "tran_amount": [30, 45, 12]}).to_csv(path, index=False)
+    main(["analyze", str(path), "--out", str(tmp_path / "out")])
+    printed = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert ("Columns read: customer_id ← 'customer_id', order_date ← 'trans_date', "
+            "amount ← 'tran_amount'") in printed
+    assert "Note: transactions.csv: column 'tran_amount' is read as the amount" in printed
 
 
 def test_bad_input_is_one_message_and_no_traceback(tmp_path):

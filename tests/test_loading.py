@@ -820,12 +820,72 @@ def test_a_title_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
     (["timestamp", "visitorid", "event", "itemid", "transactionid"],
      {"customer_id": "visitorid", "order_date": "timestamp", "order_id": "transactionid",
       "product_id": "itemid", "status": "event"}),
+    # H&M's transactions: t_dat is the day, price the line's (no quantity)
+    (["t_dat", "customer_id", "article_id", "price", "sales_channel_id"],
+     {"customer_id": "customer_id", "order_date": "t_dat", "product_id": "article_id",
+      "unit_price": "price"}),
+    # Kaggle's Retail_Data_Transactions: three columns, one named loosely
+    (["customer_id", "trans_date", "tran_amount"],
+     {"customer_id": "customer_id", "order_date": "trans_date", "amount": "tran_amount"}),
+    # a Magento sales export (increment_id is the order number)
+    (["item_id", "status", "created_at", "sku", "price", "qty_ordered", "grand_total",
+      "increment_id", "category_name_1", "discount_amount", "payment_method",
+      "Working Date", "Customer Since", "Customer ID"],
+     {"customer_id": "Customer ID", "order_date": "created_at", "amount": "grand_total",
+      "order_id": "increment_id", "product_id": "sku", "quantity": "qty_ordered",
+      "unit_price": "price", "discount": "discount_amount", "status": "status"}),
 ], ids=["ta_feng", "dunnhumby", "rees46", "sample_sales_b2b", "warehouse",
-        "retailrocket"])  # fmt: skip
+        "retailrocket", "h_and_m", "retail_data_transactions", "magento"])  # fmt: skip
 def test_detect_mapping_of_public_retail_data_sets(
     headers: list[str], expected: dict[str, str]
 ) -> None:
     assert detect_mapping(headers) == dict(sorted(expected.items(), key=lambda kv: ORDER[kv[0]]))
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    # units, currencies, time zones and hashing around a usual name
+    (["Customer Id (hashed)", "Order Date (UTC)", "Purchase Amount (USD)"],
+     {"customer_id": "Customer Id (hashed)", "order_date": "Order Date (UTC)",
+      "amount": "Purchase Amount (USD)"}),
+    (["customer_id_hashed", "txnDate", "txnAmount", "Order Qty"],
+     {"customer_id": "customer_id_hashed", "order_date": "txnDate", "amount": "txnAmount",
+      "quantity": "Order Qty"}),
+    (["客户ID", "下单时间", "金额（元）"],
+     {"customer_id": "客户ID", "order_date": "下单时间", "amount": "金额（元）"}),
+    (["Customer", "Date", "Revenue EUR", "Total (EUR)"],
+     {"customer_id": "Customer", "order_date": "Date", "amount": "Revenue EUR"}),
+    # the same names said plainly still win over loose ones
+    (["customer", "date", "Purchase Amount (USD)", "amount"],
+     {"customer_id": "customer", "order_date": "date", "amount": "amount"}),
+    # a count in brackets is no money; other amounts, a time of day, another value are not
+    # the line's revenue or date
+    (["customer", "date", "Sales (units)", "Unit Price"],
+     {"customer_id": "customer", "order_date": "date", "unit_price": "Unit Price"}),
+    (["customer", "day", "Shipping Amount", "Tax Amount (EUR)", "TRANS_TIME",
+      "order_value_score"],
+     {"customer_id": "customer"}),
+    # Olist's line number is no product, and never loosely read as one
+    (["customer_unique_id", "order_purchase_timestamp", "order_item_id", "price"],
+     {"customer_id": "customer_unique_id", "order_date": "order_purchase_timestamp",
+      "unit_price": "price"}),
+])  # fmt: skip
+def test_detect_mapping_reads_names_loosely_when_no_synonym_fits(
+    headers: list[str], expected: dict[str, str]
+) -> None:
+    assert detect_mapping(headers) == dict(sorted(expected.items(), key=lambda kv: ORDER[kv[0]]))
+
+
+def test_a_loosely_read_column_is_noted_and_a_mapping_overrides_it(tmp_path: Path) -> None:
+    text = "customer_id,trans_date,tran_amount,tran_bonus\nc1,2024-01-05,10,1\nc2,2024-01-06,7,0\n"
+    path = write(tmp_path, "shop.csv", text)
+    loaded = load_orders(path)
+    assert loaded.mapping["amount"] == "tran_amount"
+    assert loaded.orders["amount"].tolist() == [10.0, 7.0]
+    noted = [n for n in loaded.notes if "'tran_amount' is read as the amount" in n]
+    assert len(noted) == 1 and "--map" in noted[0] and "trans_date" not in noted[0]
+    chosen = load_orders(path, {"amount": "tran_bonus"})
+    assert chosen.orders["amount"].tolist() == [1.0, 0.0]
+    assert not [n for n in chosen.notes if "is read as the" in n]
 
 
 def _event_log(rows: int, seed: int = 0) -> str:
