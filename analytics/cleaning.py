@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -59,6 +60,9 @@ CANCELLED_STATUSES = frozenset({
     "cancelled", "canceled", "cancel", "cancellation", "refunded", "refund", "fullyrefunded",
     "voided", "void", "failed", "failure", "declined", "rejected", "returned", "return",
     "chargeback", "chargedback", "unavailable",
+    # a payment denied, expired, reversed or in error (OpenCart, PrestaShop), a checkout
+    # never completed (BigCommerce's "Incomplete")
+    "denied", "expired", "reversed", "error", "incomplete", "abandoned",
     "storniert", "abgebrochen", "erstattet", "zurückerstattet", "retourniert",
     "fehlgeschlagen", "annule", "annulé", "annulee", "annulée", "rembourse", "remboursé",
     "remboursee", "remboursée", "echoue", "échoué", "retourne", "retourné", "cancelado",
@@ -73,6 +77,12 @@ CANCELLED_STATUSES = frozenset({
     "キャンセル", "キャンセル済み", "返金済み", "返品", "取消済み",
 })  # fmt: skip
 _CANCELLED_STARTS = ("cancel", "storn", "annul", "void")  # "cancelled by customer", ...
+# Whose status it is, before the word that says it: "order_refunded", "Payment failed",
+# WooCommerce's "wc-cancelled".
+_STATUS_OWNERS = re.compile(r"^(?:wc|order|payment|transaction|item|line)+")
+# ... but a cancellation reversed (OpenCart's "Canceled Reversal") leaves the order standing
+_NOT_CANCELLED = frozenset({"canceledreversal", "cancelledreversal", "cancellationreversed",
+                            "cancellationreversal"})
 
 # Events of a shop's event log (REES46, RetailRocket, Taobao, GA4 exports) that are not a
 # purchase: views, cart and wish-list changes, searches, checkouts begun. Same key as above.
@@ -194,8 +204,9 @@ def _per_value(status: pd.Series, test: Callable[[pd.Series], pd.Series]) -> pd.
 
 
 def _cancelled(keys: pd.Series) -> pd.Series:
-    keys = keys.str.removeprefix("wc")
-    return keys.isin(CANCELLED_STATUSES) | keys.str.startswith(_CANCELLED_STARTS)
+    keys = keys.str.replace(_STATUS_OWNERS, "", regex=True)
+    return ((keys.isin(CANCELLED_STATUSES) | keys.str.startswith(_CANCELLED_STARTS))
+            & ~keys.isin(_NOT_CANCELLED))
 
 
 def cancelled_status(status: pd.Series) -> pd.Series:
