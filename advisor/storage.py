@@ -53,6 +53,8 @@ AUDIENCE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("churn_probability", "REAL"),
     ("predicted_clv", "REAL"),
     ("revenue_at_risk", "REAL"),
+    # the e-mail address or name a pseudonymous customer_id stands for (Analysis.contacts)
+    ("contact", "TEXT"),
 )
 LIST_COLUMNS = ["id", "name", "segment", "status", "created_at", "updated_at", "source",
                 "as_of", "audience_size", "discount", "expected_cost"]
@@ -134,8 +136,9 @@ def _complete_schema(conn: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[i] takes the schema from version i to i + 1.
-# Version 2 adds transcripts.dataset.
+# Version 2 adds transcripts.dataset, version 3 plan_audience.contact.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_complete_schema,
+                                                                _complete_schema,
                                                                 _complete_schema)
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -456,6 +459,8 @@ class PlanStore:
         markdown_path = folder / f"{stem}.md"
         csv_path = folder / f"{stem}-audience.csv"
         text = stored.markdown or _render_markdown(stored)
+        if audience["contact"].isna().all():  # ids that are the shop's own: nothing to add
+            audience = audience.drop(columns="contact")
         write_atomic(markdown_path, lambda handle: handle.write(text))
         write_atomic(csv_path, lambda handle: audience.reset_index().to_csv(handle, index=False))
         return markdown_path, csv_path

@@ -332,7 +332,10 @@ def draft_campaign(context: AdvisorContext, segment: str, *,
     payload = plan.to_dict()
     payload["citations"] = _citations(context, plan.tactic, plan.offer, segment)
     payload["subject"], payload["body"] = campaign_copy(payload)
-    return payload, plan.audience
+    audience = plan.audience
+    if analysis.contacts is not None:  # for the saved list and its export, not the model
+        audience = audience.assign(contact=analysis.contacts.reindex(audience.index).to_numpy())
+    return payload, audience
 
 
 def _product_names(lines: pd.DataFrame) -> dict[str, str]:

@@ -8,13 +8,13 @@ reads the cleaned lines back from Parquet instead, in a sixth of that time.
 An entry's key is the SHA-256 of the file's bytes and name, of the options that change what
 is read (mapping, sheet, date format), of the code that reads and cleans, and of the pandas
 version: a changed file, option or reader gives another entry, never a stale one. An entry
-is ``clean-<key>.parquet`` (the lines) and ``clean-<key>.json`` (the cleaning report and
-how the file was read), each written to a temporary file and renamed, the JSON last, so an
-interrupted write leaves no entry that reads. An unreadable entry is deleted and
-recomputed. Only the ``keep`` most recently used entries stay, and what a killed write
-left (an hour old) goes when an entry is stored; a cache that cannot be
-written (a read-only or full disk) is skipped, never an error: the analysis is what was
-asked for.
+is ``clean-<key>.parquet`` (the lines) and ``clean-<key>.json`` (the cleaning report, how
+the file was read, and the contacts behind pseudonymous customer ids), each written to a
+temporary file and renamed, the JSON last, so an interrupted write leaves no entry that
+reads. An unreadable entry is deleted and recomputed. Only the ``keep`` most recently used
+entries stay, and what a killed write left (an hour old) goes when an entry is stored; a
+cache that cannot be written (a read-only or full disk) is skipped, never an error: the
+analysis is what was asked for.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class CleanCache:
                                              meta["report"]["dropped"].items()})
             loaded = LoadResult(lines.iloc[:0].copy(), dict(meta["mapping"]), meta["source"],
                                 int(meta["rows_in"]), list(meta["ignored_columns"]),
-                                list(meta["notes"]))
+                                list(meta["notes"]), contacts=_contacts(meta["contacts"]))
         except (OSError, ValueError, KeyError, TypeError):  # unreadable: recompute it
             self._remove(key)
             return None
@@ -161,7 +161,9 @@ class CleanCache:
         loaded = entry.loaded
         meta = {"report": entry.report.to_dict(), "mapping": loaded.mapping,
                 "source": loaded.source, "rows_in": loaded.rows_in,
-                "ignored_columns": loaded.ignored_columns, "notes": loaded.notes}
+                "ignored_columns": loaded.ignored_columns, "notes": loaded.notes,
+                "contacts": None if loaded.contacts is None else [
+                    loaded.contacts.index.tolist(), loaded.contacts.tolist()]}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_atomic(lines_path, lambda handle: entry.lines.to_parquet(handle, index=False))
@@ -185,3 +187,12 @@ class CleanCache:
             if path.suffix != ".parquet" or not path.with_suffix(".json").exists():
                 with contextlib.suppress(OSError):
                     path.unlink(missing_ok=True)
+
+
+def _contacts(stored: list[list[str]] | None) -> pd.Series | None:
+    """:attr:`LoadResult.contacts` from its JSON form (hashes, then contacts)."""
+    if stored is None:
+        return None
+    hashes, contacts = stored
+    return pd.Series(contacts, index=pd.Index(hashes, dtype="str", name="customer_id"),
+                     name="contact", dtype="str")

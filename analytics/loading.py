@@ -282,6 +282,10 @@ class LoadResult:
     # Lines set aside while the file was read, by drop reason (an event log's views):
     # counted in ``rows_in``, and passed to ``clean_orders`` for its report.
     dropped_on_reading: dict[str, int] = field(default_factory=dict)
+    # When customer ids are pseudonymous hashes of e-mail addresses or names: each hash's
+    # address or name as the file first writes it (index: customer_id). Kept on this
+    # machine to match audiences back; never given to the advisor's language model.
+    contacts: pd.Series | None = None
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -879,14 +883,15 @@ def _convert(
         return _to_text(values)
     ids = _to_id(values, where, result.notes)
     if canonical == CUSTOMER_ID:
-        return _customer_ids(ids, header, where, result.notes)
+        return _customer_ids(ids, header, where, result)
     _note_leading_zeros(ids, where, result.notes)
     return ids
 
 
-def _customer_ids(ids: pd.Series, header: str, where: str, notes: list[str]) -> pd.Series:
+def _customer_ids(ids: pd.Series, header: str, where: str, result: LoadResult) -> pd.Series:
     """Customer ids without guest placeholders, pseudonymised when they are names or
-    e-mail addresses."""
+    e-mail addresses (their lookup goes to ``result.contacts``)."""
+    notes = result.notes
     ids = _without_guests(ids, where, notes)
     if _normalise(header) in _CUSTOMER_NAMES:
         notes.append(
@@ -903,7 +908,8 @@ def _customer_ids(ids: pd.Series, header: str, where: str, notes: list[str]) -> 
     else:
         _note_leading_zeros(ids, where, notes)
         return ids
-    return _pseudonymise(ids)
+    hashed, result.contacts = _pseudonymise(ids)
+    return hashed
 
 
 def _mostly_emails(ids: pd.Series, sample: int = 1_000) -> bool:
@@ -1060,11 +1066,17 @@ def _note_leading_zeros(ids: pd.Series, where: str, notes: list[str]) -> None:
         )
 
 
-def _pseudonymise(ids: pd.Series) -> pd.Series:
+def _pseudonymise(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The ids' hashes, and each hash's id as first written (a contact, by hash)."""
     codes, uniques = pd.factorize(ids.str.lower())
     hashed = [hashlib.blake2b(u.encode(), digest_size=8).hexdigest() for u in uniques]
     out = np.array([*hashed, None], dtype=object)[codes]  # code -1 (missing) -> None
-    return pd.Series(out, index=ids.index, dtype="str")
+    known = codes >= 0
+    first = pd.Series(ids.to_numpy()[known]).groupby(codes[known], sort=True).first()
+    contacts = pd.Series(first.to_numpy(), index=pd.Index(hashed, dtype="str",
+                                                          name=CUSTOMER_ID),
+                         name="contact", dtype="str")
+    return pd.Series(out, index=ids.index, dtype="str"), contacts
 
 
 # --- numbers ---------------------------------------------------------------------------

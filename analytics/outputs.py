@@ -233,6 +233,11 @@ def write_outputs(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
     if analysis.recommendations is not None:
         paths["recommendations"] = out / "recommendations.csv"
         _write_csv(analysis.recommendations, paths["recommendations"])
+    if analysis.contacts is not None:  # whom each pseudonymous id stands for, for this
+        # machine's mailings; the advisor never reads it
+        paths["contacts"] = out / "contacts.csv"
+        known = analysis.contacts[analysis.contacts.index.isin(analysis.customers.index)]
+        _write_csv(known.reset_index(), paths["contacts"])
     paths["summary"] = out / "summary.json"
     _atomic_write(paths["summary"], json.dumps(_jsonable(analysis.summary()), indent=2))
     charts = write_charts(analysis, out)

@@ -77,6 +77,9 @@ class Analysis:
     recommendations: pd.DataFrame | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # The e-mail address or name behind each pseudonymous customer_id (LoadResult.contacts):
+    # for this machine's exports only, never in a summary or a tool's answer.
+    contacts: pd.Series | None = None
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready summary: KPIs, cleaning report, mapping and model diagnostics."""
@@ -401,7 +404,7 @@ def analyze_file(
         lines, report, loaded = load_and_clean(path, mapping=mapping, sheet=sheet,
                                                date_format=date_format, progress=progress,
                                                cache_dir=cache_dir)
-        return analyze(
+        analysis = analyze(
             lines,
             cleaning=report,
             source=loaded.source,
@@ -411,6 +414,8 @@ def analyze_file(
             backtest_worker=worker,
             **options,
         )
+        analysis.contacts = loaded.contacts
+        return analysis
     finally:
         if worker is not None:
             worker.cancel()  # unused (a small log, an error), or already done

@@ -1,6 +1,7 @@
 """The agent loop with a scripted model, the offline advisor, privacy, and a real HTTP
 OpenAI-compatible server on 127.0.0.1."""
 
+import hashlib
 import json
 import re
 import threading
@@ -254,6 +255,42 @@ def test_nothing_sent_to_the_model_contains_raw_rows_or_identifiers(tmp_path):
     assert "C0007" in sent  # per-customer summaries are allowed
     for forbidden in ("@example.com", "Jane Roe", "+44 7700", "Privacy Street", "INV7-"):
         assert forbidden not in sent, forbidden
+
+
+def test_a_shop_keyed_by_email_keeps_addresses_from_the_model_but_not_from_its_user(
+        tmp_path):
+    """Shopify's export has no customer id: customers are e-mail addresses. The model sees
+    hashes only; the exported audience and contacts.csv say whom to mail."""
+    from advisor.storage import PlanStore
+    from analytics.outputs import write_outputs
+
+    rows = [{"Email": f"Person{i}@Example.com", "Created at": f"2024-{1 + (i + 5 * j) % 12:02d}"
+             f"-{1 + j:02d}", "Total": 20.0 + i % 9}
+            for i in range(400) for j in range(1 + i % 4)]
+    path = tmp_path / "orders_export.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    analysis = analyze_file(path, run_backtest=False)
+    assert not analysis.customers.index.str.contains("@").any()
+    segment = analysis.customers["rfm_segment"].value_counts().index[0]
+    store = PlanStore(tmp_path / "home")
+    model = ScriptedChatModel(script=[
+        tool_call("segment_overview"), tool_call("at_risk_customers", "c2", top=20),
+        tool_call("campaign_plan", "c3", segment=str(segment)), AIMessage(content="done")])
+    Advisor(AdvisorContext(analysis, store=store), OFFLINE, model=model).ask("plan it")
+    sent = "\n".join(str(m.content) for call in model.received for m in call).lower()
+    assert "plan_id" in sent and "@example.com" not in sent
+
+    plan_id = int(store.list_plans()["id"].iloc[0])
+    _, csv_path = store.export_plan(plan_id, tmp_path / "exports")
+    audience = pd.read_csv(csv_path, dtype=str).set_index("customer_id")
+    assert len(audience) > 0 and audience["contact"].str.endswith("@Example.com").all()
+    paths = write_outputs(analysis, tmp_path / "out")
+    contacts = pd.read_csv(paths["contacts"], dtype=str).set_index("customer_id")["contact"]
+    assert sorted(contacts.index) == sorted(analysis.customers.index)  # one per customer
+    assert (audience["contact"] == contacts.reindex(audience.index)).all()
+    first = contacts[contacts == "Person7@Example.com"].index[0]  # the hash is of the
+    assert first == hashlib.blake2b(b"person7@example.com", digest_size=8).hexdigest()
+    assert "@example.com" not in json.dumps(analysis.summary(), default=str).lower()
 
 
 class _ChatCompletions(BaseHTTPRequestHandler):

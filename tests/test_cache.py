@@ -61,6 +61,18 @@ def test_second_load_reads_the_cache_not_the_file(export, tmp_path, monkeypatch)
     assert loaded_again.orders.empty
 
 
+def test_the_contacts_behind_pseudonymous_ids_come_back_from_the_cache(export, tmp_path):
+    cache = tmp_path / "cache"
+    by_email = {"customer_id": "Email"}  # the customers as e-mail addresses: hashed
+    lines, _report, loaded, _stages = _load(export, cache, mapping=by_email)
+    assert not lines["customer_id"].str.contains("@").any()
+    assert sorted(loaded.contacts) == ["a@example.com", "b@example.com", "c@example.com"]
+    again = _load(export, cache, mapping=by_email)
+    assert again[3] == ["cached"]
+    pd.testing.assert_series_equal(again[2].contacts, loaded.contacts)
+    assert _load(export, cache)[2].contacts is None  # ids of the shop's own: nothing to keep
+
+
 def test_a_changed_file_or_option_is_read_afresh(export, tmp_path):
     cache = tmp_path / "cache"
     _load(export, cache)

@@ -317,6 +317,9 @@ def test_customer_ids_that_are_email_addresses_are_pseudonymised(tmp_path: Path)
                for note in result.notes)
     plain = load_orders(write(tmp_path, "p.csv", text.replace("@", "-at-")))
     assert plain.orders["customer_id"][0] == "ann-at-example.com"
+    # whom each hash stands for, as the file first writes it; nothing for plain ids
+    assert result.contacts.to_dict() == {ids[0]: "ann@example.com", ids[2]: "bob@example.org"}
+    assert plain.contacts is None
 
 
 # --- ids -------------------------------------------------------------------------------

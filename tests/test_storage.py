@@ -173,6 +173,19 @@ def test_export_writes_the_markdown_and_an_audience_csv(store: PlanStore,
     assert markdown_path.read_text(encoding="utf-8") == "# Second version\n"
 
 
+def test_an_audience_of_pseudonymous_ids_exports_whom_they_stand_for(
+        store: PlanStore, tmp_path: Path) -> None:
+    audience = make_audience().assign(contact=["Ann@Example.com", "bo@example.org", None])
+    plan_id = store.save_plan(make_plan(), audience, name="Mailing")
+    assert store.plan_audience(plan_id)["contact"].tolist()[:2] == ["Ann@Example.com",
+                                                                    "bo@example.org"]
+    _, csv_path = store.export_plan(plan_id, tmp_path)
+    back = pd.read_csv(csv_path, dtype={"customer_id": str})
+    assert back.columns[-1] == "contact"
+    assert back["contact"].tolist()[:2] == ["Ann@Example.com", "bo@example.org"]
+    assert back["contact"].isna().tolist() == [False, False, True]
+
+
 def test_export_renders_a_plan_saved_without_markdown(store: PlanStore,
                                                       tmp_path: Path) -> None:
     plan_id = store.save_plan(make_plan(), make_audience(), name="Plain")
@@ -340,10 +353,26 @@ def test_a_version_1_database_gets_the_transcript_dataset_column(tmp_path: Path)
             PRAGMA user_version = 1;
         """)
     store = PlanStore(home)
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     store.add_message("s", "assistant", "hello", dataset="sample")
     assert [(m["content"], m["dataset"]) for m in store.transcript("s")] == [
         ("hi", ""), ("hello", "sample")]
+
+
+def test_a_version_2_database_gets_the_audience_contact_column(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    plan_id = PlanStore(home).save_plan(make_plan(), make_audience(), name="Before")
+    with sqlite3.connect(home / DATABASE_NAME) as conn:  # back to version 2's audience
+        conn.executescript("""
+            ALTER TABLE plan_audience DROP COLUMN contact;
+            PRAGMA user_version = 2;
+        """)
+    store = PlanStore(home)
+    assert store.schema_version() == SCHEMA_VERSION == 3
+    kept = store.plan_audience(plan_id)
+    assert kept.index.tolist() == ["00042", "007", "1234"] and kept["contact"].isna().all()
+    later = store.save_plan(make_plan(), make_audience().assign(contact="a@b.c"))
+    assert store.plan_audience(later)["contact"].tolist() == ["a@b.c"] * 3
 
 
 def test_a_large_audience_saves_whole_and_in_order(store: PlanStore) -> None:
