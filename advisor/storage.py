@@ -461,6 +461,7 @@ class PlanStore:
         text = stored.markdown or _render_markdown(stored)
         if audience["contact"].isna().all():  # ids that are the shop's own: nothing to add
             audience = audience.drop(columns="contact")
+        audience = audience.round(6)  # as the analysis's own tables are written
         write_atomic(markdown_path, lambda handle: handle.write(text))
         write_atomic(csv_path, lambda handle: audience.reset_index().to_csv(handle, index=False))
         return markdown_path, csv_path

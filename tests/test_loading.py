@@ -304,6 +304,7 @@ def test_email_as_the_only_customer_key_is_pseudonymised(tmp_path: Path) -> None
     assert ids[0] == ids[1] and "@" not in ids[0] and len(ids[0]) == 16
     assert pd.isna(ids[2])
     assert "customer_id is a pseudonymous hash of 'Email'" in result.notes
+    assert not [n for n in result.notes if "is read as the" in n]  # not a loose reading
 
 
 def test_customer_ids_that_are_email_addresses_are_pseudonymised(tmp_path: Path) -> None:

@@ -157,6 +157,27 @@ def test_plans_are_drafted_edited_saved_and_survive_a_restart(service, home, tmp
         service.draft_plan("sample", "nobody")
 
 
+def test_a_plan_for_a_shop_keyed_by_email_exports_the_addresses_after_a_restart(
+        service, home, tmp_path):
+    rows = [{"Name": f"#{1000 + 4 * i + j}", "Email": f"Person{i}@Example.com",
+             "Created at": f"2024-{1 + (i + 5 * j) % 12:02d}-{1 + j:02d} 10:00:00 +0100",
+             "Total": 20.0 + i % 9, "Billing Name": f"Jane Doe{i}"}
+            for i in range(400) for j in range(1 + i % 4)]
+    path = tmp_path / "orders_export.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    preview = service.receive_upload(path, path.name)
+    dataset = service.analyse_upload(preview.path, preview.mapping_table())
+    segment = service.segments(dataset.key)[0]
+    plan_id = service.save_draft(service.draft_plan(dataset.key, segment))
+
+    again = AdvisorService(settings_for(home), knowledge=service.knowledge)
+    assert not again.analysis(dataset.key).customers.index.str.contains("@").any()
+    _, csv_path = again.export_plan(plan_id)
+    audience = pd.read_csv(csv_path, dtype=str)
+    assert audience["contact"].str.fullmatch(r"Person\d+@Example\.com").all()
+    assert audience["contact"].nunique() == len(audience)
+
+
 def test_ask_streams_and_keeps_the_transcript(service, sample_analysis):
     events = list(service.ask("sample", "s1", "which segment is churning?"))
     calls = [e for e in events if e.kind == "tool_call"]
