@@ -354,6 +354,12 @@ def _read_text(path: Path, sheet: str | None) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"{path.name}: the file is empty (no header, no rows). Export it again.")
     sep, title = _sniff_delimiter(path)
+    if _utf16(path):  # Excel's "Unicode text" (tab-separated UTF-16): read as text
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-16", errors="replace", newline="") as handle:
+            table = pd.read_csv(handle, sep=sep, dtype=str, skiprows=len(title))
+        table.attrs["title"] = title
+        return table
     # UTF-8, else Windows-1252 (the UCI Online Retail CSV among many Windows exports); the
     # pyarrow parser is fast but strict, the C parser takes what pyarrow refuses.
     table = None
@@ -379,8 +385,8 @@ def _sniff_delimiter(path: Path, candidates: str = ",;\t|") -> tuple[str, list[s
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as handle:
         head = handle.read(64_000)
-    every = head.decode("utf-8", errors="replace").splitlines()[: -1 if len(head) == 64_000
-                                                                 else None][:50]
+    text = head.decode("utf-16" if head[:2] in _UTF16_BOMS else "utf-8", errors="replace")
+    every = text.splitlines()[: -1 if len(head) == 64_000 else None][:50]
     lines = [line for line in every if line.strip()]
     found = _splitting(lines, candidates)
     if found is not None:
@@ -391,6 +397,16 @@ def _sniff_delimiter(path: Path, candidates: str = ",;\t|") -> tuple[str, list[s
             # a title: lines without the separator; skipped with the blank ones among them
             return found, every[:every.index(lines[skip])]
     return (r"\s+" if _splitting(lines, " ") is not None else ","), []
+
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _utf16(path: Path) -> bool:
+    """Whether a text file starts with a UTF-16 byte order mark."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        return handle.read(2) in _UTF16_BOMS
 
 
 def _splitting(lines: list[str], candidates: str) -> str | None:
@@ -429,7 +445,7 @@ def _read_purchases(path: Path, mapping: Mapping[str, str]) -> pd.DataFrame | No
     come out exactly as a whole read would give them. ``attrs["not_purchases"]`` counts the
     lines set aside by event type, most frequent first.
     """
-    if path.stat().st_size < STREAM_BYTES:
+    if path.stat().st_size < STREAM_BYTES or _utf16(path):
         return None
     sep, title = _sniff_delimiter(path)
     if len(sep) != 1:

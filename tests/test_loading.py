@@ -537,6 +537,22 @@ def test_windows_encoded_csv(tmp_path: Path) -> None:
     assert orders["product_name"].tolist() == ["café €"]
 
 
+@pytest.mark.parametrize("name", ["export.txt", "export.txt.gz"])
+def test_excels_unicode_text_export_is_read(tmp_path: Path, name: str) -> None:
+    # Excel's "Save as Unicode Text": UTF-16 with a byte order mark, tab-separated
+    text = ("Customer ID\tOrder Date\tAmount\tDescription\n"
+            "012\t05/01/2024\t5,50\tcafé €\n007\t06/02/2024\t20,00\t茶\n")
+    data = text.encode("utf-16")
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    orders = load_orders(path).orders
+    assert orders["customer_id"].tolist() == ["012", "007"]
+    assert orders["product_name"].tolist() == ["café €", "茶"]
+    assert orders["amount"].tolist() == [5.5, 20.0]
+    assert orders["order_date"].tolist() == [pd.Timestamp("2024-01-05"),
+                                             pd.Timestamp("2024-02-06")]
+
+
 def test_excel_single_sheet(tmp_path: Path) -> None:
     frame = MINIMAL.assign(customer=["012", "12"])
     orders = load_orders(excel(tmp_path, {"Orders": frame})).orders
