@@ -65,7 +65,8 @@ _DISTINCT = {" ".join(w for w in s.lower().split() if w not in _GENERIC): s for 
 def find_segment(text: str) -> str | None:
     """A segment named in free text: full names first, then synonyms, then typos."""
     # "revenue at risk", "at risk of churning" speak of churn, not of the At Risk segment
-    low = re.sub(r"(?:revenue|value|money|sales) at risk|at risk of", " ", text.lower())
+    low = re.sub(r"(?:revenue|value|money|sales)\b[^.?!]{0,20}?\bat risk|at risk of", " ",
+                 text.lower())  # "how much revenue is at risk?"
     # whole words, plural allowed: "new" is not "newsletter", "loyal" not "loyalty",
     # "at risk" not "what risk"
     names = [(name.lower().rstrip("s"), name) for name in SEGMENTS] + list(
@@ -143,6 +144,46 @@ _KPI_WORDS = ("how many customers", "how many orders", "number of customers",
               "多少用户", "客单价", "销售额", "营收", "收入", "指标")
 
 
+# Words of a question about products, countries or channels: product names, not customers
+_PRODUCT_WORDS = ("product", "item", "sku", "article", "bestseller", "best seller",
+                  "best-seller", "best selling", "best-selling", "artikel")
+_PRODUCT_STEMS = ("produkt", "produit", "producto", "商品", "产品", "单品", "meistverkauft")
+_BUY_WORDS = ("buy", "purchase", "kaufen", "achète", "compran", "买")
+_DIMENSION_WORDS = (("channel", ("channel", "kanal", "canal", "渠道")),
+                    ("country", ("country", "countries", "market", "land", "länder", "pays",
+                                 "país", "paises", "países", "国家", "地区")))
+
+
+def _products(q: str, segment: str | None) -> Intent | None:
+    """Best-selling products, overall or what a segment's customers buy."""
+    if not (_word(q, *_PRODUCT_WORDS) or _has(q, *_PRODUCT_STEMS)
+            or (segment and _word(q, *_BUY_WORDS))) or _has(
+            q, "which customers", "who ", "top customers", "customers who", "recommend"):
+        return None
+    by = ("customers" if _has(q, "popular", "buyers", "how many customers", "most customers",
+                              "people") else
+          "orders" if _has(q, "often", "orders", "most ordered") else
+          "quantity" if _has(q, "units", "quantity", "volume", "pieces") else "revenue")
+    top = _number(r"(?:top|first|前)\s*(\d+)", q) or _number(
+        r"(?<![\d.,%])(\d+)\s+(?:[a-z-]+\s+)?(?:products|items|skus|bestsellers)", q)
+    args: dict[str, Any] = {"by": by, "top": int(top or 10)}
+    if segment:
+        args["segment"] = segment
+    return Intent("top_products", [("top_products", args)])
+
+
+def _dimension(q: str, question: str, segment: str | None) -> Intent | None:
+    """Customers by country or channel; which channel to use is the playbook's."""
+    by = next((name for name, words in _DIMENSION_WORDS if _word(q, *words)), None)
+    if by is None:
+        return None
+    if _has(q, "which channel should", "what channel should", "best channel",
+            "which channel to", "what channel to"):
+        args = {"query": question, **({"segment": segment} if segment else {})}
+        return Intent("playbook_search", [("playbook_search", args)])
+    return Intent("breakdown", [("breakdown", {"by": by})])
+
+
 def _top(q: str) -> float | None:
     """How many customers: "top 5", "first 20", "前10", "the 20 customers", "20 loyal customers"."""
     return _number(r"(?:top|first|前)\s*(\d+)", q) or _number(
@@ -208,10 +249,15 @@ def interpret(question: str) -> Intent:
         if segment:
             args["segment"] = segment
         return Intent("playbook_search", [("playbook_search", args)])
+    if by := _dimension(q, question, segment):
+        return by
+    if products := _products(q, segment):
+        return products
     if listed := _list_of_customers(q, segment, top):
         return listed
     if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk", *_CHURN_ELSEWHERE):
-        return Intent("churning_segments", [("churning_segments", {})])
+        args = {"segment": segment} if segment else {}  # "the churn rate of Champions"
+        return Intent("churning_segments", [("churning_segments", args)])
     if _has(q, "cohort", "retention", "retain", "repeat", "kohorte", "wiederkauf",
             "rétention", "retención", "recompra", "réachat", "留存", "复购"):
         return Intent("cohort_retention", [("cohort_retention", {})])
@@ -264,12 +310,28 @@ def _table(rows: list[dict[str, Any]], columns: dict[str, str]) -> str:
     return head + "\n" + "\n".join(lines)
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _answer_churning(r: dict[str, Any]) -> str:
-    top = r["segments"][0]
+    focus = r.get("focus")
+    top = focus or r["segments"][0]
     change = ""
     if top.get("customers_change") is not None and r.get("change_over_days"):
         sign = "+" if top["customers_change"] >= 0 else ""
         change = f", {sign}{top['customers_change']} in the last {r['change_over_days']} days"
+    if focus:
+        text = _templates()["churning_segment"].format(
+            segment=focus["segment"], horizon_days=r["horizon_days"],
+            churn=_pct(focus["mean_churn_probability"]), customers=f"{focus['customers']:,}",
+            change=change, expected=f"{focus['expected_churners']:,}",
+            revenue_at_risk=_money(focus["revenue_at_risk"]),
+            rank="" if focus["rank"] == 1 else _ordinal(focus["rank"]),
+            segments=len(r["segments"]), shop_churn=_pct(r["mean_churn_probability"]),
+            total_risk=_money(r["total_revenue_at_risk"])).replace("the  most", "the most")
+        return text + "\n\n" + _table(r["segments"][:6], _CHURN_COLUMNS)
     text = _templates()["churning_segments"].format(
         segment=top["segment"], revenue_at_risk=_money(top["revenue_at_risk"]),
         horizon_days=r["horizon_days"], churn=_pct(top["mean_churn_probability"]),
@@ -277,10 +339,12 @@ def _answer_churning(r: dict[str, Any]) -> str:
         total_risk=_money(r["total_revenue_at_risk"]),
         shop_churn=_pct(r["mean_churn_probability"]), expected=f"{r['expected_churners']:,}",
         all_customers=f"{r['customers']:,}")
-    return text + "\n\n" + _table(r["segments"][:6], {
-        "segment": "segment", "customers": "customers",
-        "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
-        "mean_churn_probability_change": "churn change"})
+    return text + "\n\n" + _table(r["segments"][:6], _CHURN_COLUMNS)
+
+
+_CHURN_COLUMNS = {"segment": "segment", "customers": "customers",
+                  "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
+                  "mean_churn_probability_change": "churn change"}
 
 
 def _answer_overview(r: dict[str, Any]) -> str:
@@ -328,14 +392,45 @@ def _answer_top(r: dict[str, Any]) -> str:
 def _answer_kpis(r: dict[str, Any]) -> str:
     active = "" if r.get("active_customers") is None else (
         f", and {r['active_customers']:,} ordered in the last {r['active_days']} days")
+    lapsed = "" if r.get("lapsed_customers") is None else (
+        f"; {r['lapsed_customers']:,} who ordered in the {r['lapsed_window_days']} days "
+        "before that have not ordered since")
     return _templates()["shop_kpis"].format(
         first_order=r["first_order"], last_order=r["last_order"],
         customers=f"{r['customers']:,}", orders=f"{r['orders']:,}",
         revenue=_money(r["revenue"]), avg_order_value=_money(r["avg_order_value"]),
         orders_per_customer=f"{r['orders_per_customer']:.2f}",
-        repeat=_pct(r["repeat_purchase_rate"]), active=active,
+        repeat=_pct(r["repeat_purchase_rate"]), active=active, lapsed=lapsed,
         horizon_days=r["horizon_days"], predicted_revenue=_money(r["predicted_revenue"]),
         revenue_at_risk=_money(r["revenue_at_risk"]))
+
+
+_PRODUCT_CRITERIA = {"revenue": "revenue", "customers": "number of customers",
+                     "orders": "number of orders", "quantity": "units sold"}
+
+
+def _answer_products(r: dict[str, Any]) -> str:
+    scope = "overall" if r["segment"] == "all" else f"among {r['segment']}"
+    text = _templates()["top_products"].format(
+        n=len(r["products"]), scope=scope, criterion=_PRODUCT_CRITERIA[r["by"]],
+        as_of=r["as_of"], products=f"{r['products_in_scope']:,}",
+        customers=f"{r['customers_in_scope']:,}", revenue=_money(r["revenue_in_scope"]))
+    rows = [{**row, **{k: f"{row[k]:,.0f}" for k in ("customers", "orders", "quantity")
+                       if row.get(k) is not None}} for row in r["products"]]
+    columns = {"product_id": "product", "name": "name", "revenue": "revenue",
+               "revenue_share": "revenue share", "customers": "customers", "orders": "orders",
+               "quantity": "units"}
+    return text + "\n\n" + _table(rows, {k: v for k, v in columns.items()
+                                          if rows and k in rows[0]})
+
+
+def _answer_breakdown(r: dict[str, Any]) -> str:
+    text = _templates()["breakdown"].format(by=r["by"], horizon_days=r["horizon_days"])
+    rows = [{**row, "customers": f"{row['customers']:,}"} for row in r["rows"]]
+    return text + "\n\n" + _table(rows, {
+        r["by"]: r["by"], "customers": "customers", "revenue_share": "revenue share",
+        "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
+        "predicted_clv": "predicted value"})
 
 
 def _answer_profile(r: dict[str, Any]) -> str:
@@ -428,6 +523,7 @@ ANSWERS = {
     "churning_segments": _answer_churning, "segment_overview": _answer_overview,
     "at_risk_customers": _answer_at_risk, "top_customers": _answer_top,
     "shop_kpis": _answer_kpis, "customer_profile": _answer_profile,
+    "top_products": _answer_products, "breakdown": _answer_breakdown,
     "recommendations": _answer_recs, "cohort_retention": _answer_cohorts,
     "clv_summary": _answer_clv, "ab_test_plan": _answer_ab,
     "playbook_search": _answer_playbook, "campaign_plan": _answer_plan,

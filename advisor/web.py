@@ -39,6 +39,7 @@ MARKETER_EXAMPLES = [
     "How do I design a birthday coupon?",
     "How big must an A/B test be for Hibernating to detect a 5% uplift?",
     "What is the lifetime value of Champions?",
+    "What do Champions buy?",
 ]
 CHANNELS = ["segment default", "email", "sms", "push", "app inbox", "direct mail"]
 STAGE_ORDER = [stage for stage in STAGES if stage != "write"]  # the app writes no files

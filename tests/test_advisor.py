@@ -141,6 +141,24 @@ def test_memory_is_kept_per_session(context):
     ("Quels clients risquent de partir ?", "at_risk_customers", {"top": 10}),
     ("¿Cuántos clientes tenemos?", "shop_kpis", {}),
     ("Erstelle eine Kampagne für Hibernating", "campaign_plan", {"segment": "Hibernating"}),
+    # one segment's churn; products; countries and channels; lapsed customers
+    ("what is the churn rate of Champions?", "churning_segments", {"segment": "Champions"}),
+    ("is At Risk churning?", "churning_segments", {"segment": "At Risk"}),
+    ("how much revenue do we have at risk in Champions?", "churning_segments",
+     {"segment": "Champions"}),
+    ("which products sell best?", "top_products", {"by": "revenue", "top": 10}),
+    ("what do Champions buy?", "top_products",
+     {"by": "revenue", "top": 10, "segment": "Champions"}),
+    ("most popular products among loyal customers", "top_products",
+     {"by": "customers", "top": 10, "segment": "Loyal Customers"}),
+    ("top 5 products by units", "top_products", {"by": "quantity", "top": 5}),
+    ("Was sind unsere meistverkauften Produkte?", "top_products", {"by": "revenue", "top": 10}),
+    ("which country has the most customers at risk?", "breakdown", {"by": "country"}),
+    ("revenue by channel", "breakdown", {"by": "channel"}),
+    ("which channel should I use for hibernating customers?", "playbook_search",
+     {"query": "which channel should I use for hibernating customers?",
+      "segment": "Hibernating"}),
+    ("how many customers did we lose last quarter?", "shop_kpis", {}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
@@ -179,6 +197,91 @@ def test_top_customers_and_shop_kpis_answer_from_the_analysis(context, sample_an
     assert f"**{orders['customer_id'].nunique():,}** customers" in kpis.answer
     assert f"{len(orders):,} orders" in kpis.answer
     assert str(orders["order_date"].min().date()) in kpis.answer
+
+
+def test_products_countries_and_one_segments_churn_answer_from_the_analysis(
+        context, sample_analysis):
+    tools = {t.name: t for t in build_tools(context)}
+    lines, customers = sample_analysis.lines, sample_analysis.customers
+    payload = json.loads(tools["top_products"].invoke({"segment": "champions", "top": 3}))
+    champions = lines.loc[lines["customer_id"].isin(
+        customers.index[customers["rfm_segment"] == "Champions"])]
+    revenue = champions.groupby("product_id")["amount"].sum().sort_values(ascending=False)
+    assert [p["product_id"] for p in payload["products"]] == revenue.index[:3].tolist()
+    first = payload["products"][0]
+    bought = champions.loc[champions["product_id"] == first["product_id"]]
+    assert first["revenue"] == pytest.approx(revenue.iloc[0], abs=0.01)
+    assert first["customers"] == bought["customer_id"].nunique()
+    assert first["orders"] == bought["order_id"].nunique()
+    assert payload["customers_in_scope"] == champions["customer_id"].nunique()
+    by_buyers = json.loads(tools["top_products"].invoke({"by": "customers", "top": 5}))
+    buyers = lines.groupby("product_id")["customer_id"].nunique().sort_values(ascending=False)
+    assert [p["customers"] for p in by_buyers["products"]] == buyers.iloc[:5].tolist()
+
+    countries = json.loads(tools["breakdown"].invoke({"by": "country"}))
+    rows = countries["rows"]
+    assert sum(r["customers"] for r in rows) == len(customers)  # each customer once
+    assert sum(r["revenue"] for r in rows) == pytest.approx(customers["monetary"].sum(),
+                                                            rel=1e-6)
+    named = [r["revenue_at_risk"] for r in rows if not r["country"].startswith("other")]
+    assert named == sorted(named, reverse=True)
+    home = lines.groupby("customer_id")["country"].agg(lambda c: c.value_counts().index[0])
+    top = rows[0]["country"]
+    assert rows[0]["customers"] == int((home == top).sum())
+
+    focus = json.loads(tools["churning_segments"].invoke({"segment": "hibernating"}))["focus"]
+    hibernating = customers.loc[customers["rfm_segment"] == "Hibernating"]
+    assert focus["segment"] == "Hibernating" and focus["customers"] == len(hibernating)
+    assert focus["mean_churn_probability"] == pytest.approx(
+        hibernating["churn_probability"].mean(), abs=1e-4)
+    assert focus["expected_churners"] == round(hibernating["churn_probability"].sum())
+
+    kpis = json.loads(tools["shop_kpis"].invoke({}))
+    last, day = customers["last_order"], sample_analysis.as_of
+    window = pd.Timedelta(days=kpis["lapsed_window_days"])
+    assert kpis["lapsed_customers"] == int(((last <= day - window)
+                                            & (last > day - 2 * window)).sum()) > 0
+
+    advisor = Advisor(context, OFFLINE)
+    for question in ("what do Champions buy?", "which country has the most revenue at risk?",
+                     "what is the churn rate of Hibernating?"):
+        result = advisor.ask(question)
+        blob = json.dumps(result.tool_calls[0]["result"])
+        for number in re.findall(r"\d[\d,]*\.\d+", result.answer):  # every decimal in
+            value = float(number.replace(",", ""))                   # the answer is a tool's
+            assert any(abs(value - abs(float(x))) < 0.006 or abs(value - 100 * abs(float(x)))
+                       < 0.06 for x in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", blob)), number
+    assert "**Hibernating**" in result.answer and "segments by" not in result.answer
+
+
+def test_product_numbers_with_lines_lacking_a_product_or_an_order_id():
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=2)
+    orders.loc[orders.index[::7], "product_id"] = None
+    orders.loc[orders.index[::5], "order_id"] = None  # then an order is a customer's time
+    lines, report = clean_orders(orders)
+    analysis = analyze(lines, cleaning=report, run_backtest=False)
+    tools = {t.name: t for t in build_tools(AdvisorContext(analysis))}
+    payload = json.loads(tools["top_products"].invoke({"by": "orders", "top": 5}))
+    sold = analysis.lines.dropna(subset=["product_id"])
+    order = sold["order_id"].fillna(sold["customer_id"] + "|" + sold["order_date"].astype(str))
+    expected = order.groupby(sold["product_id"]).nunique()
+    for product in payload["products"]:
+        assert product["orders"] == expected[product["product_id"]]
+    assert [p["orders"] for p in payload["products"]] == \
+        expected.sort_values(ascending=False).iloc[:5].tolist()
+    assert payload["revenue_in_scope"] == pytest.approx(sold["amount"].sum(), abs=0.01)
+
+
+def test_products_and_breakdowns_say_which_column_to_map_when_it_is_missing():
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=2)
+    orders = orders.drop(columns=["product_id", "product_name", "channel"])
+    lines, report = clean_orders(orders)
+    tools = {t.name: t for t in build_tools(AdvisorContext(analyze(lines, cleaning=report,
+                                                                   run_backtest=False)))}
+    for name, args, field in (("top_products", {}, "product_id"),
+                              ("breakdown", {"by": "channel"}, "channel")):
+        with pytest.raises(ToolException, match=rf"no .* column; map one .*{field}=HEADER"):
+            tools[name].func(**args)
 
 
 def test_an_unknown_ranking_is_an_error_that_lists_the_choices(context):
