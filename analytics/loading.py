@@ -657,8 +657,9 @@ def loosely_mapped(mapping: Mapping[str, str], overrides: Mapping[str, str] | No
                    ) -> dict[str, str]:
     """The fields of a `detect_mapping` result found by the loose reading of their headers
     (no synonym names them exactly): the ones a user should check."""
-    ta_feng = _normalise(mapping.get(QUANTITY, "")) == "amount"  # noted on their own, as
-    return {c: h for c, h in mapping.items() if c not in (overrides or {})  # is an e-mail key
+    # Ta-Feng's layout and a customer key made of e-mails or names have notes of their own
+    ta_feng = _normalise(mapping.get(QUANTITY, "")) == "amount"
+    return {c: h for c, h in mapping.items() if c not in (overrides or {})
             and _normalise(h) not in SYNONYMS.get(c, ()) + OTHER_LANGUAGE_SYNONYMS.get(c, ())
             and not (ta_feng and c in (AMOUNT, QUANTITY))
             and not (c == CUSTOMER_ID and (_is_pii(h) or _normalise(h) in _CUSTOMER_NAMES))}
