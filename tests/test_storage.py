@@ -344,14 +344,17 @@ def test_a_version_0_database_is_migrated_without_losing_data(tmp_path: Path) ->
     assert store.list_plans()["id"].tolist() == [2, 1]
 
 
+def _back_to(home: Path, version: int, table: str, column: str) -> None:
+    """Make the database in ``home`` an older version's: without a later column."""
+    with sqlite3.connect(home / DATABASE_NAME) as conn:
+        conn.executescript(f"ALTER TABLE {table} DROP COLUMN {column}; "
+                           f"PRAGMA user_version = {version};")
+
+
 def test_a_version_1_database_gets_the_transcript_dataset_column(tmp_path: Path) -> None:
     home = tmp_path / "home"
     PlanStore(home).add_message("s", "user", "hi")
-    with sqlite3.connect(home / DATABASE_NAME) as conn:  # back to version 1's transcripts
-        conn.executescript("""
-            ALTER TABLE transcripts DROP COLUMN dataset;
-            PRAGMA user_version = 1;
-        """)
+    _back_to(home, 1, "transcripts", "dataset")
     store = PlanStore(home)
     assert store.schema_version() == SCHEMA_VERSION == 3
     store.add_message("s", "assistant", "hello", dataset="sample")
@@ -362,11 +365,7 @@ def test_a_version_1_database_gets_the_transcript_dataset_column(tmp_path: Path)
 def test_a_version_2_database_gets_the_audience_contact_column(tmp_path: Path) -> None:
     home = tmp_path / "home"
     plan_id = PlanStore(home).save_plan(make_plan(), make_audience(), name="Before")
-    with sqlite3.connect(home / DATABASE_NAME) as conn:  # back to version 2's audience
-        conn.executescript("""
-            ALTER TABLE plan_audience DROP COLUMN contact;
-            PRAGMA user_version = 2;
-        """)
+    _back_to(home, 2, "plan_audience", "contact")
     store = PlanStore(home)
     assert store.schema_version() == SCHEMA_VERSION == 3
     kept = store.plan_audience(plan_id)
