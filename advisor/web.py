@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from analytics.cli import STAGES
 from analytics.errors import DataError, RetentionError
 
@@ -89,6 +91,23 @@ def _progress_callback(progress: Any) -> Any:
     return step
 
 
+# How the Overview's segment table shows its numbers (the values stay numbers)
+_SEGMENT_FORMATS = {"customers": "{:,.0f}", "customer share": "{:.1%}",
+                    "revenue share": "{:.1%}", "mean churn probability": "{:.1%}",
+                    "revenue at risk": "{:,.0f}", "mean predicted CLV": "{:,.1f}"}
+
+
+def _readable(table: pd.DataFrame) -> Any:
+    """Shares as percentages, money with thousands separators, the churn change in points."""
+    formats = {c: f for c, f in _SEGMENT_FORMATS.items() if c in table}
+    change = next((c for c in table if c.startswith("churn change")), None)
+    styler = table.style.format(formats, na_rep="–")
+    if change is not None:
+        styler = styler.format(lambda v: "–" if pd.isna(v) else f"{100 * v:+.1f} pts",
+                               subset=[change])
+    return styler.hide(axis="index")
+
+
 def build_app(service: AdvisorService) -> "gr.Blocks":
     """The app's page and handlers over ``service``."""
     import gradio as gr
@@ -102,7 +121,7 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
         ov = service.overview(key)
         warnings = "\n".join(f"- {w}" for w in ov.warnings)
         return [
-            ov.title, _kpi_html(ov.kpis), ov.segments,
+            ov.title, _kpi_html(ov.kpis), _readable(ov.segments),
             gr.BarPlot(value=ov.churn_by_segment, sort=ov.churn_by_segment["segment"].tolist()),
             gr.BarPlot(value=ov.churn_by_segment, sort=ov.churn_by_segment["segment"].tolist()),
             ov.heatmap,

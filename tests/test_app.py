@@ -232,6 +232,8 @@ def test_in_a_browser_ask_see_the_answer_and_the_tool_step_then_the_charts(
 
     page.get_by_role("tab", name="Overview").click()
     page.locator("#segments").get_by_text(str(top["segment"])).first.wait_for()
+    shown = page.locator("#segments").inner_text()  # shares in %, money with separators
+    assert f"{top['customer_share']:.1%}" in shown and f"{top['revenue_at_risk']:,.0f}" in shown
     page.locator("#churn-plot canvas, #churn-plot svg").first.wait_for()
     page.locator("#cohort-heatmap img, #cohort-heatmap svg").first.wait_for()
     page.locator("#clv-plot canvas, #clv-plot svg").first.wait_for()
