@@ -33,6 +33,7 @@ __all__ = [
     "browsing_event",
     "cancelled_status",
     "clean_orders",
+    "magento_statuses",
     "nothing_left",
     "numbers_and_dates",
 ]
@@ -80,6 +81,8 @@ _CANCELLED_STARTS = ("cancel", "storn", "annul", "void")  # "cancelled by custom
 # Whose status it is, before the word that says it: "order_refunded", "Payment failed",
 # WooCommerce's "wc-cancelled".
 _STATUS_OWNERS = re.compile(r"^(?:wc|order|payment|transaction|item|line)+")
+# Statuses only Magento writes (its "holded" among them)
+_MAGENTO_MARKS = frozenset({"holded", "pendingpayment", "paymentreview", "suspectedfraud"})
 # ... but a cancellation reversed (OpenCart's "Canceled Reversal") leaves the order standing
 _NOT_CANCELLED = frozenset({"canceledreversal", "cancelledreversal", "cancellationreversed",
                             "cancellationreversal"})
@@ -203,10 +206,18 @@ def _per_value(status: pd.Series, test: Callable[[pd.Series], pd.Series]) -> pd.
     return pd.Series(hit[codes], index=status.index)
 
 
+def magento_statuses(keys: Iterable[str]) -> bool:
+    """Whether a status column's values (as keys) are Magento's, where "closed" is an order
+    refunded in full; elsewhere "closed" may be an archived or a settled order."""
+    keys = set(keys)
+    return bool(keys & _MAGENTO_MARKS) or {"complete", "canceled", "closed"} <= keys
+
+
 def _cancelled(keys: pd.Series) -> pd.Series:
+    closed = keys.eq("closed") & magento_statuses(keys)
     keys = keys.str.replace(_STATUS_OWNERS, "", regex=True)
     return ((keys.isin(CANCELLED_STATUSES) | keys.str.startswith(_CANCELLED_STARTS))
-            & ~keys.isin(_NOT_CANCELLED))
+            & ~keys.isin(_NOT_CANCELLED)) | closed
 
 
 def cancelled_status(status: pd.Series) -> pd.Series:

@@ -185,6 +185,27 @@ def test_lines_of_cancelled_refunded_or_failed_orders_are_cancellations() -> Non
     assert report.dropped["cancellation_or_return"] == 20 and report.balanced
 
 
+@pytest.mark.parametrize(("statuses", "dropped"), [
+    # Magento: "closed" is an order refunded in full (its "holded" says whose statuses)
+    (["complete", "closed", "holded", "processing", "closed"], 2),
+    (["complete", "closed", "canceled", "pending_payment"], 1),
+    # elsewhere "closed" may be archived (Shopify) or settled (an invoice): kept
+    (["open", "closed", "closed", "paid"], 0),
+])
+def test_closed_is_a_refund_only_among_magentos_statuses(tmp_path: Path, statuses: list[str],
+                                                         dropped: int) -> None:
+    path = tmp_path / "orders.csv"
+    pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(statuses))],
+                  "created_at": [f"2024-01-{i + 1:02d}" for i in range(len(statuses))],
+                  "grand_total": 10.0, "status": statuses}).to_csv(path, index=False)
+    loaded = load_orders(path)
+    kept, report = clean_orders(loaded.orders)
+    assert "closed" not in kept["status"].tolist() or dropped == 0
+    assert report.dropped["cancellation_or_return"] == dropped + statuses.count("canceled")
+    noted = [n for n in loaded.notes if "'closed' is an order refunded in full" in n]
+    assert len(noted) == (1 if dropped else 0)
+
+
 def test_lines_that_differ_only_in_a_column_not_read_are_not_copies(tmp_path: Path) -> None:
     # Olist's order items: two units of a product are two lines told apart by order_item_id
     text = ("order_id,order_item_id,customer_unique_id,order_purchase_timestamp,product_id,"
