@@ -77,13 +77,16 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     CUSTOMER_ID: (
         "customeruniqueid", "customerid", "customer", "customerno", "customernumber",
         "customercode", "custid", "clientid", "client", "clientno", "userid", "user",
-        "buyerid", "memberid", "accountid", "shopperid", "contactid", "customeruserid",
+        "buyerid", "buyeruserid", "memberid", "accountid", "shopperid", "contactid",
+        "customeruserid",
         "customerref", "customerreference", "clientnumber", "clientcode", "membernumber",
         "memberno", "accountnumber", "buyer", "shopper", "purchaser", "customerkey",
         "custno", "custnumber", "custcode", "clientkey", "memberkey", "userkey", "consumerid",
         "loyaltyid", "loyaltynumber", "householdkey", "householdid", "household",
         # an event log's visitor (RetailRocket's visitorid, GA's fullVisitorId)
         "visitorid", "fullvisitorid", "visitor",
+        # an ERP's sold-to party
+        "soldtoparty", "soldto",
     ),
     ORDER_DATE: (
         "invoicedate", "orderdate", "orderdatetime", "date", "datetime", "timestamp",
@@ -94,7 +97,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "transactiondt", "transactiontime", "transactiondatetime", "transdate", "transdt",
         "txndate", "txntime", "orderdt", "saletime", "salesdate", "invoicedatetime",
         "billdate", "receiptdate", "checkoutdate", "completedat", "eventtime", "eventdate",
-        "orderdatekey", "datekey", "tdat",
+        "orderdatekey", "datekey", "tdat", "billingdate",
     ),
     AMOUNT: (
         "amount", "revenue", "ordertotal", "total", "totalamount", "totalprice", "linetotal",
@@ -103,19 +106,21 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "totalsales", "netamount", "grossamount", "amountpaid", "totalpaid", "paidamount",
         "lineitemtotal", "itemtotal", "netrevenue", "grossrevenue", "salesvalue",
         "netvalue", "grossvalue", "linevalue", "totalvalue",
+        # Shopware's amountTotal, PayPal's Gross
+        "amounttotal", "gross",
     ),
     ORDER_ID: (
         "invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno",
         "ordernumber", "order", "transactionid", "transaction", "receiptid", "basketid",
         "orderref", "orderreference", "receiptnumber", "receiptno", "saleid", "cartid",
         "orderkey", "invoicekey", "billno", "billnumber", "billid", "salesordernumber",
-        "salesorderid", "incrementid",
+        "salesorderid", "incrementid", "billingdocument",
         # an event log's purchases in one session are one order
         "usersession", "sessionid",
     ),
     PRODUCT_ID: (
         "stockcode", "productid", "sku", "lineitemsku", "itemid", "productcode", "itemcode",
-        "articleid", "article", "variantid", "asin", "productkey", "itemkey",
+        "articleid", "article", "variantid", "asin", "productkey", "itemkey", "material",
     ),
     PRODUCT_NAME: (
         "description", "productname", "itemname", "lineitemname", "product", "producttitle",
@@ -246,7 +251,8 @@ _PERSON_NAMES = ("firstname", "lastname", "fullname", "givenname", "familyname")
 # Without a customer id column, customers are told apart by one of these (B2B exports such
 # as Kaggle's sample sales data have only CUSTOMERNAME), pseudonymised as e-mails are.
 _CUSTOMER_NAMES = ("customername", "clientname", "buyername", "accountname", "companyname",
-                   "company", "membername", "username", "billingname", "fullname")
+                   "company", "membername", "username", "billingname", "fullname",
+                   "buyerusername")
 _ID_COLUMNS = (CUSTOMER_ID, ORDER_ID, PRODUCT_ID)
 _NUMBER_COLUMNS = (AMOUNT, QUANTITY, UNIT_PRICE, DISCOUNT)
 MAX_BAD_SHARE = 0.5  # above this share of unreadable values a column is rejected
@@ -603,8 +609,8 @@ _LOOSE_END_WORDS = (
     "anonymized", "pseudonymised", "pseudonymized", "encrypted",
 )  # fmt: skip
 _LOOSE_QUALIFIERS = (
-    "transaction", "purchase", "checkout", "payment", "receipt", "invoice", "trans", "tran",
-    "txn", "order", "sales", "sale", "bill", "trx",
+    "transaction", "purchase", "checkout", "payment", "receipt", "invoice", "billing",
+    "trans", "tran", "txn", "order", "sales", "sale", "bill", "trx",
 )  # fmt: skip
 # The fields read loosely: not a product id ("order_item_id" numbers Olist's lines), nor the
 # optional fields, which a wrong guess would cost more than a missing one.

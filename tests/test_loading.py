@@ -863,6 +863,37 @@ def test_detect_mapping_of_public_retail_data_sets(
 
 
 @pytest.mark.parametrize(("headers", "expected"), [
+    # Etsy's sold orders: the buyer's id, not the username beside it, nor a person's name
+    (["Sale Date", "Order ID", "Buyer User ID", "Full Name", "Number of Items",
+      "Order Value", "Coupon Code", "Discount Amount", "Order Total", "Status", "Buyer"],
+     {"customer_id": "Buyer User ID", "order_date": "Sale Date", "amount": "Order Total",
+      "order_id": "Order ID", "quantity": "Number of Items", "coupon_code": "Coupon Code",
+      "discount": "Discount Amount", "status": "Status"}),
+    # Shopware 6
+    (["orderNumber", "orderDateTime", "amountTotal", "amountNet", "customerNumber"],
+     {"customer_id": "customerNumber", "order_date": "orderDateTime", "amount": "amountTotal",
+      "order_id": "orderNumber"}),
+    # PayPal's activity download: the payer's e-mail is the customer (hashed)
+    (["Date", "Time", "TimeZone", "Name", "Type", "Status", "Currency", "Gross", "Fee", "Net",
+      "From Email Address", "Transaction ID"],
+     {"customer_id": "From Email Address", "order_date": "Date", "amount": "Gross",
+      "order_id": "Transaction ID", "status": "Status"}),
+    # an ERP's billing documents (SAP)
+    (["Billing Document", "Billing Date", "Sold-to party", "Material", "Net value"],
+     {"customer_id": "Sold-to party", "order_date": "Billing Date", "amount": "Net value",
+      "order_id": "Billing Document", "product_id": "Material"}),
+    # BigCommerce: the total with its tax note
+    (["Order ID", "Customer ID", "Customer Name", "Customer Email", "Order Date",
+      "Order Status", "Subtotal (inc tax)", "Order Total (inc tax)"],
+     {"customer_id": "Customer ID", "order_date": "Order Date",
+      "amount": "Order Total (inc tax)", "order_id": "Order ID", "status": "Order Status"}),
+], ids=["etsy", "shopware", "paypal", "sap", "bigcommerce"])  # fmt: skip
+def test_detect_mapping_of_shop_platform_exports(headers: list[str],
+                                                 expected: dict[str, str]) -> None:
+    assert detect_mapping(headers) == dict(sorted(expected.items(), key=lambda kv: ORDER[kv[0]]))
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
     # units, currencies, time zones and hashing around a usual name
     (["Customer Id (hashed)", "Order Date (UTC)", "Purchase Amount (USD)"],
      {"customer_id": "Customer Id (hashed)", "order_date": "Order Date (UTC)",
