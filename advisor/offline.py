@@ -420,8 +420,12 @@ def _answer_products(r: dict[str, Any]) -> str:
     columns = {"product_id": "product", "name": "name", "revenue": "revenue",
                "revenue_share": "revenue share", "customers": "customers", "orders": "orders",
                "quantity": "units"}
-    return text + "\n\n" + _table(rows, {k: v for k, v in columns.items()
-                                          if rows and k in rows[0]})
+    text += "\n\n" + _table(rows, {k: v for k, v in columns.items() if rows and k in rows[0]})
+    left_out = r.get("non_products_left_out") or {}
+    if left_out.get("codes"):
+        text += (f"\n\nPostage, fees and adjustments are left out ({left_out['codes']:,} "
+                 f"codes, {_money(left_out['revenue'])} of revenue).")
+    return text
 
 
 def _answer_breakdown(r: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from analytics.campaigns import Constraints, UnknownSegmentError, plan_campaign
 from analytics.experiments import holdout_size, sample_size_two_proportions
 from analytics.pipeline import Analysis
+from analytics.recommend import NON_PRODUCT_PATTERN
 from analytics.rfm import SEGMENT_DESCRIPTIONS
 
 from .plans import campaign_copy, render_plan
@@ -257,6 +258,7 @@ class _Tools:
                       "products_in_scope": int((table["orders"] > 0).sum()),
                       "customers_in_scope": table.attrs["customers"],
                       "revenue_in_scope": _r(float(table["revenue"].sum()), 2),
+                      "non_products_left_out": table.attrs["left_out"],
                       "products": _records(rows)})
 
     def _product_table(self, segment: str | None) -> pd.DataFrame:
@@ -285,6 +287,12 @@ class _Tools:
         }, index=pd.Index(names, name="product_id"))
         if quantity is not None:
             table["quantity"] = np.bincount(product, weights=quantity, minlength=n)
+        # postage, fees and adjustments are no products, as for the recommendations
+        other = table.index.astype(str).str.fullmatch(NON_PRODUCT_PATTERN, case=False)
+        left_out = {"codes": int((other & (table["orders"] > 0)).sum()),
+                    "revenue": _r(float(table.loc[other, "revenue"].sum()), 2)}
+        table = table.loc[~other].copy()
+        table.attrs["left_out"] = left_out
         table["revenue_share"] = table["revenue"] / max(float(table["revenue"].sum()), 1e-12)
         table.attrs["customers"] = int(np.count_nonzero(np.bincount(customer,
                                                                     minlength=len(ids))))

@@ -258,11 +258,15 @@ def test_product_numbers_with_lines_lacking_a_product_or_an_order_id():
     orders, _ = generate_sample_shop(customers=300, months=12, seed=2)
     orders.loc[orders.index[::7], "product_id"] = None
     orders.loc[orders.index[::5], "order_id"] = None  # then an order is a customer's time
+    top_seller = orders.groupby("product_id")["amount"].sum().idxmax()
+    orders["product_id"] = orders["product_id"].replace(top_seller, "POST")  # postage
     lines, report = clean_orders(orders)
     analysis = analyze(lines, cleaning=report, run_backtest=False)
     tools = {t.name: t for t in build_tools(AdvisorContext(analysis))}
     payload = json.loads(tools["top_products"].invoke({"by": "orders", "top": 5}))
-    sold = analysis.lines.dropna(subset=["product_id"])
+    postage = analysis.lines.loc[analysis.lines["product_id"] == "POST", "amount"].sum()
+    assert payload["non_products_left_out"] == {"codes": 1, "revenue": round(postage, 2)}
+    sold = analysis.lines.dropna(subset=["product_id"]).query("product_id != 'POST'")
     order = sold["order_id"].fillna(sold["customer_id"] + "|" + sold["order_date"].astype(str))
     expected = order.groupby(sold["product_id"]).nunique()
     for product in payload["products"]:
