@@ -272,6 +272,9 @@ class _Tools:
         quantity = self.a.lines["quantity"].to_numpy(dtype="float64", na_value=0.0) \
             if "quantity" in self.a.lines else None
         member = product >= 0  # a line without a product id is in no product's numbers
+        if not member.any():
+            raise ToolException(_NO_COLUMN.format(what="product", so=" with values",
+                                                  field="product_id"))
         if segment is not None:
             member &= (self.a.customers["rfm_segment"].astype(str) == segment).reindex(
                 ids, fill_value=False).to_numpy(dtype=bool)[customer]
@@ -314,6 +317,9 @@ class _Tools:
         known = value >= 0
         # each customer under the value of most of their lines (ties: the first value seen)
         pairs = np.sort(customer[known] * len(values) + value[known])
+        if not len(pairs):
+            raise ToolException(f"the data's {by} column is empty; map another column to "
+                                f"{by} in the app's Data tab, or with --map {by}=HEADER")
         starts = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]])
         counts = np.diff(np.r_[starts, len(pairs)])
         who, what = np.divmod(pairs[starts], len(values))

@@ -286,6 +286,15 @@ def test_products_and_breakdowns_say_which_column_to_map_when_it_is_missing():
                               ("breakdown", {"by": "channel"}, "channel")):
         with pytest.raises(ToolException, match=rf"no .* column; map one .*{field}=HEADER"):
             tools[name].func(**args)
+    # columns that are there but empty
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=2)
+    lines, report = clean_orders(orders.assign(product_id=None, channel=None))
+    tools = {t.name: t for t in build_tools(AdvisorContext(analyze(lines, cleaning=report,
+                                                                   run_backtest=False)))}
+    with pytest.raises(ToolException, match=r"no product column with values; map one"):
+        tools["top_products"].func()
+    with pytest.raises(ToolException, match=r"channel column is empty; map another"):
+        tools["breakdown"].func(by="channel")
 
 
 def test_an_unknown_ranking_is_an_error_that_lists_the_choices(context):
