@@ -606,7 +606,8 @@ _BRACKETED = re.compile(r"\(.*?\)|\[.*?\]|（.*?）|【.*?】")
 _LOOSE_END_WORDS = (
     "usd", "eur", "gbp", "chf", "cad", "aud", "jpy", "cny", "rmb", "inr", "brl", "pln", "sek",
     "nok", "dkk", "mxn", "utc", "gmt", "local", "hashed", "hash", "masked", "anonymised",
-    "anonymized", "pseudonymised", "pseudonymized", "encrypted",
+    "anonymized", "pseudonymised", "pseudonymized", "encrypted", "incents", "cents",
+    "inpence", "pence",
 )  # fmt: skip
 _LOOSE_QUALIFIERS = (
     "transaction", "purchase", "checkout", "payment", "receipt", "invoice", "billing",
@@ -658,6 +659,14 @@ def _loose_mapping(headers: list[str], mapping: dict[str, str]) -> None:
                  and not (canonical in _MONEY and keys[h][1])]
         if found:
             mapping[canonical] = min(found)[2]
+
+
+def _in_cents(header: str) -> bool:
+    """Whether a money column's name says it counts the currency's hundredths."""
+    key = _normalise(header)
+    brackets = [_normalise(b) for b in _BRACKETED.findall(header)]
+    return (key.endswith(("cents", "pence")) and not key.endswith("percents")) or bool(
+        set(brackets) & {"cents", "cent", "pence", "incents", "inpence", "minorunits"})
 
 
 def loosely_mapped(mapping: Mapping[str, str], overrides: Mapping[str, str] | None = None
@@ -797,6 +806,12 @@ def map_orders(
             "another column")
     for canonical, header in resolved.items():
         result.orders[canonical] = _convert(raw[header], canonical, header, date_format, result)
+    for canonical in (c for c in (AMOUNT, UNIT_PRICE, DISCOUNT) if c in resolved):
+        if _in_cents(resolved[canonical]):  # "amount_cents", "Total (pence)"
+            result.orders[canonical] = result.orders[canonical] / 100
+            result.notes.append(
+                f"{source}: column {resolved[canonical]!r} ({canonical}) counts cents: its "
+                "values are divided by 100")
     _derive_amount(result, explicit=AMOUNT in (mapping or {}))
     if STATUS in result.orders:
         _read_status(result, not_purchases)
@@ -1121,6 +1136,7 @@ _DECORATION = "[ \t\u00a0\u202f'’%€$£¥₹₩₽¢]|^[A-Za-z]{3}|[A-Za-z]{3
 # kr, ₺) or after it (zł, kr), any length.
 _LEADING = r"^(?:[^0-9(+\-.,]+[./]?)+"
 _TRAILING = r"[^0-9)\-]+$"
+_MINUS_SIGNS = "[\u2212\u2013\ufe63\uff0d]"  # minus sign, en dash, small and wide hyphen-minus
 _COMMA_DECIMAL = r",\d{1,2}$|,\d{4,}$|\.\d{3},"
 _DOT_DECIMAL = r",\d{3}\.|\.\d{1,2}$"
 
@@ -1147,7 +1163,8 @@ def _plain_float(text: pd.Series) -> pd.Series | None:
 
 def _parse_formatted(text: pd.Series, where: str, notes: list[str]) -> pd.Series:
     """Numbers with currency signs, thousands separators, decimal commas or (negatives)."""
-    plain = text.str.replace(_DECORATION, "", regex=True)
+    plain = text.str.replace(_MINUS_SIGNS, "-", regex=True)  # a typeset minus: "−12,50"
+    plain = plain.str.replace(_DECORATION, "", regex=True)
     plain = plain.str.replace(_LEADING, "", regex=True).str.replace(_TRAILING, "", regex=True)
     negative = (plain.str.startswith("(") & plain.str.endswith(")")).fillna(False)
     trailing_minus = plain.str.endswith("-").fillna(False)  # 12.50- (some ERP exports)

@@ -553,6 +553,33 @@ def test_excels_unicode_text_export_is_read(tmp_path: Path, name: str) -> None:
                                              pd.Timestamp("2024-02-06")]
 
 
+def test_a_typeset_minus_is_a_minus(tmp_path: Path) -> None:
+    text = "client;date;montant\nc1;2024-01-05;1\u00a0234,56\nc2;2024-01-06;\u221212,50\n"
+    orders = load_orders(write(tmp_path, "o.csv", text)).orders
+    assert orders["amount"].tolist() == [1234.56, -12.5]
+
+
+@pytest.mark.parametrize(("header", "price"), [
+    ("amount_cents", None), ("Total (pence)", None), ("AmountInCents", None),
+    (None, "unit_price_cents"),
+])
+def test_money_in_cents_is_read_in_the_currency(tmp_path: Path, header: str | None,
+                                                price: str | None) -> None:
+    if header:
+        text = f"customer_id,created_at,{header}\nc1,2024-01-05,1050\nc2,2024-01-06,99\n"
+    else:
+        text = f"customer_id,created_at,qty,{price}\nc1,2024-01-05,2,525\nc2,2024-01-06,1,99\n"
+    loaded = load_orders(write(tmp_path, "o.csv", text))
+    assert loaded.orders["amount"].tolist() == [10.5, 0.99]
+    assert any("counts cents: its values are divided by 100" in n for n in loaded.notes)
+
+
+def test_a_percentage_is_not_cents(tmp_path: Path) -> None:
+    text = "customer,date,amount,discount_percents\nc1,2024-01-05,10,5\n"
+    loaded = load_orders(write(tmp_path, "o.csv", text), {"discount": "discount_percents"})
+    assert loaded.orders["discount"].tolist() == [5.0]
+
+
 def test_excel_single_sheet(tmp_path: Path) -> None:
     frame = MINIMAL.assign(customer=["012", "12"])
     orders = load_orders(excel(tmp_path, {"Orders": frame})).orders
