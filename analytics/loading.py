@@ -257,7 +257,7 @@ _ID_COLUMNS = (CUSTOMER_ID, ORDER_ID, PRODUCT_ID)
 _NUMBER_COLUMNS = (AMOUNT, QUANTITY, UNIT_PRICE, DISCOUNT)
 MAX_BAD_SHARE = 0.5  # above this share of unreadable values a column is rejected
 
-_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
+_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p", " %I:%M:%S%p")
 _DAY_FIRST = tuple(f"%d{s}%m{s}{y}{t}" for s in "/.-" for y in ("%Y", "%y") for t in _TIMES)
 _MONTH_FIRST = tuple(f"%m{s}%d{s}{y}{t}" for s in "/.-" for y in ("%Y", "%y") for t in _TIMES)
 _OTHER_DATES = (

@@ -375,13 +375,20 @@ def dates_of(tmp_path: Path, values: list[str], **kwargs: object) -> tuple[list,
     ["2024年1月5日 10:00", "2024年2月6日 23:30"],
     ["2024年1月5日 10时00分", "2024年2月6日 23时30分"],
     ["45296.416666667", "45328.979166667"],  # Excel day numbers, as a workbook saved as CSV
+    ["Jan 5 2024 10:00AM", "Feb 6 2024 11:30PM"],  # SQL Server's default text of a datetime
 ], ids=["dd-mon-yyyy", "us_month_name", "rfc_2822", "utc_suffix", "chinese", "chinese_time",
-        "excel_days"])
+        "excel_days", "am_pm_without_space"])
 def test_dates_with_month_names_in_chinese_or_as_excel_numbers(
     tmp_path: Path, values: list[str]
 ) -> None:
     dates, _ = dates_of(tmp_path, values)
     assert dates == [pd.Timestamp("2024-01-05 10:00"), pd.Timestamp("2024-02-06 23:30")]
+
+
+def test_us_dates_with_am_pm_and_no_space(tmp_path: Path) -> None:
+    dates, notes = dates_of(tmp_path, ["1/25/2024 10:00AM", "2/6/2024 11:30PM"])
+    assert dates == [pd.Timestamp("2024-01-25 10:00"), pd.Timestamp("2024-02-06 23:30")]
+    assert any("month-first (US)" in note for note in notes)
 
 
 def test_iso_dates(tmp_path: Path) -> None:
