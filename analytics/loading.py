@@ -806,6 +806,7 @@ def map_orders(
             "another column")
     for canonical, header in resolved.items():
         result.orders[canonical] = _convert(raw[header], canonical, header, date_format, result)
+    _add_times(raw, resolved, result)
     for canonical in (c for c in (AMOUNT, UNIT_PRICE, DISCOUNT) if c in resolved):
         if _in_cents(resolved[canonical]):  # "amount_cents", "Total (pence)"
             result.orders[canonical] = result.orders[canonical] / 100
@@ -828,6 +829,56 @@ def map_orders(
     if pii:
         result.notes.append(f"personal data columns not loaded: {', '.join(pii)}")
     return result
+
+
+# A time of day beside the date (PayPal's and point-of-sale exports: Date, Time)
+_TIME_HEADERS = ("time", "ordertime", "transactiontime", "transtime", "txntime", "saletime",
+                 "purchasetime", "timeofday", "uhrzeit", "heure", "hora", "ora", "tijd",
+                 "时间", "時間", "时刻")
+_TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%H:%M:%S.%f", "%I:%M:%S %p", "%I:%M %p", "%I:%M:%S%p",
+                 "%I:%M%p")
+
+
+def _add_times(raw: pd.DataFrame, resolved: Mapping[str, str], result: LoadResult) -> None:
+    """Dates without a time of day get the one of a time column beside them: without it,
+    a customer's purchases on one day would be one order when the file has no order id."""
+    candidates = [h for h in raw.columns if h not in resolved.values()
+                  and _normalise(h) in _TIME_HEADERS]
+    dates = result.orders.get(ORDER_DATE)
+    if (not candidates or dates is None or not dates.notna().any()
+            or (dates != dates.dt.normalize()).any()):
+        return
+    for header in candidates:
+        times = _times_of_day(raw[header])
+        if times is not None:
+            result.orders[ORDER_DATE] = dates + times.fillna(pd.Timedelta(0)).to_numpy()
+            result.notes.append(f"{result.source}: the times of day in column {header!r} "
+                                f"are added to the dates of {resolved[ORDER_DATE]!r}")
+            return
+
+
+def _times_of_day(values: pd.Series) -> pd.Series | None:
+    """Times of day ("14:05", "2:05 PM", or HHMM numbers as dunnhumby's 1405) as time
+    since midnight; None unless nine in ten of the values read so."""
+    text = _to_text(values).str.strip()
+    present = int(text.notna().sum())
+    if not present:
+        return None
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    for fmt in _TIME_FORMATS:  # each value by the first format that reads it
+        missing = parsed.isna() & text.notna()
+        if not missing.any():
+            break
+        parsed[missing] = pd.to_datetime(text[missing], format=fmt, errors="coerce")
+    if parsed.notna().sum() >= 0.9 * present:
+        return parsed - parsed.dt.normalize()
+    numbers = pd.to_numeric(text, errors="coerce")
+    known = numbers.dropna()
+    if (len(known) >= 0.9 * present and known.between(0, 2359).all()
+            and (known % 1 == 0).all() and (known % 100 < 60).all()):
+        return (pd.to_timedelta(numbers // 100, unit="h")
+                + pd.to_timedelta(numbers % 100, unit="min"))
+    return None
 
 
 _CURRENCY_HEADERS = ("currency", "currencycode", "währung", "waehrung", "devise", "moneda",

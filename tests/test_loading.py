@@ -12,6 +12,7 @@ import pytest
 from analytics.cleaning import clean_orders
 from analytics.errors import DataError
 from analytics.loading import detect_mapping, load_orders, map_orders, read_table
+from analytics.rfm import order_table
 from analytics.schema import CANONICAL_COLUMNS
 
 ORDER = {field: n for n, field in enumerate(CANONICAL_COLUMNS)}
@@ -383,6 +384,29 @@ def test_dates_with_month_names_in_chinese_or_as_excel_numbers(
 ) -> None:
     dates, _ = dates_of(tmp_path, values)
     assert dates == [pd.Timestamp("2024-01-05 10:00"), pd.Timestamp("2024-02-06 23:30")]
+
+
+@pytest.mark.parametrize("times", [["08:15", "15:40", "9:05 AM"], ["815", "1540", "905"]],
+                         ids=["clock", "hhmm"])
+def test_a_time_column_beside_a_date_gives_the_time_of_day(tmp_path: Path,
+                                                          times: list[str]) -> None:
+    # two coffees on one day, no order id: two orders, not one
+    text = ("customer,date,time,amount\n"
+            f"c1,2024-01-05,{times[0]},4.5\nc1,2024-01-05,{times[1]},4.5\n"
+            f"c2,2024-01-06,{times[2]},3\n")
+    loaded = load_orders(write(tmp_path, "pos.csv", text))
+    assert loaded.orders["order_date"].tolist() == [
+        pd.Timestamp("2024-01-05 08:15"), pd.Timestamp("2024-01-05 15:40"),
+        pd.Timestamp("2024-01-06 09:05")]
+    assert "pos.csv: the times of day in column 'time' are added to the dates of 'date'" \
+        in loaded.notes
+    lines, _ = clean_orders(loaded.orders, loaded.line_keys)
+    assert len(order_table(lines)) == 3
+    # dates that have their times already are left as they are
+    kept = load_orders(write(tmp_path, "t.csv", "customer,date,time,amount\n"
+                             "c1,2024-01-05 10:00,08:15,4.5\n"))
+    assert kept.orders["order_date"].tolist() == [pd.Timestamp("2024-01-05 10:00")]
+    assert not [n for n in kept.notes if "times of day" in n]
 
 
 def test_us_dates_with_am_pm_and_no_space(tmp_path: Path) -> None:
