@@ -33,7 +33,7 @@ __all__ = [
     "browsing_event",
     "cancelled_status",
     "clean_orders",
-    "magento_statuses",
+    "magento_closed",
     "nothing_left",
     "numbers_and_dates",
 ]
@@ -206,15 +206,21 @@ def _per_value(status: pd.Series, test: Callable[[pd.Series], pd.Series]) -> pd.
     return pd.Series(hit[codes], index=status.index)
 
 
-def magento_statuses(keys: Iterable[str]) -> bool:
-    """Whether a status column's values (as keys) are Magento's, where "closed" is an order
-    refunded in full; elsewhere "closed" may be an archived or a settled order."""
-    keys = set(keys)
-    return bool(keys & _MAGENTO_MARKS) or {"complete", "canceled", "closed"} <= keys
+def _magento_closed(keys: pd.Series) -> pd.Series:
+    """"closed" among Magento's statuses, where it is an order refunded in full; elsewhere
+    "closed" may be an archived or a settled order. ``keys``: all of a column's statuses."""
+    present = set(keys)
+    magento = bool(present & _MAGENTO_MARKS) or {"complete", "canceled", "closed"} <= present
+    return keys.eq("closed") & magento
+
+
+def magento_closed(status: pd.Series) -> pd.Series:
+    """True where a status is Magento's "closed" (see `_magento_closed`): a cancellation."""
+    return _per_value(status, _magento_closed)
 
 
 def _cancelled(keys: pd.Series) -> pd.Series:
-    closed = keys.eq("closed") & magento_statuses(keys)
+    closed = _magento_closed(keys)
     keys = keys.str.replace(_STATUS_OWNERS, "", regex=True)
     return ((keys.isin(CANCELLED_STATUSES) | keys.str.startswith(_CANCELLED_STARTS))
             & ~keys.isin(_NOT_CANCELLED)) | closed

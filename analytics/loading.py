@@ -30,7 +30,7 @@ from analytics.cleaning import (
     CleaningReport,
     browsing_event,
     cancelled_status,
-    magento_statuses,
+    magento_closed,
     nothing_left,
     numbers_and_dates,
 )
@@ -1065,10 +1065,8 @@ def _read_status(result: LoadResult, set_aside: Mapping[str, int]) -> None:
             shown = ", ".join(f"{value} ({n:,})" for value, n in hit.head(4).items())
             result.notes.append(f"{result.source}: column {header!r} (status): "
                                 f"{int(hit.sum()):,} {what} ({shown}) are dropped as {reason}")
-    keys = counts.index.to_series().astype(str).str.lower().str.replace(r"[\W_]+", "",
-                                                                        regex=True)
-    closed = keys.eq("closed").to_numpy()
-    if closed.any() and magento_statuses(keys):
+    closed = magento_closed(counts.index.to_series()).to_numpy()
+    if closed.any():
         result.notes.append(
             f"{result.source}: column {header!r} (status): the statuses are Magento's, where "
             f"'closed' is an order refunded in full: its {int(counts[closed].sum()):,} lines "
