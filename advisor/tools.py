@@ -125,7 +125,8 @@ class _Tools:
         self._product_names = _product_names(self.a.lines)
         _ = "" in self.a.customers.index
         self._line_codes: dict[str, tuple[np.ndarray, pd.Index]] = {}
-        self._products: dict[str | None, pd.DataFrame] = {}  # kept: the analysis is fixed
+        # kept: the analysis is fixed
+        self._products: dict[str | None, tuple[pd.DataFrame, int, dict[str, Any]]] = {}
         self._breakdowns: dict[str, str] = {}
 
     def _segment_rows(self, kind: str = "rfm") -> pd.DataFrame:
@@ -247,7 +248,7 @@ class _Tools:
             raise ToolException("the data has no quantity column: rank by revenue, customers "
                                 "or orders")
         segment = resolve_segment(segment, self.segments) if segment else None
-        table = self._product_table(segment)
+        table, buyers, left_out = self._product_table(segment)
         top = max(1, min(int(top), 50))
         rows = table.loc[table["orders"] > 0].sort_values(
             [by, "revenue"], ascending=False, kind="stable").head(top)
@@ -256,13 +257,15 @@ class _Tools:
         return _dump({"segment": segment or "all", "by": by,
                       "as_of": str(self.a.as_of.date()),
                       "products_in_scope": int((table["orders"] > 0).sum()),
-                      "customers_in_scope": table.attrs["customers"],
+                      "customers_in_scope": buyers,
                       "revenue_in_scope": _r(float(table["revenue"].sum()), 2),
-                      "non_products_left_out": table.attrs["left_out"],
+                      "non_products_left_out": left_out,
                       "products": _records(rows)})
 
-    def _product_table(self, segment: str | None) -> pd.DataFrame:
-        """Revenue, buyers, orders (and units) per product, in a segment or all; kept."""
+    def _product_table(self, segment: str | None
+                       ) -> tuple[pd.DataFrame, int, dict[str, Any]]:
+        """Revenue, buyers, orders (and units) per product, in a segment or all, the buyers
+        in all, and the non-products left out; kept."""
         if segment in self._products:
             return self._products[segment]
         product, names = self._codes("product_id")
@@ -295,12 +298,10 @@ class _Tools:
         left_out = {"codes": int((other & (table["orders"] > 0)).sum()),
                     "revenue": _r(float(table.loc[other, "revenue"].sum()), 2)}
         table = table.loc[~other].copy()
-        table.attrs["left_out"] = left_out
         table["revenue_share"] = table["revenue"] / max(float(table["revenue"].sum()), 1e-12)
-        table.attrs["customers"] = int(np.count_nonzero(np.bincount(customer,
-                                                                    minlength=len(ids))))
-        self._products[segment] = table
-        return table
+        buyers = int(np.count_nonzero(np.bincount(customer, minlength=len(ids))))
+        self._products[segment] = (table, buyers, left_out)
+        return self._products[segment]
 
     def breakdown(self, by: str = "country") -> str:
         if by not in DIMENSIONS:
@@ -315,14 +316,11 @@ class _Tools:
         customer, ids = self._codes("customer_id")
         value, values = self._codes(by)
         known = value >= 0
-        # each customer under the value of most of their lines (ties: the first value seen)
-        pairs = np.sort(customer[known] * len(values) + value[known])
-        if not len(pairs):
+        if not known.any():
             raise ToolException(f"the data's {by} column is empty; map another column to "
                                 f"{by} in the app's Data tab, or with --map {by}=HEADER")
-        starts = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]])
-        counts = np.diff(np.r_[starts, len(pairs)])
-        who, what = np.divmod(pairs[starts], len(values))
+        # each customer under the value of most of their lines (ties: the first value seen)
+        who, what, counts = _pairs(customer[known], value[known], len(values))
         best = np.lexsort((what, -counts, who))
         first = best[np.r_[True, who[best][1:] != who[best][:-1]]]
         main = pd.Series(np.asarray(values.astype(str))[what[first]], index=ids[who[first]])
@@ -492,13 +490,21 @@ def draft_campaign(context: AdvisorContext, segment: str, *,
     return payload, audience
 
 
+def _pairs(group: np.ndarray, item: np.ndarray, items: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (group, item) pairs of two code arrays (items below ``items``), sorted
+    by group then item, with how many times each occurs."""
+    pairs = np.sort(group * items + item)
+    starts = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]]) if len(pairs) else pairs
+    counts = np.diff(np.r_[starts, len(pairs)])
+    who, what = np.divmod(pairs[starts], items)
+    return who, what, counts
+
+
 def _distinct_per(group: np.ndarray, item: np.ndarray, n: int) -> np.ndarray:
     """How many distinct items each of the ``n`` groups has (codes, both from 0)."""
-    if not len(group):
-        return np.zeros(n, dtype=np.int64)
-    pairs = np.sort(group * (int(item.max()) + 1) + item)
-    first = np.r_[True, pairs[1:] != pairs[:-1]]
-    return np.bincount(pairs[first] // (int(item.max()) + 1), minlength=n)
+    items = int(item.max()) + 1 if len(item) else 1
+    return np.bincount(_pairs(group, item, items)[0], minlength=n)
 
 
 _NO_COLUMN = ("the data has no {what} column{so}; map one in the app's Data tab (field "
