@@ -328,9 +328,9 @@ def _answer_churning(r: dict[str, Any]) -> str:
             churn=_pct(focus["mean_churn_probability"]), customers=f"{focus['customers']:,}",
             change=change, expected=f"{focus['expected_churners']:,}",
             revenue_at_risk=_money(focus["revenue_at_risk"]),
-            rank="" if focus["rank"] == 1 else _ordinal(focus["rank"]),
+            rank="" if focus["rank"] == 1 else f"{_ordinal(focus['rank'])} ",
             segments=len(r["segments"]), shop_churn=_pct(r["mean_churn_probability"]),
-            total_risk=_money(r["total_revenue_at_risk"])).replace("the  most", "the most")
+            total_risk=_money(r["total_revenue_at_risk"]))
         return text + "\n\n" + _table(r["segments"][:6], _CHURN_COLUMNS)
     text = _templates()["churning_segments"].format(
         segment=top["segment"], revenue_at_risk=_money(top["revenue_at_risk"]),
