@@ -24,7 +24,7 @@ from .schema import (
 )
 
 __all__ = ["ExtraFeatures", "count_distinct", "customer_features", "feature_lines",
-           "integer_ids", "on_or_before"]
+           "integer_ids", "on_or_before", "percentiles_among"]
 
 ExtraFeatures = Callable[[pd.DataFrame, pd.Timestamp], pd.DataFrame]
 DAY = pd.Timedelta(days=1)
@@ -171,14 +171,50 @@ def _trend_features(past: pd.DataFrame, f: pd.DataFrame, day: pd.Timestamp,
     return out
 
 
-def _population_ranks(f: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+def _population_ranks(f: pd.DataFrame, columns: list[str],
+                      rows: pd.Index | None = None) -> pd.DataFrame:
     """Percentile of each column among all customers at the cut-off (``<column>_pct``).
 
     Snapshots taken at different ages of a shop (a single-cohort shop ages between them) or
     scored by models refitted at each cut-off (BG/NBD outputs passed as ``extra``) differ in
     scale; ranks within the cut-off's population stay comparable.
+
+    ``rows``: the percentiles of these customers only, still among all of ``f`` (see
+    :func:`percentiles_among`).
     """
-    return f[columns].rank(pct=True).add_suffix("_pct")
+    if rows is None:
+        return f[columns].rank(pct=True).add_suffix("_pct")
+    picked = f[columns].reindex(rows)
+    return pd.DataFrame({f"{c}_pct": percentiles_among(picked[c], f[c]) for c in columns},
+                        index=rows)
+
+
+def _floats(values: pd.Series | np.ndarray) -> np.ndarray:
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return np.asarray(values, dtype="float64")
+
+
+def percentiles_among(values: pd.Series | np.ndarray,
+                      population: pd.Series | np.ndarray) -> np.ndarray:
+    """The percentile of each value among the known values of ``population``: exactly what
+    ``population.rank(pct=True)`` gives a member of it with that value (ties share their
+    average rank; missing stays missing), for values that are members.
+
+    One sort of the population and a binary search per value: for a training sample of
+    5,000 of 700,000 customers, 6 ms a column where ranking them all takes 80 ms.
+    """
+    known = _floats(population)
+    known = np.sort(known[~np.isnan(known)])
+    wanted = _floats(values)
+    if not len(known):
+        return np.full(len(wanted), np.nan)
+    below = np.searchsorted(known, wanted, "left")
+    up_to = np.searchsorted(known, wanted, "right")
+    # ranks below + 1 .. up_to share their mean; pandas divides it by the known count
+    out = (below + up_to + 1) / 2 / len(known)
+    out[np.isnan(wanted)] = np.nan
+    return out
 
 
 def integer_ids(orders: pd.DataFrame, lines: pd.DataFrame | None = None
@@ -274,7 +310,7 @@ def customer_features(
         f = f.join(_line_features(on_or_before(lines, cutoff), f["frequency"]))
     ranked = [c for c in RANKED_FEATURES if c in f]
     if population is not None:
-        return f.join(_population_ranks(population, ranked).reindex(f.index))
+        return f.join(_population_ranks(population, ranked, rows=f.index))
     if extra is not None:
         added = extra(past, day)
         f = f.join(added)

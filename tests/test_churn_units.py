@@ -364,6 +364,21 @@ def test_features_of_a_subset_equal_the_full_rows_with_population_percentiles():
         assert subset["frequency_pct"].min() < 0.5 < subset["frequency_pct"].max()
 
 
+def test_percentiles_among_the_population_are_pandas_ranks_exactly():
+    from analytics.features import percentiles_among
+
+    rng = np.random.default_rng(5)
+    days = pd.Series(rng.integers(0, 40, 3000))  # many ties
+    gaps = pd.Series(rng.lognormal(size=3000)).where(rng.random(3000) > 0.3)  # missing
+    gaps.iloc[:3] = np.inf
+    for population in (days, gaps, pd.Series([7.0]), pd.Series([np.nan, 2.0, 2.0])):
+        expected = population.rank(pct=True).to_numpy()
+        rows = rng.choice(len(population), min(len(population), 400), replace=False)
+        got = percentiles_among(population.iloc[rows], population)
+        assert np.array_equal(got, expected[rows], equal_nan=True)  # not approximately
+    assert np.isnan(percentiles_among(pd.Series([1.0]), pd.Series([np.nan]))).all()
+
+
 def test_count_distinct_is_a_grouped_nunique():
     from analytics.features import count_distinct
 
