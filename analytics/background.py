@@ -113,14 +113,17 @@ class Background(Generic[T]):
         return self._process.poll() is None
 
     def cancel(self) -> None:
-        """Stop the worker if it is still running."""
+        """Stop the worker if it is still running, and close both pipes (a worker started
+        ahead and never given a call still holds its input's)."""
         if self.running:
             self._process.kill()
         self._process.wait()
         if self._sender is not None:
             self._sender.join()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # the worker is gone: nothing to flush
+                    pipe.close()
 
 
 def serve(modules: Sequence[str] = ()) -> None:

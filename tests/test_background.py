@@ -2,6 +2,7 @@
 must be what the analysis computes by itself; a worker that dies must not cost the user the
 backtest, and a failed analysis must not leave its worker running."""
 
+import gc
 import os
 import time
 import warnings
@@ -90,6 +91,23 @@ def test_cancel_stops_the_worker():
     assert worker.running
     worker.cancel()
     assert not worker.running
+
+
+def test_a_worker_started_ahead_and_never_used_leaves_no_open_pipe():
+    # analyze_file starts one ahead for any file of 4 MB or more, and stops it unused when
+    # the log turns out smaller than a background backtest needs
+    gc.collect()  # what earlier tests left (event loops of the app's) is not this test's
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for used in (False, True):
+            worker = Background.ahead()
+            if used:
+                worker.submit(sorted, [2, 1])
+            worker.cancel()
+            del worker
+            gc.collect()
+    assert not [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)
+                and "unclosed file" in str(w.message)]
 
 
 def test_the_background_backtest_is_the_one_computed_in_process(shop_lines, monkeypatch):
