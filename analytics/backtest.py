@@ -40,13 +40,18 @@ from .schema import (
 )
 from .scoring import score_customers
 
-__all__ = ["BACKTEST_COLUMNS", "auc_difference", "backtest", "churn_metrics", "clv_metrics",
-           "describe_margin", "losing_margin", "top_decile_lift"]
+__all__ = ["BACKTEST_COLUMNS", "MIN_CLASS_FOR_INTERVAL", "auc_difference", "backtest",
+           "churn_margin", "churn_metrics", "clv_metrics", "describe_margin", "losing_margin",
+           "top_decile_lift"]
 
 # The columns of the order lines that the backtest's models read; the others (names, prices,
 # country, channel) need not be handed to it.
 BACKTEST_COLUMNS = (CUSTOMER_ID, ORDER_DATE, AMOUNT, ORDER_ID, PRODUCT_ID, CATEGORY, QUANTITY,
                     COUPON_CODE, DISCOUNT)
+# Below this many churned or retained customers the churn margin has no confidence interval:
+# with equally good scores, DeLong's 95 % interval missed zero in 16-24 % of simulated
+# backtests with 2 churners, 8-10 % with 5 and 6-7 % with 10 (5 % is its promise).
+MIN_CLASS_FOR_INTERVAL = 10
 
 
 def top_decile_lift(y: np.ndarray, score: np.ndarray) -> float:
@@ -155,7 +160,7 @@ def backtest(
         "churn_rate": round(float(y.mean()), 4),
         "model_used": scores.diagnostics["churn"]["model"],
         "metrics": _round(metrics),
-        "margin": _margin(y, scored, metrics),
+        "margin": churn_margin(y, scored, metrics),
     }
     result["clv"] = _clv_backtest(orders, features, predictions, cut, horizon_days)
     if PRODUCT_ID in lines and lines[PRODUCT_ID].notna().any():
@@ -169,14 +174,29 @@ def backtest(
     return result
 
 
-def _margin(y: pd.Series, scored: dict[str, pd.Series],
-            metrics: dict[str, dict[str, float]]) -> dict[str, Any] | None:
-    """The model's ROC AUC minus the better baseline's, with DeLong's 95 % interval."""
+def churn_margin(y: pd.Series, scored: dict[str, pd.Series],
+                 metrics: dict[str, dict[str, float]]) -> dict[str, Any] | None:
+    """The model's ROC AUC minus the better baseline's, with DeLong's 95 % interval.
+
+    With fewer than ``MIN_CLASS_FOR_INTERVAL`` churned or retained customers the interval
+    and p-value are None and ``too_few`` says why: DeLong's interval rests on a normal
+    approximation, which that few customers do not support.
+    """
     baselines = [name for name in scored
                  if name != "model" and not math.isnan(metrics[name]["roc_auc"])]
     if math.isnan(metrics["model"]["roc_auc"]) or not baselines:
         return None
     best = max(baselines, key=lambda name: metrics[name]["roc_auc"])
+    churned = int(y.sum())
+    retained = len(y) - churned
+    if min(churned, retained) < MIN_CLASS_FOR_INTERVAL:
+        few = ("churned", churned) if churned < retained else ("retained", retained)
+        difference = metrics["model"]["roc_auc"] - metrics[best]["roc_auc"]
+        return {"baseline": best, "roc_auc_difference": round(difference, 4),
+                "ci95_low": None, "ci95_high": None, "p_value": None,
+                "too_few": f"only {few[1]} {few[0]} customers in the backtest's horizon; a "
+                           f"confidence interval needs {MIN_CLASS_FOR_INTERVAL} churned and "
+                           f"{MIN_CLASS_FOR_INTERVAL} retained"}
     diff = auc_difference(y.to_numpy(), scored["model"].to_numpy(), scored[best].to_numpy())
     return {"baseline": best, **_round_row(diff)}
 
@@ -189,6 +209,10 @@ def describe_margin(churn: dict[str, Any]) -> str:
     if not margin:
         return ""
     diff, low, high = (margin[k] for k in ("roc_auc_difference", "ci95_low", "ci95_high"))
+    if low is None:
+        return (f"Churn model ({churn['model_used']}): ROC AUC {diff:+.4f} against the better "
+                f"baseline, {margin['baseline']}; {margin['too_few']}, so this difference "
+                "may be chance.")
     p = margin["p_value"]
     p_text = "p < 0.0001" if p < 0.0001 else f"p = {p}"
     return (f"Churn model ({churn['model_used']}): ROC AUC {diff:+.4f} against the better "
@@ -201,7 +225,7 @@ def losing_margin(result: dict[str, Any]) -> str | None:
     better baseline, beyond chance (the 95 % interval below zero); else None."""
     churn = result.get("churn") or {}
     margin = churn.get("margin")
-    if not margin or margin["ci95_high"] >= 0:
+    if not margin or margin["ci95_high"] is None or margin["ci95_high"] >= 0:
         return None
     return (f"In the backtest the churn model ranked customers worse than the "
             f"{margin['baseline']} baseline (ROC AUC {margin['roc_auc_difference']:+.4f}, 95 % "

@@ -2,7 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.backtest import auc_difference, backtest, churn_metrics, top_decile_lift
+from analytics.backtest import (
+    MIN_CLASS_FOR_INTERVAL,
+    auc_difference,
+    backtest,
+    churn_margin,
+    churn_metrics,
+    describe_margin,
+    losing_margin,
+    top_decile_lift,
+)
 from analytics.cleaning import clean_orders
 from analytics.rfm import order_table
 from analytics.sample import generate_sample_shop
@@ -180,3 +189,34 @@ def test_a_churn_model_that_loses_its_backtest_is_flagged_in_the_analysis(
     # the shop's own backtest, which the model wins: no warning
     monkeypatch.setattr(pipeline, "backtest", real)
     assert not [w for w in pipeline.analyze(small_shop).warnings if "backtest" in w]
+
+
+def _margin_of(churned: int, customers: int) -> dict:
+    """The margin of a model that ranks the churned customers last, against recency, which
+    ranks them first, among ``customers`` of whom ``churned`` churned."""
+    rng = np.random.default_rng(churned)
+    y = pd.Series(np.r_[np.ones(churned, int), np.zeros(customers - churned, int)])
+    recency = pd.Series(np.where(y == 1, 200.0, 20.0) + rng.normal(0, 5, len(y)))
+    scored = {"model": 1 / recency, "recency": recency, "bgnbd": 1 / recency}
+    metrics = {name: churn_metrics(y, score, probability=name != "recency")
+               for name, score in scored.items()}
+    return churn_margin(y, scored, metrics)
+
+
+def test_a_backtest_with_few_churners_has_no_interval_and_raises_no_alarm():
+    # 2 churners of 40 customers, the shape of a small B2B shop's backtest: DeLong's normal
+    # approximation gave "-0.46 (95 % CI -0.63 to -0.29)" there, an alarm it cannot support
+    few = _margin_of(churned=2, customers=40)
+    assert few["roc_auc_difference"] == pytest.approx(-1.0, abs=0.01)
+    assert few["ci95_low"] is None and few["ci95_high"] is None and few["p_value"] is None
+    assert few["too_few"].startswith("only 2 churned customers")
+    assert losing_margin({"churn": {"margin": few}}) is None
+    sentence = describe_margin({"model_used": "bgnbd", "margin": few})
+    assert "ROC AUC -1.0000 against the better baseline, recency; only 2 churned" in sentence
+    assert "may be chance" in sentence and "CI" not in sentence
+    # as many retained customers as that is as few
+    assert _margin_of(churned=38, customers=40)["too_few"].startswith("only 2 retained")
+    # from MIN_CLASS_FOR_INTERVAL of each on, the interval is there and a loss is flagged
+    enough = _margin_of(churned=MIN_CLASS_FOR_INTERVAL, customers=40)
+    assert "too_few" not in enough and enough["ci95_high"] < 0
+    assert "ranked customers worse" in losing_margin({"churn": {"margin": enough}})
