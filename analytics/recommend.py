@@ -178,7 +178,7 @@ def _history(
         product_code=position[product_code],
         age_days=age.astype(np.float64),
         recent_buyers=recent_buyers[ranked].astype(np.float64),
-        recent_customers=len(np.unique(customer_code[recent])),
+        recent_customers=int(np.count_nonzero(np.bincount(customer_code[recent]))),
     )
 
 
