@@ -422,6 +422,22 @@ def test_iso_dates(tmp_path: Path) -> None:
     assert notes == []
 
 
+def test_iso_dates_with_one_value_of_another_kind_are_all_read_as_before(
+    tmp_path: Path,
+) -> None:
+    # ISO dates without a zone are read in one pass; one value that pass refuses (a zone,
+    # a day that does not exist) sends the whole column the general way, notes and all
+    dates, notes = dates_of(tmp_path, ["2024-01-05 10:00:00", "2024-01-05T10:00:00.5",
+                                       "2024-01-06", "", "2024-01-07 10:00:00+01:00"])
+    assert dates[:3] == [pd.Timestamp("2024-01-05 10:00"), pd.Timestamp("2024-01-05 10:00:00.5"),
+                         pd.Timestamp("2024-01-06")]
+    assert pd.isna(dates[3]) and dates[4] == pd.Timestamp("2024-01-07 09:00")
+    assert any("converted to UTC" in note for note in notes)
+    dates, notes = dates_of(tmp_path, ["2024-01-05 10:00:00"] * 30 + ["2024-02-30 10:00:00"])
+    assert dates[0] == pd.Timestamp("2024-01-05 10:00") and pd.isna(dates[-1])
+    assert any("1 values could not be read" in note and "2024-02-30" in note for note in notes)
+
+
 def test_iso_dates_with_offsets_become_naive_utc(tmp_path: Path) -> None:
     dates, notes = dates_of(tmp_path, ["2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00Z"])
     assert dates == [pd.Timestamp("2024-01-01 08:00"), pd.Timestamp("2024-01-01 10:00")]
