@@ -165,6 +165,19 @@ def test_duplicates_must_match_in_text_columns_too():
         ["A", "P1", 5.0], ["A", "P2", 5.0], ["B", "P1", 5.0], ["A", "P1", 6.0]]
 
 
+def test_repeats_are_found_whatever_zero_or_missing_value_their_numbers_hold():
+    # a discount of -0.0 equals 0.0 and a missing value equals another (whatever NaN
+    # holds it), as pandas compares them: hashing the numbers must not keep them apart
+    other_nan = np.frombuffer(np.uint64(0x7FF8000000000123).tobytes(), dtype=np.float64)[0]
+    base = {"customer_id": "A", "order_date": pd.Timestamp("2024-01-01 10:00"),
+            "amount": 5.0, "order_id": "1", "product_id": "P1", "discount": 0.0,
+            "quantity": np.nan}
+    rows = [base, {**base, "discount": -0.0, "quantity": other_nan}, {**base, "discount": 0.5}]
+    kept, report = clean_orders(pd.DataFrame(rows))
+    assert report.dropped["duplicate"] == 1
+    assert kept["discount"].tolist() == [0.0, 0.5]
+
+
 def test_lines_of_cancelled_refunded_or_failed_orders_are_cancellations() -> None:
     statuses = ["paid", "Cancelled", "REFUNDED", "partially_refunded", "wc-failed", "voided",
                 "已取消", "storniert", None, "delivered", "Cancelled by customer", "Annullato",
