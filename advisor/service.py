@@ -10,6 +10,7 @@ Errors are :class:`~analytics.errors.RetentionError` subclasses with a message t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -127,6 +128,13 @@ class Draft:
     markdown: str
     source: str
     as_of: str
+
+
+def _prepare(advisor: Advisor) -> None:
+    # a failure here is not the user's to see: the question that needs these codes makes
+    # them again and reports what is wrong
+    with contextlib.suppress(Exception):
+        advisor.prepare()
 
 
 def _mapping_from_table(table: pd.DataFrame | list[list[Any]] | None) -> dict[str, str]:
@@ -333,6 +341,10 @@ class AdvisorService:
             while len(self._loaded) > KEEP_LOADED:
                 evicted, _ = self._loaded.popitem(last=False)
                 self._overviews.pop(evicted, None)
+        # while the user reads the overview and types: the first product question on a
+        # 10M-line shop then answers in a fraction of a second instead of about 5 s
+        threading.Thread(target=_prepare, args=(advisor,), daemon=True,
+                         name="advisor-prepare").start()
         return advisor
 
     def warm_up(self) -> None:

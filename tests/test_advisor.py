@@ -16,7 +16,7 @@ from langchain_core.tools import ToolException
 from advisor.agent import Advisor
 from advisor.offline import find_segment, interpret
 from advisor.settings import load_settings
-from advisor.tools import AdvisorContext, build_tools
+from advisor.tools import AdvisorContext, ToolFunctions, build_tools
 from analytics.cleaning import clean_orders
 from analytics.pipeline import analyze, analyze_file
 from analytics.sample import generate_sample_shop
@@ -274,6 +274,34 @@ def test_product_numbers_with_lines_lacking_a_product_or_an_order_id():
     assert [p["orders"] for p in payload["products"]] == \
         expected.sort_values(ascending=False).iloc[:5].tolist()
     assert payload["revenue_in_scope"] == pytest.approx(sold["amount"].sum(), abs=0.01)
+
+
+def test_prepared_codes_answer_as_unprepared_ones_also_while_preparing(context):
+    # the app prepares in a thread once an analysis is loaded; a question asked meanwhile
+    # waits for the codes it needs and answers as it would have
+    def answers(tools: dict) -> list[str]:
+        return [tools["top_products"].invoke({"segment": "champions"}),
+                tools["top_products"].invoke({"by": "orders", "top": 5}),
+                tools["breakdown"].invoke({"by": "country"}),
+                tools["breakdown"].invoke({"by": "channel"})]
+
+    expected = answers({t.name: t for t in build_tools(context)})
+    functions = ToolFunctions(context)
+    worker = threading.Thread(target=functions.prepare)
+    worker.start()
+    assert answers({t.name: t for t in build_tools(context, functions)}) == expected
+    worker.join(timeout=60)
+    # lines without a product or an order id, and a shop without those columns
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=2)
+    orders.loc[orders.index[::5], "order_id"] = None
+    lines, report = clean_orders(orders)
+    shop = AdvisorContext(analyze(lines, cleaning=report, run_backtest=False))
+    prepared = ToolFunctions(shop)
+    prepared.prepare()
+    assert answers({t.name: t for t in build_tools(shop, prepared)}) == \
+        answers({t.name: t for t in build_tools(shop)})
+    lines, report = clean_orders(orders.drop(columns=["product_id", "order_id", "channel"]))
+    ToolFunctions(AdvisorContext(analyze(lines, cleaning=report, run_backtest=False))).prepare()
 
 
 def test_products_and_breakdowns_say_which_column_to_map_when_it_is_missing():
