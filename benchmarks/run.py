@@ -758,7 +758,7 @@ def print_result(result: dict[str, Any], console: Console) -> None:
         table.add_row("knowledge base build (embedder, index)",
                       f"{chat['kb_build_seconds']:.2f}")
         table.add_row("agent build", f"{chat['agent_build_seconds']:.2f}")
-        table.add_row("prepare (the app's thread: the lines' codes)",
+        table.add_row("prepare (the app's thread: codes, tables)",
                       f"{chat['prepare_seconds']:.2f}")
         table.add_row(f"first answer: {chat['question']!r}", f"{chat['first_answer_seconds']:.3f}")
         table.add_row(f"answer, median of {len(chat['answer_seconds'])}",

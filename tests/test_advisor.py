@@ -276,6 +276,40 @@ def test_product_numbers_with_lines_lacking_a_product_or_an_order_id():
     assert payload["revenue_in_scope"] == pytest.approx(sold["amount"].sum(), abs=0.01)
 
 
+def test_every_segments_product_numbers_are_its_customers_lines():
+    # all segments' tables are made in one pass; each must be what its own lines give,
+    # also for an order id that customers of several segments share (an export's mistake)
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=2)
+    orders.loc[orders.index[::7], "product_id"] = None
+    orders.loc[orders.index[::11], "order_id"] = "SHARED"
+    lines, report = clean_orders(orders)
+    analysis = analyze(lines, cleaning=report, run_backtest=False)
+    functions = ToolFunctions(AdvisorContext(analysis))
+    functions.prepare()
+    segment = analysis.customers["rfm_segment"].astype(str)
+    sold = analysis.lines.dropna(subset=["product_id"])
+    assert sold.loc[sold["order_id"] == "SHARED", "customer_id"].map(segment).nunique() > 1
+    for name in [None, *functions.segments]:
+        mine = sold if name is None else \
+            sold.loc[sold["customer_id"].map(segment).eq(name).to_numpy()]
+        by_product = mine.groupby("product_id")
+        expected = pd.DataFrame({"revenue": by_product["amount"].sum(),
+                                 "customers": by_product["customer_id"].nunique(),
+                                 "orders": by_product["order_id"].nunique()})
+        for by in ("orders", "revenue"):
+            payload = json.loads(functions.top_products(by=by, segment=name, top=50))
+            assert payload["customers_in_scope"] == mine["customer_id"].nunique()
+            assert payload["products_in_scope"] == len(expected)
+            assert payload["revenue_in_scope"] == pytest.approx(mine["amount"].sum(), abs=0.01)
+            for row in payload["products"]:
+                want = expected.loc[row["product_id"]]
+                assert (row["customers"], row["orders"]) == (want["customers"], want["orders"])
+                assert row["revenue"] == pytest.approx(want["revenue"], abs=0.01)
+            ranked = expected[by].sort_values(ascending=False)
+            assert [p[by] for p in payload["products"]] == \
+                pytest.approx(ranked.iloc[:50].tolist(), abs=0.01)
+
+
 def test_prepared_codes_answer_as_unprepared_ones_also_while_preparing(context):
     # the app prepares in a thread once an analysis is loaded; a question asked meanwhile
     # waits for the codes it needs and answers as it would have
