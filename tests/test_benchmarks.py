@@ -58,6 +58,7 @@ def test_the_json_has_the_chat_answer_and_the_playbook_search(tiny_run):
     assert chat["customer_tool_calls"] == ["customer_profile"] and chat["customer_error"] is None
     assert isinstance(chat["customer_answer_seconds"], float)
     assert chat["products_tool_calls"] == ["top_products"] and not chat["products_error"]
+    assert chat["country_tool_calls"] == ["breakdown"] and not chat["country_error"]
     assert search["runs"] == 20 and search["hits"]
 
 
