@@ -26,7 +26,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from .churn import churn_labels
 from .features import DAY, feature_lines
 from .recommend import evaluate_recommenders
-from .rfm import order_table
+from .rfm import order_codes, order_table
 from .schema import (
     AMOUNT,
     CATEGORY,
@@ -140,14 +140,15 @@ def backtest(
     day = pd.Timestamp(as_of).normalize()
     cut = day - pd.Timedelta(days=horizon_days)
     lines = lines.loc[lines["order_date"] < day + DAY]
-    orders = order_table(lines)
+    codes = order_codes(lines)  # numbered once, for both
+    orders = order_table(lines, codes)
     result: dict[str, Any] = {"cutoff": cut.date().isoformat(), "horizon_days": horizon_days}
     if orders["order_date"].min() >= cut:
         result["skipped"] = f"no order before the backtest cut-off {cut.date()}"
         return result
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the analysis itself reports degraded fits
-        scores = score_customers(orders, feature_lines(lines), cut, horizon_days,
+        scores = score_customers(orders, feature_lines(lines, codes), cut, horizon_days,
                                  random_state, snapshot_cache=snapshot_cache)
     features, predictions = scores.features, scores.predictions
     y = churn_labels(orders, cut, horizon_days, features.index)

@@ -76,19 +76,21 @@ def _coupon_used(codes: pd.Series) -> pd.Series:
     return codes.notna() & (codes.astype("string") != "")
 
 
-def feature_lines(lines: pd.DataFrame) -> pd.DataFrame:
+def feature_lines(lines: pd.DataFrame, order_codes: np.ndarray | None = None) -> pd.DataFrame:
     """The columns of order lines that :func:`customer_features` reads, with text as numbers.
 
     Order, product and category ids become codes (missing stays missing) and a coupon code
     becomes 1 where one was given: the features only count these and test coupon use, so
     they come out the same, while filtering and grouping millions of lines of numbers costs
-    a fraction of what it does with text.
+    a fraction of what it does with text. ``order_codes``: the order ids' codes
+    (:func:`analytics.rfm.order_codes`), if already made.
     """
     out = lines[[c for c in LINE_FEATURE_COLUMNS if c in lines]]
     recoded: dict[str, np.ndarray] = {}
     for column in (ORDER_ID, PRODUCT_ID, CATEGORY):
         if column in out and not pd.api.types.is_numeric_dtype(out[column]):
-            found = pd.factorize(out[column])[0]
+            given = order_codes if column == ORDER_ID else None
+            found = pd.factorize(out[column])[0] if given is None else given
             recoded[column] = np.where(found >= 0, found, np.nan)  # missing stays missing
     if COUPON_CODE in out:
         recoded[COUPON_CODE] = np.where(_coupon_used(out[COUPON_CODE]), 1.0, np.nan)

@@ -29,7 +29,14 @@ from .errors import DataError
 from .features import customer_features, feature_lines, integer_ids
 from .loading import LoadResult, load_orders
 from .recommend import ItemKNNRecommender
-from .rfm import DEFAULT_SEGMENT_RULES, SegmentRule, assign_segments, order_table, rfm_scores
+from .rfm import (
+    DEFAULT_SEGMENT_RULES,
+    SegmentRule,
+    assign_segments,
+    order_codes,
+    order_table,
+    rfm_scores,
+)
 from .rfm import rfm_table as build_rfm_table
 from .schema import CUSTOMER_ID, ORDER_DATE, PRODUCT_ID
 from .scoring import Scores, score_customers
@@ -219,8 +226,9 @@ def _analyze(
     lines, _, ids = integer_ids(lines)
     with _backtest_beside(lines, day, horizon_days, random_state, run_backtest,
                           backtest_worker) as backtest_result:
-        orders = order_table(lines)
-        model_lines = feature_lines(lines)  # what the features read, text as numbers
+        codes = order_codes(lines)  # numbered once, for both
+        orders = order_table(lines, codes)
+        model_lines = feature_lines(lines, codes)  # what the features read, text as numbers
         step("rfm")
         rfm = _rfm(orders, day, segment_rules)
         step("clusters")

@@ -27,6 +27,7 @@ __all__ = [
     "SEGMENT_DESCRIPTIONS",
     "SegmentRule",
     "assign_segments",
+    "order_codes",
     "order_table",
     "quintile_scores",
     "rfm_scores",
@@ -75,24 +76,70 @@ SEGMENT_DESCRIPTIONS: dict[str, str] = {
 DEFAULT_RFM_WEIGHTS: Mapping[str, float] = {"rfm_r": 1.0, "rfm_f": 1.0, "rfm_m": 1.0}
 
 
-def order_table(lines: pd.DataFrame) -> pd.DataFrame:
+def order_codes(lines: pd.DataFrame) -> np.ndarray | None:
+    """The lines' order ids as integers numbered where each first appears (``pd.factorize``),
+    -1 where missing; None without an order id column. :func:`order_table` and
+    :func:`analytics.features.feature_lines` both need them: made once, they serve both."""
+    return pd.factorize(lines[ORDER_ID])[0] if ORDER_ID in lines else None
+
+
+def order_table(lines: pd.DataFrame, codes: np.ndarray | None = None) -> pd.DataFrame:
     """One row per order: ``customer_id, order_id, order_date, amount``.
 
     Lines of one order share ``order_id``; without one (no column, or a line whose id is
-    missing), each (customer, timestamp) is an order.
+    missing), each (customer, timestamp) is an order. ``codes``: the lines'
+    :func:`order_codes`, if already made.
     """
     if ORDER_ID not in lines:
         order_key = lines.groupby([CUSTOMER_ID, ORDER_DATE], sort=False).ngroup()
         lines = lines.assign(**{ORDER_ID: order_key.astype("string")})
+        codes = None
     elif lines[ORDER_ID].isna().any():  # such lines would otherwise fall out of the groups
         missing = lines[ORDER_ID].isna()
         order_key = lines.loc[missing].groupby([CUSTOMER_ID, ORDER_DATE], sort=False).ngroup()
         named = ("(no order id) " + order_key.astype("str")).reindex(lines.index)
         lines = lines.assign(**{ORDER_ID: lines[ORDER_ID].astype("str").fillna(named)})
-    orders = lines.groupby([CUSTOMER_ID, ORDER_ID], sort=False, observed=True).agg(
+        codes = None  # numbered again, with the names
+    if len(lines) == 0 or not all(_plain(lines[c]) for c in (CUSTOMER_ID, ORDER_ID)):
+        orders = lines.groupby([CUSTOMER_ID, ORDER_ID], sort=False, observed=True).agg(
+            order_date=(ORDER_DATE, "min"), amount=(AMOUNT, "sum")
+        )
+        return orders.reset_index()
+    # What the groupby above gives, in its order (each order where it first appears), from
+    # integers: grouping 10M lines on a text column beside the customer's took 2.7 s, and
+    # the order ids are numbered once for this and the features. Each group sums the same
+    # amounts in the same order.
+    if codes is None:
+        codes = order_codes(lines)
+    codes = np.asarray(codes, dtype=np.int64)
+    customers = pd.factorize(lines[CUSTOMER_ID])[0].astype(np.int64)
+    owner = customers[_first_rows(codes)]
+    if (owner[codes] == customers).all():  # each order id is one customer's: the usual case
+        groups = codes
+    else:
+        groups = pd.factorize(customers * (int(codes.max()) + 1) + codes)[0]
+    totals = lines[[ORDER_DATE, AMOUNT]].groupby(groups, sort=True).agg(
         order_date=(ORDER_DATE, "min"), amount=(AMOUNT, "sum")
     )
-    return orders.reset_index()
+    rows = _first_rows(groups)
+    orders = totals.reset_index(drop=True)
+    for column in (ORDER_ID, CUSTOMER_ID):
+        orders.insert(0, column, lines[column].iloc[rows].reset_index(drop=True))
+    return orders
+
+
+def _plain(column: pd.Series) -> bool:
+    """Integers or text without a missing value, which :func:`order_table` can number."""
+    kind = column.dtype
+    return (pd.api.types.is_integer_dtype(kind) or isinstance(kind, pd.StringDtype)) \
+        and not column.isna().any()
+
+
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """Where each code first occurs, by code, for codes numbered where each first appears
+    (so a code's first row is where the running maximum grows)."""
+    before = np.maximum.accumulate(np.r_[-1, codes[:-1]])
+    return np.flatnonzero(codes > before)
 
 
 def rfm_table(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

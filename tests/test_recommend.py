@@ -420,3 +420,15 @@ def test_sparse_top_k_keeps_the_largest_positive_values_ties_to_the_lower_column
     # positive values first, then the lowest columns without one, at 0
     np.testing.assert_array_equal(top, [[3, 0, 2, 5], [0, 1, 2, 3], [5, 1, 0, 2]])
     np.testing.assert_array_equal(best, [[0.9, 0.5, 0.5, 0.5], [0] * 4, [0.3, 0.2, 0.1, 0]])
+
+
+def test_an_order_id_two_customers_share_counts_a_purchase_for_each():
+    # an export's mistake: one order id under two customers; each bought APPLE in it
+    orders = make_orders(basket("X", "o1", 80, "APPLE", "APPLE", "BREAD")
+                         + basket("Y", "o1", 81, "APPLE") + basket("Z", "o2", 82, "APPLE"))
+    history = recommend._history(orders, AS_OF, None, recent_days=28)
+    bought = history.matrix(np.ones(len(history.customer_code))).toarray()
+    apple = history.products.get_loc("APPLE")
+    assert dict(zip(history.customers, bought[:, apple], strict=True)) == \
+        {"X": 1.0, "Y": 1.0, "Z": 1.0}  # one purchase each: X's two lines are one
+    assert history.recent_buyers[apple] == 3

@@ -6,6 +6,7 @@ from analytics.rfm import (
     DEFAULT_SEGMENT_RULES,
     SegmentRule,
     assign_segments,
+    order_codes,
     order_table,
     quintile_scores,
     rfm_scores,
@@ -52,6 +53,29 @@ def test_lines_missing_their_order_id_still_count_as_orders(lines):
     # A's two lines at one time are one order, E's two times two: nothing is lost
     assert rfm["frequency"].to_dict() == {"A": 2, "B": 1, "C": 3, "D": 1, "E": 2}
     assert rfm["monetary"].to_dict() == {"A": 150, "B": 20, "C": 1000, "D": 10, "E": 160}
+
+
+def test_an_order_id_two_customers_share_is_an_order_of_each_in_first_seen_order(lines):
+    # B's order carries A's id (an export's mistake); A's first order's lines are apart
+    shared = lines.assign(order_id=lines["order_id"].replace("b1", "a2")).iloc[
+        [0, 2, 1, *range(3, len(lines))]]
+    expected = pd.DataFrame({
+        "customer_id": ["A", "A", "B", "C", "C", "C", "D", "E", "E"],
+        "order_id": ["a1", "a2", "a2", "c1", "c2", "c3", "d1", "e1", "e2"],
+        "amount": [100.0, 50.0, 20.0, 500.0, 300.0, 200.0, 10.0, 80.0, 80.0]})
+    as_codes = shared.assign(customer_id=pd.factorize(shared["customer_id"])[0])
+    for frame in (shared, as_codes):
+        for orders in (order_table(frame), order_table(frame, order_codes(frame))):
+            assert orders.columns.tolist() == ["customer_id", "order_id", "order_date",
+                                               "amount"]
+            assert orders["customer_id"].dtype == frame["customer_id"].dtype
+            got = orders.assign(customer_id=orders["customer_id"].map(
+                dict(zip(frame["customer_id"], shared["customer_id"], strict=True))))
+            assert got[["customer_id", "order_id", "amount"]].to_dict("list") == \
+                expected.to_dict("list")
+            assert got["order_date"].iloc[1] == pd.Timestamp("2024-03-01 09:00")
+    # without a shared id each order id is one customer's: the same table either way
+    assert order_table(lines, order_codes(lines)).equals(order_table(lines))
 
 
 def test_scores_and_segments_hand_computed(lines):
