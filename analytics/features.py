@@ -107,6 +107,17 @@ def _small_codes(values: pd.Series | np.ndarray) -> np.ndarray | None:
     return array.astype(np.int64) if low >= 0 and high < 4 * len(array) + 1024 else None
 
 
+def _among(ids: pd.Series, chosen: pd.Index) -> np.ndarray:
+    """Whether each id is one of ``chosen``: ``ids.isin(chosen)``, looked up in a table when
+    both are customer codes (10M lines in 0.03 s instead of 0.1 s, for each snapshot)."""
+    codes, wanted = _small_codes(ids), np.asarray(chosen)
+    if codes is None or wanted.dtype.kind not in "iu" or (len(wanted) and wanted.min() < 0):
+        return ids.isin(chosen).to_numpy()
+    member = np.zeros(int(codes.max()) + 1, dtype=bool)
+    member[wanted[wanted < len(member)]] = True
+    return member[codes]
+
+
 def count_distinct(keys: pd.Series | np.ndarray, values: pd.Series | np.ndarray) -> pd.Series:
     """How many distinct known ``values`` each key has, by key, sorted: what
     ``groupby(keys)[values].nunique()`` gives.
@@ -303,9 +314,9 @@ def customer_features(
     population = None
     if customers is not None and extra is None:
         population = _ranked_base(past, day, horizon_days)
-        past = past.loc[past[CUSTOMER_ID].isin(customers)]
+        past = past.loc[_among(past[CUSTOMER_ID], customers)]
         if lines is not None:
-            lines = lines.loc[lines[CUSTOMER_ID].isin(customers)]
+            lines = lines.loc[_among(lines[CUSTOMER_ID], customers)]
     f = _base_features(past, day, horizon_days)
     f = f.join(_gap_stats(past))
     f["overdue_ratio"] = f["recency_days"] / f["mean_gap_days"]
