@@ -115,6 +115,45 @@ def _dump(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, default=str)
 
 
+@dataclass(frozen=True)
+class _ProductCounts:
+    """Per product (rows) and segment (columns, the last one: customers in no segment):
+    revenue, units, buyers and orders, and the buyers per segment; ``everyone`` holds the
+    same for all customers (revenue, units, buyers, orders per product, and buyers)."""
+
+    index: pd.Index
+    other: np.ndarray  # postage, fees and adjustments: no products, as for recommendations
+    segments: list[str]
+    revenue: np.ndarray
+    units: np.ndarray | None
+    customers: np.ndarray
+    orders: np.ndarray
+    buyers: np.ndarray
+    everyone: tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, int]
+
+    def table(self, segment: str | None) -> tuple[pd.DataFrame, int, dict[str, Any]]:
+        """The products table of a segment (None: all), its buyers, the non-products left
+        out."""
+        if segment is None:
+            revenue, units, customers, orders, buyers = self.everyone
+        else:
+            k = self.segments.index(segment)
+            revenue, customers, orders = (self.revenue[:, k], self.customers[:, k],
+                                          self.orders[:, k])
+            units, buyers = None if self.units is None else self.units[:, k], \
+                int(self.buyers[k])
+        table = pd.DataFrame({"revenue": revenue, "customers": customers, "orders": orders},
+                             index=self.index)
+        if units is not None:
+            table["quantity"] = units
+        other = self.other
+        left_out = {"codes": int((other & (table["orders"] > 0)).sum()),
+                    "revenue": _r(float(table.loc[other, "revenue"].sum()), 2)}
+        table = table.loc[~other].copy()
+        table["revenue_share"] = table["revenue"] / max(float(table["revenue"].sum()), 1e-12)
+        return table, buyers, left_out
+
+
 class ToolFunctions:
     """The tool functions, bound to one context."""
 
@@ -131,6 +170,7 @@ class ToolFunctions:
         self._codes_lock = threading.RLock()  # prepare() may be making codes and tables in a thread
         # kept: the analysis is fixed
         self._products: dict[str | None, tuple[pd.DataFrame, int, dict[str, Any]]] = {}
+        self._counts: _ProductCounts | None = None
         self._breakdowns: dict[str, str] = {}
 
     def _segment_rows(self, kind: str = "rfm") -> pd.DataFrame:
@@ -289,13 +329,16 @@ class ToolFunctions:
     def _product_table(self, segment: str | None
                        ) -> tuple[pd.DataFrame, int, dict[str, Any]]:
         """Revenue, buyers, orders (and units) per product, in a segment or all, the buyers
-        in all, and the non-products left out; made for every segment at once, and kept."""
+        in all, and the non-products left out; kept. Every segment's numbers are counted
+        in one pass (:meth:`_product_counts`); a segment's table is made when asked."""
         with self._codes_lock:
-            if not self._products:
-                self._products.update(self._product_tables())
+            if segment not in self._products:
+                if self._counts is None:
+                    self._counts = self._product_counts()
+                self._products[segment] = self._counts.table(segment)
             return self._products[segment]
 
-    def _product_tables(self) -> dict[str | None, tuple[pd.DataFrame, int, dict[str, Any]]]:
+    def _product_counts(self) -> _ProductCounts:
         # One pass over the lines for all segments: on 10M lines a segment's table took
         # about 1 s when each was made from its own lines (two sorts for the distinct
         # counts), and all of them together take about as long as two of those.
@@ -330,42 +373,26 @@ class ToolFunctions:
         # order of customers in two segments is counted in each, and once in all
         pairs = _distinct(product * len(ids) + customer)
         pair_product, pair_customer = np.divmod(pairs, len(ids))
-        customers = np.bincount(pair_product * width + segment_of[pair_customer],
-                                minlength=n * width).reshape(n, width)
         triples = _distinct(order * (n * width) + cell)
         order_cell = triples % (n * width)
-        orders = np.bincount(order_cell, minlength=n * width).reshape(n, width)
         product_order = triples // width
         first = np.r_[True, product_order[1:] != product_order[:-1]]
-        orders_all = np.bincount(order_cell[first] // width, minlength=n)
         bought = np.bincount(customer, minlength=len(ids)) > 0
-        buyers = np.bincount(segment_of[bought], minlength=width)
-
-        # postage, fees and adjustments are no products, as for the recommendations
         index = pd.Index(names, name="product_id")
-        other = index.astype(str).str.fullmatch(NON_PRODUCT_PATTERN, case=False)
-        revenue, units = by_segment(amount), None if quantity is None else by_segment(quantity)
-        tables: dict[str | None, tuple[pd.DataFrame, int, dict[str, Any]]] = {}
-        columns = [(None, np.bincount(product, weights=amount, minlength=n),
-                    np.bincount(pair_product, minlength=n), orders_all,
-                    None if quantity is None else np.bincount(product, weights=quantity,
-                                                              minlength=n),
-                    int(np.count_nonzero(bought)))]
-        columns += [(name, revenue[:, k], customers[:, k], orders[:, k],
-                     None if units is None else units[:, k], int(buyers[k]))
-                    for k, name in enumerate(self.segments)]
-        for name, revenue_of, customers_of, orders_of, units_of, buyers_of in columns:
-            table = pd.DataFrame({"revenue": revenue_of, "customers": customers_of,
-                                  "orders": orders_of}, index=index)
-            if units_of is not None:
-                table["quantity"] = units_of
-            left_out = {"codes": int((other & (table["orders"] > 0)).sum()),
-                        "revenue": _r(float(table.loc[other, "revenue"].sum()), 2)}
-            table = table.loc[~other].copy()
-            table["revenue_share"] = table["revenue"] / max(float(table["revenue"].sum()),
-                                                            1e-12)
-            tables[name] = (table, buyers_of, left_out)
-        return tables
+        return _ProductCounts(
+            index=index, other=np.asarray(index.astype(str).str.fullmatch(
+                NON_PRODUCT_PATTERN, case=False), dtype=bool), segments=self.segments,
+            revenue=by_segment(amount), units=None if quantity is None else by_segment(quantity),
+            customers=np.bincount(pair_product * width + segment_of[pair_customer],
+                                  minlength=n * width).reshape(n, width),
+            orders=np.bincount(order_cell, minlength=n * width).reshape(n, width),
+            buyers=np.bincount(segment_of[bought], minlength=width),
+            everyone=(np.bincount(product, weights=amount, minlength=n),
+                      None if quantity is None else np.bincount(product, weights=quantity,
+                                                                minlength=n),
+                      np.bincount(pair_product, minlength=n),
+                      np.bincount(order_cell[first] // width, minlength=n),
+                      int(np.count_nonzero(bought))))
 
     def breakdown(self, by: str = "country") -> str:
         if by not in DIMENSIONS:
