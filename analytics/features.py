@@ -24,7 +24,7 @@ from .schema import (
 )
 
 __all__ = ["ExtraFeatures", "count_distinct", "customer_features", "feature_lines",
-           "integer_ids", "on_or_before", "percentiles_among"]
+           "integer_ids", "on_or_before", "percentiles_among", "sorted_distinct"]
 
 ExtraFeatures = Callable[[pd.DataFrame, pd.Timestamp], pd.DataFrame]
 DAY = pd.Timedelta(days=1)
@@ -109,13 +109,22 @@ def _small_codes(values: pd.Series | np.ndarray) -> np.ndarray | None:
 
 def _among(ids: pd.Series, chosen: pd.Index) -> np.ndarray:
     """Whether each id is one of ``chosen``: ``ids.isin(chosen)``, looked up in a table when
-    both are customer codes (10M lines in 0.03 s instead of 0.1 s, for each snapshot)."""
+    both are customer codes (10M lines in 0.07 s instead of 0.13 s, for each snapshot)."""
     codes, wanted = _small_codes(ids), np.asarray(chosen)
     if codes is None or wanted.dtype.kind not in "iu" or (len(wanted) and wanted.min() < 0):
         return ids.isin(chosen).to_numpy()
     member = np.zeros(int(codes.max()) + 1, dtype=bool)
     member[wanted[wanted < len(member)]] = True
     return member[codes]
+
+
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (what ``np.unique`` gives). Sorting (SIMD) and keeping
+    each run's first is 16 times faster than hashing (``pd.unique``) for 4 million orders'
+    (customer, day) pairs; ``np.unique``, which hashes first in numpy 2.4, took 8 s for
+    10M integers where this takes 1 s."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 def count_distinct(keys: pd.Series | np.ndarray, values: pd.Series | np.ndarray) -> pd.Series:
@@ -139,10 +148,7 @@ def count_distinct(keys: pd.Series | np.ndarray, values: pd.Series | np.ndarray)
         present = np.flatnonzero(np.bincount(key_codes))
         uniques = present
     known = (value_codes >= 0) & (key_codes >= 0)  # a missing key or value is not counted
-    pairs = np.sort(key_codes[known] * width + value_codes[known])
-    # the distinct pairs: sorting (SIMD) and keeping each run's first is 16 times faster than
-    # hashing them (pd.unique) for 4 million orders' (customer, day) pairs
-    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs
+    pairs = sorted_distinct(key_codes[known] * width + value_codes[known])
     counts = np.bincount(pairs // width, minlength=int(present.max(initial=-1)) + 1)
     return pd.Series(counts[present], index=pd.Index(uniques, name=getattr(keys, "name", None)))
 

@@ -32,6 +32,7 @@ from sklearn.base import BaseEstimator, clone
 
 from analytics.errors import DataError
 from analytics.features import count_distinct
+from analytics.rfm import order_groups
 from analytics.schema import CUSTOMER_ID, ORDER_DATE, ORDER_ID, PRODUCT_ID
 
 __all__ = [
@@ -152,13 +153,7 @@ def _history(
     product_code = product_code[~excluded[product_code]]
     customer_code, customers = pd.factorize(frame[CUSTOMER_ID], sort=True)
     order_code = pd.factorize(frame[key])[0].astype(np.int64) + 1  # a missing id is 0
-    owner = np.zeros(order_code.max(initial=0) + 1, dtype=np.int64)
-    owner[order_code] = customer_code
-    if (owner[order_code] == customer_code).all():  # each order one customer's: numbered
-        orders_of = order_code
-    else:
-        orders_of = pd.factorize(customer_code.astype(np.int64) * len(owner)
-                                 + order_code)[0].astype(np.int64)
+    orders_of = order_groups(customer_code, order_code).astype(np.int64)
     first = ~pd.Series(orders_of * len(products) + product_code).duplicated().to_numpy()
     frame, product_code, customer_code = frame.loc[first], product_code[first], \
         customer_code[first]

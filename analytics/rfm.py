@@ -28,6 +28,7 @@ __all__ = [
     "SegmentRule",
     "assign_segments",
     "order_codes",
+    "order_groups",
     "order_table",
     "quintile_scores",
     "rfm_scores",
@@ -112,12 +113,7 @@ def order_table(lines: pd.DataFrame, codes: np.ndarray | None = None) -> pd.Data
     if codes is None:
         codes = order_codes(lines)
     codes = np.asarray(codes, dtype=np.int64)
-    customers = pd.factorize(lines[CUSTOMER_ID])[0].astype(np.int64)
-    owner = customers[_first_rows(codes)]
-    if (owner[codes] == customers).all():  # each order id is one customer's: the usual case
-        groups = codes
-    else:
-        groups = pd.factorize(customers * (int(codes.max()) + 1) + codes)[0]
+    groups = order_groups(pd.factorize(lines[CUSTOMER_ID])[0], codes)
     totals = lines[[ORDER_DATE, AMOUNT]].groupby(groups, sort=True).agg(
         order_date=(ORDER_DATE, "min"), amount=(AMOUNT, "sum")
     )
@@ -126,6 +122,19 @@ def order_table(lines: pd.DataFrame, codes: np.ndarray | None = None) -> pd.Data
     for column in (ORDER_ID, CUSTOMER_ID):
         orders.insert(0, column, lines[column].iloc[rows].reset_index(drop=True))
     return orders
+
+
+def order_groups(customers: np.ndarray, orders: np.ndarray) -> np.ndarray:
+    """One integer per (customer, order) pair of two code arrays (from 0): the order codes
+    themselves when each order is one customer's, the usual case, else the pairs numbered
+    where each first appears (so with :func:`order_codes` either is numbered that way).
+    Numbering the pairs of 10M lines takes 0.8 s; the check, 0.05 s."""
+    orders = np.asarray(orders, dtype=np.int64)
+    owner = np.zeros(int(orders.max(initial=-1)) + 1, dtype=np.int64)
+    owner[orders] = customers
+    if (owner[orders] == customers).all():
+        return orders
+    return pd.factorize(np.asarray(customers, dtype=np.int64) * len(owner) + orders)[0]
 
 
 def _plain(column: pd.Series) -> bool:
