@@ -1260,8 +1260,8 @@ _DATE_FIX = (
 def _to_datetime(
     values: pd.Series, date_format: str | None, where: str, notes: list[str]
 ) -> pd.Series:
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert(None)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):  # the clock time in its own zone
+        return values.dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(values):
         return values
     if pd.api.types.is_numeric_dtype(values):
@@ -1278,8 +1278,14 @@ def _to_datetime(
         return _from_numbers(pd.to_numeric(text), where, notes)
     if not date_format:
         unique = _plain_dates(unique)
-    if unique.str.contains(r":\d\d(?:\.\d+)? ?(?:Z|[+-]\d\d:?\d\d)$").any():
-        notes.append(f"{where}: times with a UTC offset converted to UTC")
+    offsets = not date_format or date_format.endswith("%z")
+    if offsets and unique.str.contains(_HAS_UTC_OFFSET).any():
+        if unique.str.contains(r"[+-](?!00:?00$)\d\d:?\d\d$").any():  # not UTC itself
+            notes.append(f"{where}: times with a UTC offset kept at the local time they show "
+                         "(2024-01-01 00:30:00+08:00 is 2024-01-01 00:30), so days, weeks and "
+                         "months are the shop's, not UTC's")
+        unique = unique.str.replace(_UTC_OFFSET, r"\1", regex=True)
+        date_format = date_format and date_format.removesuffix("%z").rstrip()
     formats = [date_format] if date_format else _infer_formats(unique, where, notes)
     try:
         parsed = _parse_unique(unique, formats)
@@ -1292,6 +1298,12 @@ def _to_datetime(
     dates[codes < 0] = pd.NaT
     _check_bad(text, dates, where, notes, _DATE_FIX)
     return dates
+
+
+# A time's UTC offset at the end of a value (10:00:00Z, 10:00:00.5+08:00, 10:00 -0500); in
+# _UTC_OFFSET, group 1 is the time without it.
+_HAS_UTC_OFFSET = r":\d\d(?:\.\d+)? ?(?:Z|[+-]\d\d:?\d\d)$"
+_UTC_OFFSET = r"(:\d\d(?:\.\d+)?) ?(?:Z|[+-]\d\d:?\d\d)$"
 
 
 def _iso_without_zone(text: pd.Series) -> pd.Series | None:

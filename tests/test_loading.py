@@ -431,17 +431,48 @@ def test_iso_dates_with_one_value_of_another_kind_are_all_read_as_before(
                                        "2024-01-06", "", "2024-01-07 10:00:00+01:00"])
     assert dates[:3] == [pd.Timestamp("2024-01-05 10:00"), pd.Timestamp("2024-01-05 10:00:00.5"),
                          pd.Timestamp("2024-01-06")]
-    assert pd.isna(dates[3]) and dates[4] == pd.Timestamp("2024-01-07 09:00")
-    assert any("converted to UTC" in note for note in notes)
+    assert pd.isna(dates[3]) and dates[4] == pd.Timestamp("2024-01-07 10:00")
+    assert any("UTC offset" in note for note in notes)
     dates, notes = dates_of(tmp_path, ["2024-01-05 10:00:00"] * 30 + ["2024-02-30 10:00:00"])
     assert dates[0] == pd.Timestamp("2024-01-05 10:00") and pd.isna(dates[-1])
     assert any("1 values could not be read" in note and "2024-02-30" in note for note in notes)
 
 
-def test_iso_dates_with_offsets_become_naive_utc(tmp_path: Path) -> None:
-    dates, notes = dates_of(tmp_path, ["2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00Z"])
-    assert dates == [pd.Timestamp("2024-01-01 08:00"), pd.Timestamp("2024-01-01 10:00")]
-    assert any("converted to UTC" in note for note in notes)
+@pytest.mark.parametrize("values", [
+    ["2024-01-01T00:30:00.250+08:00", "2023-12-31T23:30:00+08:00"],
+    ["2024-01-01 00:30:00 +0800", "2023-12-31 23:30:00 +0800"],  # Shopify's
+    ['"Mon, 01 Jan 2024 00:30:00 +0800"', '"Sun, 31 Dec 2023 23:30:00 +0800"'],  # RFC 2822
+    ["01/01/2024 00:30:00-05:00", "12/31/2023 23:30:00-05:00"],
+], ids=["iso_with_fraction", "shopify", "rfc_2822", "month_first"])
+def test_times_with_a_utc_offset_keep_the_shops_own_day(tmp_path: Path,
+                                                         values: list[str]) -> None:
+    # a New Year's order placed at half past midnight in Shanghai (or New York) is January's,
+    # and the one an hour earlier December's, as the shop's own reports count them: in UTC
+    # they would swap months (and years), and every cohort near midnight would shift a day
+    dates, notes = dates_of(tmp_path, values)
+    assert [d.replace(microsecond=0) for d in dates] == [
+        pd.Timestamp("2024-01-01 00:30"), pd.Timestamp("2023-12-31 23:30")]
+    assert any("UTC offset kept at the local time" in note for note in notes)
+
+
+def test_times_in_utc_read_as_written_without_a_note(tmp_path: Path) -> None:
+    dates, notes = dates_of(tmp_path, ["2024-01-01T10:00:00Z", "2024-01-02T10:00:00+00:00"])
+    assert dates == [pd.Timestamp("2024-01-01 10:00"), pd.Timestamp("2024-01-02 10:00")]
+    assert not any("UTC offset" in note for note in notes)
+
+
+def test_a_date_format_with_an_offset_reads_the_local_time(tmp_path: Path) -> None:
+    dates, _ = dates_of(tmp_path, ["05.01.2024 23:30 +0100", "06.01.2024 00:15 +0100"],
+                        date_format="%d.%m.%Y %H:%M %z")
+    assert dates == [pd.Timestamp("2024-01-05 23:30"), pd.Timestamp("2024-01-06 00:15")]
+
+
+def test_a_parquet_column_with_a_time_zone_keeps_its_local_time(tmp_path: Path) -> None:
+    stamps = pd.to_datetime(["2024-01-01 00:30", "2024-02-01 09:00"]).tz_localize("Asia/Shanghai")
+    path = tmp_path / "orders.parquet"
+    pd.DataFrame({"customer": ["a", "b"], "date": stamps, "amount": [1.0, 2.0]}).to_parquet(path)
+    dates = load_orders(path).orders["order_date"].tolist()
+    assert dates == [pd.Timestamp("2024-01-01 00:30"), pd.Timestamp("2024-02-01 09:00")]
 
 
 def test_european_day_first_dates(tmp_path: Path) -> None:
