@@ -3,8 +3,10 @@ language model endpoint is configured.
 
 It reads the operator's question (English, and the main questions in Chinese, German,
 French and Spanish), calls the right tools with the right arguments, and once the tool
-results are back writes the answer, in English, from the templates in
-``prompts/offline_answers.md``. Every number in its answers
+results are back writes the answer from the templates in ``prompts/offline_answers.md``,
+or ``prompts/offline_answers.zh.md`` for a question in Chinese (German, French and Spanish
+questions are answered in English). Text the tools write (churn reasons, cluster labels,
+playbook passages, a plan's copy) stays as written. Every number in its answers
 comes from a tool result. It goes through the same agent, tools and UI as a real model.
 """
 
@@ -36,7 +38,7 @@ from analytics.rfm import DEFAULT_SEGMENT_RULES
 from .plans import load_prompt
 from .tools import SEGMENT_SYNONYMS
 
-__all__ = ["Intent", "OfflineAdvisorModel", "interpret"]
+__all__ = ["Intent", "OfflineAdvisorModel", "interpret", "language"]
 
 SEGMENTS = [rule.name for rule in DEFAULT_SEGMENT_RULES]
 
@@ -65,8 +67,9 @@ _DISTINCT = {" ".join(w for w in s.lower().split() if w not in _GENERIC): s for 
 def find_segment(text: str) -> str | None:
     """A segment named in free text: full names first, then synonyms, then typos."""
     # "revenue at risk", "at risk of churning" speak of churn, not of the At Risk segment
-    low = re.sub(r"(?:revenue|value|money|sales)\b[^.?!]{0,20}?\bat risk|at risk of", " ",
-                 text.lower())  # "how much revenue is at risk?"
+    low = re.sub(r"(?:revenue|value|money|sales)\b[^.?!]{0,20}?\bat risk|at risk of"
+                 r"|(?<!价值)流失风险(?:最|较|很|更)?[高大]", " ",
+                 text.lower())  # "how much revenue is at risk?", "流失风险最高的客户"
     # whole words, plural allowed: "new" is not "newsletter", "loyal" not "loyalty",
     # "at risk" not "what risk"
     names = [(name.lower().rstrip("s"), name) for name in SEGMENTS] + list(
@@ -94,8 +97,10 @@ def _typo_of(typed: list[str], words: list[str]) -> bool:
 
 
 def _customer_id(text: str) -> str | None:
-    match = re.search(r"(?:customer|client|user|客户|用户)\s*(?:id|#|no\.?)?\s*[:#]?\s*"
-                      r"([A-Za-z]*\d[\w-]*)", text, flags=re.I)
+    # "customer no. 12", "customer NOVA7" (an id, not "no"), "客户12345的情况" (the id ends
+    # where the Chinese does)
+    match = re.search(r"(?:customer|client|user|客户|用户)\s*(?:(?:id|no)(?![a-z\d])\.?|#)?"
+                      r"\s*[:#]?\s*([A-Za-z]*\d[A-Za-z0-9_-]*)", text, flags=re.I)
     return match.group(1) if match else None
 
 
@@ -104,8 +109,13 @@ def _has(text: str, *words: str) -> bool:
 
 
 def _word(text: str, *words: str) -> bool:
-    """A whole word (plural allowed): "how" is not in "show", "tip" not in "multiple"."""
-    return any(re.search(rf"\b{re.escape(w)}s?\b", text) for w in words)
+    """A whole word (plural allowed): "how" is not in "show", "tip" not in "multiple".
+    Chinese words are found anywhere: Chinese writes no spaces between words."""
+    return any(w in text if _CHINESE.search(w) else re.search(rf"\b{re.escape(w)}s?\b", text)
+               for w in words)
+
+
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
 # What a list of customers is ranked by, from the words of the question (first match wins).
@@ -244,7 +254,9 @@ def interpret(question: str) -> Intent:
             args["uplift"] = cap / 100
         return Intent("ab_test_plan", [("ab_test_plan", args)])
     counting = _has(q, "how many", "how much", "wie viele", "combien", "cuánt", "多少")
-    if not counting and (_has(q, *_ACTION_WORDS) or _word(q, "idea", "tip")):
+    # "复购率怎么样？" asks how the repeat rate is, not how to do something
+    acting = re.sub(r"(?:怎么样|怎样|如何)[\s？?。!！]*$", "", q)
+    if not counting and (_has(acting, *_ACTION_WORDS) or _word(q, "idea", "tip")):
         args = {"query": question}
         if segment:
             args["segment"] = segment
@@ -279,10 +291,109 @@ def interpret(question: str) -> Intent:
     return Intent("help")
 
 
+def language(question: str) -> str:
+    """The language the offline advisor answers in: ``"zh"`` for a question written in
+    Chinese (Han characters, no Japanese kana), else ``"en"``."""
+    if re.search(r"[\u3040-\u30ff]", question) or not re.search(r"[\u4e00-\u9fff]", question):
+        return "en"
+    return "zh"
+
+
 @cache
-def _templates() -> dict[str, str]:
-    sections = re.split(r"^## ", load_prompt("offline_answers.md"), flags=re.M)[1:]
+def _templates(lang: str = "en") -> dict[str, str]:
+    name = "offline_answers.md" if lang == "en" else f"offline_answers.{lang}.md"
+    sections = re.split(r"^## ", load_prompt(name), flags=re.M)[1:]
     return {s.split("\n", 1)[0].strip(): s.split("\n", 1)[1].strip() for s in sections}
+
+
+# The words an answer writes around its template, by language (filled with str.format).
+_PHRASES: dict[str, dict[str, str]] = {
+    "en": {
+        "overall": "overall", "in_segment": "in {segment}", "among": "among {segment}",
+        "all_customers": "all customers",
+        "change": ", {signed} in the last {days} days",
+        "active": ", and {n} ordered in the last {days} days",
+        "lapsed": "; {n} who ordered in the {window} days before that have not ordered since",
+        "left_out": "Postage, fees and adjustments are left out ({codes} codes, {revenue} of "
+                    "revenue).",
+        "to_recommend": "To recommend: ",
+        "ab_enough": "a holdout of {n} ({share}) is enough.",
+        "ab_larger": "hold out {n} customers rather than {share} to reach that power.",
+        "ab_too_few": "that is too few for this power: test a larger uplift, pool segments, or "
+                      "read the result as directional.",
+        "follow_up": "For a plan with {segment}'s own numbers (audience, offer, control group, "
+                     'cost), ask: "draft a campaign for {segment}".',
+        "saved": " (saved as plan {id})",
+        "why_discount": "- Why this discount: {text}.", "timing": "- Timing: {text}.",
+        "kpi": "- KPI: order rate within {days} days from {baseline} to {target}; {n} "
+               "customers per group detect that uplift.",
+        "subject": "- Subject: {text}", "note": "- Note: {text}", "sources": "Sources: ",
+        "could_not": "I could not do that: {error}", "points": "{value:+.1f} pts",
+    },
+    "zh": {
+        "overall": "全店", "in_segment": "{segment} 中", "among": "{segment} 的客户中",
+        "all_customers": "全部客户",
+        "change": "，近 {days} 天{direction} {count} 位",
+        "active": "，其中 {n} 位在最近 {days} 天内下过单",
+        "lapsed": "；在此之前 {window} 天内下过单的客户中有 {n} 位此后再未下单",
+        "left_out": "已排除运费、手续费和调整项（{codes} 个代码，收入 {revenue}）。",
+        "to_recommend": "推荐商品：",
+        "ab_enough": "留出 {n} 位（{share}）作为对照组即可。",
+        "ab_larger": "应留出 {n} 位客户作为对照组，而不是 {share}，才能达到该检验功效。",
+        "ab_too_few": "人数不足以达到该检验功效：可检验更大的提升、合并用户群，或仅将结果视为"
+                      "方向性参考。",
+        "follow_up": "如需基于 {segment} 自身数据（受众、优惠、对照组、成本）的方案，可以问："
+                     '"给 {segment} 设计一个召回活动"。',
+        "saved": "（已保存为方案 {id}）",
+        "why_discount": "- 折扣依据：{text}", "timing": "- 发送时机：{text}",
+        "kpi": "- KPI：{days} 天内下单率从 {baseline} 提升到 {target}；每组 {n} 位客户即可"
+               "检测到该提升。",
+        "subject": "- 邮件标题：{text}", "note": "- 注意：{text}", "sources": "来源：",
+        "could_not": "无法完成：{error}", "points": "{value:+.1f} 个百分点",
+    },
+}
+# Table headers and ranking criteria in Chinese (the English ones are the keys).
+_ZH_WORDS = {
+    "segment": "用户群", "customers": "客户数", "mean churn": "平均流失概率",
+    "revenue at risk": "风险收入", "churn change": "流失概率变化", "revenue share": "收入占比",
+    "mean CLV": "平均预测价值", "customer": "客户", "churn probability": "流失概率",
+    "why": "原因", "predicted value": "预测价值", "spend to date": "累计消费",
+    "orders": "订单数", "average order": "平均订单金额", "product": "商品", "name": "名称",
+    "revenue": "收入", "units": "销量", "country": "国家/地区", "channel": "渠道",
+    "number of orders": "订单数", "average order value": "平均订单金额",
+    "number of customers": "购买客户数", "units sold": "销量",
+    "predicted value over the next {h} days": "未来 {h} 天预测价值",
+    "revenue at risk over the next {h} days": "未来 {h} 天风险收入",
+    "churn probability over the next {h} days": "未来 {h} 天流失概率",
+}
+# What each segment is called in Chinese RFM practice, written after its name in Chinese
+# answers; each gloss names its own segment again when typed back (see SEGMENT_SYNONYMS).
+_ZH_SEGMENTS = {
+    "Champions": "重要价值客户", "Loyal Customers": "忠诚客户",
+    "Potential Loyalists": "潜力客户", "New Customers": "新客户", "Promising": "新晋客户",
+    "Need Attention": "需要关注客户", "About To Sleep": "即将沉睡客户",
+    "At Risk": "高价值流失风险客户", "Cannot Lose Them": "不能失去的客户",
+    "Hibernating": "沉睡客户", "Lost": "已流失客户",
+}
+
+
+def _say(lang: str, key: str, **values: Any) -> str:
+    return _PHRASES[lang][key].format(**values)
+
+
+def _word_in(lang: str, english: str) -> str:
+    return _ZH_WORDS.get(english, english) if lang == "zh" else english
+
+
+def _segment(name: str | None, lang: str) -> str | None:
+    """A segment's name, with its Chinese name beside it in a Chinese answer."""
+    gloss = _ZH_SEGMENTS.get(name or "") if lang == "zh" else None
+    return f"{name}（{gloss}）" if gloss else name
+
+
+def _scope(segment: str, lang: str, inside: str = "in_segment") -> str:
+    return _say(lang, "overall") if segment == "all" else _say(
+        lang, inside, segment=_segment(segment, lang))
 
 
 def _money(value: float | None) -> str:
@@ -293,15 +404,16 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def _table(rows: list[dict[str, Any]], columns: dict[str, str]) -> str:
-    head = "| " + " | ".join(columns.values()) + " |\n|" + "---|" * len(columns)
+def _table(rows: list[dict[str, Any]], columns: dict[str, str], lang: str = "en") -> str:
+    head = ("| " + " | ".join(_word_in(lang, c) for c in columns.values()) + " |\n|"
+            + "---|" * len(columns))
     lines = []
     for row in rows:
         cells = []
         for key in columns:
             value = row.get(key)
             if isinstance(value, float) and key.endswith("probability_change"):
-                value = f"{value * 100:+.1f} pts"
+                value = _say(lang, "points", value=value * 100)
             elif isinstance(value, float):
                 is_share = key.endswith(("share", "probability")) or key.startswith("mean_churn")
                 value = _pct(value) if is_share else _money(value)
@@ -315,31 +427,38 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _answer_churning(r: dict[str, Any]) -> str:
+def _change(top: dict[str, Any], days: int | None, lang: str) -> str:
+    n = top.get("customers_change")
+    if n is None or not days:
+        return ""
+    return _say(lang, "change", signed=f"{'+' if n >= 0 else ''}{n}", days=days,
+                direction="增加" if n >= 0 else "减少", count=f"{abs(n):,}")
+
+
+def _answer_churning(r: dict[str, Any], lang: str = "en") -> str:
     focus = r.get("focus")
     top = focus or r["segments"][0]
-    change = ""
-    if top.get("customers_change") is not None and r.get("change_over_days"):
-        sign = "+" if top["customers_change"] >= 0 else ""
-        change = f", {sign}{top['customers_change']} in the last {r['change_over_days']} days"
+    change = _change(top, r.get("change_over_days"), lang)
+    table = _table(r["segments"][:6], _CHURN_COLUMNS, lang)
     if focus:
-        text = _templates()["churning_segment"].format(
-            segment=focus["segment"], horizon_days=r["horizon_days"],
+        rank = focus["rank"]
+        text = _templates(lang)["churning_segment"].format(
+            segment=_segment(focus["segment"], lang), horizon_days=r["horizon_days"],
             churn=_pct(focus["mean_churn_probability"]), customers=f"{focus['customers']:,}",
             change=change, expected=f"{focus['expected_churners']:,}",
             revenue_at_risk=_money(focus["revenue_at_risk"]),
-            rank="" if focus["rank"] == 1 else f"{_ordinal(focus['rank'])} ",
+            rank=rank if lang != "en" else "" if rank == 1 else f"{_ordinal(rank)} ",
             segments=len(r["segments"]), shop_churn=_pct(r["mean_churn_probability"]),
             total_risk=_money(r["total_revenue_at_risk"]))
-        return text + "\n\n" + _table(r["segments"][:6], _CHURN_COLUMNS)
-    text = _templates()["churning_segments"].format(
-        segment=top["segment"], revenue_at_risk=_money(top["revenue_at_risk"]),
+        return text + "\n\n" + table
+    text = _templates(lang)["churning_segments"].format(
+        segment=_segment(top["segment"], lang), revenue_at_risk=_money(top["revenue_at_risk"]),
         horizon_days=r["horizon_days"], churn=_pct(top["mean_churn_probability"]),
         customers=f"{top['customers']:,}", change=change,
         total_risk=_money(r["total_revenue_at_risk"]),
         shop_churn=_pct(r["mean_churn_probability"]), expected=f"{r['expected_churners']:,}",
         all_customers=f"{r['customers']:,}")
-    return text + "\n\n" + _table(r["segments"][:6], _CHURN_COLUMNS)
+    return text + "\n\n" + table
 
 
 _CHURN_COLUMNS = {"segment": "segment", "customers": "customers",
@@ -347,24 +466,23 @@ _CHURN_COLUMNS = {"segment": "segment", "customers": "customers",
                   "mean_churn_probability_change": "churn change"}
 
 
-def _answer_overview(r: dict[str, Any]) -> str:
-    text = _templates()["segment_overview"].format(as_of=r["as_of"],
-                                                    customers=f"{r['customers']:,}",
-                                                    horizon_days=r["horizon_days"])
+def _answer_overview(r: dict[str, Any], lang: str = "en") -> str:
+    text = _templates(lang)["segment_overview"].format(as_of=r["as_of"],
+                                                        customers=f"{r['customers']:,}",
+                                                        horizon_days=r["horizon_days"])
     return text + "\n\n" + _table(r["segments"], {
         "segment": "segment", "customers": "customers", "revenue_share": "revenue share",
         "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
-        "mean_predicted_clv": "mean CLV"})
+        "mean_predicted_clv": "mean CLV"}, lang)
 
 
-def _answer_at_risk(r: dict[str, Any]) -> str:
-    scope = "overall" if r["segment"] == "all" else f"in {r['segment']}"
-    text = _templates()["at_risk_customers"].format(n=len(r["customers"]), scope=scope,
-                                                     horizon_days=r["horizon_days"])
+def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
+    text = _templates(lang)["at_risk_customers"].format(
+        n=len(r["customers"]), scope=_scope(r["segment"], lang), horizon_days=r["horizon_days"])
     return text + "\n\n" + _table(r["customers"], {
         "customer_id": "customer", "rfm_segment": "segment",
         "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk",
-        "churn_reasons": "why"})
+        "churn_reasons": "why"}, lang)
 
 
 _CRITERIA = {"predicted_clv": "predicted value over the next {h} days",
@@ -374,11 +492,10 @@ _CRITERIA = {"predicted_clv": "predicted value over the next {h} days",
              "churn_probability": "churn probability over the next {h} days"}
 
 
-def _answer_top(r: dict[str, Any]) -> str:
-    scope = "overall" if r["segment"] == "all" else f"in {r['segment']}"
-    criterion = _CRITERIA[r["by"]].format(h=r["horizon_days"])
-    text = _templates()["top_customers"].format(n=len(r["customers"]), scope=scope,
-                                                 criterion=criterion)
+def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
+    criterion = _word_in(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"])
+    text = _templates(lang)["top_customers"].format(
+        n=len(r["customers"]), scope=_scope(r["segment"], lang), criterion=criterion)
     labels = {"customer_id": "customer", "rfm_segment": "segment",
               "predicted_clv": "predicted value", "monetary": "spend to date",
               "frequency": "orders", "avg_order_value": "average order",
@@ -386,16 +503,15 @@ def _answer_top(r: dict[str, Any]) -> str:
     rows = [{**row, "frequency": None if row.get("frequency") is None else
              f"{row['frequency']:,.0f}"} for row in r["customers"]]
     # the tool's columns, the ranking's first
-    return text + "\n\n" + _table(rows, {c: labels[c] for c in (rows[0] if rows else [])})
+    return text + "\n\n" + _table(rows, {c: labels[c] for c in (rows[0] if rows else [])}, lang)
 
 
-def _answer_kpis(r: dict[str, Any]) -> str:
-    active = "" if r.get("active_customers") is None else (
-        f", and {r['active_customers']:,} ordered in the last {r['active_days']} days")
-    lapsed = "" if r.get("lapsed_customers") is None else (
-        f"; {r['lapsed_customers']:,} who ordered in the {r['lapsed_window_days']} days "
-        "before that have not ordered since")
-    return _templates()["shop_kpis"].format(
+def _answer_kpis(r: dict[str, Any], lang: str = "en") -> str:
+    active = "" if r.get("active_customers") is None else _say(
+        lang, "active", n=f"{r['active_customers']:,}", days=r["active_days"])
+    lapsed = "" if r.get("lapsed_customers") is None else _say(
+        lang, "lapsed", n=f"{r['lapsed_customers']:,}", window=r["lapsed_window_days"])
+    return _templates(lang)["shop_kpis"].format(
         first_order=r["first_order"], last_order=r["last_order"],
         customers=f"{r['customers']:,}", orders=f"{r['orders']:,}",
         revenue=_money(r["revenue"]), avg_order_value=_money(r["avg_order_value"]),
@@ -409,10 +525,10 @@ _PRODUCT_CRITERIA = {"revenue": "revenue", "customers": "number of customers",
                      "orders": "number of orders", "quantity": "units sold"}
 
 
-def _answer_products(r: dict[str, Any]) -> str:
-    scope = "overall" if r["segment"] == "all" else f"among {r['segment']}"
-    text = _templates()["top_products"].format(
-        n=len(r["products"]), scope=scope, criterion=_PRODUCT_CRITERIA[r["by"]],
+def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
+    text = _templates(lang)["top_products"].format(
+        n=len(r["products"]), scope=_scope(r["segment"], lang, "among"),
+        criterion=_word_in(lang, _PRODUCT_CRITERIA[r["by"]]),
         as_of=r["as_of"], products=f"{r['products_in_scope']:,}",
         customers=f"{r['customers_in_scope']:,}", revenue=_money(r["revenue_in_scope"]))
     rows = [{**row, **{k: f"{row[k]:,.0f}" for k in ("customers", "orders", "quantity")
@@ -420,27 +536,31 @@ def _answer_products(r: dict[str, Any]) -> str:
     columns = {"product_id": "product", "name": "name", "revenue": "revenue",
                "revenue_share": "revenue share", "customers": "customers", "orders": "orders",
                "quantity": "units"}
-    text += "\n\n" + _table(rows, {k: v for k, v in columns.items() if rows and k in rows[0]})
+    text += "\n\n" + _table(rows, {k: v for k, v in columns.items() if rows and k in rows[0]},
+                            lang)
     left_out = r.get("non_products_left_out") or {}
     if left_out.get("codes"):
-        text += (f"\n\nPostage, fees and adjustments are left out ({left_out['codes']:,} "
-                 f"codes, {_money(left_out['revenue'])} of revenue).")
+        text += "\n\n" + _say(lang, "left_out", codes=f"{left_out['codes']:,}",
+                              revenue=_money(left_out["revenue"]))
     return text
 
 
-def _answer_breakdown(r: dict[str, Any]) -> str:
-    text = _templates()["breakdown"].format(by=r["by"], horizon_days=r["horizon_days"])
+def _answer_breakdown(r: dict[str, Any], lang: str = "en") -> str:
+    text = _templates(lang)["breakdown"].format(by=_word_in(lang, r["by"]),
+                                                horizon_days=r["horizon_days"])
     rows = [{**row, "customers": f"{row['customers']:,}"} for row in r["rows"]]
     return text + "\n\n" + _table(rows, {
         r["by"]: r["by"], "customers": "customers", "revenue_share": "revenue share",
         "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
-        "predicted_clv": "predicted value"})
+        "predicted_clv": "predicted value"}, lang)
 
 
-def _answer_profile(r: dict[str, Any]) -> str:
-    reasons = f" ({r['churn_reasons']})" if r.get("churn_reasons") else ""
-    text = _templates()["customer_profile"].format(
-        customer_id=r["customer_id"], rfm_segment=r.get("rfm_segment"),
+def _answer_profile(r: dict[str, Any], lang: str = "en") -> str:
+    reasons = ""
+    if r.get("churn_reasons"):
+        reasons = f"（{r['churn_reasons']}）" if lang == "zh" else f" ({r['churn_reasons']})"
+    text = _templates(lang)["customer_profile"].format(
+        customer_id=r["customer_id"], rfm_segment=_segment(r.get("rfm_segment"), lang),
         cluster_label=r.get("cluster_label"), frequency=r.get("frequency"),
         monetary=_money(r.get("monetary")), recency_days=r.get("recency_days"),
         horizon_days=r["horizon_days"], churn=_pct(r.get("churn_probability")),
@@ -449,77 +569,74 @@ def _answer_profile(r: dict[str, Any]) -> str:
         risk=_money(r.get("revenue_at_risk")))
     recs = r.get("recommendations") or []
     if recs:
-        text += "\n\nTo recommend: " + "; ".join(
+        text += "\n\n" + _say(lang, "to_recommend") + "; ".join(
             f"{x['product_id']}" + (f" ({x['name']})" if x.get("name") else "") for x in recs)
     return text
 
 
-def _answer_recs(r: dict[str, Any]) -> str:
-    text = _templates()["recommendations"].format(customer_id=r["customer_id"])
+def _answer_recs(r: dict[str, Any], lang: str = "en") -> str:
+    text = _templates(lang)["recommendations"].format(customer_id=r["customer_id"])
     return text + "\n\n" + _table(r["recommendations"], {"product_id": "product",
-                                                          "name": "name", "why": "why"})
+                                                          "name": "name", "why": "why"}, lang)
 
 
-def _answer_cohorts(r: dict[str, Any]) -> str:
+def _answer_cohorts(r: dict[str, Any], lang: str = "en") -> str:
     months = r["mean_retention_by_month"]
-    return _templates()["cohort_retention"].format(
+    return _templates(lang)["cohort_retention"].format(
         m1=_pct(months.get("M1")), m3=_pct(months.get("M3")),
         repeat=_pct(r["repeat_purchase_rate"]), new30=_pct(r["new_customer_repeat_rate_30d"]),
         new90=_pct(r["new_customer_repeat_rate_90d"]))
 
 
-def _answer_clv(r: dict[str, Any]) -> str:
-    scope = "all customers" if r["segment"] == "all" else r["segment"]
-    return _templates()["clv_summary"].format(
+def _answer_clv(r: dict[str, Any], lang: str = "en") -> str:
+    scope = _say(lang, "all_customers") if r["segment"] == "all" else _segment(r["segment"], lang)
+    return _templates(lang)["clv_summary"].format(
         horizon_days=r["horizon_days"], scope=scope, total=_money(r["total_predicted_clv"]),
         mean=_money(r["mean_predicted_clv"]), p50=_money(r["quantiles"]["p50"]),
         p90=_money(r["quantiles"]["p90"]))
 
 
-def _answer_ab(r: dict[str, Any]) -> str:
+def _answer_ab(r: dict[str, Any], lang: str = "en") -> str:
+    share = f"{r['holdout_share']:.0%}"
     if r["powered"]:
-        verdict = f"a holdout of {r['holdout_at_share']:,} ({r['holdout_share']:.0%}) is enough."
+        verdict = _say(lang, "ab_enough", n=f"{r['holdout_at_share']:,}", share=share)
     elif r["audience"] >= 2 * r["required_per_group"]:
-        verdict = (f"hold out {r['required_per_group']:,} customers rather than "
-                   f"{r['holdout_share']:.0%} to reach that power.")
+        verdict = _say(lang, "ab_larger", n=f"{r['required_per_group']:,}", share=share)
     else:
-        verdict = ("that is too few for this power: test a larger uplift, pool segments, or "
-                   "read the result as directional.")
-    return _templates()["ab_test_plan"].format(
-        uplift=_pct(r["target_uplift"]), segment=r["segment"],
+        verdict = _say(lang, "ab_too_few")
+    return _templates(lang)["ab_test_plan"].format(
+        uplift=_pct(r["target_uplift"]), segment=_segment(r["segment"], lang),
         baseline=_pct(r["baseline_retention"]), duration_days=r["duration_days"],
         alpha=r["alpha"], power=r["power"], required=f"{r['required_per_group']:,}",
         audience=f"{r['audience']:,}", verdict=verdict)
 
 
-def _answer_playbook(r: dict[str, Any]) -> str:
-    parts = [_templates()["playbook_search"]]
+def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
+    parts = [_templates(lang)["playbook_search"]]
     for p in r["passages"][:3]:
         body = p["text"].split("\n", 2)[-1].strip()
         parts.append(f"**{p['title']} — {p['section']}** ({p['source']})\n\n{body[:600]}")
     if r.get("segment"):
-        parts.append(f'For a plan with {r["segment"]}\'s own numbers (audience, offer, '
-                     f'control group, cost), ask: "draft a campaign for {r["segment"]}".')
+        parts.append(_say(lang, "follow_up", segment=r["segment"]))
     return "\n\n".join(parts)
 
 
-def _answer_plan(r: dict[str, Any]) -> str:
-    saved = f" (saved as plan {r['plan_id']})" if r.get("plan_id") is not None else ""
-    text = _templates()["campaign_plan"].format(
-        segment=r["segment"], saved=saved, offer=r["offer"], discount=f"{r['discount']:.0%}",
-        treatment=f"{r['treatment_size']:,}", holdout=f"{r['holdout_size']:,}",
-        channel=r["channel"], days=r["send_within_days"], cost=_money(r["expected_cost"]),
-        incremental=_money(r["expected_incremental_revenue"]))
-    lines = [text, "", f"- Why this discount: {r['discount_rationale']}.",
-             f"- Timing: {r['timing_rationale']}.",
-             f"- KPI: order rate within {r['horizon_days']} days from "
-             f"{_pct(r['baseline_retention'])} to {_pct(r['target_retention'])}; "
-             f"{r['required_per_group']:,} customers per group detect that uplift.",
-             f"- Subject: {r['subject']}", "", r["body"]]
-    lines += [f"- Note: {w}" for w in r.get("warnings", [])]
+def _answer_plan(r: dict[str, Any], lang: str = "en") -> str:
+    saved = "" if r.get("plan_id") is None else _say(lang, "saved", id=r["plan_id"])
+    text = _templates(lang)["campaign_plan"].format(
+        segment=_segment(r["segment"], lang), saved=saved, offer=r["offer"],
+        discount=f"{r['discount']:.0%}", treatment=f"{r['treatment_size']:,}",
+        holdout=f"{r['holdout_size']:,}", channel=r["channel"], days=r["send_within_days"],
+        cost=_money(r["expected_cost"]), incremental=_money(r["expected_incremental_revenue"]))
+    lines = [text, "", _say(lang, "why_discount", text=r["discount_rationale"]),
+             _say(lang, "timing", text=r["timing_rationale"]),
+             _say(lang, "kpi", days=r["horizon_days"], baseline=_pct(r["baseline_retention"]),
+                  target=_pct(r["target_retention"]), n=f"{r['required_per_group']:,}"),
+             _say(lang, "subject", text=r["subject"]), "", r["body"]]
+    lines += [_say(lang, "note", text=w) for w in r.get("warnings", [])]
     if r.get("citations"):
-        lines += ["", "Sources: " + "; ".join(f"{c['title']}, \"{c['section']}\" "
-                                              f"({c['source']})" for c in r["citations"])]
+        lines += ["", _say(lang, "sources") + "; ".join(
+            f"{c['title']}, \"{c['section']}\" ({c['source']})" for c in r["citations"])]
     return "\n".join(lines)
 
 
@@ -534,8 +651,9 @@ ANSWERS = {
 }
 
 
-def _help() -> str:
-    return _templates()["help"].format(segments=", ".join(SEGMENTS))
+def _help(lang: str = "en") -> str:
+    return _templates(lang)["help"].format(
+        segments=", ".join(_segment(s, lang) or s for s in SEGMENTS))
 
 
 class OfflineAdvisorModel(BaseChatModel):
@@ -559,20 +677,20 @@ class OfflineAdvisorModel(BaseChatModel):
             intent = interpret(question)
             calls = [(n, a) for n, a in intent.calls if n in self.tool_names]
             if not calls:
-                return AIMessage(content=_help())
+                return AIMessage(content=_help(language(question)))
             return AIMessage(content="", tool_calls=[
                 {"name": n, "args": a, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
                 for n, a in calls])
-        return AIMessage(content=self._compose(results))
+        return AIMessage(content=self._compose(results, language(question)))
 
-    def _compose(self, results: list[ToolMessage]) -> str:
+    def _compose(self, results: list[ToolMessage], lang: str = "en") -> str:
         parts = []
         for message in results:
             if message.status == "error" or not str(message.content).startswith("{"):
-                parts.append(f"I could not do that: {message.content}")
+                parts.append(_say(lang, "could_not", error=message.content))
                 continue
             payload = json.loads(str(message.content))
-            parts.append(ANSWERS[str(message.name)](payload))
+            parts.append(ANSWERS[str(message.name)](payload, lang))
         return "\n\n".join(parts)
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,

@@ -4,6 +4,7 @@ OpenAI-compatible server on 127.0.0.1."""
 import hashlib
 import json
 import re
+import string
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -14,7 +15,7 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import ToolException
 
 from advisor.agent import Advisor
-from advisor.offline import find_segment, interpret
+from advisor.offline import _templates, find_segment, interpret, language
 from advisor.settings import load_settings
 from advisor.tools import AdvisorContext, ToolFunctions, build_tools
 from analytics.cleaning import clean_orders
@@ -159,6 +160,16 @@ def test_memory_is_kept_per_session(context):
      {"query": "which channel should I use for hibernating customers?",
       "segment": "Hibernating"}),
     ("how many customers did we lose last quarter?", "shop_kpis", {}),
+    # Chinese: "highest churn risk" is not the At Risk segment; words run together; "X怎么样"
+    # asks how X is, not how to do something
+    ("流失风险最高的前10位客户", "at_risk_customers", {"top": 10}),
+    ("哪个国家的风险收入最多？", "breakdown", {"by": "country"}),
+    ("重要价值客户买什么？", "top_products", {"by": "revenue", "top": 10, "segment": "Champions"}),
+    ("复购率怎么样？", "cohort_retention", {}),
+    ("如何提高复购率？", "playbook_search", {"query": "如何提高复购率？"}),
+    # an id that starts with "no" is not "customer no."; an id ends where the Chinese starts
+    ("show me customer NOVA7", "customer_profile", {"customer_id": "NOVA7"}),
+    ("客户12345的情况", "customer_profile", {"customer_id": "12345"}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
@@ -178,6 +189,72 @@ def test_offline_model_picks_tools_and_arguments(question, tool, args):
 ])
 def test_segment_names_typos_and_plain_words(text, segment):
     assert find_segment(text) == segment
+
+
+def _numbers(text: str) -> set[str]:
+    return set(re.findall(r"\d(?:[\d,]*\d)?(?:\.\d+)?%?", text))
+
+
+def _literals(template: str) -> list[str]:
+    return [text for text, *_ in string.Formatter().parse(template)]
+
+
+def test_chinese_templates_fill_the_same_placeholders_as_the_english():
+    english, chinese = _templates("en"), _templates("zh")
+    assert chinese.keys() == english.keys()
+    for kind, template in english.items():
+        fields = {f for _, f, *_ in string.Formatter().parse(template) if f}
+        assert {f for _, f, *_ in string.Formatter().parse(chinese[kind]) if f} == fields, kind
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_example_in_the_help_is_understood(lang):
+    examples = re.findall(r'"([^"]+)"', _templates(lang)["help"])
+    assert len(examples) >= 7
+    for example in examples:
+        assert interpret(example).kind != "help", example
+        assert language(example) == lang, example
+
+
+@pytest.mark.parametrize("english, chinese", [
+    ("which segment is churning?", "哪个用户群在流失？"),
+    ("what is the average order value?", "客单价是多少？"),
+    ("list the customers most likely to churn", "流失风险最高的前10位客户"),
+    ("what do Champions buy?", "重要价值客户买什么？"),
+    ("which country has the most customers at risk?", "哪个国家的风险收入最多？"),
+    ("cohort retention please", "复购率怎么样？"),
+    ("what's the lifetime value of my customers?", "客户生命周期价值是多少？"),
+    ("how big is the A/B test for at risk customers?", "流失风险用户的实验需要多少样本？"),
+    ("show me customer {customer}", "客户 {customer} 的情况"),
+])
+def test_a_question_in_chinese_is_answered_in_chinese_with_the_same_numbers(
+        context, sample_analysis, english, chinese):
+    customer = sample_analysis.customers.index[0]
+    english, chinese = english.format(customer=customer), chinese.format(customer=customer)
+    en = Advisor(context, OFFLINE).ask(english)
+    zh = Advisor(context, OFFLINE).ask(chinese)
+    assert [c["args"] for c in zh.tool_calls] == [c["args"] for c in en.tool_calls]
+    kind = zh.tool_calls[0]["name"]
+    # the Chinese template's words, not the English ones, frame the same tool result
+    chinese_words, english_words = (
+        re.sub(r"^[\W_]+|[\W_]+$", "", max(_literals(_templates(lang)[kind]), key=len))
+        for lang in ("zh", "en"))
+    assert chinese_words in zh.answer and english_words not in zh.answer
+    # every number of the English answer, and no other but the Chinese template's own
+    assert _numbers(en.answer) <= _numbers(zh.answer)
+    own = _numbers(" ".join(_literals(_templates("zh")[kind])))
+    assert _numbers(zh.answer) - _numbers(en.answer) <= own
+
+
+def test_a_chinese_plan_and_error_are_written_in_chinese(context):
+    plan = Advisor(context, OFFLINE).ask("给高价值流失风险用户设计一个召回活动，折扣上限10%")
+    result = plan.tool_calls[0]["result"]
+    assert plan.answer.startswith("已为 **At Risk（高价值流失风险客户）** 起草方案")
+    assert f"折扣 **{result['discount']:.0%}**" in plan.answer
+    assert f"向 {result['treatment_size']:,} 位客户" in plan.answer
+    unknown = Advisor(context, OFFLINE).ask("客户 NOSUCH999 的情况")
+    assert unknown.answer.startswith("无法完成：") and "NOSUCH999" in unknown.answer
+    assert Advisor(context, OFFLINE).ask("你好").answer.startswith("我可以根据对您店铺的分析")
 
 
 def test_top_customers_and_shop_kpis_answer_from_the_analysis(context, sample_analysis):
