@@ -676,3 +676,8 @@ def test_what_to_do_for_a_segment_gives_the_playbook_and_the_next_question(
     assert 'ask: "draft a campaign for Hibernating"' in result.answer
     assert interpret("draft a campaign for Hibernating").calls == [
         ("campaign_plan", {"segment": "Hibernating"})]
+    # in Chinese, the next question is Chinese, and is understood too
+    result = advisor.ask("如何唤醒沉睡客户？")
+    assert result.tool_calls[0]["args"]["segment"] == "Hibernating"
+    follow_up = re.search(r'可以问："([^"]+)"', result.answer).group(1)
+    assert interpret(follow_up).calls == [("campaign_plan", {"segment": "Hibernating"})]
