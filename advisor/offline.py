@@ -377,6 +377,53 @@ _ZH_SEGMENTS = {
 }
 
 
+# The churn reasons the analytics write (analytics.churn.churn_reasons), in Chinese.
+_ZH_REASONS = (
+    (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
+     r"已 \1 天未下单，是其平均间隔 \3 天的 \2 倍"),
+    (r"one order only, (\d+) days ago", r"只下过一单，在 \1 天前"),
+    (r"(\d+) orders? in the last (\d+) days against (\d+) in the (\d+) before",
+     r"最近 \2 天下了 \1 单，之前 \4 天为 \3 单"),
+    (r"no order for (\d+) days", r"已 \1 天未下单"),
+    (r"all (\d+) orders? on one day, (\d+) days ago", r"全部 \1 单都在同一天，\2 天前"),
+    (r"orders about every (\d+) days, less often than every (\d+) days",
+     r"约每 \1 天下一单，少于每 \2 天一单"),
+    (r"only (\d+) orders? so far", r"目前只下过 \1 单"),
+    (r"buying at their usual pace", "按平常的节奏购买"),
+    (r"; ", "；"),
+)
+
+
+def _reasons(text: str | None, lang: str) -> str | None:
+    """A customer's churn reasons in the answer's language (as written if unknown)."""
+    if lang != "zh" or not text:
+        return text
+    for pattern, words in _ZH_REASONS:
+        text = re.sub(pattern, words, text)
+    return text
+
+
+# The words of a cluster's label (analytics.clusters), in Chinese.
+_ZH_CLUSTER_WORDS = {"one-time": "一次性", "occasional": "偶尔购买的", "regular": "定期购买的",
+                     "frequent": "高频", "low": "低客单", "mid": "中客单", "high": "高客单",
+                     "active": "活跃", "lapsing": "趋于流失", "lapsed": "已流失"}
+_CLUSTER_LABEL = re.compile(r"(one-time|occasional|regular|frequent) (low|mid|high)-basket "
+                            r"(coupon-driven )?buyers(?:, (active|lapsing|lapsed))?"
+                            r"(?: \(group (\d+)\))?")
+
+
+def _cluster(label: str | None, lang: str) -> str | None:
+    """A cluster's label in the answer's language (as written if unknown)."""
+    match = _CLUSTER_LABEL.fullmatch(label or "") if lang == "zh" else None
+    if not match:
+        return label
+    often, basket, coupons, activity, group = match.groups()
+    words = _ZH_CLUSTER_WORDS
+    text = f"{words[often]}{words[basket]}{'、依赖优惠券的' if coupons else ''}买家"
+    text += f"，{words[activity]}" if activity else ""
+    return text + (f"（第 {group} 组）" if group else "")
+
+
 def _say(lang: str, key: str, **values: Any) -> str:
     return _PHRASES[lang][key].format(**values)
 
@@ -479,7 +526,9 @@ def _answer_overview(r: dict[str, Any], lang: str = "en") -> str:
 def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
     text = _templates(lang)["at_risk_customers"].format(
         n=len(r["customers"]), scope=_scope(r["segment"], lang), horizon_days=r["horizon_days"])
-    return text + "\n\n" + _table(r["customers"], {
+    rows = [{**row, "churn_reasons": _reasons(row.get("churn_reasons"), lang)}
+            for row in r["customers"]]
+    return text + "\n\n" + _table(rows, {
         "customer_id": "customer", "rfm_segment": "segment",
         "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk",
         "churn_reasons": "why"}, lang)
@@ -556,12 +605,12 @@ def _answer_breakdown(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_profile(r: dict[str, Any], lang: str = "en") -> str:
-    reasons = ""
-    if r.get("churn_reasons"):
-        reasons = f"（{r['churn_reasons']}）" if lang == "zh" else f" ({r['churn_reasons']})"
+    reasons = _reasons(r.get("churn_reasons"), lang) or ""
+    if reasons:
+        reasons = f"（{reasons}）" if lang == "zh" else f" ({reasons})"
     text = _templates(lang)["customer_profile"].format(
         customer_id=r["customer_id"], rfm_segment=_segment(r.get("rfm_segment"), lang),
-        cluster_label=r.get("cluster_label"), frequency=r.get("frequency"),
+        cluster_label=_cluster(r.get("cluster_label"), lang), frequency=r.get("frequency"),
         monetary=_money(r.get("monetary")), recency_days=r.get("recency_days"),
         horizon_days=r["horizon_days"], churn=_pct(r.get("churn_probability")),
         reasons=reasons, clv=_money(r.get("predicted_clv")),

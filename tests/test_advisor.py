@@ -15,9 +15,17 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import ToolException
 
 from advisor.agent import Advisor
-from advisor.offline import _templates, find_segment, interpret, language
+from advisor.offline import (
+    _cluster,
+    _reasons,
+    _templates,
+    find_segment,
+    interpret,
+    language,
+)
 from advisor.settings import load_settings
 from advisor.tools import AdvisorContext, ToolFunctions, build_tools
+from analytics.churn import churn_reasons
 from analytics.cleaning import clean_orders
 from analytics.pipeline import analyze, analyze_file
 from analytics.sample import generate_sample_shop
@@ -244,6 +252,42 @@ def test_a_question_in_chinese_is_answered_in_chinese_with_the_same_numbers(
     assert _numbers(en.answer) <= _numbers(zh.answer)
     own = _numbers(" ".join(_literals(_templates("zh")[kind])))
     assert _numbers(zh.answer) - _numbers(en.answer) <= own
+
+
+def test_every_churn_reason_is_translated_in_a_chinese_answer(sample_analysis):
+    # one customer per reason the analytics give (see analytics.churn.churn_reasons)
+    features = pd.DataFrame({
+        "overdue_ratio": [3.0, None, 0.5, None, None, None, 1.0, 0.2],
+        "frequency": [4, 1, 5, 3, 2, 2, 3, 6],
+        "recency_days": [60, 40, 20, 120, 30, 50, 10, 5],
+        "orders_prev_horizon": [2, 0, 4, 1, 0, 1, 1, 2],
+        "orders_last_horizon": [2, 1, 1, 0, 2, 1, 1, 2],
+        "purchase_days": [4, 1, 5, 3, 1, 2, 3, 6],
+        "mean_gap_days": [20.0, None, 30.0, None, 0.0, 100.0, 40.0, 10.0],
+    }, index=[f"c{i}" for i in range(8)])
+    churn = pd.Series([0.9] * 7 + [0.1], index=features.index)
+    reasons = churn_reasons(features, 90, churn=churn).tolist()
+    reasons += sample_analysis.customers["churn_reasons"].dropna().unique().tolist()
+    for text in reasons:
+        assert not re.search(r"[A-Za-z]", _reasons(text, "zh")), text
+    assert _reasons(reasons[0], "en") == reasons[0]
+    kinds = {re.sub(r"[\d.,]+", "#", part.replace("orders", "order"))
+             for text in reasons[:8] for part in text.split("; ")}
+    assert len(kinds) == 8  # each of the seven reasons, and "at their usual pace"
+
+
+def test_every_cluster_label_is_translated_in_a_chinese_answer(sample_analysis):
+    labels = [f"{often} {basket}-basket {coupons}buyers{activity}{group}"
+              for often in ("one-time", "occasional", "regular", "frequent")
+              for basket in ("low", "mid", "high") for coupons in ("", "coupon-driven ")
+              for activity in ("", ", active", ", lapsing", ", lapsed")
+              for group in ("", " (group 3)")]
+    labels += sample_analysis.customers["cluster_label"].dropna().unique().tolist()
+    translated = [_cluster(label, "zh") for label in labels]
+    assert all(not re.search(r"[A-Za-z]", text) for text in translated)
+    assert len(set(translated)) == len(set(labels))  # no two labels read alike
+    assert _cluster("frequent mid-basket buyers, active", "zh") == "高频中客单买家，活跃"
+    assert _cluster(labels[0], "en") == labels[0]
 
 
 def test_a_chinese_plan_and_error_are_written_in_chinese(context):
