@@ -107,7 +107,9 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
                      type=click.IntRange(min=1),
                      help="Days ahead that churn and lifetime value look."),
         click.option("--map", "maps", multiple=True, metavar="FIELD=HEADER",
-                     help="Map a column explicitly, e.g. --map customer_id=Kontakt (repeatable)."),
+                     help="Map a column explicitly, e.g. --map customer_id=Kontakt "
+                          "(repeatable); in a file without a header line, by the column's "
+                          "number: --map customer_id=1."),
         click.option("--sheet", default=None,
                      help="Excel sheet to read (default: the sheets whose columns give a "
                           "customer and a date); 'all' stacks sheets that share headers."),

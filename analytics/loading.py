@@ -16,7 +16,7 @@ import gzip
 import hashlib
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,6 +330,9 @@ def read_table(path: str | Path, sheet: str | None = None, *,
             "Check that the file is complete and not corrupt, or export it again."
         ) from None
     table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]
+    if kind == "text" and _values_not_names(list(table.columns)) \
+            and not _has_keys(table.columns, purchases_of):
+        table = _read_text(path, sheet, headerless=True)  # CDNOW's: no header line
     if table.empty and (events := table.attrs.get("not_purchases")):
         report = CleaningReport(rows_in=sum(events.values()), rows_kept=sum(events.values()))
         report.add(NOT_A_PURCHASE, report.rows_in)
@@ -358,32 +361,47 @@ def _file_kind(path: Path) -> str:
     )
 
 
-def _read_text(path: Path, sheet: str | None) -> pd.DataFrame:
+def _read_text(path: Path, sheet: str | None, headerless: bool = False) -> pd.DataFrame:
+    """A text file's table; ``headerless``: its first line is a row too, and the columns
+    are named by their numbers, "1" to "n"."""
     if path.stat().st_size == 0:
         raise DataError(f"{path.name}: the file is empty (no header, no rows). Export it again.")
     sep, title = _sniff_delimiter(path)
+    header = {"header": None} if headerless else {}
     if _utf16(path):  # Excel's "Unicode text" (tab-separated UTF-16): read as text
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rt", encoding="utf-16", errors="replace", newline="") as handle:
-            table = pd.read_csv(handle, sep=sep, dtype=str, skiprows=len(title))
+            table = pd.read_csv(handle, sep=sep, dtype=str, skiprows=len(title), **header)
         table.attrs["title"] = title
-        return table
+        return _numbered(table) if headerless else table
     # UTF-8, else Windows-1252 (the UCI Online Retail CSV among many Windows exports); the
     # pyarrow parser is fast but strict, the C parser takes what pyarrow refuses.
     table = None
     for encoding in ("utf-8", "cp1252"):
         with contextlib.suppress(Exception):
             table = pd.read_csv(path, sep=sep, dtype=str, engine="pyarrow", encoding=encoding,
-                                skiprows=len(title))
+                                skiprows=len(title), **header)
             break
     if table is None:
         try:
-            table = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8", skiprows=len(title))
+            table = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8", skiprows=len(title),
+                                **header)
         except UnicodeDecodeError:
             table = pd.read_csv(path, sep=sep, dtype=str, encoding="cp1252",
-                                encoding_errors="replace", skiprows=len(title))
+                                encoding_errors="replace", skiprows=len(title), **header)
     table.attrs["title"] = title  # noted by map_orders
+    return _numbered(table) if headerless else table
+
+
+def _numbered(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.set_axis([str(i + 1) for i in range(table.shape[1])], axis=1)
+    table.attrs["headerless"] = True
     return table
+
+
+def _values_not_names(headers: Sequence[str]) -> bool:
+    """Whether a first line holds values (numbers, dates) rather than column names."""
+    return len(headers) > 1 and all(re.fullmatch(r"[\d\s.,:/+-]+", h) for h in headers)
 
 
 def _sniff_delimiter(path: Path, candidates: str = ",;\t|") -> tuple[str, list[str]]:
@@ -770,9 +788,13 @@ def map_orders(
     """Map and convert an already read table (see `load_orders`); rows are never dropped."""
     title = [line.strip() for line in raw.attrs.get("title", [])]  # skipped by read_table
     sheets, in_book = raw.attrs.get("sheets", ([], 0))  # chosen by read_table
+    headerless = bool(raw.attrs.get("headerless"))  # numbered by read_table
     raw = raw.set_axis([str(c) for c in raw.columns], axis=1).reset_index(drop=True)
-    raw, title_row = _below_title(raw, mapping)
+    raw, title_row = (raw, []) if headerless else _below_title(raw, mapping)
     title += title_row
+    told = ""
+    if headerless:
+        mapping, told = _headerless_mapping(raw, mapping or {}, source)
     try:
         resolved = detect_mapping(raw.columns, mapping)
     except DataError as exc:
@@ -791,6 +813,8 @@ def map_orders(
         result.notes.append(
             f"{source}: sheet {sheets[0]!r} read, the only one of {in_book} with customer "
             "and date columns; --sheet NAME reads another")
+    if told:
+        result.notes.append(told)
     if title := [line for line in title if line]:
         result.notes.append(
             f"{source}: the column names are below a title ({', '.join(title)}); the rows "
@@ -940,9 +964,72 @@ def _below_title(raw: pd.DataFrame, mapping: Mapping[str, str] | None,
     return raw, []
 
 
+def _kind_of_values(values: pd.Series) -> str:
+    """What a column of a file without a header line holds, judged by a spread sample of
+    its values: "date" (YYYYMMDD numbers, or text that reads as dates), "integer",
+    "decimal" (numbers not all whole) or "text"."""
+    text = values.dropna().astype("str").str.strip()
+    text = text[text != ""]
+    text = text.iloc[:: max(1, len(text) // 2000)]
+    if text.empty:
+        return "text"
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all():
+        if not (numbers % 1 == 0).all():
+            return "decimal"
+        as_dates = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+        return "date" if text.str.len().eq(8).all() and as_dates.notna().all() else "integer"
+    try:
+        dates = _to_datetime(text, None, "", [])
+    except DataError:
+        return "text"
+    return "date" if dates.notna().mean() >= 0.9 else "text"
+
+
+def _headerless_mapping(raw: pd.DataFrame, mapping: Mapping[str, str], source: str
+                        ) -> tuple[dict[str, str], str]:
+    """The columns of a file without a header line (columns numbered "1" to "n"), told
+    apart by their values where that is unambiguous, as in CDNOW's ``00001 19970101 1
+    11.77``: the one column of dates is the date, the one of decimals the amount, and of
+    the rest the one with more distinct values the customer, a column of small whole
+    numbers beside it the quantity. ``mapping`` (``--map amount=4``) comes first. Returns
+    the mapping and the note that says how the columns were read."""
+    chosen = {field: str(column) for field, column in mapping.items()}
+    free = [c for c in raw.columns if c not in chosen.values()]
+    kinds = {c: _kind_of_values(raw[c]) for c in free}
+    dates = [c for c in free if kinds[c] == "date"]
+    decimals = [c for c in free if kinds[c] == "decimal"]
+    if ORDER_DATE not in chosen and len(dates) == 1:
+        chosen[ORDER_DATE] = dates[0]
+    if AMOUNT not in chosen and UNIT_PRICE not in chosen and len(decimals) == 1:
+        chosen[AMOUNT] = decimals[0]
+    rest = [c for c in free if c not in chosen.values()]
+    if CUSTOMER_ID not in chosen and rest:
+        distinct = {c: raw[c].nunique() for c in rest}
+        ids = sorted(rest, key=lambda c: -distinct[c])
+        small = [c for c in ids[1:] if kinds[c] == "integer" and QUANTITY not in chosen
+                 and pd.to_numeric(raw[c], errors="coerce").between(0, 1000).all()]
+        if len(rest) == 1 or (len(rest) == 2 and small and distinct[ids[0]] > distinct[ids[1]]):
+            chosen[CUSTOMER_ID] = ids[0]
+            if small:
+                chosen[QUANTITY] = small[0]
+    numbers = "--map customer_id=1 --map order_date=2 --map amount=4"
+    if not {CUSTOMER_ID, ORDER_DATE} <= chosen.keys() or not {AMOUNT, UNIT_PRICE} & chosen.keys():
+        shown = ", ".join(f"{c}: {kinds.get(c, 'mapped')} ({raw[c].iloc[0]})" for c in raw.columns)
+        raise DataError(
+            f"{source}: the file has no header line, and its columns ({shown}) cannot be told "
+            "apart by their values. Add a first line that names the columns, separated as "
+            "the values are (e.g. customer_id,order_date,amount), or say which column is "
+            f"which by its number, e.g. {numbers}.")
+    order = [c for c in CANONICAL_COLUMNS if c in chosen]
+    read = ", ".join(f"column {chosen[c]} as the {c}" for c in order)
+    return chosen, (f"{source}: no header line; {read}, judged by their values. If that is "
+                    f"wrong, add a header line or map the columns by number, e.g. {numbers}")
+
+
 def _check_required(mapping: dict[str, str], headers: list[str], source: str) -> None:
     missing = [c for c in (CUSTOMER_ID, ORDER_DATE) if c not in mapping]
-    if missing and len(headers) > 1 and all(re.fullmatch(r"[\d\s.,:/+-]+", h) for h in headers):
+    if missing and _values_not_names(headers):
         raise DataError(
             f"{source}: the first line ({', '.join(headers)}) holds values, not column names. "
             "Add a first line that names the columns, separated as the values are, e.g. "

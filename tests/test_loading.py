@@ -594,12 +594,37 @@ def test_columns_lined_up_with_spaces(tmp_path: Path) -> None:
     assert orders["amount"].tolist() == [11.77, 29.33]
 
 
-@pytest.mark.parametrize("sep", [" ", ","])
-def test_a_file_without_a_header_line_says_to_add_one(tmp_path: Path, sep: str) -> None:
-    text = sep.join(["00001", "19970101", "1", "11.77"]) + "\n"
-    message = error_of(write(tmp_path, "cdnow.txt", text * 3))
-    assert "cdnow.txt: the first line (00001, 19970101, 1, 11.77) holds values" in message
+@pytest.mark.parametrize("sep", [" ", "  ", ","])
+def test_a_file_without_a_header_line_is_read_by_its_values(tmp_path: Path, sep: str) -> None:
+    # CDNOW_master.txt, of BG/NBD fame: customer, YYYYMMDD date, CDs, dollars; no header
+    rows = [("00001", "19970101", "1", "11.77"), ("00002", "19970112", "1", "12.00"),
+            ("00001", "19970305", "2", "20.76"), ("00003", "19970101", "2", "29.33")]
+    text = "".join(sep.join(row) + "\n" for row in rows)
+    result = load_orders(write(tmp_path, "cdnow.txt", text))
+    orders = result.orders
+    assert result.rows_in == 4  # the first line is an order too
+    assert orders["customer_id"].tolist() == ["00001", "00002", "00001", "00003"]
+    assert orders["order_date"].tolist()[:2] == [pd.Timestamp("1997-01-01"),
+                                                 pd.Timestamp("1997-01-12")]
+    assert orders["quantity"].tolist() == [1, 1, 2, 2]
+    assert orders["amount"].tolist() == [11.77, 12.0, 20.76, 29.33]
+    assert any("no header line; column 1 as the customer_id, column 2 as the order_date, "
+               "column 4 as the amount, column 3 as the quantity" in n for n in result.notes)
+
+
+def test_a_file_without_a_header_line_whose_columns_look_alike_says_how_to_name_them(
+        tmp_path: Path) -> None:
+    # two columns of whole numbers with as many distinct values: which is the customer?
+    text = "1,19970101,1,11.77\n2,19970112,2,12.50\n"
+    message = error_of(write(tmp_path, "cdnow.txt", text))
+    assert "cdnow.txt: the file has no header line" in message
     assert "Add a first line that names the columns" in message
+    assert "--map customer_id=1 --map order_date=2 --map amount=4" in message
+    # ... and, told by number, it loads
+    orders = load_orders(tmp_path / "cdnow.txt",
+                         mapping={"customer_id": "1", "quantity": "3"}).orders
+    assert orders["customer_id"].tolist() == ["1", "2"]
+    assert orders["quantity"].tolist() == [1, 2] and orders["amount"].tolist() == [11.77, 12.5]
 
 
 def test_gzipped_csv(tmp_path: Path) -> None:
