@@ -155,8 +155,9 @@ def _mapping_from_table(table: pd.DataFrame | list[list[Any]] | None) -> dict[st
 def _app_hint(message: str) -> str:
     """The loaders speak command-line options; in the app the mapping table does that."""
     if "--map" in message:
-        message += (" In the app: type the column's header into 'column in your file' for "
-                    "that field in the mapping table, then analyse again.")
+        message += (" In the app: type the column's header (its number, in a file without a "
+                    "header line) into 'column in your file' for that field in the mapping "
+                    "table, then analyse again.")
     if "--sheet" in message:
         message += (" In the app: type the sheet name (or 'all') into the 'Excel sheet' box, "
                     "then upload the file again.")

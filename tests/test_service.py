@@ -264,6 +264,22 @@ def test_dates_in_an_unusual_format_are_read_with_the_format_given(service, home
     assert restored.date_format == fmt
 
 
+def test_a_file_without_a_header_line_previews_its_columns_by_number(service, tmp_path):
+    orders, _ = generate_sample_shop(customers=300, months=12, seed=5)
+    path = tmp_path / "cdnow.txt"
+    lines = orders.assign(day=orders["order_date"].dt.strftime("%Y%m%d"))
+    lines[["customer_id", "day", "quantity", "amount"]].to_csv(path, header=False, index=False)
+    preview = service.receive_upload(path)
+    assert preview.mapping == {"customer_id": "1", "order_date": "2", "amount": "4",
+                               "quantity": "3"}
+    assert preview.rows["customer_id"].iloc[0] == orders["customer_id"].iloc[0]  # line 1
+    assert any("no header line" in note for note in preview.notes)
+    dataset = service.analyse_upload(preview.path, preview.mapping_table())
+    analysis = service.analysis(dataset.key)
+    assert analysis.cleaning.rows_in == len(orders)
+    assert len(analysis.customers) == orders["customer_id"].nunique()
+
+
 def test_notes_on_how_the_data_was_read_say_how_to_change_it_in_the_app(service, tmp_path):
     orders, _ = generate_sample_shop(customers=300, months=12, seed=5)
     path = tmp_path / "european dates.csv"
