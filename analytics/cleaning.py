@@ -36,6 +36,7 @@ __all__ = [
     "magento_closed",
     "nothing_left",
     "numbers_and_dates",
+    "unpaid_status",
 ]
 
 MISSING_CUSTOMER = "missing_customer"
@@ -99,6 +100,14 @@ BROWSING_EVENTS = frozenset({
     # a payment's authorisation, in a transactions export: its capture is the sale
     "authorization", "authorisation",
 })  # fmt: skip
+
+# Orders never paid, same key as above (not stripped of "wc"): Magento's and WooCommerce's
+# "pending payment" (the customer left at the payment step; both shops cancel such orders
+# within hours, so an export's older ones were never paid), WooCommerce's slug for it
+# ("wc-pending"), and a checkout's draft order. An order awaiting an offline payment
+# ("on hold", "pending", "awaiting payment") is kept: it is usually paid.
+UNPAID_STATUSES = frozenset({"pendingpayment", "wcpending", "checkoutdraft", "wccheckoutdraft",
+                             "draft"})
 
 _WHAT_TO_CHECK = {
     MISSING_CUSTOMER: "is customer_id mapped to the right column (--map customer_id=<header>)?",
@@ -236,10 +245,15 @@ def browsing_event(status: pd.Series) -> pd.Series:
     return _per_value(status, lambda keys: keys.isin(BROWSING_EVENTS))
 
 
+def unpaid_status(status: pd.Series) -> pd.Series:
+    """True where a status says the order was never paid (see ``UNPAID_STATUSES``)."""
+    return _per_value(status, lambda keys: keys.isin(UNPAID_STATUSES))
+
+
 def _not_a_purchase(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
     if STATUS not in orders:
         return pd.Series(False, index=orders.index)
-    return browsing_event(orders[STATUS])
+    return browsing_event(orders[STATUS]) | unpaid_status(orders[STATUS])
 
 
 def _cancellation_ids(order_ids: pd.Series) -> pd.Series:

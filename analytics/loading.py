@@ -34,6 +34,7 @@ from analytics.cleaning import (
     magento_closed,
     nothing_left,
     numbers_and_dates,
+    unpaid_status,
 )
 from analytics.errors import DataError
 from analytics.schema import (
@@ -1146,6 +1147,8 @@ def _read_status(result: LoadResult, set_aside: Mapping[str, int]) -> None:
             "int64").sort_values(ascending=False, kind="stable")
     for test, what, reason in (
             (browsing_event, "events that are not purchases", NOT_A_PURCHASE),
+            (unpaid_status, "lines of orders never paid (a payment not completed, or a "
+             "checkout's draft)", NOT_A_PURCHASE),
             (cancelled_status, "lines of orders that were cancelled, refunded or failed",
              CANCELLATION_OR_RETURN)):
         hit = counts[test(counts.index.to_series()).to_numpy()]

@@ -198,6 +198,26 @@ def test_lines_of_cancelled_refunded_or_failed_orders_are_cancellations() -> Non
     assert report.dropped["cancellation_or_return"] == 20 and report.balanced
 
 
+def test_orders_never_paid_are_not_purchases_but_orders_awaiting_payment_are(
+        tmp_path: Path) -> None:
+    # Magento's and WooCommerce's pending payment (left at the payment step, cancelled by
+    # the shop within hours), Woo's slug for it and a checkout's draft: never paid. On hold,
+    # pending and awaiting payment wait for a bank transfer or cash: usually paid.
+    unpaid = ["pending_payment", "Pending payment", "wc-pending", "wc-checkout-draft", "Draft"]
+    paid = ["pending", "on-hold", "Awaiting Payment", "processing", "wc-completed"]
+    path = tmp_path / "orders.csv"
+    statuses = unpaid + paid
+    pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(statuses))],
+                  "created_at": [f"2024-01-{i + 1:02d}" for i in range(len(statuses))],
+                  "grand_total": 10.0, "status": statuses}).to_csv(path, index=False)
+    loaded = load_orders(path)
+    kept, report = clean_orders(loaded.orders)
+    assert kept["status"].tolist() == paid
+    assert report.dropped["not_a_purchase"] == len(unpaid) and report.balanced
+    [note] = [n for n in loaded.notes if "never paid" in n]
+    assert "5 lines of orders never paid" in note and "dropped as not_a_purchase" in note
+
+
 @pytest.mark.parametrize(("statuses", "dropped"), [
     # Magento: "closed" is an order refunded in full (its "holded" says whose statuses)
     (["complete", "closed", "holded", "processing", "closed"], 2),
