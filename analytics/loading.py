@@ -110,6 +110,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "netvalue", "grossvalue", "linevalue", "totalvalue",
         # Shopware's amountTotal, PayPal's Gross
         "amounttotal", "gross",
+        # CDNOW's dollar_value (as lifetimes ships it), Olist's payment_value
+        "dollarvalue", "dollars", "dollaramount", "paymentvalue", "purchasevalue",
+        "transactionvalue", "salevalue",
     ),
     ORDER_ID: (
         "invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno",

@@ -612,6 +612,21 @@ def test_a_file_without_a_header_line_is_read_by_its_values(tmp_path: Path, sep:
                "column 4 as the amount, column 3 as the quantity" in n for n in result.notes)
 
 
+def test_cdnow_as_lifetimes_ships_it_loads_with_its_header_line_or_without(
+        tmp_path: Path) -> None:
+    # the real CDNOW master file (tests/data): its dollar_value is the amount; without its
+    # header line the columns are told apart by their values, to the same orders
+    with_header = load_orders(DATA / "CDNOW_master.txt.gz")
+    assert with_header.mapping["amount"] == "dollar_value"
+    lines = gzip.decompress((DATA / "CDNOW_master.txt.gz").read_bytes()).splitlines(True)
+    (tmp_path / "cdnow.txt").write_bytes(b"".join(lines[1:]))
+    without = load_orders(tmp_path / "cdnow.txt")
+    assert without.mapping == {"customer_id": "1", "order_date": "2", "amount": "4",
+                               "quantity": "3"}
+    columns = ["customer_id", "order_date", "amount"]
+    pd.testing.assert_frame_equal(without.orders[columns], with_header.orders[columns])
+
+
 def test_a_file_without_a_header_line_whose_columns_look_alike_says_how_to_name_them(
         tmp_path: Path) -> None:
     # two columns of whole numbers with as many distinct values: which is the customer?
