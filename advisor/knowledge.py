@@ -11,6 +11,11 @@ chunking version and the embedder, so it is rebuilt only when one of them change
 happens under a file lock into a temporary collection that is renamed when complete, so two
 processes sharing a home never see, or both write, a half-built index.
 
+The bundled playbook's vectors for the local model ship beside it
+(``prompts/playbook_vectors.npz``, keyed by each passage's text): a first build then embeds
+only passages that are not among them (a playbook edited or added to). After editing the
+bundled playbook, ``python -m advisor.knowledge`` writes that file again.
+
 Heavy libraries (chromadb, sentence-transformers, torch) are imported on first use.
 """
 
@@ -292,6 +297,51 @@ def playbook_entries(folder: str | Path | Traversable | None = None) -> list[Pla
     return entries
 
 
+SHIPPED_VECTORS = "playbook_vectors.npz"  # in the prompts package
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def shipped_vectors(embedder_name: str) -> dict[str, list[float]]:
+    """The bundled playbook's passage vectors by ``_text_key``, when they were made by
+    ``embedder_name``; else none."""
+    import numpy as np
+
+    shipped = files("prompts") / SHIPPED_VECTORS
+    if not shipped.is_file():
+        return {}
+    with shipped.open("rb") as handle, np.load(handle) as data:
+        if str(data["embedder"]) != embedder_name:
+            return {}
+        return dict(zip(data["keys"].tolist(), data["vectors"].tolist(), strict=True))
+
+
+def embed_passages(embedder: Embedder, texts: list[str]) -> list[list[float]]:
+    """The passages' vectors: the shipped ones where the text and the embedder are the
+    same, the embedder's for the others (embedding the bundled playbook took about 7 s)."""
+    known = shipped_vectors(embedder.name)
+    missing = list(dict.fromkeys(t for t in texts if _text_key(t) not in known))
+    known.update(zip(map(_text_key, missing), embedder.embed(missing) if missing else [],
+                     strict=True))
+    return [known[_text_key(t)] for t in texts]
+
+
+def write_shipped_vectors(embedder: Embedder | None = None, path: Path | None = None) -> Path:
+    """Embed the bundled playbook and write its vectors where ``shipped_vectors`` reads
+    them (default: into the prompts package of this checkout)."""
+    import numpy as np
+
+    embedder = embedder if embedder is not None else LocalEmbedder()
+    texts = list(dict.fromkeys(doc.page_content for doc in load_playbook()))
+    target = path if path is not None else Path(str(files("prompts"))) / SHIPPED_VECTORS
+    np.savez_compressed(target, keys=np.array([_text_key(t) for t in texts]),
+                        vectors=np.asarray(embedder.embed(texts), dtype=np.float32),
+                        embedder=np.array(embedder.name))
+    return target
+
+
 def playbook_fingerprint(contents: Iterable[tuple[str, bytes]], embedder_name: str) -> str:
     """A digest that changes when any file, the chunking or the embedder changes."""
     digest = hashlib.sha256(f"{CHUNKING_VERSION}\0{embedder_name}\0".encode())
@@ -455,7 +505,7 @@ class KnowledgeBase:
             metadata={"embedder": self.embedder.name},
             embedding_function=None,
         )
-        vectors = self.embedder.embed([doc.page_content for doc in documents])
+        vectors = embed_passages(self.embedder, [doc.page_content for doc in documents])
         step = max(1, min(client.get_max_batch_size(), 1000))
         for start in range(0, len(documents), step):
             batch = documents[start : start + step]
@@ -568,3 +618,7 @@ def _limit_per_source(hits: list[Passage], max_per_source: int | None) -> list[P
         if counts[hit.source] <= max_per_source:
             kept.append(hit)
     return kept
+
+
+if __name__ == "__main__":  # python -m advisor.knowledge: after editing the bundled playbook
+    print(f"Wrote {write_shipped_vectors()}")

@@ -410,6 +410,8 @@ def _measure_chat(analysis: Any, home: Path, monitor: StageMonitor) -> dict[str,
                               "ADVISOR_EMBEDDINGS": "local"}, env_file=None)
     monitor.step("kb_build")
     context = build_context(settings, analysis=analysis)
+    monitor.step("model_load")  # what the app's warm-up thread does once it is launched
+    context.knowledge.search("win back lapsed customers", k=1)
     monitor.step("agent_build")
     advisor = Advisor(context, settings)
     monitor.step("prepare")  # what the app does in a thread once the analysis is loaded
@@ -447,6 +449,7 @@ def _measure_chat(analysis: Any, home: Path, monitor: StageMonitor) -> dict[str,
             "model": advisor.model_name,
             "advisor_import_seconds": stages["advisor_import"]["seconds"],
             "kb_build_seconds": stages["kb_build"]["seconds"],
+            "model_load_seconds": stages["model_load"]["seconds"],
             "agent_build_seconds": stages["agent_build"]["seconds"],
             "prepare_seconds": stages["prepare"]["seconds"],
             "first_answer_seconds": stages["first_answer"]["seconds"],
@@ -762,8 +765,10 @@ def print_result(result: dict[str, Any], console: Console) -> None:
         table.add_column("seconds", justify="right")
         table.add_row("import advisor",
                       f"{chat['advisor_import_seconds']:.2f}")
-        table.add_row("knowledge base build (embedder, index)",
+        table.add_row("knowledge base build (shipped vectors, index)",
                       f"{chat['kb_build_seconds']:.2f}")
+        table.add_row("embedding model load (the app's warm-up)",
+                      f"{chat['model_load_seconds']:.2f}")
         table.add_row("agent build", f"{chat['agent_build_seconds']:.2f}")
         table.add_row("prepare (the app's thread: codes, tables)",
                       f"{chat['prepare_seconds']:.2f}")

@@ -51,7 +51,8 @@ def test_the_json_has_the_chat_answer_and_the_playbook_search(tiny_run):
     assert chat["error"] is None and chat["answer_chars"] > 0
     assert chat["tool_calls"] == ["churning_segments"]  # answered from the analysis
     assert "offline" in chat["model"]
-    for key in ("kb_build_seconds", "first_answer_seconds", "answer_median_seconds"):
+    for key in ("kb_build_seconds", "model_load_seconds", "first_answer_seconds",
+                "answer_median_seconds"):
         assert isinstance(chat[key], float), key
     assert len(chat["answer_seconds"]) == 5
     # a question about one customer, answered from that customer's profile

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Set before anything imports huggingface_hub: no test may reach the network.
@@ -22,8 +23,10 @@ from advisor.knowledge import (
     MAX_PASSAGE_CHARS,
     KnowledgeBase,
     PlaybookError,
+    _text_key,
     lexical_terms,
     load_playbook,
+    shipped_vectors,
     split_long,
 )
 
@@ -424,3 +427,44 @@ def test_playbook_questions_find_their_document_in_the_top_3(playbook_kb):
     print(f"\ntop-3 hit rate: {rate:.0%} of {len(questions)} questions")
     print("\n".join(textwrap.shorten(m, 200) for m in misses))
     assert rate >= 0.9, "\n".join(misses)
+
+
+def test_the_shipped_vectors_are_the_local_models_for_every_bundled_passage(local_embedder):
+    texts = list(dict.fromkeys(doc.page_content for doc in load_playbook()))
+    shipped = shipped_vectors(local_embedder.name)
+    missing = [t[:60] for t in texts if _text_key(t) not in shipped]
+    assert not missing, ("the bundled playbook changed since its vectors were written: run "
+                         f"python -m advisor.knowledge ({len(missing)} passages, e.g. "
+                         f"{missing[0]!r})")
+    sample = texts[::40]
+    for text, fresh in zip(sample, local_embedder.embed(sample), strict=True):
+        assert np.allclose(shipped[_text_key(text)], fresh, atol=1e-5), text[:60]
+    assert shipped_vectors("fake:hashing") == {}  # another model's vectors are its own
+
+
+class _Counting:
+    """The local model, counting what it embeds."""
+
+    name = LocalEmbedder.name
+
+    def __init__(self, model: LocalEmbedder) -> None:
+        self.model, self.embedded = model, 0
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        return self.model.embed(texts)
+
+
+def test_a_first_build_embeds_only_the_passages_not_shipped(tmp_path, local_embedder):
+    # the bundled playbook with one document of the shop's own beside it
+    folder = tmp_path / "playbook"
+    folder.mkdir()
+    for source in PLAYBOOK.glob("*.md"):
+        (folder / source.name).write_bytes(source.read_bytes())
+    write_playbook(folder, {"referral.md": REFERRAL})
+    counting = _Counting(local_embedder)
+    kb = KnowledgeBase(tmp_path / "home", counting, folder)
+    assert kb.ensure_index() is True
+    assert counting.embedded == len(load_playbook(write_playbook(tmp_path / "own",
+                                                                 {"referral.md": REFERRAL})))
+    assert kb.search("double-sided referral bonus for friends", k=1)[0].source == "referral.md"
