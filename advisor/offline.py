@@ -3,10 +3,9 @@ language model endpoint is configured.
 
 It reads the operator's question (English, and the main questions in Chinese, German,
 French and Spanish), calls the right tools with the right arguments, and once the tool
-results are back writes the answer from the templates in ``prompts/offline_answers.md``,
-or ``prompts/offline_answers.zh.md`` for a question in Chinese (German, French and Spanish
-questions are answered in English). Text the tools write (churn reasons, cluster labels,
-playbook passages, a plan's copy) stays as written. Every number in its answers
+results are back writes the answer in the question's language (see ``advisor.languages``)
+from the templates in ``prompts/offline_answers.md`` (``offline_answers.zh.md``, ``.de``,
+``.fr``, ``.es``). Every number in its answers
 comes from a tool result. It goes through the same agent, tools and UI as a real model.
 """
 
@@ -35,6 +34,7 @@ from pydantic import Field
 
 from analytics.rfm import DEFAULT_SEGMENT_RULES
 
+from .languages import cluster_label, language, orders, reasons, say, segment_name, word
 from .plans import load_prompt
 from .tools import SEGMENT_SYNONYMS
 
@@ -99,7 +99,8 @@ def _typo_of(typed: list[str], words: list[str]) -> bool:
 def _customer_id(text: str) -> str | None:
     # "customer no. 12", "customer NOVA7" (an id, not "no"), "客户12345的情况" (the id ends
     # where the Chinese does)
-    match = re.search(r"(?:customer|client|user|客户|用户)\s*(?:(?:id|no)(?![a-z\d])\.?|#)?"
+    match = re.search(r"(?:customer|client[ae]?|kunden?|user|客户|用户)\s*"
+                      r"(?:(?:id|no|nr)(?![a-z\d])\.?|#)?"
                       r"\s*[:#]?\s*([A-Za-z]*\d[A-Za-z0-9_-]*)", text, flags=re.I)
     return match.group(1) if match else None
 
@@ -291,14 +292,6 @@ def interpret(question: str) -> Intent:
     return Intent("help")
 
 
-def language(question: str) -> str:
-    """The language the offline advisor answers in: ``"zh"`` for a question written in
-    Chinese (Han characters, no Japanese kana), else ``"en"``."""
-    if re.search(r"[\u3040-\u30ff]", question) or not re.search(r"[\u4e00-\u9fff]", question):
-        return "en"
-    return "zh"
-
-
 @cache
 def _templates(lang: str = "en") -> dict[str, str]:
     name = "offline_answers.md" if lang == "en" else f"offline_answers.{lang}.md"
@@ -306,141 +299,9 @@ def _templates(lang: str = "en") -> dict[str, str]:
     return {s.split("\n", 1)[0].strip(): s.split("\n", 1)[1].strip() for s in sections}
 
 
-# The words an answer writes around its template, by language (filled with str.format).
-_PHRASES: dict[str, dict[str, str]] = {
-    "en": {
-        "overall": "overall", "in_segment": "in {segment}", "among": "among {segment}",
-        "all_customers": "all customers",
-        "change": ", {signed} in the last {days} days",
-        "active": ", and {n} ordered in the last {days} days",
-        "lapsed": "; {n} who ordered in the {window} days before that have not ordered since",
-        "left_out": "Postage, fees and adjustments are left out ({codes} codes, {revenue} of "
-                    "revenue).",
-        "to_recommend": "To recommend: ",
-        "ab_enough": "a holdout of {n} ({share}) is enough.",
-        "ab_larger": "hold out {n} customers rather than {share} to reach that power.",
-        "ab_too_few": "that is too few for this power: test a larger uplift, pool segments, or "
-                      "read the result as directional.",
-        "follow_up": "For a plan with {segment}'s own numbers (audience, offer, control group, "
-                     'cost), ask: "draft a campaign for {segment}".',
-        "saved": " (saved as plan {id})",
-        "why_discount": "- Why this discount: {text}.", "timing": "- Timing: {text}.",
-        "kpi": "- KPI: order rate within {days} days from {baseline} to {target}; {n} "
-               "customers per group detect that uplift.",
-        "subject": "- Subject: {text}", "note": "- Note: {text}", "sources": "Sources: ",
-        "could_not": "I could not do that: {error}", "points": "{value:+.1f} pts",
-    },
-    "zh": {
-        "overall": "全店", "in_segment": "{segment} 中", "among": "{segment} 的客户中",
-        "all_customers": "全部客户",
-        "change": "，近 {days} 天{direction} {count} 位",
-        "active": "，其中 {n} 位在最近 {days} 天内下过单",
-        "lapsed": "；在此之前 {window} 天内下过单的客户中有 {n} 位此后再未下单",
-        "left_out": "已排除运费、手续费和调整项（{codes} 个代码，收入 {revenue}）。",
-        "to_recommend": "推荐商品：",
-        "ab_enough": "留出 {n} 位（{share}）作为对照组即可。",
-        "ab_larger": "应留出 {n} 位客户作为对照组，而不是 {share}，才能达到该检验功效。",
-        "ab_too_few": "人数不足以达到该检验功效：可检验更大的提升、合并用户群，或仅将结果视为"
-                      "方向性参考。",
-        "follow_up": "如需基于 {segment} 自身数据（受众、优惠、对照组、成本）的方案，可以问："
-                     '"给 {segment} 设计一个召回活动"。',
-        "saved": "（已保存为方案 {id}）",
-        "why_discount": "- 折扣依据：{text}", "timing": "- 发送时机：{text}",
-        "kpi": "- KPI：{days} 天内下单率从 {baseline} 提升到 {target}；每组 {n} 位客户即可"
-               "检测到该提升。",
-        "subject": "- 邮件标题：{text}", "note": "- 注意：{text}", "sources": "来源：",
-        "could_not": "无法完成：{error}", "points": "{value:+.1f} 个百分点",
-    },
-}
-# Table headers and ranking criteria in Chinese (the English ones are the keys).
-_ZH_WORDS = {
-    "segment": "用户群", "customers": "客户数", "mean churn": "平均流失概率",
-    "revenue at risk": "风险收入", "churn change": "流失概率变化", "revenue share": "收入占比",
-    "mean CLV": "平均预测价值", "customer": "客户", "churn probability": "流失概率",
-    "why": "原因", "predicted value": "预测价值", "spend to date": "累计消费",
-    "orders": "订单数", "average order": "平均订单金额", "product": "商品", "name": "名称",
-    "revenue": "收入", "units": "销量", "country": "国家/地区", "channel": "渠道",
-    "number of orders": "订单数", "average order value": "平均订单金额",
-    "number of customers": "购买客户数", "units sold": "销量",
-    "predicted value over the next {h} days": "未来 {h} 天预测价值",
-    "revenue at risk over the next {h} days": "未来 {h} 天风险收入",
-    "churn probability over the next {h} days": "未来 {h} 天流失概率",
-}
-# What each segment is called in Chinese RFM practice, written after its name in Chinese
-# answers; each gloss names its own segment again when typed back (see SEGMENT_SYNONYMS).
-_ZH_SEGMENTS = {
-    "Champions": "重要价值客户", "Loyal Customers": "忠诚客户",
-    "Potential Loyalists": "潜力客户", "New Customers": "新客户", "Promising": "新晋客户",
-    "Need Attention": "需要关注客户", "About To Sleep": "即将沉睡客户",
-    "At Risk": "高价值流失风险客户", "Cannot Lose Them": "不能失去的客户",
-    "Hibernating": "沉睡客户", "Lost": "已流失客户",
-}
-
-
-# The churn reasons the analytics write (analytics.churn.churn_reasons), in Chinese.
-_ZH_REASONS = (
-    (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
-     r"已 \1 天未下单，是其平均间隔 \3 天的 \2 倍"),
-    (r"one order only, (\d+) days ago", r"只下过一单，在 \1 天前"),
-    (r"(\d+) orders? in the last (\d+) days against (\d+) in the (\d+) before",
-     r"最近 \2 天下了 \1 单，之前 \4 天为 \3 单"),
-    (r"no order for (\d+) days", r"已 \1 天未下单"),
-    (r"all (\d+) orders? on one day, (\d+) days ago", r"全部 \1 单都在同一天，\2 天前"),
-    (r"orders about every (\d+) days, less often than every (\d+) days",
-     r"约每 \1 天下一单，少于每 \2 天一单"),
-    (r"only (\d+) orders? so far", r"目前只下过 \1 单"),
-    (r"buying at their usual pace", "按平常的节奏购买"),
-    (r"; ", "；"),
-)
-
-
-def _reasons(text: str | None, lang: str) -> str | None:
-    """A customer's churn reasons in the answer's language (as written if unknown)."""
-    if lang != "zh" or not text:
-        return text
-    for pattern, words in _ZH_REASONS:
-        text = re.sub(pattern, words, text)
-    return text
-
-
-# The words of a cluster's label (analytics.clusters), in Chinese.
-_ZH_CLUSTER_WORDS = {"one-time": "一次性", "occasional": "偶尔购买的", "regular": "定期购买的",
-                     "frequent": "高频", "low": "低客单", "mid": "中客单", "high": "高客单",
-                     "active": "活跃", "lapsing": "趋于流失", "lapsed": "已流失"}
-_CLUSTER_LABEL = re.compile(r"(one-time|occasional|regular|frequent) (low|mid|high)-basket "
-                            r"(coupon-driven )?buyers(?:, (active|lapsing|lapsed))?"
-                            r"(?: \(group (\d+)\))?")
-
-
-def _cluster(label: str | None, lang: str) -> str | None:
-    """A cluster's label in the answer's language (as written if unknown)."""
-    match = _CLUSTER_LABEL.fullmatch(label or "") if lang == "zh" else None
-    if not match:
-        return label
-    often, basket, coupons, activity, group = match.groups()
-    words = _ZH_CLUSTER_WORDS
-    text = f"{words[often]}{words[basket]}{'、依赖优惠券的' if coupons else ''}买家"
-    text += f"，{words[activity]}" if activity else ""
-    return text + (f"（第 {group} 组）" if group else "")
-
-
-def _say(lang: str, key: str, **values: Any) -> str:
-    return _PHRASES[lang][key].format(**values)
-
-
-def _word_in(lang: str, english: str) -> str:
-    return _ZH_WORDS.get(english, english) if lang == "zh" else english
-
-
-def _segment(name: str | None, lang: str) -> str | None:
-    """A segment's name, with its Chinese name beside it in a Chinese answer."""
-    gloss = _ZH_SEGMENTS.get(name or "") if lang == "zh" else None
-    return f"{name}（{gloss}）" if gloss else name
-
-
 def _scope(segment: str, lang: str, inside: str = "in_segment") -> str:
-    return _say(lang, "overall") if segment == "all" else _say(
-        lang, inside, segment=_segment(segment, lang))
+    return say(lang, "overall") if segment == "all" else say(
+        lang, inside, segment=segment_name(segment, lang))
 
 
 def _money(value: float | None) -> str:
@@ -452,7 +313,7 @@ def _pct(value: float | None) -> str:
 
 
 def _table(rows: list[dict[str, Any]], columns: dict[str, str], lang: str = "en") -> str:
-    head = ("| " + " | ".join(_word_in(lang, c) for c in columns.values()) + " |\n|"
+    head = ("| " + " | ".join(word(lang, c) for c in columns.values()) + " |\n|"
             + "---|" * len(columns))
     lines = []
     for row in rows:
@@ -460,7 +321,7 @@ def _table(rows: list[dict[str, Any]], columns: dict[str, str], lang: str = "en"
         for key in columns:
             value = row.get(key)
             if isinstance(value, float) and key.endswith("probability_change"):
-                value = _say(lang, "points", value=value * 100)
+                value = say(lang, "points", value=value * 100)
             elif isinstance(value, float):
                 is_share = key.endswith(("share", "probability")) or key.startswith("mean_churn")
                 value = _pct(value) if is_share else _money(value)
@@ -478,7 +339,7 @@ def _change(top: dict[str, Any], days: int | None, lang: str) -> str:
     n = top.get("customers_change")
     if n is None or not days:
         return ""
-    return _say(lang, "change", signed=f"{'+' if n >= 0 else ''}{n}", days=days,
+    return say(lang, "change", signed=f"{'+' if n >= 0 else ''}{n}", days=days,
                 direction="增加" if n >= 0 else "减少", count=f"{abs(n):,}")
 
 
@@ -490,7 +351,7 @@ def _answer_churning(r: dict[str, Any], lang: str = "en") -> str:
     if focus:
         rank = focus["rank"]
         text = _templates(lang)["churning_segment"].format(
-            segment=_segment(focus["segment"], lang), horizon_days=r["horizon_days"],
+            segment=segment_name(focus["segment"], lang), horizon_days=r["horizon_days"],
             churn=_pct(focus["mean_churn_probability"]), customers=f"{focus['customers']:,}",
             change=change, expected=f"{focus['expected_churners']:,}",
             revenue_at_risk=_money(focus["revenue_at_risk"]),
@@ -499,7 +360,7 @@ def _answer_churning(r: dict[str, Any], lang: str = "en") -> str:
             total_risk=_money(r["total_revenue_at_risk"]))
         return text + "\n\n" + table
     text = _templates(lang)["churning_segments"].format(
-        segment=_segment(top["segment"], lang), revenue_at_risk=_money(top["revenue_at_risk"]),
+        segment=segment_name(top["segment"], lang), revenue_at_risk=_money(top["revenue_at_risk"]),
         horizon_days=r["horizon_days"], churn=_pct(top["mean_churn_probability"]),
         customers=f"{top['customers']:,}", change=change,
         total_risk=_money(r["total_revenue_at_risk"]),
@@ -526,7 +387,7 @@ def _answer_overview(r: dict[str, Any], lang: str = "en") -> str:
 def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
     text = _templates(lang)["at_risk_customers"].format(
         n=len(r["customers"]), scope=_scope(r["segment"], lang), horizon_days=r["horizon_days"])
-    rows = [{**row, "churn_reasons": _reasons(row.get("churn_reasons"), lang)}
+    rows = [{**row, "churn_reasons": reasons(row.get("churn_reasons"), lang)}
             for row in r["customers"]]
     return text + "\n\n" + _table(rows, {
         "customer_id": "customer", "rfm_segment": "segment",
@@ -542,7 +403,7 @@ _CRITERIA = {"predicted_clv": "predicted value over the next {h} days",
 
 
 def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
-    criterion = _word_in(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"])
+    criterion = word(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"])
     text = _templates(lang)["top_customers"].format(
         n=len(r["customers"]), scope=_scope(r["segment"], lang), criterion=criterion)
     labels = {"customer_id": "customer", "rfm_segment": "segment",
@@ -556,9 +417,9 @@ def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_kpis(r: dict[str, Any], lang: str = "en") -> str:
-    active = "" if r.get("active_customers") is None else _say(
+    active = "" if r.get("active_customers") is None else say(
         lang, "active", n=f"{r['active_customers']:,}", days=r["active_days"])
-    lapsed = "" if r.get("lapsed_customers") is None else _say(
+    lapsed = "" if r.get("lapsed_customers") is None else say(
         lang, "lapsed", n=f"{r['lapsed_customers']:,}", window=r["lapsed_window_days"])
     return _templates(lang)["shop_kpis"].format(
         first_order=r["first_order"], last_order=r["last_order"],
@@ -577,7 +438,7 @@ _PRODUCT_CRITERIA = {"revenue": "revenue", "customers": "number of customers",
 def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
     text = _templates(lang)["top_products"].format(
         n=len(r["products"]), scope=_scope(r["segment"], lang, "among"),
-        criterion=_word_in(lang, _PRODUCT_CRITERIA[r["by"]]),
+        criterion=word(lang, _PRODUCT_CRITERIA[r["by"]]),
         as_of=r["as_of"], products=f"{r['products_in_scope']:,}",
         customers=f"{r['customers_in_scope']:,}", revenue=_money(r["revenue_in_scope"]))
     rows = [{**row, **{k: f"{row[k]:,.0f}" for k in ("customers", "orders", "quantity")
@@ -589,13 +450,13 @@ def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
                             lang)
     left_out = r.get("non_products_left_out") or {}
     if left_out.get("codes"):
-        text += "\n\n" + _say(lang, "left_out", codes=f"{left_out['codes']:,}",
+        text += "\n\n" + say(lang, "left_out", codes=f"{left_out['codes']:,}",
                               revenue=_money(left_out["revenue"]))
     return text
 
 
 def _answer_breakdown(r: dict[str, Any], lang: str = "en") -> str:
-    text = _templates(lang)["breakdown"].format(by=_word_in(lang, r["by"]),
+    text = _templates(lang)["breakdown"].format(by=word(lang, r["by"]),
                                                 horizon_days=r["horizon_days"])
     rows = [{**row, "customers": f"{row['customers']:,}"} for row in r["rows"]]
     return text + "\n\n" + _table(rows, {
@@ -605,20 +466,21 @@ def _answer_breakdown(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_profile(r: dict[str, Any], lang: str = "en") -> str:
-    reasons = _reasons(r.get("churn_reasons"), lang) or ""
-    if reasons:
-        reasons = f"（{reasons}）" if lang == "zh" else f" ({reasons})"
+    why = reasons(r.get("churn_reasons"), lang) or ""
+    if why:
+        why = f"（{why}）" if lang == "zh" else f" ({why})"
     text = _templates(lang)["customer_profile"].format(
-        customer_id=r["customer_id"], rfm_segment=_segment(r.get("rfm_segment"), lang),
-        cluster_label=_cluster(r.get("cluster_label"), lang), frequency=r.get("frequency"),
+        customer_id=r["customer_id"], rfm_segment=segment_name(r.get("rfm_segment"), lang),
+        cluster_label=cluster_label(r.get("cluster_label"), lang),
+        frequency=orders(lang, r.get("frequency")),
         monetary=_money(r.get("monetary")), recency_days=r.get("recency_days"),
         horizon_days=r["horizon_days"], churn=_pct(r.get("churn_probability")),
-        reasons=reasons, clv=_money(r.get("predicted_clv")),
+        reasons=why, clv=_money(r.get("predicted_clv")),
         expected_orders=f"{r.get('expected_orders') or 0:.1f}",
         risk=_money(r.get("revenue_at_risk")))
     recs = r.get("recommendations") or []
     if recs:
-        text += "\n\n" + _say(lang, "to_recommend") + "; ".join(
+        text += "\n\n" + say(lang, "to_recommend") + "; ".join(
             f"{x['product_id']}" + (f" ({x['name']})" if x.get("name") else "") for x in recs)
     return text
 
@@ -638,7 +500,8 @@ def _answer_cohorts(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_clv(r: dict[str, Any], lang: str = "en") -> str:
-    scope = _say(lang, "all_customers") if r["segment"] == "all" else _segment(r["segment"], lang)
+    scope = (say(lang, "all_customers") if r["segment"] == "all"
+             else segment_name(r["segment"], lang))
     return _templates(lang)["clv_summary"].format(
         horizon_days=r["horizon_days"], scope=scope, total=_money(r["total_predicted_clv"]),
         mean=_money(r["mean_predicted_clv"]), p50=_money(r["quantiles"]["p50"]),
@@ -648,13 +511,13 @@ def _answer_clv(r: dict[str, Any], lang: str = "en") -> str:
 def _answer_ab(r: dict[str, Any], lang: str = "en") -> str:
     share = f"{r['holdout_share']:.0%}"
     if r["powered"]:
-        verdict = _say(lang, "ab_enough", n=f"{r['holdout_at_share']:,}", share=share)
+        verdict = say(lang, "ab_enough", n=f"{r['holdout_at_share']:,}", share=share)
     elif r["audience"] >= 2 * r["required_per_group"]:
-        verdict = _say(lang, "ab_larger", n=f"{r['required_per_group']:,}", share=share)
+        verdict = say(lang, "ab_larger", n=f"{r['required_per_group']:,}", share=share)
     else:
-        verdict = _say(lang, "ab_too_few")
+        verdict = say(lang, "ab_too_few")
     return _templates(lang)["ab_test_plan"].format(
-        uplift=_pct(r["target_uplift"]), segment=_segment(r["segment"], lang),
+        uplift=_pct(r["target_uplift"]), segment=segment_name(r["segment"], lang),
         baseline=_pct(r["baseline_retention"]), duration_days=r["duration_days"],
         alpha=r["alpha"], power=r["power"], required=f"{r['required_per_group']:,}",
         audience=f"{r['audience']:,}", verdict=verdict)
@@ -666,25 +529,25 @@ def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
         body = p["text"].split("\n", 2)[-1].strip()
         parts.append(f"**{p['title']} — {p['section']}** ({p['source']})\n\n{body[:600]}")
     if r.get("segment"):
-        parts.append(_say(lang, "follow_up", segment=r["segment"]))
+        parts.append(say(lang, "follow_up", segment=r["segment"]))
     return "\n\n".join(parts)
 
 
 def _answer_plan(r: dict[str, Any], lang: str = "en") -> str:
-    saved = "" if r.get("plan_id") is None else _say(lang, "saved", id=r["plan_id"])
+    saved = "" if r.get("plan_id") is None else say(lang, "saved", id=r["plan_id"])
     text = _templates(lang)["campaign_plan"].format(
-        segment=_segment(r["segment"], lang), saved=saved, offer=r["offer"],
+        segment=segment_name(r["segment"], lang), saved=saved, offer=r["offer"],
         discount=f"{r['discount']:.0%}", treatment=f"{r['treatment_size']:,}",
         holdout=f"{r['holdout_size']:,}", channel=r["channel"], days=r["send_within_days"],
         cost=_money(r["expected_cost"]), incremental=_money(r["expected_incremental_revenue"]))
-    lines = [text, "", _say(lang, "why_discount", text=r["discount_rationale"]),
-             _say(lang, "timing", text=r["timing_rationale"]),
-             _say(lang, "kpi", days=r["horizon_days"], baseline=_pct(r["baseline_retention"]),
+    lines = [text, "", say(lang, "why_discount", text=r["discount_rationale"]),
+             say(lang, "timing", text=r["timing_rationale"]),
+             say(lang, "kpi", days=r["horizon_days"], baseline=_pct(r["baseline_retention"]),
                   target=_pct(r["target_retention"]), n=f"{r['required_per_group']:,}"),
-             _say(lang, "subject", text=r["subject"]), "", r["body"]]
-    lines += [_say(lang, "note", text=w) for w in r.get("warnings", [])]
+             say(lang, "subject", text=r["subject"]), "", r["body"]]
+    lines += [say(lang, "note", text=w) for w in r.get("warnings", [])]
     if r.get("citations"):
-        lines += ["", _say(lang, "sources") + "; ".join(
+        lines += ["", say(lang, "sources") + "; ".join(
             f"{c['title']}, \"{c['section']}\" ({c['source']})" for c in r["citations"])]
     return "\n".join(lines)
 
@@ -702,7 +565,7 @@ ANSWERS = {
 
 def _help(lang: str = "en") -> str:
     return _templates(lang)["help"].format(
-        segments=", ".join(_segment(s, lang) or s for s in SEGMENTS))
+        segments=", ".join(segment_name(s, lang) or s for s in SEGMENTS))
 
 
 class OfflineAdvisorModel(BaseChatModel):
@@ -736,7 +599,7 @@ class OfflineAdvisorModel(BaseChatModel):
         parts = []
         for message in results:
             if message.status == "error" or not str(message.content).startswith("{"):
-                parts.append(_say(lang, "could_not", error=message.content))
+                parts.append(say(lang, "could_not", error=message.content))
                 continue
             payload = json.loads(str(message.content))
             parts.append(ANSWERS[str(message.name)](payload, lang))

@@ -15,14 +15,8 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import ToolException
 
 from advisor.agent import Advisor
-from advisor.offline import (
-    _cluster,
-    _reasons,
-    _templates,
-    find_segment,
-    interpret,
-    language,
-)
+from advisor.languages import LANGUAGES, PHRASES, cluster_label, language, reasons, say
+from advisor.offline import _templates, find_segment, interpret
 from advisor.settings import load_settings
 from advisor.tools import AdvisorContext, ToolFunctions, build_tools
 from analytics.churn import churn_reasons
@@ -207,87 +201,140 @@ def _literals(template: str) -> list[str]:
     return [text for text, *_ in string.Formatter().parse(template)]
 
 
-def test_chinese_templates_fill_the_same_placeholders_as_the_english():
-    english, chinese = _templates("en"), _templates("zh")
-    assert chinese.keys() == english.keys()
+@pytest.mark.parametrize("lang", ["zh", "de", "fr", "es"])
+def test_every_language_fills_the_same_placeholders_as_the_english(lang):
+    english, other = _templates("en"), _templates(lang)
+    assert other.keys() == english.keys()
     for kind, template in english.items():
         fields = {f for _, f, *_ in string.Formatter().parse(template) if f}
-        assert {f for _, f, *_ in string.Formatter().parse(chinese[kind]) if f} == fields, kind
+        assert {f for _, f, *_ in string.Formatter().parse(other[kind]) if f} == fields, kind
+    assert PHRASES[lang].keys() == PHRASES["en"].keys()
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_example_in_the_help_is_understood(lang):
     examples = re.findall(r'"([^"]+)"', _templates(lang)["help"])
-    assert len(examples) >= 7
+    assert len(examples) >= 6
     for example in examples:
         assert interpret(example).kind != "help", example
         assert language(example) == lang, example
 
 
-@pytest.mark.parametrize("english, chinese", [
-    ("which segment is churning?", "哪个用户群在流失？"),
-    ("what is the average order value?", "客单价是多少？"),
-    ("list the customers most likely to churn", "流失风险最高的前10位客户"),
-    ("what do Champions buy?", "重要价值客户买什么？"),
-    ("which country has the most customers at risk?", "哪个国家的风险收入最多？"),
-    ("cohort retention please", "复购率怎么样？"),
-    ("what's the lifetime value of my customers?", "客户生命周期价值是多少？"),
-    ("how big is the A/B test for at risk customers?", "流失风险用户的实验需要多少样本？"),
-    ("show me customer {customer}", "客户 {customer} 的情况"),
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_next_question_an_answer_suggests_is_understood_in_its_language(lang):
+    suggested = re.search(r'"([^"]+)"', say(lang, "follow_up", segment="Hibernating")).group(1)
+    assert interpret(suggested).calls == [("campaign_plan", {"segment": "Hibernating"})]
+    assert language(suggested) == lang
+
+
+def test_questions_in_english_stay_english():
+    from advisor.web import MARKETER_EXAMPLES, OPERATOR_EXAMPLES
+
+    english = [q for q in OPERATOR_EXAMPLES + MARKETER_EXAMPLES if not _CJK.search(q)]
+    english += ["show me customer 004217", "what do Champions buy?", "revenue by channel",
+                "how big should the holdout be for an A/B test on loyal customers?",
+                "top 3 loyal customers by spend", "Champions", "cohort retention please"]
+    assert {q: language(q) for q in english} == dict.fromkeys(english, "en")
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("lang, english, question", [
+    ("zh", "which segment is churning?", "哪个用户群在流失？"),
+    ("zh", "what is the average order value?", "客单价是多少？"),
+    ("zh", "list the customers most likely to churn", "流失风险最高的前10位客户"),
+    ("zh", "what do Champions buy?", "重要价值客户买什么？"),
+    ("zh", "which country has the most customers at risk?", "哪个国家的风险收入最多？"),
+    ("zh", "cohort retention please", "复购率怎么样？"),
+    ("zh", "what's the lifetime value of my customers?", "客户生命周期价值是多少？"),
+    ("zh", "how big is the A/B test for at risk customers?", "流失风险用户的实验需要多少样本？"),
+    ("zh", "show me customer {customer}", "客户 {customer} 的情况"),
+    ("de", "which segment is churning?", "Welches Segment wandert ab?"),
+    ("de", "list the customers most likely to churn", "Welche Kunden sind abwanderungsgefährdet?"),
+    ("de", "what is the average order value?", "Wie hoch ist der durchschnittliche Bestellwert?"),
+    ("de", "which products sell best?", "Was sind unsere meistverkauften Produkte?"),
+    ("de", "which country has the most customers at risk?",
+     "Welches Land hat den meisten gefährdeten Umsatz?"),
+    ("de", "show me customer {customer}", "Zeige mir den Kunden {customer}"),
+    ("fr", "which segment is churning?", "Quel segment perd le plus de clients ?"),
+    ("fr", "list the customers most likely to churn", "Quels clients risquent de partir ?"),
+    ("fr", "what is the average order value?", "Quel est le panier moyen ?"),
+    ("fr", "which products sell best?", "Quels sont nos produits les plus vendus ?"),
+    ("fr", "show me customer {customer}", "Montre-moi le client {customer}"),
+    ("es", "which segment is churning?", "¿Qué segmento tiene más fuga de clientes?"),
+    ("es", "how many customers do we have?", "¿Cuántos clientes tenemos?"),
+    ("es", "which country has the most customers at risk?",
+     "¿Qué país tiene más ingresos en riesgo?"),
+    ("es", "show me customer {customer}", "Muéstrame el cliente {customer}"),
 ])
-def test_a_question_in_chinese_is_answered_in_chinese_with_the_same_numbers(
-        context, sample_analysis, english, chinese):
+def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
+        context, sample_analysis, lang, english, question):
     customer = sample_analysis.customers.index[0]
-    english, chinese = english.format(customer=customer), chinese.format(customer=customer)
+    english, question = english.format(customer=customer), question.format(customer=customer)
+    assert language(question) == lang
     en = Advisor(context, OFFLINE).ask(english)
-    zh = Advisor(context, OFFLINE).ask(chinese)
-    assert [c["args"] for c in zh.tool_calls] == [c["args"] for c in en.tool_calls]
-    kind = zh.tool_calls[0]["name"]
-    # the Chinese template's words, not the English ones, frame the same tool result
-    chinese_words, english_words = (
-        re.sub(r"^[\W_]+|[\W_]+$", "", max(_literals(_templates(lang)[kind]), key=len))
-        for lang in ("zh", "en"))
-    assert chinese_words in zh.answer and english_words not in zh.answer
-    # every number of the English answer, and no other but the Chinese template's own
-    assert _numbers(en.answer) <= _numbers(zh.answer)
-    own = _numbers(" ".join(_literals(_templates("zh")[kind])))
-    assert _numbers(zh.answer) - _numbers(en.answer) <= own
+    other = Advisor(context, OFFLINE).ask(question)
+    assert [c["args"] for c in other.tool_calls] == [c["args"] for c in en.tool_calls]
+    kind = other.tool_calls[0]["name"]
+    # the language's template, not the English one, frames the same tool result
+    own_words, english_words = (
+        re.sub(r"^[\W_]+|[\W_]+$", "", max(_literals(_templates(name)[kind]), key=len))
+        for name in (lang, "en"))
+    assert own_words in other.answer and english_words not in other.answer
+    # every number of the English answer, and no other but the template's own
+    assert _numbers(en.answer) <= _numbers(other.answer)
+    own = _numbers(" ".join(_literals(_templates(lang)[kind])))
+    assert _numbers(other.answer) - _numbers(en.answer) <= own
 
 
-def test_every_churn_reason_is_translated_in_a_chinese_answer(sample_analysis):
+# The English words of the churn reasons and cluster labels, none of which a translation keeps
+_ENGLISH = re.compile(r"\b(?:orders?|days|usual|gap|only|ago|buying|against|before|every|"
+                      r"often|far|basket|buyers|active|lapsing|lapsed|coupon-driven|"
+                      r"occasional|regular|frequent|one-time|group)\b")
+
+
+@pytest.mark.parametrize("lang", ["zh", "de", "fr", "es"])
+def test_every_churn_reason_is_translated(sample_analysis, lang):
     # one customer per reason the analytics give (see analytics.churn.churn_reasons)
     features = pd.DataFrame({
-        "overdue_ratio": [3.0, None, 0.5, None, None, None, 1.0, 0.2],
-        "frequency": [4, 1, 5, 3, 2, 2, 3, 6],
-        "recency_days": [60, 40, 20, 120, 30, 50, 10, 5],
-        "orders_prev_horizon": [2, 0, 4, 1, 0, 1, 1, 2],
-        "orders_last_horizon": [2, 1, 1, 0, 2, 1, 1, 2],
-        "purchase_days": [4, 1, 5, 3, 1, 2, 3, 6],
-        "mean_gap_days": [20.0, None, 30.0, None, 0.0, 100.0, 40.0, 10.0],
-    }, index=[f"c{i}" for i in range(8)])
-    churn = pd.Series([0.9] * 7 + [0.1], index=features.index)
-    reasons = churn_reasons(features, 90, churn=churn).tolist()
-    reasons += sample_analysis.customers["churn_reasons"].dropna().unique().tolist()
-    for text in reasons:
-        assert not re.search(r"[A-Za-z]", _reasons(text, "zh")), text
-    assert _reasons(reasons[0], "en") == reasons[0]
-    kinds = {re.sub(r"[\d.,]+", "#", part.replace("orders", "order"))
-             for text in reasons[:8] for part in text.split("; ")}
-    assert len(kinds) == 8  # each of the seven reasons, and "at their usual pace"
+        "overdue_ratio": [3.0, None, 0.5, None, None, None, 1.0, 0.2, None],
+        "frequency": [4, 1, 5, 3, 2, 2, 3, 6, 4],
+        "recency_days": [60, 40, 20, 120, 30, 50, 10, 5, 20],
+        "orders_prev_horizon": [2, 0, 4, 1, 0, 1, 1, 2, 3],
+        "orders_last_horizon": [2, 1, 1, 0, 2, 1, 1, 2, 1],
+        "purchase_days": [4, 1, 5, 3, 1, 2, 3, 6, 4],
+        "mean_gap_days": [20.0, None, 30.0, None, 0.0, 100.0, 40.0, 10.0, None],
+    }, index=[f"c{i}" for i in range(9)])
+    churn = pd.Series([0.9] * 7 + [0.1, 0.9], index=features.index)
+    texts = churn_reasons(features, 90, churn=churn).tolist()
+    kinds = {re.sub(r"[\d.,]+", "#", part) for text in texts for part in text.split("; ")}
+    assert len(kinds) == 9  # the seven reasons (one with "1 order" and "0 orders"), the pace
+    texts += sample_analysis.customers["churn_reasons"].dropna().unique().tolist()
+    for text in texts:
+        translated = reasons(text, lang)
+        assert translated != text and not _ENGLISH.search(translated), translated
+        if lang == "zh":
+            assert not re.search(r"[A-Za-z]", translated), translated
+    assert reasons(texts[0], "en") == texts[0]
 
 
-def test_every_cluster_label_is_translated_in_a_chinese_answer(sample_analysis):
+@pytest.mark.parametrize("lang", ["zh", "de", "fr", "es"])
+def test_every_cluster_label_is_translated(sample_analysis, lang):
     labels = [f"{often} {basket}-basket {coupons}buyers{activity}{group}"
               for often in ("one-time", "occasional", "regular", "frequent")
               for basket in ("low", "mid", "high") for coupons in ("", "coupon-driven ")
               for activity in ("", ", active", ", lapsing", ", lapsed")
               for group in ("", " (group 3)")]
     labels += sample_analysis.customers["cluster_label"].dropna().unique().tolist()
-    translated = [_cluster(label, "zh") for label in labels]
-    assert all(not re.search(r"[A-Za-z]", text) for text in translated)
+    translated = [cluster_label(label, lang) for label in labels]
+    assert not [text for text in translated if _ENGLISH.search(text)]
     assert len(set(translated)) == len(set(labels))  # no two labels read alike
-    assert _cluster("frequent mid-basket buyers, active", "zh") == "高频中客单买家，活跃"
-    assert _cluster(labels[0], "en") == labels[0]
+    assert cluster_label(labels[0], "en") == labels[0]
+    expected = {"zh": "高频中客单买家，活跃", "de": "Vielkäufer mit mittlerem Warenkorb, aktiv",
+                "fr": "acheteurs fréquents à panier moyen, actifs",
+                "es": "compradores frecuentes de cesta mediana, activos"}
+    assert cluster_label("frequent mid-basket buyers, active", lang) == expected[lang]
 
 
 def test_a_chinese_plan_and_error_are_written_in_chinese(context):

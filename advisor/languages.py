@@ -1,0 +1,414 @@
+"""The offline advisor's languages: which one a question is in, and the words its answers
+write around their templates (``prompts/offline_answers*.md``) in each.
+
+English is the default. A question in Chinese (Han characters) is answered in Chinese; one
+in German, French or Spanish (by its common words and accents) in that language. The text
+the analytics write into a tool's result (churn reasons, cluster labels) is translated here
+too, as each form of it is known; other text the tools write (playbook passages, a plan's
+copy and rationale) stays as written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["LANGUAGES", "cluster_label", "language", "orders", "reasons", "say", "segment_name",
+           "word"]
+
+LANGUAGES = ("en", "zh", "de", "fr", "es")
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Words that mark a question's language: common short words, question words and the words
+# of this domain (a question of three words still has one or two).
+_MARKS = {
+    "en": _words("the which what who how is are my our customers customer of in for do does "
+                 "me show segment segments with most"),
+    "de": _words("der die das den dem des welche welcher welches wie ist sind kunden kunde "
+                 "und unsere unser unseren meine wer viele hoch erstelle für kauft kaufen "
+                 "wir haben nicht mit eine ein einen produkte land ab wandert"),
+    "fr": _words("le la les quel quels quelle quelles est sont clients client et nos notre "
+                 "mes qui combien pour une des du au aux crée créer perd avons faire "
+                 "produits pays risque"),
+    "es": _words("el la los las qué cuál cuáles es son clientes cliente y nuestros nuestra "
+                 "nuestro mis quién cuántos cuántas para una del cómo tenemos crea crear "
+                 "más hay productos país riesgo"),
+}
+# Letters that only one of them writes (two points each), or that two share (one point).
+_LETTERS = {"de": "äöüß", "fr": "çèêàœùîôûëï", "es": "ñ¿¡"}
+_SHARED = {"fr": "é", "es": "áíóúé"}
+
+
+def language(question: str) -> str:
+    """The language the offline advisor answers a question in: ``"zh"`` for a question
+    written in Chinese (Han characters, no Japanese kana); ``"de"``, ``"fr"`` or ``"es"``
+    when that language's words and letters outweigh English's (two marks at least); else
+    ``"en"``."""
+    if re.search(r"[\u4e00-\u9fff]", question) and not re.search(r"[\u3040-\u30ff]", question):
+        return "zh"
+    text = question.lower()
+    words = re.findall(r"[^\W\d_]+", text)
+    scores = {lang: sum(w in marks for w in words) for lang, marks in _MARKS.items()}
+    for lang, letters in _LETTERS.items():
+        scores[lang] += 2 * sum(text.count(c) for c in letters)
+    for lang, letters in _SHARED.items():
+        scores[lang] += sum(text.count(c) for c in letters)
+    best = max(("de", "fr", "es"), key=lambda lang: scores[lang])
+    return best if scores[best] >= 2 and scores[best] > scores["en"] else "en"
+
+
+# The words an answer writes around its template, by language (filled with str.format).
+PHRASES: dict[str, dict[str, str]] = {
+    "en": {
+        "overall": "overall", "in_segment": "in {segment}", "among": "among {segment}",
+        "all_customers": "all customers",
+        "change": ", {signed} in the last {days} days",
+        "active": ", and {n} ordered in the last {days} days",
+        "lapsed": "; {n} who ordered in the {window} days before that have not ordered since",
+        "left_out": "Postage, fees and adjustments are left out ({codes} codes, {revenue} of "
+                    "revenue).",
+        "to_recommend": "To recommend: ",
+        "ab_enough": "a holdout of {n} ({share}) is enough.",
+        "ab_larger": "hold out {n} customers rather than {share} to reach that power.",
+        "ab_too_few": "that is too few for this power: test a larger uplift, pool segments, or "
+                      "read the result as directional.",
+        "follow_up": "For a plan with {segment}'s own numbers (audience, offer, control group, "
+                     'cost), ask: "draft a campaign for {segment}".',
+        "saved": " (saved as plan {id})",
+        "why_discount": "- Why this discount: {text}.", "timing": "- Timing: {text}.",
+        "kpi": "- KPI: order rate within {days} days from {baseline} to {target}; {n} "
+               "customers per group detect that uplift.",
+        "subject": "- Subject: {text}", "note": "- Note: {text}", "sources": "Sources: ",
+        "one_order": "{n} order", "orders": "{n} orders",
+        "could_not": "I could not do that: {error}", "points": "{value:+.1f} pts",
+    },
+    "zh": {
+        "overall": "全店", "in_segment": "{segment} 中", "among": "{segment} 的客户中",
+        "all_customers": "全部客户",
+        "change": "，近 {days} 天{direction} {count} 位",
+        "active": "，其中 {n} 位在最近 {days} 天内下过单",
+        "lapsed": "；在此之前 {window} 天内下过单的客户中有 {n} 位此后再未下单",
+        "left_out": "已排除运费、手续费和调整项（{codes} 个代码，收入 {revenue}）。",
+        "to_recommend": "推荐商品：",
+        "ab_enough": "留出 {n} 位（{share}）作为对照组即可。",
+        "ab_larger": "应留出 {n} 位客户作为对照组，而不是 {share}，才能达到该检验功效。",
+        "ab_too_few": "人数不足以达到该检验功效：可检验更大的提升、合并用户群，或仅将结果视为"
+                      "方向性参考。",
+        "follow_up": "如需基于 {segment} 自身数据（受众、优惠、对照组、成本）的方案，可以问："
+                     '"给 {segment} 设计一个召回活动"。',
+        "saved": "（已保存为方案 {id}）",
+        "why_discount": "- 折扣依据：{text}", "timing": "- 发送时机：{text}",
+        "kpi": "- KPI：{days} 天内下单率从 {baseline} 提升到 {target}；每组 {n} 位客户即可"
+               "检测到该提升。",
+        "subject": "- 邮件标题：{text}", "note": "- 注意：{text}", "sources": "来源：",
+        "one_order": "{n} 笔订单", "orders": "{n} 笔订单",
+        "could_not": "无法完成：{error}", "points": "{value:+.1f} 个百分点",
+    },
+    "de": {
+        "overall": "im ganzen Shop", "in_segment": "in {segment}",
+        "among": "unter den Kunden von {segment}", "all_customers": "alle Kunden",
+        "change": ", {signed} in den letzten {days} Tagen",
+        "active": ", und {n} haben in den letzten {days} Tagen bestellt",
+        "lapsed": "; {n}, die in den {window} Tagen davor bestellt haben, haben seitdem nicht "
+                  "mehr bestellt",
+        "left_out": "Porto, Gebühren und Korrekturen sind ausgenommen ({codes} Codes, "
+                    "{revenue} Umsatz).",
+        "to_recommend": "Zu empfehlen: ",
+        "ab_enough": "eine Kontrollgruppe von {n} ({share}) reicht.",
+        "ab_larger": "halten Sie {n} Kunden statt {share} zurück, um diese Teststärke zu "
+                     "erreichen.",
+        "ab_too_few": "das ist zu wenig für diese Teststärke: testen Sie eine größere "
+                      "Steigerung, fassen Sie Segmente zusammen oder lesen Sie das Ergebnis als "
+                      "Richtung.",
+        "follow_up": "Für einen Plan mit den eigenen Zahlen von {segment} (Zielgruppe, "
+                     "Angebot, Kontrollgruppe, Kosten) fragen Sie: "
+                     '"Erstelle eine Kampagne für {segment}".',
+        "saved": " (gespeichert als Plan {id})",
+        "why_discount": "- Warum dieser Rabatt: {text}.", "timing": "- Zeitpunkt: {text}.",
+        "kpi": "- KPI: Bestellrate innerhalb von {days} Tagen von {baseline} auf {target}; {n} "
+               "Kunden pro Gruppe erkennen diese Steigerung.",
+        "subject": "- Betreff: {text}", "note": "- Hinweis: {text}", "sources": "Quellen: ",
+        "one_order": "{n} Bestellung", "orders": "{n} Bestellungen",
+        "could_not": "Das ging nicht: {error}", "points": "{value:+.1f} Pkt.",
+    },
+    "fr": {
+        "overall": "dans toute la boutique", "in_segment": "dans {segment}",
+        "among": "parmi les clients de {segment}", "all_customers": "tous les clients",
+        "change": ", {signed} sur les {days} derniers jours",
+        "active": ", et {n} ont commandé dans les {days} derniers jours",
+        "lapsed": " ; {n} clients qui avaient commandé dans les {window} jours précédents "
+                  "n'ont plus commandé depuis",
+        "left_out": "Les frais de port, frais et ajustements sont exclus ({codes} codes, "
+                    "{revenue} de chiffre d'affaires).",
+        "to_recommend": "À recommander : ",
+        "ab_enough": "un groupe témoin de {n} ({share}) suffit.",
+        "ab_larger": "gardez {n} clients en groupe témoin plutôt que {share} pour atteindre "
+                     "cette puissance.",
+        "ab_too_few": "c'est trop peu pour cette puissance : testez une hausse plus forte, "
+                      "regroupez des segments ou lisez le résultat comme une tendance.",
+        "follow_up": "Pour un plan avec les chiffres de {segment} (audience, offre, groupe "
+                     'témoin, coût), demandez : "Crée une campagne pour {segment}".',
+        "saved": " (enregistré comme plan {id})",
+        "why_discount": "- Pourquoi cette remise : {text}.", "timing": "- Calendrier : {text}.",
+        "kpi": "- KPI : taux de commande sous {days} jours de {baseline} à {target} ; {n} "
+               "clients par groupe détectent cette hausse.",
+        "subject": "- Objet : {text}", "note": "- Remarque : {text}", "sources": "Sources : ",
+        "one_order": "{n} commande", "orders": "{n} commandes",
+        "could_not": "Impossible : {error}", "points": "{value:+.1f} pts",
+    },
+    "es": {
+        "overall": "en toda la tienda", "in_segment": "en {segment}",
+        "among": "entre los clientes de {segment}", "all_customers": "todos los clientes",
+        "change": ", {signed} en los últimos {days} días",
+        "active": ", y {n} han pedido en los últimos {days} días",
+        "lapsed": "; {n} que pidieron en los {window} días anteriores no han vuelto a pedir",
+        "left_out": "Se excluyen portes, comisiones y ajustes ({codes} códigos, {revenue} de "
+                    "ingresos).",
+        "to_recommend": "Para recomendar: ",
+        "ab_enough": "basta un grupo de control de {n} ({share}).",
+        "ab_larger": "reserva {n} clientes en vez del {share} para alcanzar esa potencia.",
+        "ab_too_few": "son muy pocos para esa potencia: prueba una mejora mayor, junta "
+                      "segmentos o lee el resultado como orientativo.",
+        "follow_up": "Para un plan con las cifras de {segment} (audiencia, oferta, grupo de "
+                     'control, coste), pregunta: "Crea una campaña para {segment}".',
+        "saved": " (guardado como plan {id})",
+        "why_discount": "- Por qué este descuento: {text}.", "timing": "- Momento: {text}.",
+        "kpi": "- KPI: tasa de pedido en {days} días de {baseline} a {target}; {n} clientes "
+               "por grupo detectan esa mejora.",
+        "subject": "- Asunto: {text}", "note": "- Nota: {text}", "sources": "Fuentes: ",
+        "one_order": "{n} pedido", "orders": "{n} pedidos",
+        "could_not": "No se pudo: {error}", "points": "{value:+.1f} pts",
+    },
+}
+
+# Table headers and ranking criteria (the English ones are the keys).
+_WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "segment": "用户群", "customers": "客户数", "mean churn": "平均流失概率",
+        "revenue at risk": "风险收入", "churn change": "流失概率变化", "revenue share": "收入占比",
+        "mean CLV": "平均预测价值", "customer": "客户", "churn probability": "流失概率",
+        "why": "原因", "predicted value": "预测价值", "spend to date": "累计消费",
+        "orders": "订单数", "average order": "平均订单金额", "product": "商品", "name": "名称",
+        "revenue": "收入", "units": "销量", "country": "国家/地区", "channel": "渠道",
+        "number of orders": "订单数", "average order value": "平均订单金额",
+        "number of customers": "购买客户数", "units sold": "销量",
+        "predicted value over the next {h} days": "未来 {h} 天预测价值",
+        "revenue at risk over the next {h} days": "未来 {h} 天风险收入",
+        "churn probability over the next {h} days": "未来 {h} 天流失概率",
+    },
+    "de": {
+        "segment": "Segment", "customers": "Kunden", "mean churn": "mittlere Abwanderung",
+        "revenue at risk": "gefährdeter Umsatz", "churn change": "Änderung Abwanderung",
+        "revenue share": "Umsatzanteil", "mean CLV": "mittlerer CLV", "customer": "Kunde",
+        "churn probability": "Abwanderungswahrscheinlichkeit", "why": "Gründe",
+        "predicted value": "vorhergesagter Wert", "spend to date": "Umsatz bisher",
+        "orders": "Bestellungen", "average order": "Ø-Bestellwert", "product": "Produkt",
+        "name": "Name", "revenue": "Umsatz", "units": "Stück", "country": "Land",
+        "channel": "Kanal", "number of orders": "Anzahl der Bestellungen",
+        "average order value": "durchschnittlichem Bestellwert",
+        "number of customers": "Anzahl der Kunden", "units sold": "verkaufter Stückzahl",
+        "predicted value over the next {h} days": "vorhergesagtem Wert in den nächsten {h} "
+                                                  "Tagen",
+        "revenue at risk over the next {h} days": "gefährdetem Umsatz in den nächsten {h} "
+                                                  "Tagen",
+        "churn probability over the next {h} days": "Abwanderungswahrscheinlichkeit in den "
+                                                    "nächsten {h} Tagen",
+    },
+    "fr": {
+        "segment": "segment", "customers": "clients", "mean churn": "attrition moyenne",
+        "revenue at risk": "CA à risque", "churn change": "variation de l'attrition",
+        "revenue share": "part du CA", "mean CLV": "CLV moyenne", "customer": "client",
+        "churn probability": "probabilité d'attrition", "why": "raisons",
+        "predicted value": "valeur prévue", "spend to date": "dépenses à ce jour",
+        "orders": "commandes", "average order": "panier moyen", "product": "produit",
+        "name": "nom", "revenue": "chiffre d'affaires", "units": "unités", "country": "pays",
+        "channel": "canal", "number of orders": "nombre de commandes",
+        "average order value": "panier moyen", "number of customers": "nombre de clients",
+        "units sold": "unités vendues",
+        "predicted value over the next {h} days": "valeur prévue sur les {h} prochains jours",
+        "revenue at risk over the next {h} days": "chiffre d'affaires à risque sur les {h} "
+                                                  "prochains jours",
+        "churn probability over the next {h} days": "probabilité d'attrition sur les {h} "
+                                                    "prochains jours",
+    },
+    "es": {
+        "segment": "segmento", "customers": "clientes", "mean churn": "abandono medio",
+        "revenue at risk": "ingresos en riesgo", "churn change": "cambio del abandono",
+        "revenue share": "cuota de ingresos", "mean CLV": "CLV medio", "customer": "cliente",
+        "churn probability": "probabilidad de abandono", "why": "motivos",
+        "predicted value": "valor previsto", "spend to date": "gasto hasta la fecha",
+        "orders": "pedidos", "average order": "ticket medio", "product": "producto",
+        "name": "nombre", "revenue": "ingresos", "units": "unidades", "country": "país",
+        "channel": "canal", "number of orders": "número de pedidos",
+        "average order value": "ticket medio", "number of customers": "número de clientes",
+        "units sold": "unidades vendidas",
+        "predicted value over the next {h} days": "valor previsto en los próximos {h} días",
+        "revenue at risk over the next {h} days": "ingresos en riesgo en los próximos {h} "
+                                                  "días",
+        "churn probability over the next {h} days": "probabilidad de abandono en los próximos "
+                                                    "{h} días",
+    },
+}
+
+# What each segment is called in Chinese RFM practice, written after its name in Chinese
+# answers; each gloss names its own segment again when typed back (see SEGMENT_SYNONYMS).
+ZH_SEGMENTS = {
+    "Champions": "重要价值客户", "Loyal Customers": "忠诚客户",
+    "Potential Loyalists": "潜力客户", "New Customers": "新客户", "Promising": "新晋客户",
+    "Need Attention": "需要关注客户", "About To Sleep": "即将沉睡客户",
+    "At Risk": "高价值流失风险客户", "Cannot Lose Them": "不能失去的客户",
+    "Hibernating": "沉睡客户", "Lost": "已流失客户",
+}
+
+# The churn reasons the analytics write (analytics.churn.churn_reasons), each form as a
+# pattern and its words; the first pattern that fits a part is used.
+_REASONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "zh": (
+        (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
+         r"已 \1 天未下单，是其平均间隔 \3 天的 \2 倍"),
+        (r"one order only, (\d+) days ago", r"只下过一单，在 \1 天前"),
+        (r"(\d+) orders? in the last (\d+) days against (\d+) in the (\d+) before",
+         r"最近 \2 天下了 \1 单，之前 \4 天为 \3 单"),
+        (r"no order for (\d+) days", r"已 \1 天未下单"),
+        (r"all (\d+) orders? on one day, (\d+) days ago", r"全部 \1 单都在同一天，\2 天前"),
+        (r"orders about every (\d+) days, less often than every (\d+) days",
+         r"约每 \1 天下一单，少于每 \2 天一单"),
+        (r"only (\d+) orders? so far", r"目前只下过 \1 单"),
+        (r"buying at their usual pace", "按平常的节奏购买"),
+        (r"; ", "；"),
+    ),
+    "de": (
+        (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
+         r"seit \1 Tagen keine Bestellung, \2× der übliche Abstand von \3 Tagen"),
+        (r"one order only, (\d+) days ago", r"nur eine Bestellung, vor \1 Tagen"),
+        (r"1 order in the last (\d+) days against (\d+) in the (\d+) before",
+         r"1 Bestellung in den letzten \1 Tagen gegenüber \2 in den \3 Tagen davor"),
+        (r"(\d+) orders in the last (\d+) days against (\d+) in the (\d+) before",
+         r"\1 Bestellungen in den letzten \2 Tagen gegenüber \3 in den \4 Tagen davor"),
+        (r"no order for (\d+) days", r"seit \1 Tagen keine Bestellung"),
+        (r"all (\d+) orders on one day, (\d+) days ago",
+         r"alle \1 Bestellungen an einem Tag, vor \2 Tagen"),
+        (r"orders about every (\d+) days, less often than every (\d+) days",
+         r"bestellt etwa alle \1 Tage, seltener als alle \2 Tage"),
+        (r"only (\d+) orders so far", r"erst \1 Bestellungen"),
+        (r"buying at their usual pace", "kauft im gewohnten Rhythmus"),
+    ),
+    "fr": (
+        (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
+         r"aucune commande depuis \1 jours, \2× l'intervalle habituel de \3 jours"),
+        (r"one order only, (\d+) days ago", r"une seule commande, il y a \1 jours"),
+        (r"1 order in the last (\d+) days against (\d+) in the (\d+) before",
+         r"1 commande sur les \1 derniers jours contre \2 sur les \3 jours d'avant"),
+        (r"(\d+) orders in the last (\d+) days against (\d+) in the (\d+) before",
+         r"\1 commandes sur les \2 derniers jours contre \3 sur les \4 jours d'avant"),
+        (r"no order for (\d+) days", r"aucune commande depuis \1 jours"),
+        (r"all (\d+) orders on one day, (\d+) days ago",
+         r"les \1 commandes le même jour, il y a \2 jours"),
+        (r"orders about every (\d+) days, less often than every (\d+) days",
+         r"commande environ tous les \1 jours, moins souvent que tous les \2 jours"),
+        (r"only (\d+) orders so far", r"seulement \1 commandes jusqu'ici"),
+        (r"buying at their usual pace", "achète à son rythme habituel"),
+    ),
+    "es": (
+        (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
+         r"sin pedidos desde hace \1 días, \2× su intervalo habitual de \3 días"),
+        (r"one order only, (\d+) days ago", r"un solo pedido, hace \1 días"),
+        (r"1 order in the last (\d+) days against (\d+) in the (\d+) before",
+         r"1 pedido en los últimos \1 días frente a \2 en los \3 días anteriores"),
+        (r"(\d+) orders in the last (\d+) days against (\d+) in the (\d+) before",
+         r"\1 pedidos en los últimos \2 días frente a \3 en los \4 días anteriores"),
+        (r"no order for (\d+) days", r"sin pedidos desde hace \1 días"),
+        (r"all (\d+) orders on one day, (\d+) days ago",
+         r"los \1 pedidos en un mismo día, hace \2 días"),
+        (r"orders about every (\d+) days, less often than every (\d+) days",
+         r"pide cada \1 días aprox., con menos frecuencia que cada \2 días"),
+        (r"only (\d+) orders so far", r"solo \1 pedidos hasta ahora"),
+        (r"buying at their usual pace", "compra a su ritmo habitual"),
+    ),
+}
+# The words between a customer's reasons.
+_REASON_JOIN = {"zh": "；"}
+
+
+def reasons(text: str | None, lang: str) -> str | None:
+    """A customer's churn reasons in the answer's language (a reason of an unknown form
+    stays as written)."""
+    if lang not in _REASONS or not text:
+        return text
+    parts = []
+    for part in text.split("; "):
+        for pattern, words in _REASONS[lang]:
+            if re.fullmatch(pattern, part):
+                part = re.sub(pattern, words, part)
+                break
+        parts.append(part)
+    return _REASON_JOIN.get(lang, "; ").join(parts)
+
+
+# A cluster's label as analytics.clusters writes it, and its words in each language.
+_CLUSTER_LABEL = re.compile(r"(one-time|occasional|regular|frequent) (low|mid|high)-basket "
+                            r"(coupon-driven )?buyers(?:, (active|lapsing|lapsed))?"
+                            r"(?: \(group (\d+)\))?")
+_CLUSTER_WORDS: dict[str, dict[str, str]] = {
+    "zh": {"one-time": "一次性", "occasional": "偶尔购买的", "regular": "定期购买的",
+           "frequent": "高频", "low": "低客单", "mid": "中客单", "high": "高客单",
+           "active": "活跃", "lapsing": "趋于流失", "lapsed": "已流失",
+           "coupons": "、依赖优惠券的", "buyers": "{often}{basket}{coupons}买家",
+           "then": "，{activity}", "group": "（第 {group} 组）"},
+    "de": {"one-time": "Einmalkäufer", "occasional": "Gelegenheitskäufer",
+           "regular": "Stammkäufer", "frequent": "Vielkäufer", "low": "kleinem",
+           "mid": "mittlerem", "high": "großem", "active": "aktiv", "lapsing": "nachlassend",
+           "lapsed": "inaktiv", "coupons": ", gutscheinorientiert",
+           "buyers": "{often} mit {basket} Warenkorb{coupons}", "then": ", {activity}",
+           "group": " (Gruppe {group})"},
+    "fr": {"one-time": "acheteurs uniques", "occasional": "acheteurs occasionnels",
+           "regular": "acheteurs réguliers", "frequent": "acheteurs fréquents",
+           "low": "petit panier", "mid": "panier moyen", "high": "gros panier",
+           "active": "actifs", "lapsing": "en perte de vitesse", "lapsed": "inactifs",
+           "coupons": " attirés par les coupons",
+           "buyers": "{often} à {basket}{coupons}", "then": ", {activity}",
+           "group": " (groupe {group})"},
+    "es": {"one-time": "compradores de una vez", "occasional": "compradores ocasionales",
+           "regular": "compradores habituales", "frequent": "compradores frecuentes",
+           "low": "pequeña", "mid": "mediana", "high": "grande", "active": "activos",
+           "lapsing": "en declive", "lapsed": "inactivos", "coupons": " atraídos por cupones",
+           "buyers": "{often} de cesta {basket}{coupons}", "then": ", {activity}",
+           "group": " (grupo {group})"},
+}
+
+
+def cluster_label(label: str | None, lang: str) -> str | None:
+    """A cluster's label in the answer's language (an unknown one stays as written)."""
+    words = _CLUSTER_WORDS.get(lang)
+    match = _CLUSTER_LABEL.fullmatch(label or "") if words else None
+    if not match or words is None:
+        return label
+    often, basket, coupons, activity, group = match.groups()
+    text = words["buyers"].format(often=words[often], basket=words[basket],
+                                  coupons=words["coupons"] if coupons else "")
+    text += words["then"].format(activity=words[activity]) if activity else ""
+    return text + (words["group"].format(group=group) if group else "")
+
+
+def say(lang: str, key: str, **values: Any) -> str:
+    """A phrase an answer writes around its template, filled."""
+    return PHRASES[lang][key].format(**values)
+
+
+def orders(lang: str, n: Any) -> str:
+    """"1 order", "3 orders" in the answer's language."""
+    return say(lang, "one_order" if n == 1 else "orders", n=n)
+
+
+def word(lang: str, english: str) -> str:
+    """A table header or ranking criterion in the answer's language."""
+    return _WORDS.get(lang, {}).get(english, english)
+
+
+def segment_name(name: str | None, lang: str) -> str | None:
+    """A segment's name, with its Chinese name beside it in a Chinese answer."""
+    gloss = ZH_SEGMENTS.get(name or "") if lang == "zh" else None
+    return f"{name}（{gloss}）" if gloss else name
