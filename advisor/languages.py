@@ -263,71 +263,56 @@ ZH_SEGMENTS = {
     "Hibernating": "沉睡客户", "Lost": "已流失客户",
 }
 
-# The churn reasons the analytics write (analytics.churn.churn_reasons), each form as a
-# pattern and its words; the first pattern that fits a part is used.
-_REASONS: dict[str, tuple[tuple[str, str], ...]] = {
-    "zh": (
-        (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
-         r"已 \1 天未下单，是其平均间隔 \3 天的 \2 倍"),
-        (r"one order only, (\d+) days ago", r"只下过一单，在 \1 天前"),
-        (r"(\d+) orders? in the last (\d+) days against (\d+) in the (\d+) before",
-         r"最近 \2 天下了 \1 单，之前 \4 天为 \3 单"),
-        (r"no order for (\d+) days", r"已 \1 天未下单"),
-        (r"all (\d+) orders? on one day, (\d+) days ago", r"全部 \1 单都在同一天，\2 天前"),
-        (r"orders about every (\d+) days, less often than every (\d+) days",
-         r"约每 \1 天下一单，少于每 \2 天一单"),
-        (r"only (\d+) orders? so far", r"目前只下过 \1 单"),
-        (r"buying at their usual pace", "按平常的节奏购买"),
-        (r"; ", "；"),
-    ),
-    "de": (
-        (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
-         r"seit \1 Tagen keine Bestellung, \2× der übliche Abstand von \3 Tagen"),
-        (r"one order only, (\d+) days ago", r"nur eine Bestellung, vor \1 Tagen"),
-        (r"1 order in the last (\d+) days against (\d+) in the (\d+) before",
-         r"1 Bestellung in den letzten \1 Tagen gegenüber \2 in den \3 Tagen davor"),
-        (r"(\d+) orders in the last (\d+) days against (\d+) in the (\d+) before",
-         r"\1 Bestellungen in den letzten \2 Tagen gegenüber \3 in den \4 Tagen davor"),
-        (r"no order for (\d+) days", r"seit \1 Tagen keine Bestellung"),
-        (r"all (\d+) orders on one day, (\d+) days ago",
-         r"alle \1 Bestellungen an einem Tag, vor \2 Tagen"),
-        (r"orders about every (\d+) days, less often than every (\d+) days",
-         r"bestellt etwa alle \1 Tage, seltener als alle \2 Tage"),
-        (r"only (\d+) orders so far", r"erst \1 Bestellungen"),
-        (r"buying at their usual pace", "kauft im gewohnten Rhythmus"),
-    ),
-    "fr": (
-        (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
-         r"aucune commande depuis \1 jours, \2× l'intervalle habituel de \3 jours"),
-        (r"one order only, (\d+) days ago", r"une seule commande, il y a \1 jours"),
-        (r"1 order in the last (\d+) days against (\d+) in the (\d+) before",
-         r"1 commande sur les \1 derniers jours contre \2 sur les \3 jours d'avant"),
-        (r"(\d+) orders in the last (\d+) days against (\d+) in the (\d+) before",
-         r"\1 commandes sur les \2 derniers jours contre \3 sur les \4 jours d'avant"),
-        (r"no order for (\d+) days", r"aucune commande depuis \1 jours"),
-        (r"all (\d+) orders on one day, (\d+) days ago",
-         r"les \1 commandes le même jour, il y a \2 jours"),
-        (r"orders about every (\d+) days, less often than every (\d+) days",
-         r"commande environ tous les \1 jours, moins souvent que tous les \2 jours"),
-        (r"only (\d+) orders so far", r"seulement \1 commandes jusqu'ici"),
-        (r"buying at their usual pace", "achète à son rythme habituel"),
-    ),
-    "es": (
-        (r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
-         r"sin pedidos desde hace \1 días, \2× su intervalo habitual de \3 días"),
-        (r"one order only, (\d+) days ago", r"un solo pedido, hace \1 días"),
-        (r"1 order in the last (\d+) days against (\d+) in the (\d+) before",
-         r"1 pedido en los últimos \1 días frente a \2 en los \3 días anteriores"),
-        (r"(\d+) orders in the last (\d+) days against (\d+) in the (\d+) before",
-         r"\1 pedidos en los últimos \2 días frente a \3 en los \4 días anteriores"),
-        (r"no order for (\d+) days", r"sin pedidos desde hace \1 días"),
-        (r"all (\d+) orders on one day, (\d+) days ago",
-         r"los \1 pedidos en un mismo día, hace \2 días"),
-        (r"orders about every (\d+) days, less often than every (\d+) days",
-         r"pide cada \1 días aprox., con menos frecuencia que cada \2 días"),
-        (r"only (\d+) orders so far", r"solo \1 pedidos hasta ahora"),
-        (r"buying at their usual pace", "compra a su ritmo habitual"),
-    ),
+# The forms of a churn reason as analytics.churn.churn_reasons writes them, and each form's
+# words in each language (in the same order).
+_REASON_FORMS = (
+    r"no order for (\d+) days, ([\d.]+)× their usual gap of (\d+) days",
+    r"one order only, (\d+) days ago",
+    r"1 order in the last (\d+) days against (\d+) in the (\d+) before",
+    r"(\d+) orders in the last (\d+) days against (\d+) in the (\d+) before",
+    r"no order for (\d+) days",
+    r"all (\d+) orders on one day, (\d+) days ago",
+    r"orders about every (\d+) days, less often than every (\d+) days",
+    r"only (\d+) orders so far",
+    r"buying at their usual pace",
+)
+_REASONS: dict[str, tuple[str, ...]] = {
+    "zh": (r"已 \1 天未下单，是其平均间隔 \3 天的 \2 倍",
+           r"只下过一单，在 \1 天前",
+           r"最近 \1 天下了一单，之前 \3 天为 \2 单",
+           r"最近 \2 天下了 \1 单，之前 \4 天为 \3 单",
+           r"已 \1 天未下单",
+           r"全部 \1 单都在同一天，\2 天前",
+           r"约每 \1 天下一单，少于每 \2 天一单",
+           r"目前只下过 \1 单",
+           "按平常的节奏购买"),
+    "de": (r"seit \1 Tagen keine Bestellung, \2× der übliche Abstand von \3 Tagen",
+           r"nur eine Bestellung, vor \1 Tagen",
+           r"1 Bestellung in den letzten \1 Tagen gegenüber \2 in den \3 Tagen davor",
+           r"\1 Bestellungen in den letzten \2 Tagen gegenüber \3 in den \4 Tagen davor",
+           r"seit \1 Tagen keine Bestellung",
+           r"alle \1 Bestellungen an einem Tag, vor \2 Tagen",
+           r"bestellt etwa alle \1 Tage, seltener als alle \2 Tage",
+           r"erst \1 Bestellungen",
+           "kauft im gewohnten Rhythmus"),
+    "fr": (r"aucune commande depuis \1 jours, \2× l'intervalle habituel de \3 jours",
+           r"une seule commande, il y a \1 jours",
+           r"1 commande sur les \1 derniers jours contre \2 sur les \3 jours d'avant",
+           r"\1 commandes sur les \2 derniers jours contre \3 sur les \4 jours d'avant",
+           r"aucune commande depuis \1 jours",
+           r"les \1 commandes le même jour, il y a \2 jours",
+           r"commande environ tous les \1 jours, moins souvent que tous les \2 jours",
+           r"seulement \1 commandes jusqu'ici",
+           "achète à son rythme habituel"),
+    "es": (r"sin pedidos desde hace \1 días, \2× su intervalo habitual de \3 días",
+           r"un solo pedido, hace \1 días",
+           r"1 pedido en los últimos \1 días frente a \2 en los \3 días anteriores",
+           r"\1 pedidos en los últimos \2 días frente a \3 en los \4 días anteriores",
+           r"sin pedidos desde hace \1 días",
+           r"los \1 pedidos en un mismo día, hace \2 días",
+           r"pide cada \1 días aprox., con menos frecuencia que cada \2 días",
+           r"solo \1 pedidos hasta ahora",
+           "compra a su ritmo habitual"),
 }
 # The words between a customer's reasons.
 _REASON_JOIN = {"zh": "；"}
@@ -340,7 +325,7 @@ def reasons(text: str | None, lang: str) -> str | None:
         return text
     parts = []
     for part in text.split("; "):
-        for pattern, words in _REASONS[lang]:
+        for pattern, words in zip(_REASON_FORMS, _REASONS[lang], strict=True):
             if re.fullmatch(pattern, part):
                 part = re.sub(pattern, words, part)
                 break
