@@ -3,9 +3,9 @@ write around their templates (``prompts/offline_answers*.md``) in each.
 
 English is the default. A question in Chinese (Han characters) is answered in Chinese; one
 in German, French or Spanish (by its common words and accents) in that language. The text
-the analytics write into a tool's result (churn reasons, cluster labels) is translated here
-too, as each form of it is known; other text the tools write (playbook passages, a plan's
-copy and rationale) stays as written.
+the analytics write into a tool's result (churn reasons, cluster labels, a campaign plan's
+offer, channel, discount rationale, timing and warnings) is translated here too, as each
+form of it is known; playbook passages and a plan's customer copy stay as written.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["LANGUAGES", "cluster_label", "language", "orders", "reasons", "say", "segment_name",
-           "word"]
+__all__ = ["LANGUAGES", "cluster_label", "language", "orders", "plan_text", "reasons", "say",
+           "segment_name", "word"]
 
 LANGUAGES = ("en", "zh", "de", "fr", "es")
 
@@ -397,3 +397,170 @@ def segment_name(name: str | None, lang: str) -> str | None:
     """A segment's name, with its Chinese name beside it in a Chinese answer."""
     gloss = ZH_SEGMENTS.get(name or "") if lang == "zh" else None
     return f"{name}（{gloss}）" if gloss else name
+
+
+# A campaign plan's words (analytics.campaigns): its offers and channels, the bounds that set
+# its discount, and the forms of its timing and warnings, in each language.
+_PLAN_WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "VIP early access and a loyalty reward": "VIP 抢先购与忠诚奖励",
+        "loyalty points multiplier": "积分加倍",
+        "frequent-buyer reward on the next order": "下一单的常客奖励",
+        "second-order coupon": "第二单优惠券",
+        "personalised recommendations with a limited-time offer": "个性化推荐加限时优惠",
+        "threshold discount (spend more, save more)": "满减优惠（多买多省）",
+        "win-back coupon": "召回优惠券",
+        "personal win-back offer with VIP care": "专属召回优惠与 VIP 关怀",
+        "last-chance win-back coupon": "最后机会召回优惠券",
+        "personalised offer": "个性化优惠",
+        "email": "邮件", "sms": "短信", "push": "推送", "app": "App 内消息",
+        "the segment's usual offer": "该用户群的常规优惠", "half the gross margin": "毛利率的一半",
+        "your discount cap": "您设定的折扣上限",
+        "30% of predicted CLV per order": "每单预测 CLV 的 30%",
+        "set by": "{pct}，由{binding}决定（{bounds}）",
+    },
+    "de": {
+        "VIP early access and a loyalty reward": "VIP-Vorabzugang und eine Treueprämie",
+        "loyalty points multiplier": "Treuepunkte-Multiplikator",
+        "frequent-buyer reward on the next order": "Stammkunden-Bonus auf die nächste "
+                                                   "Bestellung",
+        "second-order coupon": "Gutschein für die zweite Bestellung",
+        "personalised recommendations with a limited-time offer": "persönliche Empfehlungen "
+                                                                  "mit befristetem Angebot",
+        "threshold discount (spend more, save more)": "Staffelrabatt (mehr kaufen, mehr "
+                                                      "sparen)",
+        "win-back coupon": "Rückgewinnungsgutschein",
+        "personal win-back offer with VIP care": "persönliches Rückgewinnungsangebot mit "
+                                                 "VIP-Betreuung",
+        "last-chance win-back coupon": "Letzte-Chance-Rückgewinnungsgutschein",
+        "personalised offer": "persönliches Angebot",
+        "email": "E-Mail", "sms": "SMS", "push": "Push-Nachricht", "app": "App",
+        "the segment's usual offer": "das übliche Angebot des Segments",
+        "half the gross margin": "die halbe Bruttomarge", "your discount cap": "Ihre Rabattgrenze",
+        "30% of predicted CLV per order": "30% des vorhergesagten CLV pro Bestellung",
+        "set by": "{pct}, bestimmt durch {binding} ({bounds})",
+    },
+    "fr": {
+        "VIP early access and a loyalty reward": "accès VIP en avant-première et une "
+                                                 "récompense fidélité",
+        "loyalty points multiplier": "multiplicateur de points fidélité",
+        "frequent-buyer reward on the next order": "récompense client fidèle sur la prochaine "
+                                                   "commande",
+        "second-order coupon": "bon pour la deuxième commande",
+        "personalised recommendations with a limited-time offer": "recommandations "
+                                                                  "personnalisées avec une "
+                                                                  "offre limitée",
+        "threshold discount (spend more, save more)": "remise par palier (plus d'achats, plus "
+                                                      "d'économies)",
+        "win-back coupon": "bon de reconquête",
+        "personal win-back offer with VIP care": "offre de reconquête personnelle avec "
+                                                 "attention VIP",
+        "last-chance win-back coupon": "bon de reconquête de la dernière chance",
+        "personalised offer": "offre personnalisée",
+        "email": "e-mail", "sms": "SMS", "push": "notification push", "app": "application",
+        "the segment's usual offer": "l'offre habituelle du segment",
+        "half the gross margin": "la moitié de la marge brute",
+        "your discount cap": "votre plafond de remise",
+        "30% of predicted CLV per order": "30% de la CLV prévue par commande",
+        "set by": "{pct}, fixé par {binding} ({bounds})",
+    },
+    "es": {
+        "VIP early access and a loyalty reward": "acceso VIP anticipado y una recompensa de "
+                                                 "fidelidad",
+        "loyalty points multiplier": "multiplicador de puntos de fidelidad",
+        "frequent-buyer reward on the next order": "recompensa de cliente frecuente en el "
+                                                   "próximo pedido",
+        "second-order coupon": "cupón para el segundo pedido",
+        "personalised recommendations with a limited-time offer": "recomendaciones "
+                                                                  "personalizadas con una "
+                                                                  "oferta por tiempo limitado",
+        "threshold discount (spend more, save more)": "descuento por tramos (compra más, ahorra "
+                                                      "más)",
+        "win-back coupon": "cupón de recuperación",
+        "personal win-back offer with VIP care": "oferta de recuperación personal con "
+                                                 "atención VIP",
+        "last-chance win-back coupon": "cupón de recuperación de última oportunidad",
+        "personalised offer": "oferta personalizada",
+        "email": "correo electrónico", "sms": "SMS", "push": "notificación push",
+        "app": "aplicación",
+        "the segment's usual offer": "la oferta habitual del segmento",
+        "half the gross margin": "la mitad del margen bruto",
+        "your discount cap": "tu tope de descuento",
+        "30% of predicted CLV per order": "el 30% del CLV previsto por pedido",
+        "set by": "{pct}, fijado por {binding} ({bounds})",
+    },
+}
+_PLAN_FORMS = (
+    r"their median gap between orders is (\d+) days and they last ordered (\d+) days ago "
+    r"\(median\): reach them within (\d+) days",
+    r"they are already past their usual gap of (\d+) days \(median recency (\d+) days\): "
+    r"send within a week",
+    r"most have a single order, (\d+) days ago \(median\): send within a week",
+    r"the budget of ([\d,]+) covers ([\d,]+) of ([\d,]+) customers; the plan keeps those with "
+    r"the most revenue at risk",
+    r"to detect a (\d+%) uplift the test needs ([\d,]+) customers per group but the holdout "
+    r"has ([\d,]+): treat the result as directional, or run the campaign longer or on more "
+    r"segments",
+)
+_PLANS: dict[str, tuple[str, ...]] = {
+    "zh": (r"他们下单的中位间隔为 \1 天，最近一次下单在 \2 天前（中位数）：在 \3 天内触达",
+           r"他们已超过通常 \1 天的下单间隔（最近一次下单的中位数为 \2 天前）：一周内发送",
+           r"多数只下过一单，在 \1 天前（中位数）：一周内发送",
+           r"预算 \1 覆盖 \3 位客户中的 \2 位；方案保留风险收入最高的客户",
+           r"要检测 \1 的提升，每组需要 \2 位客户，但对照组只有 \3 位：把结果视为方向性参考，"
+           r"或延长活动、覆盖更多用户群"),
+    "de": (r"ihr mittlerer Bestellabstand beträgt \1 Tage, die letzte Bestellung liegt \2 Tage "
+           r"zurück (Median): innerhalb von \3 Tagen erreichen",
+           r"sie haben ihren üblichen Abstand von \1 Tagen schon überschritten (letzte "
+           r"Bestellung im Median vor \2 Tagen): innerhalb einer Woche senden",
+           r"die meisten haben eine einzige Bestellung, vor \1 Tagen (Median): innerhalb einer "
+           r"Woche senden",
+           r"das Budget von \1 reicht für \2 von \3 Kunden; der Plan behält die mit dem meisten "
+           r"gefährdeten Umsatz",
+           r"um eine Steigerung um \1 zu erkennen, braucht der Test \2 Kunden pro Gruppe, die "
+           r"Kontrollgruppe hat aber \3: lesen Sie das Ergebnis als Richtung, oder lassen Sie "
+           r"die Kampagne länger oder in mehr Segmenten laufen"),
+    "fr": (r"leur intervalle médian entre deux commandes est de \1 jours et leur dernière "
+           r"commande date de \2 jours (médiane) : les contacter sous \3 jours",
+           r"ils ont déjà dépassé leur intervalle habituel de \1 jours (dernière commande il y "
+           r"a \2 jours en médiane) : envoyer sous une semaine",
+           r"la plupart n'ont qu'une commande, il y a \1 jours (médiane) : envoyer sous une "
+           r"semaine",
+           r"le budget de \1 couvre \2 des \3 clients ; le plan garde ceux qui ont le plus de "
+           r"chiffre d'affaires à risque",
+           r"pour détecter une hausse de \1, le test demande \2 clients par groupe mais le "
+           r"groupe témoin en a \3 : lisez le résultat comme une tendance, ou prolongez la "
+           r"campagne ou étendez-la à d'autres segments"),
+    "es": (r"su intervalo mediano entre pedidos es de \1 días y su último pedido fue hace \2 "
+           r"días (mediana): contactarlos en \3 días",
+           r"ya han superado su intervalo habitual de \1 días (último pedido hace \2 días de "
+           r"mediana): enviar en una semana",
+           r"la mayoría tiene un solo pedido, hace \1 días (mediana): enviar en una semana",
+           r"el presupuesto de \1 cubre \2 de \3 clientes; el plan se queda con los de más "
+           r"ingresos en riesgo",
+           r"para detectar una mejora de \1 la prueba necesita \2 clientes por grupo pero el "
+           r"grupo de control tiene \3: lee el resultado como orientativo, o alarga la campaña "
+           r"o amplíala a más segmentos"),
+}
+_SET_BY = re.compile(r"(\d+%), set by (.+?) \((.+)\)")
+
+
+def plan_text(text: str | None, lang: str) -> str | None:
+    """A campaign plan's offer, channel, discount rationale, timing or warning in the
+    answer's language (text of an unknown form stays as written)."""
+    words = _PLAN_WORDS.get(lang)
+    if words is None or not text:
+        return text
+    if text in words:
+        return words[text]
+    if match := _SET_BY.fullmatch(text):
+        pct, binding, bounds = match.groups()
+        for name in sorted(words, key=len, reverse=True):
+            bounds = bounds.replace(name, words[name])
+        bounds = bounds.replace(", ", "，") if lang == "zh" else bounds
+        return words["set by"].format(pct=pct, binding=words.get(binding, binding),
+                                      bounds=bounds)
+    for pattern, translated in zip(_PLAN_FORMS, _PLANS[lang], strict=True):
+        if re.fullmatch(pattern, text):
+            return re.sub(pattern, translated, text)
+    return text

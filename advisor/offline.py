@@ -34,7 +34,16 @@ from pydantic import Field
 
 from analytics.rfm import DEFAULT_SEGMENT_RULES
 
-from .languages import cluster_label, language, orders, reasons, say, segment_name, word
+from .languages import (
+    cluster_label,
+    language,
+    orders,
+    plan_text,
+    reasons,
+    say,
+    segment_name,
+    word,
+)
 from .plans import load_prompt
 from .tools import SEGMENT_SYNONYMS
 
@@ -536,16 +545,17 @@ def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
 def _answer_plan(r: dict[str, Any], lang: str = "en") -> str:
     saved = "" if r.get("plan_id") is None else say(lang, "saved", id=r["plan_id"])
     text = _templates(lang)["campaign_plan"].format(
-        segment=segment_name(r["segment"], lang), saved=saved, offer=r["offer"],
-        discount=f"{r['discount']:.0%}", treatment=f"{r['treatment_size']:,}",
-        holdout=f"{r['holdout_size']:,}", channel=r["channel"], days=r["send_within_days"],
+        segment=segment_name(r["segment"], lang), saved=saved,
+        offer=plan_text(r["offer"], lang), discount=f"{r['discount']:.0%}",
+        treatment=f"{r['treatment_size']:,}", holdout=f"{r['holdout_size']:,}",
+        channel=plan_text(r["channel"], lang), days=r["send_within_days"],
         cost=_money(r["expected_cost"]), incremental=_money(r["expected_incremental_revenue"]))
-    lines = [text, "", say(lang, "why_discount", text=r["discount_rationale"]),
-             say(lang, "timing", text=r["timing_rationale"]),
+    lines = [text, "", say(lang, "why_discount", text=plan_text(r["discount_rationale"], lang)),
+             say(lang, "timing", text=plan_text(r["timing_rationale"], lang)),
              say(lang, "kpi", days=r["horizon_days"], baseline=_pct(r["baseline_retention"]),
                   target=_pct(r["target_retention"]), n=f"{r['required_per_group']:,}"),
              say(lang, "subject", text=r["subject"]), "", r["body"]]
-    lines += [say(lang, "note", text=w) for w in r.get("warnings", [])]
+    lines += [say(lang, "note", text=plan_text(w, lang)) for w in r.get("warnings", [])]
     if r.get("citations"):
         lines += ["", say(lang, "sources") + "; ".join(
             f"{c['title']}, \"{c['section']}\" ({c['source']})" for c in r["citations"])]

@@ -15,10 +15,19 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import ToolException
 
 from advisor.agent import Advisor
-from advisor.languages import LANGUAGES, PHRASES, cluster_label, language, reasons, say
+from advisor.languages import (
+    LANGUAGES,
+    PHRASES,
+    cluster_label,
+    language,
+    plan_text,
+    reasons,
+    say,
+)
 from advisor.offline import _templates, find_segment, interpret
 from advisor.settings import load_settings
 from advisor.tools import AdvisorContext, ToolFunctions, build_tools
+from analytics.campaigns import DEFAULT_PLAYS, Constraints, plan_campaign
 from analytics.churn import churn_reasons
 from analytics.cleaning import clean_orders
 from analytics.pipeline import analyze, analyze_file
@@ -335,6 +344,36 @@ def test_every_cluster_label_is_translated(sample_analysis, lang):
                 "fr": "acheteurs fréquents à panier moyen, actifs",
                 "es": "compradores frecuentes de cesta mediana, activos"}
     assert cluster_label("frequent mid-basket buyers, active", lang) == expected[lang]
+
+
+# A campaign plan's English words, none of which a translation keeps ("budget" and
+# "personal" are French and Spanish words too)
+_PLAN_ENGLISH = re.compile(r"\b(?:set by|usual|offer|gross margin|cap|predicted CLV per order|"
+                           r"median|gap|ordered|reach|within|send|week|single|the budget|covers|"
+                           r"customers|keeps|revenue|detect|uplift|needs|holdout|directional|"
+                           r"campaign|coupon|loyalty|reward|access|multiplier|threshold|"
+                           r"discount|personalised|last-chance|spend|email|app)\b")
+
+
+@pytest.mark.parametrize("lang", ["zh", "de", "fr", "es"])
+def test_every_plan_text_is_translated(sample_analysis, lang):
+    customers = sample_analysis.customers
+    texts = {play.offer for play in DEFAULT_PLAYS.values()} | {"email", "sms", "push", "app"}
+    for segment in customers["rfm_segment"].unique():
+        for constraints in (Constraints(), Constraints(discount_cap=0.03, budget=300.0)):
+            plan = plan_campaign(customers, segment, constraints=constraints)
+            texts |= {plan.offer, plan.discount_rationale, plan.timing_rationale,
+                      *plan.warnings}
+    # every form the plans write is among them: three timings, two warnings, four bounds
+    assert {t.split(" ")[0] for t in texts if t.endswith(("days", "week"))} >= {
+        "their", "they", "most"}
+    assert sum(t.startswith(("the budget", "to detect")) for t in texts) >= 2
+    assert any("your discount cap" in t and "half the gross margin" in t for t in texts)
+    for text in texts:
+        translated = plan_text(text, lang)
+        assert translated != text or text == "sms", text
+        assert not _PLAN_ENGLISH.search(translated), translated
+    assert plan_text("win-back coupon", "en") == "win-back coupon"
 
 
 def test_a_chinese_plan_and_error_are_written_in_chinese(context):
