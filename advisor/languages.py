@@ -198,6 +198,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "predicted value over the next {h} days": "未来 {h} 天预测价值",
         "revenue at risk over the next {h} days": "未来 {h} 天风险收入",
         "churn probability over the next {h} days": "未来 {h} 天流失概率",
+        # why a product is recommended (its source)
+        "buy_again": "再次购买", "similar": "相似客户也买了", "popular": "近期热销",
     },
     "de": {
         "segment": "Segment", "customers": "Kunden", "mean churn": "mittlere Abwanderung",
@@ -216,6 +218,9 @@ _WORDS: dict[str, dict[str, str]] = {
                                                   "Tagen",
         "churn probability over the next {h} days": "Abwanderungswahrscheinlichkeit in den "
                                                     "nächsten {h} Tagen",
+        # why a product is recommended (its source)
+        "buy_again": "erneut kaufen", "similar": "ähnliche Kunden kauften es",
+        "popular": "gerade beliebt",
     },
     "fr": {
         "segment": "segment", "customers": "clients", "mean churn": "attrition moyenne",
@@ -233,6 +238,9 @@ _WORDS: dict[str, dict[str, str]] = {
                                                   "prochains jours",
         "churn probability over the next {h} days": "probabilité d'attrition sur les {h} "
                                                     "prochains jours",
+        # why a product is recommended (its source)
+        "buy_again": "à racheter", "similar": "acheté par des clients proches",
+        "popular": "populaire en ce moment",
     },
     "es": {
         "segment": "segmento", "customers": "clientes", "mean churn": "abandono medio",
@@ -250,6 +258,9 @@ _WORDS: dict[str, dict[str, str]] = {
                                                   "días",
         "churn probability over the next {h} days": "probabilidad de abandono en los próximos "
                                                     "{h} días",
+        # why a product is recommended (its source)
+        "buy_again": "volver a comprar", "similar": "lo compraron clientes parecidos",
+        "popular": "popular ahora",
     },
 }
 

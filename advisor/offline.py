@@ -496,8 +496,10 @@ def _answer_profile(r: dict[str, Any], lang: str = "en") -> str:
 
 def _answer_recs(r: dict[str, Any], lang: str = "en") -> str:
     text = _templates(lang)["recommendations"].format(customer_id=r["customer_id"])
-    return text + "\n\n" + _table(r["recommendations"], {"product_id": "product",
-                                                          "name": "name", "why": "why"}, lang)
+    rows = [{**row, "why": word(lang, row["why"]) if lang != "en" else row["why"]}
+            for row in r["recommendations"]]
+    return text + "\n\n" + _table(rows, {"product_id": "product", "name": "name", "why": "why"},
+                                  lang)
 
 
 def _answer_cohorts(r: dict[str, Any], lang: str = "en") -> str:

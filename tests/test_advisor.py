@@ -23,6 +23,7 @@ from advisor.languages import (
     plan_text,
     reasons,
     say,
+    word,
 )
 from advisor.offline import _templates, find_segment, interpret
 from advisor.settings import load_settings
@@ -276,6 +277,7 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
     ("es", "which country has the most customers at risk?",
      "¿Qué país tiene más ingresos en riesgo?"),
     ("es", "show me customer {customer}", "Muéstrame el cliente {customer}"),
+    ("zh", "recommend products for customer {customer}", "给客户 {customer} 推荐商品"),
 ])
 def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
         context, sample_analysis, lang, english, question):
@@ -295,6 +297,10 @@ def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
     assert _numbers(en.answer) <= _numbers(other.answer)
     own = _numbers(" ".join(_literals(_templates(lang)[kind])))
     assert _numbers(other.answer) - _numbers(en.answer) <= own
+    if kind == "recommendations":  # why each product: the source in the language's words
+        sources = {row["why"] for row in other.tool_calls[0]["result"]["recommendations"]}
+        assert all(word(lang, source) in other.answer for source in sources)
+        assert not any(f" {source} " in other.answer for source in sources)
 
 
 # The English words of the churn reasons and cluster labels, none of which a translation keeps
