@@ -5,7 +5,8 @@ English is the default. A question in Chinese (Han characters) is answered in Ch
 in German, French or Spanish (by its common words and accents) in that language. The text
 the analytics write into a tool's result (churn reasons, cluster labels, a campaign plan's
 offer, channel, discount rationale, timing and warnings) is translated here too, as each
-form of it is known; playbook passages and a plan's customer copy stay as written.
+form of it is known; playbook passages stay as written (a plan's message copy comes in
+the question's language from ``prompts/campaign_copy.<xx>.md``, see ``advisor.plans``).
 """
 
 from __future__ import annotations

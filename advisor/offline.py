@@ -253,6 +253,8 @@ def interpret(question: str) -> Intent:
         for channel in ("email", "sms", "push", "app"):
             if channel in q:
                 args["channel"] = channel
+        if (lang := language(question)) != "en":  # the message copy in the shop's language
+            args["language"] = lang
         return Intent("campaign_plan", [("campaign_plan", args)])
     if customer and _has(q, "recommend", "推荐"):
         return Intent("recommendations", [("recommendations", {"customer_id": customer})])

@@ -7,7 +7,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-__all__ = ["campaign_copy", "load_prompt", "render_plan"]
+__all__ = ["COPY_LANGUAGES", "campaign_copy", "load_prompt", "render_plan"]
 
 
 def load_prompt(name: str) -> str:
@@ -15,9 +15,14 @@ def load_prompt(name: str) -> str:
     return (files("prompts") / name).read_text(encoding="utf-8")
 
 
+#: Languages of the message copy (``prompts/campaign_copy.md`` and ``campaign_copy.<xx>.md``).
+COPY_LANGUAGES = ("en", "zh", "de", "fr", "es")
+
+
 @cache
-def _copy_templates() -> dict[str, tuple[str, str]]:
-    sections = re.split(r"^## ", load_prompt("campaign_copy.md"), flags=re.M)[1:]
+def _copy_templates(language: str = "en") -> dict[str, tuple[str, str]]:
+    name = "campaign_copy.md" if language == "en" else f"campaign_copy.{language}.md"
+    sections = re.split(r"^## ", load_prompt(name), flags=re.M)[1:]
     templates = {}
     for section in sections:
         tactic, subject, *body = section.strip().splitlines()
@@ -26,9 +31,10 @@ def _copy_templates() -> dict[str, tuple[str, str]]:
     return templates
 
 
-def campaign_copy(plan: dict[str, Any]) -> tuple[str, str]:
-    """Subject and body for a plan, from the template of its tactic."""
-    templates = _copy_templates()
+def campaign_copy(plan: dict[str, Any], language: str = "en") -> tuple[str, str]:
+    """Subject and body for a plan, from the template of its tactic in ``language`` (one
+    of ``COPY_LANGUAGES``)."""
+    templates = _copy_templates(language)
     subject, body = templates.get(plan["tactic"], templates["retention"])
     values = {"discount": f"{plan['discount']:.0%}", "offer": plan["offer"],
               "days": plan["send_within_days"] + 14, "segment": plan["segment"]}

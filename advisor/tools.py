@@ -27,7 +27,7 @@ from analytics.pipeline import Analysis
 from analytics.recommend import NON_PRODUCT_PATTERN
 from analytics.rfm import SEGMENT_DESCRIPTIONS
 
-from .plans import campaign_copy, render_plan
+from .plans import COPY_LANGUAGES, campaign_copy, render_plan
 
 if TYPE_CHECKING:
     from .knowledge import KnowledgeBase
@@ -545,9 +545,9 @@ class ToolFunctions:
 
     def campaign_plan(self, segment: str, discount_cap: float | None = None,
                       budget: float | None = None, channel: str | None = None,
-                      save: bool = True) -> str:
+                      language: str | None = None, save: bool = True) -> str:
         payload, audience = draft_campaign(self.ctx, segment, discount_cap=discount_cap,
-                                           budget=budget, channel=channel)
+                                           budget=budget, channel=channel, language=language)
         if save and self.ctx.store is not None:
             payload["plan_id"] = self.ctx.store.save_plan(
                 payload, audience, name=f"{payload['segment']}: {payload['offer']}",
@@ -558,13 +558,19 @@ class ToolFunctions:
 
 def draft_campaign(context: AdvisorContext, segment: str, *,
                    discount_cap: float | None = None, budget: float | None = None,
-                   channel: str | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+                   channel: str | None = None, language: str | None = None
+                   ) -> tuple[dict[str, Any], pd.DataFrame]:
     """A campaign plan for a segment (typed as people type it), with playbook citations
-    and message copy; returns the JSON-ready plan and its audience (not saved).
+    and message copy (in ``language``: en, zh, de, fr or es; English by default); returns
+    the JSON-ready plan and its audience (not saved).
 
-    A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints or
-    an unknown segment raise a ``ToolException`` that names the fix.
+    A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints, an
+    unknown segment or language raise a ``ToolException`` that names the fix.
     """
+    language = (language or "en").strip().lower()
+    if language not in COPY_LANGUAGES:
+        raise ToolException(f"no message copy in language {language!r}; choose one of "
+                            f"{', '.join(COPY_LANGUAGES)}")
     analysis = context.analysis
     segment = resolve_segment(segment, sorted(analysis.customers["rfm_segment"]
                                               .astype(str).unique()))
@@ -578,7 +584,8 @@ def draft_campaign(context: AdvisorContext, segment: str, *,
         raise ToolException(str(exc)) from exc
     payload = plan.to_dict()
     payload["citations"] = _citations(context, plan.tactic, plan.offer, segment)
-    payload["subject"], payload["body"] = campaign_copy(payload)
+    payload["language"] = language
+    payload["subject"], payload["body"] = campaign_copy(payload, language)
     audience = plan.audience
     if analysis.contacts is not None:  # for the saved list and its export, not the model
         audience = audience.assign(contact=analysis.contacts.reindex(audience.index).to_numpy())
@@ -654,7 +661,8 @@ _DESCRIPTIONS = {
     "campaign_plan": "Draft and save a campaign plan for a segment: audience, offer and "
                      "depth (bounded by discount_cap as a share, e.g. 0.1, and budget), "
                      "channel, timing, control group and sample size, KPI targets, cost, "
-                     "playbook citations.",
+                     "playbook citations, and message copy in language (en, zh, de, fr or "
+                     "es; the shop's customers' language, English by default).",
 }
 
 

@@ -113,7 +113,8 @@ def test_memory_is_kept_per_session(context):
      "campaign_plan", {"segment": "At Risk", "discount_cap": 0.10}),
     ("campaign for hibernatng customers, budget 5000 by sms", "campaign_plan",
      {"segment": "Hibernating", "budget": 5000.0, "channel": "sms"}),
-    ("给高价值流失风险用户设计一个召回活动", "campaign_plan", {"segment": "At Risk"}),
+    ("给高价值流失风险用户设计一个召回活动", "campaign_plan",
+     {"segment": "At Risk", "language": "zh"}),
     ("what products should I recommend to customer 000123", "recommendations",
      {"customer_id": "000123"}),
     ("how big should the holdout be for an A/B test on loyal customers?", "ab_test_plan",
@@ -153,7 +154,8 @@ def test_memory_is_kept_per_session(context):
     ("Quel segment perd le plus de clients ?", "churning_segments", {}),
     ("Quels clients risquent de partir ?", "at_risk_customers", {"top": 10}),
     ("¿Cuántos clientes tenemos?", "shop_kpis", {}),
-    ("Erstelle eine Kampagne für Hibernating", "campaign_plan", {"segment": "Hibernating"}),
+    ("Erstelle eine Kampagne für Hibernating", "campaign_plan",
+     {"segment": "Hibernating", "language": "de"}),
     # one segment's churn; products; countries and channels; lapsed customers
     ("what is the churn rate of Champions?", "churning_segments", {"segment": "Champions"}),
     ("is At Risk churning?", "churning_segments", {"segment": "At Risk"}),
@@ -233,7 +235,8 @@ def test_every_example_in_the_help_is_understood(lang):
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_next_question_an_answer_suggests_is_understood_in_its_language(lang):
     suggested = re.search(r'"([^"]+)"', say(lang, "follow_up", segment="Hibernating")).group(1)
-    assert interpret(suggested).calls == [("campaign_plan", {"segment": "Hibernating"})]
+    copy = {} if lang == "en" else {"language": lang}  # the plan's copy in that language
+    assert interpret(suggested).calls == [("campaign_plan", {"segment": "Hibernating", **copy})]
     assert language(suggested) == lang
 
 
@@ -380,6 +383,34 @@ def test_every_plan_text_is_translated(sample_analysis, lang):
         assert translated != text or text == "sms", text
         assert not _PLAN_ENGLISH.search(translated), translated
     assert plan_text("win-back coupon", "en") == "win-back coupon"
+
+
+def test_every_copy_language_has_every_tactic_with_the_englishs_placeholders():
+    from advisor.plans import COPY_LANGUAGES, _copy_templates
+
+    english = _copy_templates("en")
+    for lang in COPY_LANGUAGES:
+        copy = _copy_templates(lang)
+        assert copy.keys() == english.keys(), lang
+        for tactic, (subject, body) in copy.items():
+            fields = {f for _, f, *_ in string.Formatter().parse(subject + body) if f}
+            assert fields <= {"discount", "offer", "days", "segment"}, (lang, tactic)
+            assert "{first_name}" in body.format(discount="", offer="", days="", segment="")
+
+
+def test_a_plan_asked_for_in_another_language_has_its_copy_in_that_language(context):
+    plan = Advisor(context, OFFLINE).ask("Crea una campaña para Hibernating").tool_calls[0]
+    result = plan["result"]
+    assert plan["args"]["language"] == "es" and result["language"] == "es"
+    assert result["subject"].startswith("Te echamos de menos") and "descuento" in result["body"]
+    assert f"{result['discount']:.0%}" in result["subject"]
+    english = Advisor(context, OFFLINE).ask("draft a campaign for Hibernating").tool_calls[0]
+    assert english["result"]["language"] == "en"
+    assert english["result"]["subject"].startswith("We miss you")
+    tools = {t.name: t for t in build_tools(context)}
+    error = tools["campaign_plan"].invoke({"segment": "Hibernating", "language": "it",
+                                           "save": False})
+    assert "no message copy in language 'it'" in error and "zh, de, fr" in error
 
 
 def test_a_chinese_plan_and_error_are_written_in_chinese(context):
@@ -816,4 +847,5 @@ def test_what_to_do_for_a_segment_gives_the_playbook_and_the_next_question(
     result = advisor.ask("如何唤醒沉睡客户？")
     assert result.tool_calls[0]["args"]["segment"] == "Hibernating"
     follow_up = re.search(r'可以问："([^"]+)"', result.answer).group(1)
-    assert interpret(follow_up).calls == [("campaign_plan", {"segment": "Hibernating"})]
+    assert interpret(follow_up).calls == [("campaign_plan",
+                                           {"segment": "Hibernating", "language": "zh"})]
