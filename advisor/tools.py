@@ -556,6 +556,12 @@ class ToolFunctions:
         return _dump(payload)
 
 
+# What a language model may pass for a copy language instead of its code
+_LANGUAGE_NAMES = {"english": "en", "chinese": "zh", "中文": "zh", "german": "de",
+                   "deutsch": "de", "french": "fr", "français": "fr", "francais": "fr",
+                   "spanish": "es", "español": "es", "espanol": "es"}
+
+
 def draft_campaign(context: AdvisorContext, segment: str, *,
                    discount_cap: float | None = None, budget: float | None = None,
                    channel: str | None = None, language: str | None = None
@@ -568,6 +574,7 @@ def draft_campaign(context: AdvisorContext, segment: str, *,
     unknown segment or language raise a ``ToolException`` that names the fix.
     """
     language = (language or "en").strip().lower()
+    language = _LANGUAGE_NAMES.get(language, language.split("-")[0])  # "Chinese", "zh-CN"
     if language not in COPY_LANGUAGES:
         raise ToolException(f"no message copy in language {language!r}; choose one of "
                             f"{', '.join(COPY_LANGUAGES)}")

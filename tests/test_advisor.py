@@ -411,6 +411,10 @@ def test_a_plan_asked_for_in_another_language_has_its_copy_in_that_language(cont
     error = tools["campaign_plan"].invoke({"segment": "Hibernating", "language": "it",
                                            "save": False})
     assert "no message copy in language 'it'" in error and "zh, de, fr" in error
+    for named in ("German", "de-DE"):  # as a language model may name it
+        german = json.loads(tools["campaign_plan"].invoke(
+            {"segment": "Hibernating", "language": named, "save": False}))
+        assert german["language"] == "de" and german["subject"].startswith("Wir vermissen Sie")
 
 
 def test_a_chinese_plan_and_error_are_written_in_chinese(context):
