@@ -478,15 +478,18 @@ class AdvisorService:
         return rfm["segment"].astype(str).tolist()
 
     def draft_plan(self, key: str, segment: str, discount_cap: float | None = None,
-                   budget: float | None = None, channel: str | None = None) -> Draft:
-        """A plan for a segment under the constraints (cap as a share or a percentage)."""
+                   budget: float | None = None, channel: str | None = None,
+                   language: str | None = None) -> Draft:
+        """A plan for a segment under the constraints (cap as a share or a percentage),
+        its message copy in ``language`` (English by default)."""
         from langchain_core.tools import ToolException
 
         advisor = self.advisor(key)
         try:
             plan, audience = draft_campaign(advisor.context, segment,
                                             discount_cap=discount_cap or None,
-                                            budget=budget or None, channel=channel or None)
+                                            budget=budget or None, channel=channel or None,
+                                            language=language or None)
         except ToolException as exc:
             raise DataError(str(exc)) from None
         a = advisor.context.analysis

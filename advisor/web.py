@@ -45,6 +45,9 @@ MARKETER_EXAMPLES = [
     "What do Champions buy?",
 ]
 CHANNELS = ["segment default", "email", "sms", "push", "app inbox", "direct mail"]
+# The languages of a plan's message copy, as (label, code)
+COPY_LANGUAGE_CHOICES = [("English", "en"), ("中文", "zh"), ("Deutsch", "de"),
+                         ("Français", "fr"), ("Español", "es")]
 STAGE_ORDER = [stage for stage in STAGES if stage != "write"]  # the app writes no files
 CSS = """
 .kpis {display: flex; flex-wrap: wrap; gap: 10px;}
@@ -228,6 +231,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     cap = gr.Slider(0, 50, value=0, step=1, label="Discount cap % (0: none)")
                     budget = gr.Number(value=0, label="Budget (0: none)", minimum=0)
                     channel = gr.Dropdown(CHANNELS, value=CHANNELS[0], label="Channel")
+                    copy_language = gr.Dropdown(COPY_LANGUAGE_CHOICES, value="en",
+                                                label="Message copy in")
                 draft_button = gr.Button("Draft plan", variant="primary", elem_id="draft")
                 draft_state = gr.State(None)
                 plan_id = gr.State(None)
@@ -352,12 +357,13 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
 
         # -- campaigns ---------------------------------------------------------------------
         def on_draft(key: str, segment_name: str, cap_pct: float, budget_value: float,
-                     channel_name: str) -> list[Any]:
+                     channel_name: str, language: str | None = None) -> list[Any]:
             try:
                 draft = service.draft_plan(
                     key, segment_name or "", discount_cap=(cap_pct or 0) / 100 or None,
                     budget=budget_value or None,
-                    channel=None if channel_name == CHANNELS[0] else channel_name)
+                    channel=None if channel_name == CHANNELS[0] else channel_name,
+                    language=language or None)
             except RetentionError as exc:
                 return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                         _error(str(exc))]
@@ -366,7 +372,7 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     _ok(f"Drafted a plan for {draft.plan['segment']} "
                         f"({draft.plan['audience_size']:,} customers). Edit it, then save.")]
 
-        draft_button.click(on_draft, [dataset_key, segment, cap, budget, channel],
+        draft_button.click(on_draft, [dataset_key, segment, cap, budget, channel, copy_language],
                            [draft_state, plan_id, plan_name, editor, rendered, plan_status],
                            api_name="draft_plan")
         editor.change(lambda text: text, [editor], [rendered], api_name=False)

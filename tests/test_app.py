@@ -134,9 +134,13 @@ def test_upload_of_a_bad_file_keeps_the_dataset_and_a_good_file_becomes_current(
 
 
 def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
+    _, german, _, _ = client.predict("Hibernating", 12, 0, "segment default", "de",
+                                     api_name="/draft_plan")
+    assert "Wir vermissen Sie" in german  # the message copy in the language chosen
     name, markdown, _, status = client.predict(
-        "Hibernating", 12, 0, "segment default", api_name="/draft_plan")
+        "Hibernating", 12, 0, "segment default", "en", api_name="/draft_plan")
     assert name.startswith("Hibernating") and "# Campaign plan: Hibernating" in markdown
+    assert "We miss you" in markdown
     offer = int(re.search(r"\*\*(\d+)% off\*\*", markdown)[1])
     assert offer <= 12 and "your discount cap 12%" in markdown
     plans, status = client.predict("Sleepers Q1", markdown + "\nEdited.",
