@@ -534,6 +534,10 @@ class KnowledgeBase:
             ):
                 client.delete_collection(collection.name)
 
+    def warm_up(self) -> None:
+        """Load the embedding model with a first search, so the first question is quick."""
+        self.search("win back lapsed customers", k=1)
+
     def search(
         self,
         query: str,

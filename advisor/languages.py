@@ -18,6 +18,17 @@ __all__ = ["LANGUAGES", "cluster_label", "language", "orders", "plan_text", "rea
            "segment_name", "word"]
 
 LANGUAGES = ("en", "zh", "de", "fr", "es")
+_TRANSLATED = LANGUAGES[1:]  # the order of a translation table's words
+
+
+def _by_language(table: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
+    """``{english: (zh, de, fr, es)}`` as ``{language: {english: words}}``."""
+    by_language: dict[str, dict[str, str]] = {lang: {} for lang in _TRANSLATED}
+    for english, translations in table.items():
+        for lang, words in zip(_TRANSLATED, translations, strict=True):
+            by_language[lang][english] = words
+    return by_language
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -185,85 +196,77 @@ PHRASES: dict[str, dict[str, str]] = {
     },
 }
 
-# Table headers and ranking criteria (the English ones are the keys).
-_WORDS: dict[str, dict[str, str]] = {
-    "zh": {
-        "segment": "用户群", "customers": "客户数", "mean churn": "平均流失概率",
-        "revenue at risk": "风险收入", "churn change": "流失概率变化", "revenue share": "收入占比",
-        "mean CLV": "平均预测价值", "customer": "客户", "churn probability": "流失概率",
-        "why": "原因", "predicted value": "预测价值", "spend to date": "累计消费",
-        "orders": "订单数", "average order": "平均订单金额", "product": "商品", "name": "名称",
-        "revenue": "收入", "units": "销量", "country": "国家/地区", "channel": "渠道",
-        "number of orders": "订单数", "average order value": "平均订单金额",
-        "number of customers": "购买客户数", "units sold": "销量",
-        "predicted value over the next {h} days": "未来 {h} 天预测价值",
-        "revenue at risk over the next {h} days": "未来 {h} 天风险收入",
-        "churn probability over the next {h} days": "未来 {h} 天流失概率",
-        # why a product is recommended (its source)
-        "buy_again": "再次购买", "similar": "相似客户也买了", "popular": "近期热销",
-    },
-    "de": {
-        "segment": "Segment", "customers": "Kunden", "mean churn": "mittlere Abwanderung",
-        "revenue at risk": "gefährdeter Umsatz", "churn change": "Änderung Abwanderung",
-        "revenue share": "Umsatzanteil", "mean CLV": "mittlerer CLV", "customer": "Kunde",
-        "churn probability": "Abwanderungswahrscheinlichkeit", "why": "Gründe",
-        "predicted value": "vorhergesagter Wert", "spend to date": "Umsatz bisher",
-        "orders": "Bestellungen", "average order": "Ø-Bestellwert", "product": "Produkt",
-        "name": "Name", "revenue": "Umsatz", "units": "Stück", "country": "Land",
-        "channel": "Kanal", "number of orders": "Anzahl der Bestellungen",
-        "average order value": "durchschnittlichem Bestellwert",
-        "number of customers": "Anzahl der Kunden", "units sold": "verkaufter Stückzahl",
-        "predicted value over the next {h} days": "vorhergesagtem Wert in den nächsten {h} "
-                                                  "Tagen",
-        "revenue at risk over the next {h} days": "gefährdetem Umsatz in den nächsten {h} "
-                                                  "Tagen",
-        "churn probability over the next {h} days": "Abwanderungswahrscheinlichkeit in den "
-                                                    "nächsten {h} Tagen",
-        # why a product is recommended (its source)
-        "buy_again": "erneut kaufen", "similar": "ähnliche Kunden kauften es",
-        "popular": "gerade beliebt",
-    },
-    "fr": {
-        "segment": "segment", "customers": "clients", "mean churn": "attrition moyenne",
-        "revenue at risk": "CA à risque", "churn change": "variation de l'attrition",
-        "revenue share": "part du CA", "mean CLV": "CLV moyenne", "customer": "client",
-        "churn probability": "probabilité d'attrition", "why": "raisons",
-        "predicted value": "valeur prévue", "spend to date": "dépenses à ce jour",
-        "orders": "commandes", "average order": "panier moyen", "product": "produit",
-        "name": "nom", "revenue": "chiffre d'affaires", "units": "unités", "country": "pays",
-        "channel": "canal", "number of orders": "nombre de commandes",
-        "average order value": "panier moyen", "number of customers": "nombre de clients",
-        "units sold": "unités vendues",
-        "predicted value over the next {h} days": "valeur prévue sur les {h} prochains jours",
-        "revenue at risk over the next {h} days": "chiffre d'affaires à risque sur les {h} "
-                                                  "prochains jours",
-        "churn probability over the next {h} days": "probabilité d'attrition sur les {h} "
-                                                    "prochains jours",
-        # why a product is recommended (its source)
-        "buy_again": "à racheter", "similar": "acheté par des clients proches",
-        "popular": "populaire en ce moment",
-    },
-    "es": {
-        "segment": "segmento", "customers": "clientes", "mean churn": "abandono medio",
-        "revenue at risk": "ingresos en riesgo", "churn change": "cambio del abandono",
-        "revenue share": "cuota de ingresos", "mean CLV": "CLV medio", "customer": "cliente",
-        "churn probability": "probabilidad de abandono", "why": "motivos",
-        "predicted value": "valor previsto", "spend to date": "gasto hasta la fecha",
-        "orders": "pedidos", "average order": "ticket medio", "product": "producto",
-        "name": "nombre", "revenue": "ingresos", "units": "unidades", "country": "país",
-        "channel": "canal", "number of orders": "número de pedidos",
-        "average order value": "ticket medio", "number of customers": "número de clientes",
-        "units sold": "unidades vendidas",
-        "predicted value over the next {h} days": "valor previsto en los próximos {h} días",
-        "revenue at risk over the next {h} days": "ingresos en riesgo en los próximos {h} "
-                                                  "días",
-        "churn probability over the next {h} days": "probabilidad de abandono en los próximos "
-                                                    "{h} días",
-        # why a product is recommended (its source)
-        "buy_again": "volver a comprar", "similar": "lo compraron clientes parecidos",
-        "popular": "popular ahora",
-    },
-}
+# Table headers, ranking criteria and why a product is recommended, by their English
+# words: (Chinese, German, French, Spanish).
+_WORDS = _by_language({
+    "segment": ("用户群", "Segment", "segment", "segmento"),
+    "customers": ("客户数", "Kunden", "clients", "clientes"),
+    "mean churn": ("平均流失概率", "mittlere Abwanderung", "attrition moyenne", "abandono medio"),
+    "revenue at risk": ("风险收入", "gefährdeter Umsatz", "CA à risque", "ingresos en riesgo"),
+    "churn change": (
+        "流失概率变化",
+        "Änderung Abwanderung",
+        "variation de l'attrition",
+        "cambio del abandono"),
+    "revenue share": ("收入占比", "Umsatzanteil", "part du CA", "cuota de ingresos"),
+    "mean CLV": ("平均预测价值", "mittlerer CLV", "CLV moyenne", "CLV medio"),
+    "customer": ("客户", "Kunde", "client", "cliente"),
+    "churn probability": (
+        "流失概率",
+        "Abwanderungswahrscheinlichkeit",
+        "probabilité d'attrition",
+        "probabilidad de abandono"),
+    "why": ("原因", "Gründe", "raisons", "motivos"),
+    "predicted value": ("预测价值", "vorhergesagter Wert", "valeur prévue", "valor previsto"),
+    "spend to date": ("累计消费", "Umsatz bisher", "dépenses à ce jour", "gasto hasta la fecha"),
+    "orders": ("订单数", "Bestellungen", "commandes", "pedidos"),
+    "average order": ("平均订单金额", "Ø-Bestellwert", "panier moyen", "ticket medio"),
+    "product": ("商品", "Produkt", "produit", "producto"),
+    "name": ("名称", "Name", "nom", "nombre"),
+    "revenue": ("收入", "Umsatz", "chiffre d'affaires", "ingresos"),
+    "units": ("销量", "Stück", "unités", "unidades"),
+    "country": ("国家/地区", "Land", "pays", "país"),
+    "channel": ("渠道", "Kanal", "canal", "canal"),
+    "number of orders": (
+        "订单数",
+        "Anzahl der Bestellungen",
+        "nombre de commandes",
+        "número de pedidos"),
+    "average order value": (
+        "平均订单金额",
+        "durchschnittlichem Bestellwert",
+        "panier moyen",
+        "ticket medio"),
+    "number of customers": (
+        "购买客户数",
+        "Anzahl der Kunden",
+        "nombre de clients",
+        "número de clientes"),
+    "units sold": ("销量", "verkaufter Stückzahl", "unités vendues", "unidades vendidas"),
+    "predicted value over the next {h} days": (
+        "未来 {h} 天预测价值",
+        "vorhergesagtem Wert in den nächsten {h} Tagen",
+        "valeur prévue sur les {h} prochains jours",
+        "valor previsto en los próximos {h} días"),
+    "revenue at risk over the next {h} days": (
+        "未来 {h} 天风险收入",
+        "gefährdetem Umsatz in den nächsten {h} Tagen",
+        "chiffre d'affaires à risque sur les {h} prochains jours",
+        "ingresos en riesgo en los próximos {h} días"),
+    "churn probability over the next {h} days": (
+        "未来 {h} 天流失概率",
+        "Abwanderungswahrscheinlichkeit in den nächsten {h} Tagen",
+        "probabilité d'attrition sur les {h} prochains jours",
+        "probabilidad de abandono en los próximos {h} días"),
+    "buy_again": ("再次购买", "erneut kaufen", "à racheter", "volver a comprar"),
+    "similar": (
+        "相似客户也买了",
+        "ähnliche Kunden kauften es",
+        "acheté par des clients proches",
+        "lo compraron clientes parecidos"),
+    "popular": ("近期热销", "gerade beliebt", "populaire en ce moment", "popular ahora"),
+})
+
 
 # What each segment is called in Chinese RFM practice, written after its name in Chinese
 # answers; each gloss names its own segment again when typed back (see SEGMENT_SYNONYMS).
@@ -338,8 +341,8 @@ def reasons(text: str | None, lang: str) -> str | None:
     parts = []
     for part in text.split("; "):
         for pattern, words in zip(_REASON_FORMS, _REASONS[lang], strict=True):
-            if re.fullmatch(pattern, part):
-                part = re.sub(pattern, words, part)
+            if match := re.fullmatch(pattern, part):
+                part = match.expand(words)
                 break
         parts.append(part)
     return _REASON_JOIN.get(lang, "; ").join(parts)
@@ -412,96 +415,88 @@ def segment_name(name: str | None, lang: str) -> str | None:
 
 
 # A campaign plan's words (analytics.campaigns): its offers and channels, the bounds that set
-# its discount, and the forms of its timing and warnings, in each language.
-_PLAN_WORDS: dict[str, dict[str, str]] = {
-    "zh": {
-        "VIP early access and a loyalty reward": "VIP 抢先购与忠诚奖励",
-        "loyalty points multiplier": "积分加倍",
-        "frequent-buyer reward on the next order": "下一单的常客奖励",
-        "second-order coupon": "第二单优惠券",
-        "personalised recommendations with a limited-time offer": "个性化推荐加限时优惠",
-        "threshold discount (spend more, save more)": "满减优惠（多买多省）",
-        "win-back coupon": "召回优惠券",
-        "personal win-back offer with VIP care": "专属召回优惠与 VIP 关怀",
-        "last-chance win-back coupon": "最后机会召回优惠券",
-        "personalised offer": "个性化优惠",
-        "email": "邮件", "sms": "短信", "push": "推送", "app": "App 内消息",
-        "the segment's usual offer": "该用户群的常规优惠", "half the gross margin": "毛利率的一半",
-        "your discount cap": "您设定的折扣上限",
-        "30% of predicted CLV per order": "每单预测 CLV 的 30%",
-        "set by": "{pct}，由{binding}决定（{bounds}）",
-    },
-    "de": {
-        "VIP early access and a loyalty reward": "VIP-Vorabzugang und eine Treueprämie",
-        "loyalty points multiplier": "Treuepunkte-Multiplikator",
-        "frequent-buyer reward on the next order": "Stammkunden-Bonus auf die nächste "
-                                                   "Bestellung",
-        "second-order coupon": "Gutschein für die zweite Bestellung",
-        "personalised recommendations with a limited-time offer": "persönliche Empfehlungen "
-                                                                  "mit befristetem Angebot",
-        "threshold discount (spend more, save more)": "Staffelrabatt (mehr kaufen, mehr "
-                                                      "sparen)",
-        "win-back coupon": "Rückgewinnungsgutschein",
-        "personal win-back offer with VIP care": "persönliches Rückgewinnungsangebot mit "
-                                                 "VIP-Betreuung",
-        "last-chance win-back coupon": "Letzte-Chance-Rückgewinnungsgutschein",
-        "personalised offer": "persönliches Angebot",
-        "email": "E-Mail", "sms": "SMS", "push": "Push-Nachricht", "app": "App",
-        "the segment's usual offer": "das übliche Angebot des Segments",
-        "half the gross margin": "die halbe Bruttomarge", "your discount cap": "Ihre Rabattgrenze",
-        "30% of predicted CLV per order": "30% des vorhergesagten CLV pro Bestellung",
-        "set by": "{pct}, bestimmt durch {binding} ({bounds})",
-    },
-    "fr": {
-        "VIP early access and a loyalty reward": "accès VIP en avant-première et une "
-                                                 "récompense fidélité",
-        "loyalty points multiplier": "multiplicateur de points fidélité",
-        "frequent-buyer reward on the next order": "récompense client fidèle sur la prochaine "
-                                                   "commande",
-        "second-order coupon": "bon pour la deuxième commande",
-        "personalised recommendations with a limited-time offer": "recommandations "
-                                                                  "personnalisées avec une "
-                                                                  "offre limitée",
-        "threshold discount (spend more, save more)": "remise par palier (plus d'achats, plus "
-                                                      "d'économies)",
-        "win-back coupon": "bon de reconquête",
-        "personal win-back offer with VIP care": "offre de reconquête personnelle avec "
-                                                 "attention VIP",
-        "last-chance win-back coupon": "bon de reconquête de la dernière chance",
-        "personalised offer": "offre personnalisée",
-        "email": "e-mail", "sms": "SMS", "push": "notification push", "app": "application",
-        "the segment's usual offer": "l'offre habituelle du segment",
-        "half the gross margin": "la moitié de la marge brute",
-        "your discount cap": "votre plafond de remise",
-        "30% of predicted CLV per order": "30% de la CLV prévue par commande",
-        "set by": "{pct}, fixé par {binding} ({bounds})",
-    },
-    "es": {
-        "VIP early access and a loyalty reward": "acceso VIP anticipado y una recompensa de "
-                                                 "fidelidad",
-        "loyalty points multiplier": "multiplicador de puntos de fidelidad",
-        "frequent-buyer reward on the next order": "recompensa de cliente frecuente en el "
-                                                   "próximo pedido",
-        "second-order coupon": "cupón para el segundo pedido",
-        "personalised recommendations with a limited-time offer": "recomendaciones "
-                                                                  "personalizadas con una "
-                                                                  "oferta por tiempo limitado",
-        "threshold discount (spend more, save more)": "descuento por tramos (compra más, ahorra "
-                                                      "más)",
-        "win-back coupon": "cupón de recuperación",
-        "personal win-back offer with VIP care": "oferta de recuperación personal con "
-                                                 "atención VIP",
-        "last-chance win-back coupon": "cupón de recuperación de última oportunidad",
-        "personalised offer": "oferta personalizada",
-        "email": "correo electrónico", "sms": "SMS", "push": "notificación push",
-        "app": "aplicación",
-        "the segment's usual offer": "la oferta habitual del segmento",
-        "half the gross margin": "la mitad del margen bruto",
-        "your discount cap": "tu tope de descuento",
-        "30% of predicted CLV per order": "el 30% del CLV previsto por pedido",
-        "set by": "{pct}, fijado por {binding} ({bounds})",
-    },
-}
+# its discount, and how a rationale is written with them: (Chinese, German, French, Spanish).
+_PLAN_WORDS = _by_language({
+    "VIP early access and a loyalty reward": (
+        "VIP 抢先购与忠诚奖励",
+        "VIP-Vorabzugang und eine Treueprämie",
+        "accès VIP en avant-première et une récompense fidélité",
+        "acceso VIP anticipado y una recompensa de fidelidad"),
+    "loyalty points multiplier": (
+        "积分加倍",
+        "Treuepunkte-Multiplikator",
+        "multiplicateur de points fidélité",
+        "multiplicador de puntos de fidelidad"),
+    "frequent-buyer reward on the next order": (
+        "下一单的常客奖励",
+        "Stammkunden-Bonus auf die nächste Bestellung",
+        "récompense client fidèle sur la prochaine commande",
+        "recompensa de cliente frecuente en el próximo pedido"),
+    "second-order coupon": (
+        "第二单优惠券",
+        "Gutschein für die zweite Bestellung",
+        "bon pour la deuxième commande",
+        "cupón para el segundo pedido"),
+    "personalised recommendations with a limited-time offer": (
+        "个性化推荐加限时优惠",
+        "persönliche Empfehlungen mit befristetem Angebot",
+        "recommandations personnalisées avec une offre limitée",
+        "recomendaciones personalizadas con una oferta por tiempo limitado"),
+    "threshold discount (spend more, save more)": (
+        "满减优惠（多买多省）",
+        "Staffelrabatt (mehr kaufen, mehr sparen)",
+        "remise par palier (plus d'achats, plus d'économies)",
+        "descuento por tramos (compra más, ahorra más)"),
+    "win-back coupon": (
+        "召回优惠券",
+        "Rückgewinnungsgutschein",
+        "bon de reconquête",
+        "cupón de recuperación"),
+    "personal win-back offer with VIP care": (
+        "专属召回优惠与 VIP 关怀",
+        "persönliches Rückgewinnungsangebot mit VIP-Betreuung",
+        "offre de reconquête personnelle avec attention VIP",
+        "oferta de recuperación personal con atención VIP"),
+    "last-chance win-back coupon": (
+        "最后机会召回优惠券",
+        "Letzte-Chance-Rückgewinnungsgutschein",
+        "bon de reconquête de la dernière chance",
+        "cupón de recuperación de última oportunidad"),
+    "personalised offer": (
+        "个性化优惠",
+        "persönliches Angebot",
+        "offre personnalisée",
+        "oferta personalizada"),
+    "email": ("邮件", "E-Mail", "e-mail", "correo electrónico"),
+    "sms": ("短信", "SMS", "SMS", "SMS"),
+    "push": ("推送", "Push-Nachricht", "notification push", "notificación push"),
+    "app": ("App 内消息", "App", "application", "aplicación"),
+    "the segment's usual offer": (
+        "该用户群的常规优惠",
+        "das übliche Angebot des Segments",
+        "l'offre habituelle du segment",
+        "la oferta habitual del segmento"),
+    "half the gross margin": (
+        "毛利率的一半",
+        "die halbe Bruttomarge",
+        "la moitié de la marge brute",
+        "la mitad del margen bruto"),
+    "your discount cap": (
+        "您设定的折扣上限",
+        "Ihre Rabattgrenze",
+        "votre plafond de remise",
+        "tu tope de descuento"),
+    "30% of predicted CLV per order": (
+        "每单预测 CLV 的 30%",
+        "30% des vorhergesagten CLV pro Bestellung",
+        "30% de la CLV prévue par commande",
+        "el 30% del CLV previsto por pedido"),
+    "set by": (
+        "{pct}，由{binding}决定（{bounds}）",
+        "{pct}, bestimmt durch {binding} ({bounds})",
+        "{pct}, fixé par {binding} ({bounds})",
+        "{pct}, fijado por {binding} ({bounds})"),
+})
 _PLAN_FORMS = (
     r"their median gap between orders is (\d+) days and they last ordered (\d+) days ago "
     r"\(median\): reach them within (\d+) days",
@@ -566,13 +561,12 @@ def plan_text(text: str | None, lang: str) -> str | None:
     if text in words:
         return words[text]
     if match := _SET_BY.fullmatch(text):
-        pct, binding, bounds = match.groups()
-        for name in sorted(words, key=len, reverse=True):
-            bounds = bounds.replace(name, words[name])
-        bounds = bounds.replace(", ", "，") if lang == "zh" else bounds
+        pct, binding, bounds = match.groups()  # bounds: "name 15%, name 20%, ..."
+        named = [f"{words.get(name, name)} {value}"
+                 for name, value in re.findall(r"(.+?) (\d+%)(?:, |$)", bounds)]
         return words["set by"].format(pct=pct, binding=words.get(binding, binding),
-                                      bounds=bounds)
+                                      bounds=("，" if lang == "zh" else ", ").join(named))
     for pattern, translated in zip(_PLAN_FORMS, _PLANS[lang], strict=True):
-        if re.fullmatch(pattern, text):
-            return re.sub(pattern, translated, text)
+        if match := re.fullmatch(pattern, text):
+            return match.expand(translated)
     return text

@@ -44,7 +44,7 @@ from .languages import (
     segment_name,
     word,
 )
-from .plans import load_prompt
+from .plans import prompt_sections
 from .tools import SEGMENT_SYNONYMS
 
 __all__ = ["Intent", "OfflineAdvisorModel", "interpret", "language"]
@@ -305,9 +305,7 @@ def interpret(question: str) -> Intent:
 
 @cache
 def _templates(lang: str = "en") -> dict[str, str]:
-    name = "offline_answers.md" if lang == "en" else f"offline_answers.{lang}.md"
-    sections = re.split(r"^## ", load_prompt(name), flags=re.M)[1:]
-    return {s.split("\n", 1)[0].strip(): s.split("\n", 1)[1].strip() for s in sections}
+    return prompt_sections("offline_answers", lang)
 
 
 def _scope(segment: str, lang: str, inside: str = "in_segment") -> str:
@@ -498,8 +496,7 @@ def _answer_profile(r: dict[str, Any], lang: str = "en") -> str:
 
 def _answer_recs(r: dict[str, Any], lang: str = "en") -> str:
     text = _templates(lang)["recommendations"].format(customer_id=r["customer_id"])
-    rows = [{**row, "why": word(lang, row["why"]) if lang != "en" else row["why"]}
-            for row in r["recommendations"]]
+    rows = [{**row, "why": word(lang, row["why"])} for row in r["recommendations"]]
     return text + "\n\n" + _table(rows, {"product_id": "product", "name": "name", "why": "why"},
                                   lang)
 

@@ -7,7 +7,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-__all__ = ["COPY_LANGUAGES", "campaign_copy", "load_prompt", "render_plan"]
+__all__ = ["COPY_LANGUAGES", "campaign_copy", "load_prompt", "prompt_sections", "render_plan"]
 
 
 def load_prompt(name: str) -> str:
@@ -19,15 +19,20 @@ def load_prompt(name: str) -> str:
 COPY_LANGUAGES = ("en", "zh", "de", "fr", "es")
 
 
+def prompt_sections(stem: str, language: str = "en") -> dict[str, str]:
+    """The ``## heading`` sections of ``prompts/<stem>.md`` (``<stem>.<language>.md`` for
+    another language than English): heading -> text below it."""
+    name = f"{stem}.md" if language == "en" else f"{stem}.{language}.md"
+    sections = re.split(r"^## ", load_prompt(name), flags=re.M)[1:]
+    return {s.split("\n", 1)[0].strip(): s.split("\n", 1)[1].strip() for s in sections}
+
+
 @cache
 def _copy_templates(language: str = "en") -> dict[str, tuple[str, str]]:
-    name = "campaign_copy.md" if language == "en" else f"campaign_copy.{language}.md"
-    sections = re.split(r"^## ", load_prompt(name), flags=re.M)[1:]
     templates = {}
-    for section in sections:
-        tactic, subject, *body = section.strip().splitlines()
-        templates[tactic.strip()] = (subject.removeprefix("Subject:").strip(),
-                                     "\n".join(body).strip())
+    for tactic, text in prompt_sections("campaign_copy", language).items():
+        subject, *body = text.splitlines()
+        templates[tactic] = (subject.removeprefix("Subject:").strip(), "\n".join(body).strip())
     return templates
 
 

@@ -350,7 +350,7 @@ class AdvisorService:
 
     def warm_up(self) -> None:
         """Load the embedding model with a first search, so the first question is quick."""
-        self.knowledge.search("win back lapsed customers", k=1)
+        self.knowledge.warm_up()
 
     def advisor(self, key: str, progress: Callable[[str], None] | None = None) -> Advisor:
         """The advisor over a dataset's analysis (analysed on first use, then cached)."""

@@ -1371,13 +1371,13 @@ def _to_datetime(
         return _from_numbers(pd.to_numeric(text), where, notes)
     if not date_format:
         unique = _plain_dates(unique)
-    offsets = not date_format or date_format.endswith("%z")
-    if offsets and unique.str.contains(_HAS_UTC_OFFSET).any():
+    local = unique.str.replace(_UTC_OFFSET, r"\1", regex=True)
+    if (not date_format or date_format.endswith("%z")) and (local != unique).any():
         if unique.str.contains(r"[+-](?!00:?00$)\d\d:?\d\d$").any():  # not UTC itself
             notes.append(f"{where}: times with a UTC offset kept at the local time they show "
                          "(2024-01-01 00:30:00+08:00 is 2024-01-01 00:30), so days, weeks and "
                          "months are the shop's, not UTC's")
-        unique = unique.str.replace(_UTC_OFFSET, r"\1", regex=True)
+        unique = local
         date_format = date_format and date_format.removesuffix("%z").rstrip()
     formats = [date_format] if date_format else _infer_formats(unique, where, notes)
     try:
@@ -1393,9 +1393,8 @@ def _to_datetime(
     return dates
 
 
-# A time's UTC offset at the end of a value (10:00:00Z, 10:00:00.5+08:00, 10:00 -0500); in
-# _UTC_OFFSET, group 1 is the time without it.
-_HAS_UTC_OFFSET = r":\d\d(?:\.\d+)? ?(?:Z|[+-]\d\d:?\d\d)$"
+# A time's UTC offset at the end of a value (10:00:00Z, 10:00:00.5+08:00, 10:00 -0500); group
+# 1 is the time without it.
 _UTC_OFFSET = r"(:\d\d(?:\.\d+)?) ?(?:Z|[+-]\d\d:?\d\d)$"
 
 

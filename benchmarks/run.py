@@ -411,7 +411,7 @@ def _measure_chat(analysis: Any, home: Path, monitor: StageMonitor) -> dict[str,
     monitor.step("kb_build")
     context = build_context(settings, analysis=analysis)
     monitor.step("model_load")  # what the app's warm-up thread does once it is launched
-    context.knowledge.search("win back lapsed customers", k=1)
+    context.knowledge.warm_up()
     monitor.step("agent_build")
     advisor = Advisor(context, settings)
     monitor.step("prepare")  # what the app does in a thread once the analysis is loaded
