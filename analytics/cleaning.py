@@ -16,6 +16,8 @@ from analytics.schema import (
     CUSTOMER_ID,
     ORDER_DATE,
     ORDER_ID,
+    PRODUCT_ID,
+    PRODUCT_NAME,
     QUANTITY,
     STATUS,
     UNIT_PRICE,
@@ -127,6 +129,9 @@ class CleaningReport:
     rows_in: int
     rows_kept: int
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+    #: Lines equal to an earlier one but kept as purchases: nothing (an order id, a
+    #: product, a time of day) tells them from a second purchase alike (see `_copies`)
+    repeats_kept: int = 0
 
     @property
     def rows_dropped(self) -> int:
@@ -180,6 +185,8 @@ def clean_orders(orders: pd.DataFrame, line_keys: np.ndarray | None = None, *,
     keep = pd.Series(True, index=orders.index)
     for reason, test in _TESTS.items():
         hit = test(orders, keep) & keep
+        if reason == DUPLICATE:
+            hit, report.repeats_kept = _copies(orders, hit, keep)
         report.add(reason, int(hit.sum()))
         keep &= ~hit
     if report.rows_kept == 0:
@@ -337,6 +344,39 @@ def _duplicate(orders: pd.DataFrame, keep: pd.Series) -> pd.Series:
     hit = np.zeros(len(orders), dtype=bool)
     hit[candidates] = orders.loc[candidates, columns].duplicated(keep="first").to_numpy()
     return pd.Series(hit, index=orders.index)
+
+
+# Repeats of lines that nothing tells apart are copies when at least this share of such
+# lines repeats an earlier one (a file that holds its lines twice: a half), else purchases.
+COPIED_SHARE = 0.2
+
+
+def _undistinguished(orders: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Whether each of ``rows`` (a mask) has no order id, no product and a date without a
+    time of day: a line that says only who bought on which day for how much."""
+    bare = rows.copy()
+    for column in (ORDER_ID, PRODUCT_ID, PRODUCT_NAME):
+        if column in orders:
+            bare[bare] = orders.loc[bare, column].isna().to_numpy()
+    dates = orders.loc[bare, ORDER_DATE]
+    bare[bare] = (dates == dates.dt.normalize()).to_numpy()
+    return bare
+
+
+def _copies(orders: pd.DataFrame, hit: pd.Series, keep: pd.Series) -> tuple[pd.Series, int]:
+    """Of the repeated lines ``hit``, those that are copies, and the number kept as purchases.
+
+    A line that says only who bought on which day for how much (CDNOW's customer, day, count
+    and value) may repeat because the customer bought the same again that day: such repeats
+    are purchases, as Fader and Hardie's CDNOW summaries count them, unless they are
+    `COPIED_SHARE` of those lines or more. A line with an order id, a product or a time of
+    day that repeats is a copy.
+    """
+    repeats = _undistinguished(orders, hit.to_numpy())
+    n = int(repeats.sum())
+    if n == 0 or n >= COPIED_SHARE * int(_undistinguished(orders, keep.to_numpy()).sum()):
+        return hit, 0
+    return hit & ~repeats, n
 
 
 _TESTS = {

@@ -380,6 +380,11 @@ def load_and_clean(
         progress("clean")
     lines, report = clean_orders(loaded.orders, loaded.line_keys,
                                  dropped_before=loaded.dropped_on_reading)
+    if report.repeats_kept:
+        loaded.notes.append(
+            f"{loaded.source}: {report.repeats_kept:,} lines repeat an earlier line, with no "
+            "order id, product or time of day to tell a copy from a second purchase that day: "
+            "kept as purchases (if they are copies, remove them or add the order id column)")
     # the rows as read are not kept: at 10M lines they would hold a gigabyte all analysis
     loaded = dataclasses.replace(loaded, orders=loaded.orders.iloc[:0].copy(), line_keys=None)
     if cache is not None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from analytics.cleaning import DROP_REASONS, CleaningReport, clean_orders
+from analytics.clv import clv_summary
 from analytics.errors import DataError
 from analytics.loading import load_orders
 from analytics.pipeline import load_and_clean
@@ -87,9 +88,67 @@ def test_duplicate_needs_every_canonical_column_equal() -> None:
 
 
 def test_minimal_frame_without_optional_columns() -> None:
+    # every line twice: copies, even with nothing to tell a copy from a purchase
     orders = frame([GOOD, GOOD]).drop(columns=["order_id", "quantity", "unit_price"])
     kept, report = clean_orders(orders)
-    assert len(kept) == 1 and report.dropped["duplicate"] == 1
+    assert len(kept) == 1 and report.dropped["duplicate"] == 1 and report.repeats_kept == 0
+
+
+def bare_log(repeats: int, *, extra: dict | None = None, hour: int = 0) -> pd.DataFrame:
+    """Ten customers' orders as CDNOW has them (customer, day, amount), and ``repeats``
+    more lines equal to the first ones."""
+    rows = [{"customer_id": str(i), "order_date": T("2024-01-01") + pd.Timedelta(days=i,
+             hours=hour), "amount": 10.0 + i, **(extra or {})} for i in range(10)]
+    return pd.DataFrame(rows + rows[:repeats])
+
+
+def test_a_repeat_with_nothing_to_tell_it_from_a_purchase_is_a_purchase() -> None:
+    # CDNOW: customer, day, CDs and dollars; a customer who bought the same again that day
+    kept, report = clean_orders(bare_log(1))
+    assert report.dropped["duplicate"] == 0 and report.repeats_kept == 1 and len(kept) == 11
+    assert kept.groupby("customer_id")["amount"].sum()["0"] == 20.0
+
+
+@pytest.mark.parametrize("told_apart", [
+    {"extra": {"order_id": "A1"}},  # the same order's line twice
+    {"extra": {"product_id": "P1"}},  # the same product twice on a line of its own
+    {"extra": {"product_name": "Mug"}},
+    {"hour": 10},  # the same second of the same day
+])
+def test_a_repeat_of_a_line_with_an_order_product_or_time_is_a_copy(told_apart) -> None:
+    kept, report = clean_orders(bare_log(1, **told_apart))
+    assert report.dropped["duplicate"] == 1 and report.repeats_kept == 0 and len(kept) == 10
+
+
+def test_a_bare_log_that_holds_its_lines_twice_loses_the_copies() -> None:
+    kept, report = clean_orders(bare_log(10))  # the export appended to itself
+    assert report.dropped["duplicate"] == 10 and report.repeats_kept == 0 and len(kept) == 10
+    _, report = clean_orders(bare_log(3))  # 3 of 13 lines: a fifth or more, copies
+    assert report.dropped["duplicate"] == 3 and report.repeats_kept == 0
+    _, report = clean_orders(bare_log(2))  # 2 of 12: purchases
+    assert report.dropped["duplicate"] == 0 and report.repeats_kept == 2
+
+
+def test_cdnow_repeats_are_counted_as_fader_and_hardie_count_them() -> None:
+    # The CDNOW sample, cleaned, gives every customer's published calibration summary (x and
+    # zbar, Fader, Hardie & Lee 2005): its 21 same-day repeats are purchases (dropped as
+    # copies, 4 customers' mean order value would be wrong). 8 customers whose one purchase
+    # cost nothing are not customers here.
+    lines, report, loaded = load_and_clean(
+        DATA / "CDNOW_sample.txt.gz", mapping={"customer_id": "2", "order_date": "3",
+                                               "amount": "5"})
+    assert report.repeats_kept == 21 and report.dropped["duplicate"] == 0
+    assert report.dropped["non_positive_price_or_amount"] == 8
+    assert any("21 lines repeat an earlier line" in note and "order id" in note
+               for note in loaded.notes)
+    published = pd.read_csv(DATA / "cdnow_customers_summary_with_transactions.csv",
+                            index_col="ID")
+    summary = clv_summary(lines, "1997-09-30", time_unit_days=7)
+    summary.index = summary.index.astype(int)
+    assert len(summary) == len(published) - 8
+    published = published.loc[summary.index]
+    np.testing.assert_array_equal(summary["frequency"], published["x"])
+    np.testing.assert_allclose(summary["monetary_value"], published["zbar"], atol=0.0051)
 
 
 def test_nothing_left_is_an_error_with_counts_and_what_to_check() -> None:
