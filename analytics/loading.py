@@ -321,7 +321,9 @@ def read_table(path: str | Path, sheet: str | None = None, *,
         raise DataError(f"{path.name}: --sheet only applies to Excel files; leave it out.")
     try:
         table = None
-        if kind == "text" and purchases_of is not None:
+        if kind == "text" and _headerless(path, purchases_of):  # CDNOW's: no header line
+            table = _read_text(path, sheet, headerless=True)
+        if table is None and kind == "text" and purchases_of is not None:
             table = _read_purchases(path, purchases_of)
         if table is None:
             table = _READERS[kind](path, sheet)
@@ -334,9 +336,10 @@ def read_table(path: str | Path, sheet: str | None = None, *,
             "Check that the file is complete and not corrupt, or export it again."
         ) from None
     table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]
-    if kind == "text" and _values_not_names(list(table.columns)) \
-            and not _has_keys(table.columns, purchases_of):
-        table = _read_text(path, sheet, headerless=True)  # CDNOW's: no header line
+    if kind == "text" and not table.attrs.get("headerless") \
+            and _values_not_names(list(table.columns)) \
+            and not _has_keys(table.columns, purchases_of):  # not told by its first line
+        table = _read_text(path, sheet, headerless=True)
     if table.empty and (events := table.attrs.get("not_purchases")):
         report = CleaningReport(rows_in=sum(events.values()), rows_kept=sum(events.values()))
         report.add(NOT_A_PURCHASE, report.rows_in)
@@ -401,6 +404,18 @@ def _numbered(table: pd.DataFrame) -> pd.DataFrame:
     table = table.set_axis([str(i + 1) for i in range(table.shape[1])], axis=1)
     table.attrs["headerless"] = True
     return table
+
+
+def _headerless(path: Path, mapping: Mapping[str, str] | None) -> bool:
+    """Whether a text file's first line (below a title) holds values, not column names:
+    told from that line alone, so that the file is read once."""
+    if path.stat().st_size == 0 or _utf16(path):
+        return False  # the whole read tells
+    sep, title = _sniff_delimiter(path)
+    line = _first_lines(path, len(title) + 1)[-1]
+    fields = line.split() if sep == r"\s+" else next(csv.reader([line], delimiter=sep), [])
+    fields = [f.strip().lstrip("\ufeff") for f in fields]
+    return _values_not_names(fields) and not _has_keys(fields, mapping)
 
 
 def _values_not_names(headers: Sequence[str]) -> bool:
