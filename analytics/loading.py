@@ -336,10 +336,11 @@ def read_table(path: str | Path, sheet: str | None = None, *,
             "Check that the file is complete and not corrupt, or export it again."
         ) from None
     table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]
-    if kind == "text" and not table.attrs.get("headerless") \
+    if kind in ("text", "excel") and not table.attrs.get("headerless") \
             and _values_not_names(list(table.columns)) \
-            and not _has_keys(table.columns, purchases_of):  # not told by its first line
-        table = _read_text(path, sheet, headerless=True)
+            and not _has_keys(table.columns, purchases_of):  # a sheet, or UTF-16 text
+        table = (_read_text(path, sheet, headerless=True) if kind == "text"
+                 else _read_excel(path, sheet, headerless=True))
     if table.empty and (events := table.attrs.get("not_purchases")):
         report = CleaningReport(rows_in=sum(events.values()), rows_kept=sum(events.values()))
         report.add(NOT_A_PURCHASE, report.rows_in)
@@ -418,9 +419,17 @@ def _headerless(path: Path, mapping: Mapping[str, str] | None) -> bool:
     return _values_not_names(fields) and not _has_keys(fields, mapping)
 
 
+# A date written out in full (2024-01-05, 05/01/2024, with a time or not): no column's name
+_FULL_DATE = re.compile(r"(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
+                        r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+
+
 def _values_not_names(headers: Sequence[str]) -> bool:
-    """Whether a first line holds values (numbers, dates) rather than column names."""
-    return len(headers) > 1 and all(re.fullmatch(r"[\d\s.,:/+-]+", h) for h in headers)
+    """Whether a first line holds values rather than column names: numbers and dates only,
+    or no blank among them and a date written out in full (``A1, 2024-01-05 10:00, 11.77``)."""
+    return len(headers) > 1 and (
+        all(re.fullmatch(r"[\d\s.,:/+-]+", h) for h in headers)
+        or (all(h.strip() for h in headers) and any(_FULL_DATE.fullmatch(h) for h in headers)))
 
 
 def _sniff_delimiter(path: Path, candidates: str = ",;\t|") -> tuple[str, list[str]]:
@@ -561,7 +570,14 @@ def _read_parquet(path: Path, sheet: str | None) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
+def _read_excel(path: Path, sheet: str | None, headerless: bool = False) -> pd.DataFrame:
+    """A workbook's order sheet (see `_order_sheets`), or ``sheet``, or ``all`` sheets
+    stacked; ``headerless``: the first row is a row too, and the columns are numbered."""
+    table = _read_book(path, sheet, header=None if headerless else 0)
+    return _numbered(table) if headerless else table
+
+
+def _read_book(path: Path, sheet: str | None, header: int | None) -> pd.DataFrame:
     # calamine (Rust) reads .xlsx, .xlsm and old .xls about ten times faster than openpyxl.
     book = pd.ExcelFile(path, engine="calamine")
     with book:
@@ -571,13 +587,13 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
         if sheet is None:
             return _order_sheets(path, book, names)
         if sheet == ALL_SHEETS and ALL_SHEETS not in names:
-            return _stack_sheets(path, book, names)
+            return _stack_sheets(path, book, names, header)
         if sheet not in names:
             raise DataError(
                 f"{path.name}: no sheet named {sheet!r}. Sheets: {', '.join(names)}. "
                 "Use --sheet with one of these names, or --sheet all."
             )
-        return pd.read_excel(book, sheet_name=sheet, dtype=str)
+        return pd.read_excel(book, sheet_name=sheet, dtype=str, header=header)
 
 
 def _order_sheets(path: Path, book: pd.ExcelFile, names: list[str]) -> pd.DataFrame:
@@ -601,8 +617,9 @@ def _order_sheets(path: Path, book: pd.ExcelFile, names: list[str]) -> pd.DataFr
     )
 
 
-def _stack_sheets(path: Path, book: pd.ExcelFile, names: list[str]) -> pd.DataFrame:
-    sheets = pd.read_excel(book, sheet_name=names, dtype=str)
+def _stack_sheets(path: Path, book: pd.ExcelFile, names: list[str], header: int | None
+                  ) -> pd.DataFrame:
+    sheets = pd.read_excel(book, sheet_name=names, dtype=str, header=header)
     sheets = {name: frame for name, frame in sheets.items() if len(frame.columns)}
     headers = {name: list(frame.columns) for name, frame in sheets.items()}
     if len({tuple(h) for h in headers.values()}) > 1:

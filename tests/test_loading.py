@@ -612,6 +612,33 @@ def test_a_file_without_a_header_line_is_read_by_its_values(tmp_path: Path, sep:
                "column 4 as the amount, column 3 as the quantity" in n for n in result.notes)
 
 
+def test_a_first_line_with_a_date_in_full_is_an_order_not_names(tmp_path: Path) -> None:
+    # ids with letters look like names, but no column is named 2024-01-05 10:00
+    text = ("A17,2024-01-05 10:00,11.77\nB22,2024-01-09 16:30,12.50\n"
+            "A17,2024-02-11 09:15,20.00\nC05,2024-02-12 11:00,7.25\n")
+    result = load_orders(write(tmp_path, "orders.csv", text))
+    assert result.rows_in == 4
+    assert result.orders["customer_id"].tolist() == ["A17", "B22", "A17", "C05"]
+    assert result.orders["order_date"].iloc[0] == pd.Timestamp("2024-01-05 10:00")
+    assert result.orders["amount"].sum() == pytest.approx(51.52)
+
+
+@pytest.mark.parametrize("sheet", [None, "all"])
+def test_a_sheet_without_a_header_row_is_read_by_its_values(tmp_path: Path, sheet) -> None:
+    rows = [["00001", "19970101", 1, 11.77], ["00002", "19970112", 1, 12.0],
+            ["00001", "19970305", 2, 20.76], ["00003", "19970101", 2, 29.33],
+            ["00004", "19970101", 1, 9.99]]
+    path = tmp_path / "cdnow.xlsx"
+    pd.DataFrame(rows).to_excel(path, header=False, index=False)
+    result = load_orders(path, sheet=sheet and "all")
+    assert result.rows_in == 5  # the first row is an order too
+    assert result.orders["customer_id"].tolist() == ["00001", "00002", "00001", "00003",
+                                                     "00004"]
+    assert result.orders["amount"].tolist() == [11.77, 12.0, 20.76, 29.33, 9.99]
+    assert result.mapping == {"customer_id": "1", "order_date": "2", "amount": "4",
+                              "quantity": "3"}
+
+
 def test_cdnow_as_lifetimes_ships_it_loads_with_its_header_line_or_without(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the real CDNOW master file (tests/data): its dollar_value is the amount; without its
