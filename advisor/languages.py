@@ -211,6 +211,9 @@ _WORDS = _by_language({
     "revenue share": ("收入占比", "Umsatzanteil", "part du CA", "cuota de ingresos"),
     "mean CLV": ("平均预测价值", "mittlerer CLV", "CLV moyenne", "CLV medio"),
     "customer": ("客户", "Kunde", "client", "cliente"),
+    "days since the last order": ("距上次下单天数", "Tage seit der letzten Bestellung",
+                                  "jours depuis la dernière commande",
+                                  "días desde el último pedido"),
     "churn probability": (
         "流失概率",
         "Abwanderungswahrscheinlichkeit",

@@ -164,6 +164,13 @@ _KPI_WORDS = ("how many customers", "how many orders", "number of customers",
               "多少用户", "客单价", "销售额", "营收", "收入", "指标")
 
 
+# Words of a question about how good the models are (the backtest)
+_QUALITY_WORDS = ("accura", "how good is the model", "how good are the model",
+                  "how well does the model", "how well do the model", "trust the",
+                  "reliab", "backtest", "roc auc", " auc", "model quality", "validat",
+                  "how good are the prediction", "how good is the prediction",
+                  "准确", "可信", "靠谱", "回测", "wie genau", "genauigkeit", "zuverlässig",
+                  "précis", "fiable", "fiabilité", "preciso", "precisión", "confiable")
 # Words of a question about products, countries or channels: product names, not customers
 _PRODUCT_WORDS = ("product", "item", "sku", "article", "bestseller", "best seller",
                   "best-seller", "best selling", "best-selling", "artikel")
@@ -178,7 +185,8 @@ def _products(q: str, segment: str | None) -> Intent | None:
     """Best-selling products, overall or what a segment's customers buy."""
     if not (_word(q, *_PRODUCT_WORDS) or _has(q, *_PRODUCT_STEMS)
             or (segment and _word(q, *_BUY_WORDS))) or _has(
-            q, "which customers", "who ", "top customers", "customers who", "recommend"):
+            q, "which customers", "who ", "top customers", "customers who") or (
+            _has(q, "recommend") and not segment):  # to a segment: what its customers buy
         return None
     by = ("customers" if _has(q, "popular", "buyers", "how many customers", "most customers",
                               "people") else
@@ -260,10 +268,15 @@ def interpret(question: str) -> Intent:
         return Intent("recommendations", [("recommendations", {"customer_id": customer})])
     if customer:
         return Intent("customer_profile", [("customer_profile", {"customer_id": customer})])
+    if _has(q, *_QUALITY_WORDS) and not _has(q, "campaign", "coupon", "experiment"):
+        return Intent("model_quality", [("model_quality", {})])
     if _has(q, "a/b", "ab test", "a-b", "sample size", "holdout", "experiment", "样本", "实验"):
         args = {"segment": segment or "At Risk"}
-        if cap is not None:
-            args["uplift"] = cap / 100
+        # "a 3 point lift", "3 percentage points", "3pp" are shares too
+        points = _number(r"(\d+(?:\.\d+)?)\s*-?\s*(?:(?:percentage[- ]points?|points?|pts?|pp)"
+                         r"\b|个?百分点)", q)
+        if cap is not None or points is not None:
+            args["uplift"] = (cap if cap is not None else points) / 100
         return Intent("ab_test_plan", [("ab_test_plan", args)])
     counting = _has(q, "how many", "how much", "wie viele", "combien", "cuánt", "多少")
     # "复购率怎么样？" asks how the repeat rate is, not how to do something
@@ -533,6 +546,39 @@ def _answer_ab(r: dict[str, Any], lang: str = "en") -> str:
         audience=f"{r['audience']:,}", verdict=verdict)
 
 
+def _answer_quality(r: dict[str, Any], lang: str = "en") -> str:
+    texts = _templates(lang)
+    if "churn" not in r:
+        return texts["model_quality_skipped"].format(reason=r.get("skipped"))
+    churn, margin, auc = r["churn"], r.get("churn_margin"), "{:.3f}".format
+    text = ""
+    if margin:
+        baseline = ("BG/NBD" if margin["baseline"] == "bgnbd"
+                    else word(lang, "days since the last order"))
+        few = margin["ci95_low"] is None
+        text = ("" if lang == "zh" else " ") + texts[
+            "model_quality_margin_few" if few else "model_quality_margin"].format(
+            baseline=baseline, difference=f"{margin['roc_auc_difference']:+.3f}",
+            low=None if few else f"{margin['ci95_low']:+.3f}",
+            high=None if few else f"{margin['ci95_high']:+.3f}")
+    parts = [texts["model_quality"].format(
+        cutoff=r["cutoff"], customers=f"{r['customers']:,}", horizon_days=r["horizon_days"],
+        churn_rate=_pct(r["churn_rate"]), model=r["churn_model"],
+        auc=auc(churn["model"]["roc_auc"]), recency_auc=auc(churn["recency"]["roc_auc"]),
+        bgnbd_auc=auc(churn["bgnbd"]["roc_auc"]),
+        lift=f"{churn['model']['top_decile_lift']:.1f}", margin=text)]
+    if clv := r.get("clv"):
+        parts.append(texts["model_quality_clv"].format(
+            spearman=f"{clv['model']['spearman']:.2f}", naive=f"{clv['naive']['spearman']:.2f}",
+            predicted=_money(clv["model"]["predicted_total"]),
+            actual=_money(clv["model"]["actual_total"])))
+    if recs := r.get("recommendations"):
+        parts.append(texts["model_quality_recommendations"].format(
+            hit_rate=_pct(recs["model"]["hit_rate"]), n=recs["n"],
+            popularity=_pct(recs["popularity"]["hit_rate"])))
+    return "\n\n".join(parts)
+
+
 def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
     parts = [_templates(lang)["playbook_search"]]
     for p in r["passages"][:3]:
@@ -569,7 +615,7 @@ ANSWERS = {
     "shop_kpis": _answer_kpis, "customer_profile": _answer_profile,
     "top_products": _answer_products, "breakdown": _answer_breakdown,
     "recommendations": _answer_recs, "cohort_retention": _answer_cohorts,
-    "clv_summary": _answer_clv, "ab_test_plan": _answer_ab,
+    "clv_summary": _answer_clv, "model_quality": _answer_quality, "ab_test_plan": _answer_ab,
     "playbook_search": _answer_playbook, "campaign_plan": _answer_plan,
 }
 

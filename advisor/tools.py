@@ -512,6 +512,27 @@ class ToolFunctions:
                            for s, r in by_segment.iterrows()},
         })
 
+    def model_quality(self) -> str:
+        backtest = self.a.diagnostics.get("backtest") or {
+            "skipped": "the analysis ran without a backtest"}
+        if "churn" not in backtest:
+            return _dump({"skipped": backtest.get("skipped"), "cutoff": backtest.get("cutoff")})
+        churn, clv = backtest["churn"], backtest.get("clv") or {}
+        out: dict[str, Any] = {
+            "cutoff": backtest["cutoff"], "horizon_days": backtest["horizon_days"],
+            "customers": churn["customers"], "churn_rate": churn["churn_rate"],
+            "churn_model": churn["model_used"],
+            "churn": {name: {k: m[k] for k in ("roc_auc", "top_decile_lift", "brier")}
+                      for name, m in churn["metrics"].items()},
+            "churn_margin": churn.get("margin"),
+        }
+        if clv.get("metrics"):
+            out["clv"] = {name: {k: m[k] for k in ("spearman", "predicted_total", "actual_total")}
+                          for name, m in clv["metrics"].items()}
+        if recommended := backtest.get("recommendations"):
+            out["recommendations"] = {"n": recommended["n"], **recommended["metrics"]}
+        return _dump(out)
+
     def ab_test_plan(self, segment: str, uplift: float = 0.05, holdout_share: float = 0.1,
                      alpha: float = 0.05, power: float = 0.8) -> str:
         segment = resolve_segment(segment, self.segments)
@@ -661,6 +682,12 @@ _DESCRIPTIONS = {
                         "repeat-purchase rates.",
     "clv_summary": "Predicted customer lifetime value over the horizon, overall or for one "
                    "segment, with quantiles and totals by segment.",
+    "model_quality": "How well the models predicted in a backtest: refitted one horizon "
+                     "before the analysis date and compared with what customers then did. "
+                     "Churn ROC AUC, top-decile lift and Brier score against simple "
+                     "baselines (recency, BG/NBD), the margin over the better one with its "
+                     "95% interval; CLV rank correlation and totals; recommendation hit "
+                     "rate. Use for 'how accurate is the churn model?', 'can I trust it?'.",
     "ab_test_plan": "A/B test design for a campaign on a segment: sample size per group "
                     "for a retention uplift (share, e.g. 0.05), holdout size.",
     "playbook_search": "Search the retention playbook; returns passages with their source "

@@ -35,6 +35,7 @@ OPERATOR_EXAMPLES = [
     "Who are the customers most at risk in At Risk?",
     "Top 10 customers by lifetime value",
     "How well do monthly cohorts retain?",
+    "How accurate is the churn model?",
     "哪个用户群在流失？",
 ]
 MARKETER_EXAMPLES = [

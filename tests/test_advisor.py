@@ -1,6 +1,7 @@
 """The agent loop with a scripted model, the offline advisor, privacy, and a real HTTP
 OpenAI-compatible server on 127.0.0.1."""
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -184,6 +185,22 @@ def test_memory_is_kept_per_session(context):
     # an id that starts with "no" is not "customer no."; an id ends where the Chinese starts
     ("show me customer NOVA7", "customer_profile", {"customer_id": "NOVA7"}),
     ("客户12345的情况", "customer_profile", {"customer_id": "12345"}),
+    # how good the models are, in every language (the churn model's is not churn)
+    ("how accurate is the churn model?", "model_quality", {}),
+    ("can I trust these numbers?", "model_quality", {}),
+    ("模型准确吗？", "model_quality", {}),
+    ("Wie genau ist das Modell?", "model_quality", {}),
+    ("Le modèle est-il fiable ?", "model_quality", {}),
+    ("¿Es preciso el modelo?", "model_quality", {}),
+    # an uplift in points is a share too; products to recommend to a segment
+    ("how many customers do I need in the holdout to detect a 3 point lift?", "ab_test_plan",
+     {"segment": "At Risk", "uplift": 0.03}),
+    ("A/B test on Champions for 2.5 percentage points", "ab_test_plan",
+     {"segment": "Champions", "uplift": 0.025}),
+    ("实验检测3个百分点的提升需要多少样本？", "ab_test_plan",
+     {"segment": "At Risk", "uplift": 0.03}),
+    ("which products should I recommend to At Risk customers?", "top_products",
+     {"by": "revenue", "top": 10, "segment": "At Risk"}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
@@ -281,6 +298,10 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
      "¿Qué país tiene más ingresos en riesgo?"),
     ("es", "show me customer {customer}", "Muéstrame el cliente {customer}"),
     ("zh", "recommend products for customer {customer}", "给客户 {customer} 推荐商品"),
+    ("zh", "how accurate is the churn model?", "模型准确吗？"),
+    ("de", "how accurate is the churn model?", "Wie genau ist das Modell?"),
+    ("fr", "how accurate is the churn model?", "Le modèle est-il fiable ?"),
+    ("es", "how accurate is the churn model?", "¿Es preciso el modelo?"),
 ])
 def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
         context, sample_analysis, lang, english, question):
@@ -628,6 +649,36 @@ def test_offline_answer_numbers_come_from_the_tools(context):
         value = float(number.replace(",", ""))
         assert any(abs(value - abs(float(x))) < 0.006 or abs(value - 100 * abs(float(x))) < 0.06
                    for x in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", blob)), number
+
+
+def test_how_good_the_models_are_is_the_backtests_answer(context):
+    backtest = context.analysis.diagnostics["backtest"]
+    churn, clv = backtest["churn"], backtest["clv"]["metrics"]
+    result = Advisor(context, OFFLINE).ask("how accurate is the churn model?")
+    assert [c["name"] for c in result.tool_calls] == ["model_quality"]
+    answer = result.answer
+    assert f"orders up to {backtest['cutoff']}" in answer
+    assert f"{churn['customers']:,} customers" in answer
+    metrics, margin = churn["metrics"], churn["margin"]
+    assert f"ROC AUC **{metrics['model']['roc_auc']:.3f}**" in answer
+    assert f"against {metrics['recency']['roc_auc']:.3f} for ranking by days since the last " \
+           f"order and {metrics['bgnbd']['roc_auc']:.3f} for BG/NBD" in answer
+    assert f"churned {metrics['model']['top_decile_lift']:.1f}× as often" in answer
+    assert f"is {margin['roc_auc_difference']:+.3f} in ROC AUC (95% interval " \
+           f"{margin['ci95_low']:+.3f} to {margin['ci95_high']:+.3f})" in answer
+    assert f"rank correlation of {clv['model']['spearman']:.2f}" in answer
+    assert f"{clv['model']['actual_total']:,.2f} actually spent" in answer
+    recs = backtest["recommendations"]["metrics"]
+    assert f"{recs['model']['hit_rate']:.1%} of customers bought at least one" in answer
+
+
+def test_without_a_backtest_the_model_quality_answer_says_so(sample_analysis):
+    diagnostics = {k: v for k, v in sample_analysis.diagnostics.items() if k != "backtest"}
+    unmeasured = dataclasses.replace(sample_analysis, diagnostics=diagnostics)
+    answer = Advisor(AdvisorContext(unmeasured), OFFLINE).ask("can I trust the model?").answer
+    assert "no backtest to measure the models with: the analysis ran without a backtest" \
+        in answer
+    assert "ROC AUC" not in answer
 
 
 def test_a_customers_recommendations_are_the_analysis_ones_with_product_names(context,
