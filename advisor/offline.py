@@ -212,6 +212,53 @@ def _dimension(q: str, question: str, segment: str | None) -> Intent | None:
     return Intent("breakdown", [("breakdown", {"by": by})])
 
 
+_MONTH_NAMES = (
+    ("january", "jan", "januar", "janvier", "enero"), ("february", "feb", "februar", "février",
+    "fevrier", "febrero"), ("march", "mar", "märz", "maerz", "mars", "marzo"),
+    ("april", "apr", "avril", "abril"), ("may", "mai", "mayo"), ("june", "jun", "juni", "juin",
+    "junio"), ("july", "jul", "juli", "juillet", "julio"), ("august", "aug", "août", "aout",
+    "agosto"), ("september", "sep", "sept", "septembre", "septiembre"), ("october", "oct",
+    "oktober", "octobre", "octubre"), ("november", "nov", "novembre", "noviembre"),
+    ("december", "dec", "dezember", "décembre", "decembre", "diciembre"))
+_COHORT_WORDS = ("cohort", "kohorte", "cohorte", "同期群", "批次", "新客群")
+
+
+def _cohort_month(q: str) -> str | None:
+    """The cohort a question names: "the 2024-03 cohort", "2024年3月", or a month's name or
+    "3月" (its number, for the latest such cohort); None without a cohort word."""
+    if not _has(q, *_COHORT_WORDS, "月"):
+        return None
+    if match := re.search(r"\b(20\d\d)-(\d{2})\b", q):
+        return f"{match.group(1)}-{match.group(2)}"
+    if match := re.search(r"(20\d\d)\s*年\s*(\d{1,2})\s*月", q):
+        return f"{match.group(1)}-{int(match.group(2)):02d}"
+    if match := re.search(r"(?<!\d)(\d{1,2})\s*月", q):
+        return str(int(match.group(1)))
+    if not _has(q, *_COHORT_WORDS):
+        return None
+    for number, names in enumerate(_MONTH_NAMES, start=1):
+        if re.search(rf"(?<![a-zà-ÿ])(?:{'|'.join(names)})(?![a-zà-ÿ])", q):
+            return str(number)
+    return None
+
+
+def find_segments(text: str) -> list[str]:
+    """Every segment a question names, in its order ("Champions vs Loyal Customers")."""
+    pieces = re.split(r",|;|/|\band\b|\bvs\.?|\bversus\b|\bwith\b|\bto\b|\bund\b"
+                      r"|\bet\b|\by\b|\bcon\b|和|与|跟|对比|比较", text, flags=re.I)
+    found = [find_segment(piece) for piece in pieces]
+    return list(dict.fromkeys(s for s in found if s))
+
+
+_COMPARE_WORDS = ("compare", "comparison", " vs", "versus", "difference between",
+                  "vergleich", "compar", "对比", "比较", "区别")
+_TREND_WORDS = ("trend", "over time", "month by month", "monthly", "per month", "each month",
+                "by month", "every month", "growing", "declining", "going up", "going down",
+                "趋势", "每月", "月度", "按月", "verlauf", "monatlich", "pro monat", "tendance",
+                "évolution", "par mois", "mensuel", "tendencia", "evolución", "por mes",
+                "mensual")
+
+
 def _top(q: str) -> float | None:
     """How many customers: "top 5", "first 20", "前10", "the 20 customers", "20 loyal customers"."""
     return _number(r"(?:top|first|前)\s*(\d+)", q) or _number(
@@ -268,6 +315,8 @@ def interpret(question: str) -> Intent:
         return Intent("recommendations", [("recommendations", {"customer_id": customer})])
     if customer:
         return Intent("customer_profile", [("customer_profile", {"customer_id": customer})])
+    if _has(q, *_COMPARE_WORDS) and len(segments := find_segments(question)) >= 2:
+        return Intent("segment_overview", [("segment_overview", {"segments": segments})])
     if _has(q, *_QUALITY_WORDS) and not _has(q, "campaign", "coupon", "experiment"):
         return Intent("model_quality", [("model_quality", {})])
     if _has(q, "a/b", "ab test", "a-b", "sample size", "holdout", "experiment", "样本", "实验"):
@@ -295,9 +344,16 @@ def interpret(question: str) -> Intent:
     if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk", *_CHURN_ELSEWHERE):
         args = {"segment": segment} if segment else {}  # "the churn rate of Champions"
         return Intent("churning_segments", [("churning_segments", args)])
+    if _has(q, "how many customers", "number of customers", "wie viele kunden",
+            "combien de clients", "cuántos clientes", "多少客户", "多少用户"):
+        return Intent("shop_kpis", [("shop_kpis", {})])  # with the repeat rate, if asked
     if _has(q, "cohort", "retention", "retain", "repeat", "kohorte", "wiederkauf",
-            "rétention", "retención", "recompra", "réachat", "留存", "复购"):
-        return Intent("cohort_retention", [("cohort_retention", {})])
+            "rétention", "retención", "recompra", "réachat", "留存", "复购", *_COHORT_WORDS):
+        month = _cohort_month(q)
+        return Intent("cohort_retention", [("cohort_retention",
+                                            {"cohort": month} if month else {})])
+    if _has(q, *_TREND_WORDS):
+        return Intent("monthly_trend", [("monthly_trend", {})])
     if _has(q, "lifetime value", "clv", "ltv", "worth", "kundenwert", "valeur vie",
             "valeur client", "valor de vida", "生命周期", "价值"):
         args = {"segment": segment} if segment else {}
@@ -397,9 +453,11 @@ _CHURN_COLUMNS = {"segment": "segment", "customers": "customers",
 
 
 def _answer_overview(r: dict[str, Any], lang: str = "en") -> str:
-    text = _templates(lang)["segment_overview"].format(as_of=r["as_of"],
-                                                        customers=f"{r['customers']:,}",
-                                                        horizon_days=r["horizon_days"])
+    names = [f"**{segment_name(row['segment'], lang)}**" for row in r["segments"]]
+    text = _templates(lang)["segment_comparison" if r.get("compared") else "segment_overview"
+                            ].format(as_of=r["as_of"], customers=f"{r['customers']:,}",
+                                     horizon_days=r["horizon_days"],
+                                     names=("、" if lang == "zh" else ", ").join(names))
     return text + "\n\n" + _table(r["segments"], {
         "segment": "segment", "customers": "customers", "revenue_share": "revenue share",
         "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
@@ -515,11 +573,54 @@ def _answer_recs(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_cohorts(r: dict[str, Any], lang: str = "en") -> str:
+    if r.get("cohort"):
+        return _answer_cohort(r, lang)
     months = r["mean_retention_by_month"]
     return _templates(lang)["cohort_retention"].format(
         m1=_pct(months.get("M1")), m3=_pct(months.get("M3")),
         repeat=_pct(r["repeat_purchase_rate"]), new30=_pct(r["new_customer_repeat_rate_30d"]),
         new90=_pct(r["new_customer_repeat_rate_90d"]))
+
+
+def _answer_cohort(r: dict[str, Any], lang: str = "en") -> str:
+    cohort, mean = r["cohort"], r["mean_retention_by_month"]
+    months = cohort["retention_by_month"]
+    text = _templates(lang)["cohort_one"].format(
+        cohort=cohort["cohort"], customers=f"{cohort['customers']:,}",
+        m1=_pct(months.get("M1")), avg_m1=_pct(mean.get("M1")))
+    rows = [{"month": month, "cohort": _pct(share), "mean": _pct(mean.get(month))}
+            for month, share in months.items()]
+    return text + "\n\n" + _table(rows, {"month": "months after the first order",
+                                          "cohort": "this cohort", "mean": "average cohort"},
+                                   lang)
+
+
+def _signed_pct(new: float | None, old: float | None) -> str:
+    return "n/a" if not new or not old else f"{new / old - 1:+.1%}"
+
+
+def _answer_trend(r: dict[str, Any], lang: str = "en") -> str:
+    texts, by_month = _templates(lang), r["by_month"]
+    latest = by_month[r["latest"]]
+    previous = by_month.get(r["previous"] or "", {})
+    year_before = by_month.get(r["year_before"] or "")
+    text = texts["monthly_trend" if year_before else "monthly_trend_short"].format(
+        latest=r["latest"], orders=f"{latest['orders']:,}", revenue=_money(latest["revenue"]),
+        aov=_money(latest["avg_order_value"]), active=f"{latest['active_customers']:,}",
+        new=f"{latest['new_customers']:,}", previous=r["previous"],
+        vs_previous=_signed_pct(latest["revenue"], previous.get("revenue")),
+        year_before=r["year_before"],
+        vs_year=_signed_pct(latest["revenue"], (year_before or {}).get("revenue")),
+        n=len(r["months"]))
+    table = _table(r["months"], {
+        "month": "month", "revenue": "revenue", "orders": "orders",
+        "active_customers": "active customers", "new_customers": "new customers",
+        "avg_order_value": "average order value"}, lang)
+    parts = [text, table]
+    if r.get("partial_month"):
+        parts.append(texts["monthly_trend_partial"].format(month=r["partial_month"],
+                                                           as_of=r["as_of"]))
+    return "\n\n".join(parts)
 
 
 def _answer_clv(r: dict[str, Any], lang: str = "en") -> str:
@@ -615,7 +716,8 @@ ANSWERS = {
     "shop_kpis": _answer_kpis, "customer_profile": _answer_profile,
     "top_products": _answer_products, "breakdown": _answer_breakdown,
     "recommendations": _answer_recs, "cohort_retention": _answer_cohorts,
-    "clv_summary": _answer_clv, "model_quality": _answer_quality, "ab_test_plan": _answer_ab,
+    "monthly_trend": _answer_trend, "clv_summary": _answer_clv,
+    "model_quality": _answer_quality, "ab_test_plan": _answer_ab,
     "playbook_search": _answer_playbook, "campaign_plan": _answer_plan,
 }
 

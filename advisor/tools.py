@@ -179,14 +179,18 @@ class ToolFunctions:
     def _segment_rows(self, kind: str = "rfm") -> pd.DataFrame:
         return self.a.segments.loc[self.a.segments["kind"] == kind]
 
-    def segment_overview(self) -> str:
+    def segment_overview(self, segments: list[str] | None = None) -> str:
         cols = ["segment", "customers", "customer_share", "revenue_share",
                 "mean_churn_probability", "revenue_at_risk", "mean_predicted_clv"]
         rows = self._segment_rows().sort_values("customers", ascending=False)[cols]
+        chosen = [resolve_segment(name, self.segments) for name in segments or []]
+        if chosen:  # these, side by side, in the order asked
+            rows = rows.set_index("segment").loc[list(dict.fromkeys(chosen))].reset_index()
         for row in (rows := _records(rows)):
             row["meaning"] = SEGMENT_DESCRIPTIONS.get(row["segment"], "")
         return _dump({"as_of": str(self.a.as_of.date()), "horizon_days": self.a.horizon_days,
-                      "customers": len(self.a.customers), "segments": rows})
+                      "customers": len(self.a.customers), "compared": bool(chosen),
+                      "segments": rows})
 
     def churning_segments(self, by: str = "rfm", segment: str | None = None) -> str:
         if by not in ("rfm", "cluster"):
@@ -480,18 +484,62 @@ class ToolFunctions:
                       "recommendations": self._recs(str(customer_id).strip(),
                                                     max(1, min(int(n), 10)))})
 
-    def cohort_retention(self, months: int = 6) -> str:
+    def cohort_retention(self, months: int = 6, cohort: str | None = None) -> str:
         cohorts = self.a.cohorts
         mean = cohorts.groupby("period")["retention"].mean().iloc[1:int(months) + 1]
         recent = cohorts.loc[cohorts["period"] == 1].tail(6)
         k = self.a.kpis
-        return _dump({
+        payload: dict[str, Any] = {
             "mean_retention_by_month": {f"M{p}": _r(v) for p, v in mean.items()},
             "month1_retention_recent_cohorts": {r.cohort: _r(r.retention)
                                                 for r in recent.itertuples()},
             "repeat_purchase_rate": _r(k["repeat_purchase_rate"]),
             "new_customer_repeat_rate_30d": _r(k["new_customer_repeat_rate_30d"]),
             "new_customer_repeat_rate_90d": _r(k["new_customer_repeat_rate_90d"]),
+        }
+        if cohort:
+            name = self._cohort(str(cohort))
+            rows = cohorts.loc[(cohorts["cohort"].astype(str) == name)
+                               & cohorts["period"].between(1, int(months))]
+            payload["cohort"] = {
+                "cohort": name, "customers": int(cohorts.loc[
+                    cohorts["cohort"].astype(str) == name, "cohort_size"].iloc[0]),
+                "retention_by_month": {f"M{r.period}": _r(r.retention)
+                                       for r in rows.itertuples()}}
+        return _dump(payload)
+
+    def _cohort(self, asked: str) -> str:
+        """A cohort's month (YYYY-MM) from "2024-03", or the latest March from "3"/"03"."""
+        names = sorted(self.a.cohorts["cohort"].astype(str).unique())
+        asked = asked.strip()
+        if re.fullmatch(r"\d{1,2}", asked) and 1 <= int(asked) <= 12:
+            named = [n for n in names if n.endswith(f"-{int(asked):02d}")]
+            if named:
+                return named[-1]
+        elif asked in names:
+            return asked
+        raise ToolException(f"no cohort {asked!r}: cohorts are the months from {names[0]} to "
+                            f"{names[-1]} (YYYY-MM), or a month's number for its latest")
+
+    def monthly_trend(self, months: int = 12) -> str:
+        table = self.a.monthly
+        # every month up to as_of's, a month without orders as none
+        every = pd.period_range(table.index.min(), self.a.as_of.to_period("M"), freq="M")
+        table = table.reindex(every.astype(str), fill_value=0)
+        table["avg_order_value"] = table["revenue"] / table["orders"].where(table["orders"] > 0)
+        shown = table.tail(max(2, min(int(months), 36)))
+        as_of = self.a.as_of
+        partial = None if (as_of + pd.Timedelta(days=1)).day == 1 else str(as_of.to_period("M"))
+        complete = table.loc[table.index != partial]
+        latest = complete.index[-1]
+        year_before = str(pd.Period(latest, freq="M") - 12)
+        return _dump({
+            "as_of": str(as_of.date()), "partial_month": partial, "latest": latest,
+            "previous": complete.index[-2] if len(complete) > 1 else None,
+            "year_before": year_before if year_before in table.index else None,
+            "months": _records(shown.rename_axis("month").reset_index()),
+            "by_month": {m: _records(table.loc[[m]])[0] for m in dict.fromkeys(
+                [latest, *complete.index[-2:-1], year_before]) if m in table.index},
         })
 
     def clv_summary(self, segment: str | None = None) -> str:
@@ -655,7 +703,8 @@ def _citations(context: AdvisorContext, tactic: str, offer: str,
 
 _DESCRIPTIONS = {
     "segment_overview": "All RFM segments: size, shares, mean churn probability, revenue at "
-                        "risk and mean predicted CLV. Use for 'give me an overview'.",
+                        "risk and mean predicted CLV. Use for 'give me an overview'; "
+                        "segments = a list of names to compare only those side by side.",
     "churning_segments": "Which segments are churning: mean churn probability, revenue at "
                          "risk and their change over the last period, most at risk first. "
                          "by='rfm' (named segments) or 'cluster'; segment = one to focus on "
@@ -679,7 +728,12 @@ _DESCRIPTIONS = {
                         "reasons, CLV, top recommendations. Needs the customer id.",
     "recommendations": "Top product recommendations for one customer id.",
     "cohort_retention": "Cohort retention by months since first order, recent cohorts, "
-                        "repeat-purchase rates.",
+                        "repeat-purchase rates; cohort = one month's cohort (YYYY-MM, or a "
+                        "month's number for its latest) with its retention month by month.",
+    "monthly_trend": "Month by month (the last `months`, default 12): revenue, orders, "
+                     "active and new customers, average order value; the latest complete "
+                     "month against the one before and the same month a year earlier. The "
+                     "month of the analysis date may be partial (partial_month).",
     "clv_summary": "Predicted customer lifetime value over the horizon, overall or for one "
                    "segment, with quantiles and totals by segment.",
     "model_quality": "How well the models predicted in a backtest: refitted one horizon "

@@ -201,6 +201,26 @@ def test_memory_is_kept_per_session(context):
      {"segment": "At Risk", "uplift": 0.03}),
     ("which products should I recommend to At Risk customers?", "top_products",
      {"by": "revenue", "top": 10, "segment": "At Risk"}),
+    # how many customers, with the repeat rate: the headline numbers hold both
+    ("how many customers do we have and what is our repeat purchase rate?", "shop_kpis", {}),
+    # month by month; one month's cohort; segments side by side
+    ("what's the average order value trend?", "monthly_trend", {}),
+    ("revenue by month", "monthly_trend", {}),
+    ("月度销售额趋势", "monthly_trend", {}),
+    ("Umsatz pro Monat", "monthly_trend", {}),
+    ("évolution du chiffre d'affaires par mois", "monthly_trend", {}),
+    ("tendencia de ventas", "monthly_trend", {}),
+    ("what is the churn trend?", "churning_segments", {}),
+    ("how did the March cohort retain?", "cohort_retention", {"cohort": "3"}),
+    ("retention of the 2024-03 cohort", "cohort_retention", {"cohort": "2024-03"}),
+    ("2025年3月的新客群留存怎么样？", "cohort_retention", {"cohort": "2025-03"}),
+    ("Wie hält die Kohorte vom März?", "cohort_retention", {"cohort": "3"}),
+    ("How well do monthly cohorts retain?", "cohort_retention", {}),
+    ("compare Champions and Loyal Customers", "segment_overview",
+     {"segments": ["Champions", "Loyal Customers"]}),
+    ("At Risk vs hibernatng", "segment_overview", {"segments": ["At Risk", "Hibernating"]}),
+    ("对比重要价值客户和流失风险用户", "segment_overview",
+     {"segments": ["Champions", "At Risk"]}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
@@ -302,6 +322,18 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
     ("de", "how accurate is the churn model?", "Wie genau ist das Modell?"),
     ("fr", "how accurate is the churn model?", "Le modèle est-il fiable ?"),
     ("es", "how accurate is the churn model?", "¿Es preciso el modelo?"),
+    ("zh", "revenue by month", "月度销售额趋势"),
+    ("de", "revenue by month", "Wie entwickelt sich der Umsatz pro Monat?"),
+    ("fr", "revenue by month", "évolution du chiffre d'affaires par mois"),
+    ("es", "revenue by month", "¿Cuál es la tendencia de ventas por mes?"),
+    ("zh", "how did the March cohort retain?", "3月批次的留存怎么样？"),
+    ("de", "how did the March cohort retain?", "Wie hält die Kohorte vom März?"),
+    ("fr", "how did the March cohort retain?", "Comment la cohorte de mars fidélise-t-elle ?"),
+    ("es", "how did the March cohort retain?",
+     "¿Qué tal la retención de la cohorte de marzo?"),
+    ("zh", "compare Champions and Loyal Customers", "对比重要价值客户和忠诚客户"),
+    ("de", "compare Champions and Loyal Customers",
+     "Vergleiche die Segmente Champions und Loyal Customers"),
 ])
 def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
         context, sample_analysis, lang, english, question):
@@ -312,6 +344,9 @@ def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
     other = Advisor(context, OFFLINE).ask(question)
     assert [c["args"] for c in other.tool_calls] == [c["args"] for c in en.tool_calls]
     kind = other.tool_calls[0]["name"]
+    args = other.tool_calls[0]["args"]
+    kind = ("cohort_one" if args.get("cohort") else  # one cohort; segments side by side
+            "segment_comparison" if args.get("segments") else kind)
     # the language's template, not the English one, frames the same tool result
     own_words, english_words = (
         re.sub(r"^[\W_]+|[\W_]+$", "", max(_literals(_templates(name)[kind]), key=len))
@@ -670,6 +705,59 @@ def test_how_good_the_models_are_is_the_backtests_answer(context):
     assert f"{clv['model']['actual_total']:,.2f} actually spent" in answer
     recs = backtest["recommendations"]["metrics"]
     assert f"{recs['model']['hit_rate']:.1%} of customers bought at least one" in answer
+
+
+def test_month_by_month_answers_from_the_monthly_table(context, sample_analysis):
+    monthly = sample_analysis.monthly
+    result = Advisor(context, OFFLINE).ask("how is revenue trending month by month?")
+    assert [c["name"] for c in result.tool_calls] == ["monthly_trend"]
+    latest, before = monthly.index[-1], monthly.index[-2]  # as_of is a month's last day
+    row = monthly.loc[latest].astype(object).to_dict()
+    row = {k: int(v) if k != "revenue" else v for k, v in row.items() if k != "avg_order_value"}
+    change = row["revenue"] / monthly.loc[before, "revenue"] - 1
+    assert f"In **{latest}**, the last complete month, {row['active_customers']:,} " \
+           f"customers ({row['new_customers']:,} of them new) placed {row['orders']:,} " \
+           f"orders worth **{row['revenue']:,.2f}**" in result.answer
+    assert f"revenue {change:+.1%} on {before}" in result.answer
+    table = [line for line in result.answer.splitlines() if line.startswith("| 20")]
+    assert [line.split(" | ")[0].strip("| ") for line in table] == list(monthly.index[-12:])
+
+
+def test_a_month_without_orders_is_a_zero_and_a_month_in_progress_is_said():
+    lines, _ = clean_orders(generate_sample_shop(customers=300, seed=3)[0])
+    lines = lines.loc[lines["order_date"].dt.to_period("M").astype(str) != "2025-06"]
+    analysis = analyze(lines, as_of="2025-09-15", run_backtest=False)
+    trend = json.loads(ToolFunctions(AdvisorContext(analysis)).monthly_trend(months=6))
+    months = {row["month"]: row for row in trend["months"]}
+    assert list(months) == ["2025-04", "2025-05", "2025-06", "2025-07", "2025-08", "2025-09"]
+    assert months["2025-06"]["orders"] == 0 and months["2025-06"]["revenue"] == 0
+    assert months["2025-06"]["avg_order_value"] is None
+    assert (trend["partial_month"], trend["latest"], trend["year_before"]) == (
+        "2025-09", "2025-08", "2024-08")
+    answer = Advisor(AdvisorContext(analysis), OFFLINE).ask("sales trend").answer
+    assert "2025-09 counts the orders up to 2025-09-15 only." in answer
+
+
+def test_one_cohort_is_its_row_of_the_cohort_table(context, sample_analysis):
+    cohorts = sample_analysis.cohorts.assign(cohort=lambda t: t["cohort"].astype(str))
+    march = sorted(c for c in cohorts["cohort"].unique() if c.endswith("-03"))[-1]
+    rows = cohorts.loc[cohorts["cohort"] == march].set_index("period")
+    result = Advisor(context, OFFLINE).ask("how did the March cohort retain?")
+    assert f"The **{march}** cohort ({rows['cohort_size'].iloc[0]:,} customers" in result.answer
+    for period in range(1, 7):
+        assert f"| M{period} | {rows.loc[period, 'retention']:.1%} |" in result.answer
+    tools = {t.name: t for t in build_tools(context)}
+    with pytest.raises(ToolException, match="cohorts are the months from 20"):
+        tools["cohort_retention"].func(cohort="1999-01")
+
+
+def test_segments_compared_are_those_asked_for_only(context, sample_analysis):
+    result = Advisor(context, OFFLINE).ask("compare Hibernating and Champions")
+    rows = [line.split(" | ")[0].strip("| ") for line in result.answer.splitlines()
+            if line.startswith("| ") and not line.startswith(("| segment", "|---"))]
+    assert rows == ["Hibernating", "Champions"]
+    size = (sample_analysis.customers["rfm_segment"] == "Hibernating").sum()
+    assert f"| Hibernating | {size} |" in result.answer
 
 
 def test_without_a_backtest_the_model_quality_answer_says_so(sample_analysis):
