@@ -41,13 +41,13 @@ _MARKS = {
                  "me show segment segments with most"),
     "de": _words("der die das den dem des welche welcher welches wie ist sind kunden kunde "
                  "und unsere unser unseren meine wer viele hoch erstelle für kauft kaufen "
-                 "wir haben nicht mit eine ein einen produkte land ab wandert"),
+                 "wir haben nicht mit eine ein einen produkte land ab wandert warum wandern"),
     "fr": _words("le la les quel quels quelle quelles est sont clients client et nos notre "
                  "mes qui combien pour une des du au aux crée créer perd avons faire "
-                 "produits pays risque"),
+                 "produits pays risque pourquoi"),
     "es": _words("el la los las qué cuál cuáles es son clientes cliente y nuestros nuestra "
                  "nuestro mis quién cuántos cuántas para una del cómo tenemos crea crear "
-                 "más hay productos país riesgo"),
+                 "más hay productos país riesgo por qué"),
 }
 # Letters that only one of them writes (two points each), or that two share (one point).
 _LETTERS = {"de": "äöüß", "fr": "çèêàœùîôûëï", "es": "ñ¿¡"}
@@ -96,6 +96,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "subject": "- Subject: {text}", "note": "- Note: {text}", "sources": "Sources: ",
         "one_order": "{n} order", "orders": "{n} orders",
         "could_not": "I could not do that: {error}", "points": "{value:+.1f} pts",
+        "driver_overdue": "overdue: longer since their last order than 1.5× their usual gap",
+        "driver_one_order": "one order only, no second yet",
+        "driver_slowing": "fewer orders in the last {h} days than in the {h} before",
+        "driver_silent": "no order for over {h} days",
+        "driver_one_day": "all their orders on one day",
+        "driver_infrequent": "usually order less often than every {h} days",
+        "driver_few_orders": "only 2 or 3 orders so far",
+        "driver_usual_pace": "no warning sign: buying at their usual pace",
     },
     "zh": {
         "overall": "全店", "in_segment": "{segment} 中", "among": "{segment} 的客户中",
@@ -118,6 +126,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "subject": "- 邮件标题：{text}", "note": "- 注意：{text}", "sources": "来源：",
         "one_order": "{n} 笔订单", "orders": "{n} 笔订单",
         "could_not": "无法完成：{error}", "points": "{value:+.1f} 个百分点",
+        "driver_overdue": "逾期：距上次下单已超过其通常间隔的 1.5 倍",
+        "driver_one_order": "只下过一单，尚未复购",
+        "driver_slowing": "最近 {h} 天的订单少于之前 {h} 天",
+        "driver_silent": "超过 {h} 天没有下单",
+        "driver_one_day": "所有订单都在同一天",
+        "driver_infrequent": "通常下单间隔长于 {h} 天",
+        "driver_few_orders": "目前只有 2 到 3 笔订单",
+        "driver_usual_pace": "无预警信号：按通常节奏购买",
     },
     "de": {
         "overall": "im ganzen Shop", "in_segment": "in {segment}",
@@ -145,6 +161,15 @@ PHRASES: dict[str, dict[str, str]] = {
         "subject": "- Betreff: {text}", "note": "- Hinweis: {text}", "sources": "Quellen: ",
         "one_order": "{n} Bestellung", "orders": "{n} Bestellungen",
         "could_not": "Das ging nicht: {error}", "points": "{value:+.1f} Pkt.",
+        "driver_overdue": "überfällig: länger ohne Bestellung als das 1.5-Fache ihres "
+                          "üblichen Abstands",
+        "driver_one_order": "nur eine Bestellung, noch keine zweite",
+        "driver_slowing": "weniger Bestellungen in den letzten {h} Tagen als in den {h} davor",
+        "driver_silent": "seit über {h} Tagen keine Bestellung",
+        "driver_one_day": "alle Bestellungen an einem Tag",
+        "driver_infrequent": "bestellen üblicherweise seltener als alle {h} Tage",
+        "driver_few_orders": "bisher nur 2 oder 3 Bestellungen",
+        "driver_usual_pace": "kein Warnzeichen: kaufen in ihrem üblichen Tempo",
     },
     "fr": {
         "overall": "dans toute la boutique", "in_segment": "dans {segment}",
@@ -170,6 +195,15 @@ PHRASES: dict[str, dict[str, str]] = {
         "subject": "- Objet : {text}", "note": "- Remarque : {text}", "sources": "Sources : ",
         "one_order": "{n} commande", "orders": "{n} commandes",
         "could_not": "Impossible : {error}", "points": "{value:+.1f} pts",
+        "driver_overdue": "en retard : plus longtemps sans commande que 1.5 fois leur "
+                          "intervalle habituel",
+        "driver_one_order": "une seule commande, pas encore de deuxième",
+        "driver_slowing": "moins de commandes sur les {h} derniers jours que sur les {h} d'avant",
+        "driver_silent": "aucune commande depuis plus de {h} jours",
+        "driver_one_day": "toutes leurs commandes le même jour",
+        "driver_infrequent": "commandent d'habitude moins souvent que tous les {h} jours",
+        "driver_few_orders": "seulement 2 ou 3 commandes jusqu'ici",
+        "driver_usual_pace": "aucun signe d'alerte : achètent à leur rythme habituel",
     },
     "es": {
         "overall": "en toda la tienda", "in_segment": "en {segment}",
@@ -193,6 +227,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "subject": "- Asunto: {text}", "note": "- Nota: {text}", "sources": "Fuentes: ",
         "one_order": "{n} pedido", "orders": "{n} pedidos",
         "could_not": "No se pudo: {error}", "points": "{value:+.1f} pts",
+        "driver_overdue": "atrasados: más tiempo sin pedir que 1.5 veces su intervalo habitual",
+        "driver_one_order": "un solo pedido, sin segundo todavía",
+        "driver_slowing": "menos pedidos en los últimos {h} días que en los {h} anteriores",
+        "driver_silent": "ningún pedido en más de {h} días",
+        "driver_one_day": "todos sus pedidos en un mismo día",
+        "driver_infrequent": "suelen pedir con menos frecuencia que cada {h} días",
+        "driver_few_orders": "solo 2 o 3 pedidos hasta ahora",
+        "driver_usual_pace": "ninguna señal de alerta: compran a su ritmo habitual",
     },
 }
 
@@ -212,6 +254,9 @@ _WORDS = _by_language({
     "mean CLV": ("平均预测价值", "mittlerer CLV", "CLV moyenne", "CLV medio"),
     "customer": ("客户", "Kunde", "client", "cliente"),
     "month": ("月份", "Monat", "mois", "mes"),
+    "warning sign": ("预警信号", "Warnzeichen", "signe d'alerte", "señal de alerta"),
+    "share of customers": ("客户占比", "Anteil der Kunden", "part des clients",
+                           "cuota de clientes"),
     "active customers": ("活跃客户", "aktive Kunden", "clients actifs", "clientes activos"),
     "new customers": ("新客户", "Neukunden", "nouveaux clients", "clientes nuevos"),
     "months after the first order": ("首单后第几个月", "Monate nach der ersten Bestellung",

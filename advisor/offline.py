@@ -144,7 +144,8 @@ _CHURN_ELSEWHERE = ("abwander", "wandert ab", "wandern ab", "kündig", "désabon
                     "perd ", "perdons", "perdu", "perte de clients", "abandono", "perdemos",
                     "fuga de clientes")
 _RISK_WORDS = ("risk", "churn", "losing", "lose", "lapse", "leave", "leaving", "流失",
-               "risiko", "risque", "riesgo", *_CHURN_ELSEWHERE)
+               "risiko", "risque", "riesgo", "partent", "partir", "se van", "irse",
+               *_CHURN_ELSEWHERE)
 _LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'", "list",
                "rank", "sort customers", "order customers",
                "show me the", "customers with", "welche kunden", "quels clients",
@@ -250,6 +251,9 @@ def find_segments(text: str) -> list[str]:
     return list(dict.fromkeys(s for s in found if s))
 
 
+_WHY_WORDS = ("why", "reason", "driver", "drives", "what causes", "cause of", "warum",
+              "grund", "gründe", "pourquoi", "raison", "por qué", "motivo", "razón",
+              "为什么", "原因", "为何")
 _COMPARE_WORDS = ("compare", "comparison", " vs", "versus", "difference between",
                   "vergleich", "compar", "对比", "比较", "区别")
 _TREND_WORDS = ("trend", "over time", "month by month", "monthly", "per month", "each month",
@@ -315,6 +319,9 @@ def interpret(question: str) -> Intent:
         return Intent("recommendations", [("recommendations", {"customer_id": customer})])
     if customer:
         return Intent("customer_profile", [("customer_profile", {"customer_id": customer})])
+    if _has(q, *_WHY_WORDS) and (segment or _has(q, *_RISK_WORDS)):
+        return Intent("churn_drivers", [("churn_drivers",
+                                         {"segment": segment} if segment else {})])
     if _has(q, *_COMPARE_WORDS) and len(segments := find_segments(question)) >= 2:
         return Intent("segment_overview", [("segment_overview", {"segments": segments})])
     if _has(q, *_QUALITY_WORDS) and not _has(q, "campaign", "coupon", "experiment"):
@@ -462,6 +469,23 @@ def _answer_overview(r: dict[str, Any], lang: str = "en") -> str:
         "segment": "segment", "customers": "customers", "revenue_share": "revenue share",
         "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
         "mean_predicted_clv": "mean CLV"}, lang)
+
+
+def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:
+    texts, h = _templates(lang), r["horizon_days"]
+    scope = (say(lang, "all_customers") if r["segment"] == "all"
+             else segment_name(r["segment"], lang))
+    text = texts["churn_drivers"].format(
+        scope=scope, horizon_days=h, customers=f"{r['customers']:,}",
+        revenue_at_risk=_money(r["revenue_at_risk"]), churn=_pct(r["mean_churn_probability"]))
+    rows = [{**row, "driver": say(lang, f"driver_{row['driver']}", h=h)} for row in r["drivers"]]
+    parts = [text, _table(rows, {"driver": "warning sign", "customers": "customers",
+                                 "share": "share of customers",
+                                 "mean_churn_probability": "mean churn",
+                                 "revenue_at_risk": "revenue at risk"}, lang)]
+    if any(row["driver"] == "usual_pace" for row in r["drivers"]):
+        parts.append(texts["churn_drivers_pace"].format(horizon_days=h))
+    return "\n\n".join(parts)
 
 
 def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
@@ -712,7 +736,8 @@ def _answer_plan(r: dict[str, Any], lang: str = "en") -> str:
 
 ANSWERS = {
     "churning_segments": _answer_churning, "segment_overview": _answer_overview,
-    "at_risk_customers": _answer_at_risk, "top_customers": _answer_top,
+    "churn_drivers": _answer_drivers, "at_risk_customers": _answer_at_risk,
+    "top_customers": _answer_top,
     "shop_kpis": _answer_kpis, "customer_profile": _answer_profile,
     "top_products": _answer_products, "breakdown": _answer_breakdown,
     "recommendations": _answer_recs, "cohort_retention": _answer_cohorts,

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .storage import PlanStore
 
 __all__ = [
+    "CHURN_DRIVERS",
     "DIMENSIONS",
     "PRODUCT_RANKINGS",
     "RANKINGS",
@@ -175,6 +176,7 @@ class ToolFunctions:
         self._products: dict[str | None, tuple[pd.DataFrame, int, dict[str, Any]]] = {}
         self._counts: _ProductCounts | None = None
         self._breakdowns: dict[str, str] = {}
+        self._driver_marks: np.ndarray | None = None
 
     def _segment_rows(self, kind: str = "rfm") -> pd.DataFrame:
         return self.a.segments.loc[self.a.segments["kind"] == kind]
@@ -235,6 +237,37 @@ class ToolFunctions:
                       "customers_in_scope": len(customers),
                       "customers": _records(rows[["customer_id", "rfm_segment", *columns]])})
 
+    def _drivers(self) -> np.ndarray:
+        """Which of `CHURN_DRIVERS` each customer's churn reasons give (customers ×
+        drivers), made once and kept: on a million customers finding the words takes 1 s."""
+        with self._codes_lock:
+            if self._driver_marks is None:
+                reasons = self.a.customers["churn_reasons"].fillna("").astype("string")
+                marks = np.column_stack([reasons.str.contains(words, regex=False).to_numpy(
+                    dtype=bool) for _, words in CHURN_DRIVERS])
+                silent = [name for name, _ in CHURN_DRIVERS].index("silent")
+                marks[:, silent] &= ~marks[:, 0]  # "no order for" in both: overdue is first
+                self._driver_marks = marks
+            return self._driver_marks
+
+    def churn_drivers(self, segment: str | None = None) -> str:
+        customers = self.a.customers
+        chosen = np.ones(len(customers), dtype=bool)
+        if segment:
+            segment = resolve_segment(segment, self.segments)
+            chosen = (customers["rfm_segment"] == segment).to_numpy()
+        marks = self._drivers()[chosen]
+        risk = customers["revenue_at_risk"].to_numpy()[chosen]
+        churn = customers["churn_probability"].to_numpy()[chosen]
+        rows = [{"driver": name, "customers": int(mark.sum()), "share": _r(mark.mean()),
+                 "revenue_at_risk": _r(risk[mark].sum(), 2),
+                 "mean_churn_probability": _r(churn[mark].mean())}
+                for (name, _), mark in zip(CHURN_DRIVERS, marks.T, strict=True) if mark.any()]
+        rows.sort(key=lambda row: -row["revenue_at_risk"])
+        return _dump({"segment": segment or "all", "horizon_days": self.a.horizon_days,
+                      "customers": int(chosen.sum()), "revenue_at_risk": _r(risk.sum(), 2),
+                      "mean_churn_probability": _r(churn.mean()), "drivers": rows})
+
     def at_risk_customers(self, segment: str | None = None, top: int = 10) -> str:
         return self._ranked("revenue_at_risk", segment, top, [
             "churn_probability", "revenue_at_risk", "predicted_clv", "recency_days",
@@ -286,6 +319,7 @@ class ToolFunctions:
             with contextlib.suppress(ToolException):
                 if by in self.a.lines:
                     self.breakdown(by)
+        self._drivers()
 
     def _codes(self, column: str) -> tuple[np.ndarray, pd.Index]:
         """A column of the lines as integer codes and their values, made on first use and
@@ -679,6 +713,19 @@ def _pairs(group: np.ndarray, item: np.ndarray, items: int
     return who, what, counts
 
 
+#: What drives a customer's churn risk, named by the words of the churn reasons that say it
+#: (:func:`analytics.churn.churn_reasons`): overdue first, as "no order for" opens "silent" too.
+CHURN_DRIVERS: tuple[tuple[str, str], ...] = (
+    ("overdue", "× their usual gap"),
+    ("one_order", "one order only"),
+    ("slowing", " days against "),
+    ("silent", "no order for"),
+    ("one_day", " on one day"),
+    ("infrequent", "orders about every"),
+    ("few_orders", " so far"),
+    ("usual_pace", "buying at their usual pace"),
+)
+
 _NO_COLUMN = ("the data has no {what} column{so}; map one in the app's Data tab (field "
               "{field}), or with --map {field}=HEADER")
 
@@ -709,6 +756,12 @@ _DESCRIPTIONS = {
                          "risk and their change over the last period, most at risk first. "
                          "by='rfm' (named segments) or 'cluster'; segment = one to focus on "
                          "('what is the churn rate of Champions?').",
+    "churn_drivers": "Why customers are at risk, overall or in one segment: how many "
+                     "customers each warning sign of the churn reasons applies to (overdue "
+                     "against their usual gap, one order only, fewer orders than the horizon "
+                     "before, a long silence, all orders on one day, infrequent buyers, few "
+                     "orders, or none: buying at their usual pace), their revenue at risk "
+                     "and mean churn probability. Use for 'why is At Risk churning?'.",
     "at_risk_customers": "The customers with the most revenue at risk, optionally in one "
                          "segment, with churn probability and reasons. top = how many.",
     "top_customers": "The top customers by predicted_clv (value over the horizon), "

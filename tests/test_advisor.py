@@ -221,6 +221,12 @@ def test_memory_is_kept_per_session(context):
     ("At Risk vs hibernatng", "segment_overview", {"segments": ["At Risk", "Hibernating"]}),
     ("对比重要价值客户和流失风险用户", "segment_overview",
      {"segments": ["Champions", "At Risk"]}),
+    # why customers are at risk: the warning signs of their churn reasons
+    ("why is churn risk high for Loyal Customers?", "churn_drivers",
+     {"segment": "Loyal Customers"}),
+    ("what drives churn?", "churn_drivers", {}),
+    ("为什么流失风险用户会流失？", "churn_drivers", {"segment": "At Risk"}),
+    ("Warum wandern Champions ab?", "churn_drivers", {"segment": "Champions"}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
@@ -332,6 +338,10 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
     ("es", "how did the March cohort retain?",
      "¿Qué tal la retención de la cohorte de marzo?"),
     ("zh", "compare Champions and Loyal Customers", "对比重要价值客户和忠诚客户"),
+    ("zh", "why is churn risk high for Loyal Customers?", "为什么忠诚客户会流失？"),
+    ("de", "why is churn risk high for Loyal Customers?", "Warum wandern Loyal Customers ab?"),
+    ("fr", "what drives churn?", "Pourquoi les clients partent-ils ?"),
+    ("es", "what drives churn?", "¿Por qué se van los clientes?"),
     ("de", "compare Champions and Loyal Customers",
      "Vergleiche die Segmente Champions und Loyal Customers"),
 ])
@@ -758,6 +768,43 @@ def test_segments_compared_are_those_asked_for_only(context, sample_analysis):
     assert rows == ["Hibernating", "Champions"]
     size = (sample_analysis.customers["rfm_segment"] == "Hibernating").sum()
     assert f"| Hibernating | {size} |" in result.answer
+
+
+def test_every_churn_reason_is_one_driver_and_the_counts_are_its_customers(context,
+                                                                         sample_analysis):
+    from advisor.tools import CHURN_DRIVERS
+
+    customers = sample_analysis.customers
+    # each reason the analysis wrote says exactly one driver's words (overdue also says
+    # "no order for", which alone is silent): a new form of reason fails here
+    parts = pd.Series(customers["churn_reasons"].str.split("; ").explode().unique())
+    for part in parts:
+        said = [name for name, words in CHURN_DRIVERS if words in part]
+        assert said in (["overdue", "silent"], ["overdue"]) or len(said) == 1, (part, said)
+    segment = "Loyal Customers"
+    tools = {t.name: t for t in build_tools(context)}
+    result = json.loads(tools["churn_drivers"].func(segment=segment))
+    mine = customers.loc[customers["rfm_segment"] == segment]
+    reasons = mine["churn_reasons"]
+    overdue = reasons.str.contains("× their usual gap", regex=False)
+    expected = {"overdue": overdue,
+                "one_order": reasons.str.startswith("one order only"),
+                "slowing": reasons.str.contains(r"\d orders? in the last \d+ days against"),
+                "silent": reasons.str.contains(r"no order for \d+ days(?:;|$)"),
+                "usual_pace": reasons == "buying at their usual pace"}
+    rows = {row["driver"]: row for row in result["drivers"]}
+    for name, mask in expected.items():
+        if mask.any():
+            assert rows[name]["customers"] == mask.sum(), name
+            assert rows[name]["revenue_at_risk"] == pytest.approx(
+                mine.loc[mask, "revenue_at_risk"].sum(), abs=0.01), name
+        else:
+            assert name not in rows, name
+    assert result["customers"] == len(mine)
+    answer = Advisor(context, OFFLINE).ask(f"why is {segment} churning?").answer
+    pace = rows["usual_pace"]
+    assert f"| no warning sign: buying at their usual pace | {pace['customers']} | " \
+           f"{pace['share']:.1%} |" in answer
 
 
 def test_without_a_backtest_the_model_quality_answer_says_so(sample_analysis):
