@@ -254,6 +254,8 @@ _WORDS = _by_language({
     "mean CLV": ("平均预测价值", "mittlerer CLV", "CLV moyenne", "CLV medio"),
     "customer": ("客户", "Kunde", "client", "cliente"),
     "month": ("月份", "Monat", "mois", "mes"),
+    "cluster": ("行为分群", "Cluster", "groupe", "grupo"),
+    "how they buy": ("购买方式", "wie sie kaufen", "comment ils achètent", "cómo compran"),
     "warning sign": ("预警信号", "Warnzeichen", "signe d'alerte", "señal de alerta"),
     "share of customers": ("客户占比", "Anteil der Kunden", "part des clients",
                            "cuota de clientes"),

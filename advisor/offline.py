@@ -256,8 +256,13 @@ _WHY_WORDS = ("why", "reason", "driver", "drives", "what causes", "cause of", "w
               "为什么", "原因", "为何")
 _COMPARE_WORDS = ("compare", "comparison", " vs", "versus", "difference between",
                   "vergleich", "compar", "对比", "比较", "区别")
+_CLUSTER_WORDS = ("cluster", "behavioural group", "behavioral group", "behaviour group",
+                  "persona", "聚类", "行为分群", "verhaltensgruppe", "groupes de comportement",
+                  "grupos de comportamiento")
 _TREND_WORDS = ("trend", "over time", "month by month", "monthly", "per month", "each month",
                 "by month", "every month", "growing", "declining", "going up", "going down",
+                "last month", "this month", "letzten monat", "mois dernier", "mes pasado",
+                "上个月", "本月",
                 "趋势", "每月", "月度", "按月", "verlauf", "monatlich", "pro monat", "tendance",
                 "évolution", "par mois", "mensuel", "tendencia", "evolución", "por mes",
                 "mensual")
@@ -301,9 +306,13 @@ def interpret(question: str) -> Intent:
     top = _top(q)
     cap = _number(r"(\d+(?:\.\d+)?)\s*%", q)
     budget = _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)
-    if _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for",
-            "kampagne", "campagne", "campaña", "活动",
-            "召回", "方案"):
+    # a coupon or discount for a segment: the plan sets the depth and says why
+    offer = bool(segment) and _has(q, "coupon", "discount", "voucher", "offer", "send ",
+                                   "gutschein", "rabatt", "remise", "réduction", "cupón",
+                                   "descuento", "优惠券", "折扣", "优惠") and not _has(
+        q, "how do", "how to", "how can", "design", "abuse", "如何", "怎么")
+    if offer or _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for",
+                     "kampagne", "campagne", "campaña", "活动", "召回", "方案"):
         args: dict[str, Any] = {"segment": segment or "At Risk"}
         if cap is not None:
             args["discount_cap"] = cap / 100
@@ -350,16 +359,30 @@ def interpret(question: str) -> Intent:
         return listed
     if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk", *_CHURN_ELSEWHERE):
         args = {"segment": segment} if segment else {}  # "the churn rate of Champions"
+        if _has(q, *_CLUSTER_WORDS):
+            args = {"by": "cluster"}
         return Intent("churning_segments", [("churning_segments", args)])
+    if _has(q, *_CLUSTER_WORDS):
+        return Intent("segment_overview", [("segment_overview", {"by": "cluster"})])
+    if _has(q, "each segment", "per segment", "by segment", "every segment", "all segments",
+            "jedem segment", "pro segment", "chaque segment", "par segment", "cada segmento",
+            "por segmento", "每个用户群", "各用户群", "各个用户群"):
+        return Intent("segment_overview", [("segment_overview", {})])
+    if segment and _has(q, "share", "how big", "how large", "size of", "anteil", "part ",
+                        "cuota", "占比", "份额"):  # one segment's place in the shop
+        return Intent("segment_overview", [("segment_overview", {"segments": [segment]})])
     if _has(q, "how many customers", "number of customers", "wie viele kunden",
-            "combien de clients", "cuántos clientes", "多少客户", "多少用户"):
+            "combien de clients", "cuántos clientes", "多少客户", "多少用户") and not _has(
+            q, "segment", "用户群"):
         return Intent("shop_kpis", [("shop_kpis", {})])  # with the repeat rate, if asked
     if _has(q, "cohort", "retention", "retain", "repeat", "kohorte", "wiederkauf",
             "rétention", "retención", "recompra", "réachat", "留存", "复购", *_COHORT_WORDS):
         month = _cohort_month(q)
         return Intent("cohort_retention", [("cohort_retention",
                                             {"cohort": month} if month else {})])
-    if _has(q, *_TREND_WORDS):
+    if _has(q, *_TREND_WORDS) or (counting and _has(q, "new customers", "neukunden",
+                                                       "nouveaux clients", "clientes nuevos",
+                                                       "新客")):
         return Intent("monthly_trend", [("monthly_trend", {})])
     if _has(q, "lifetime value", "clv", "ltv", "worth", "kundenwert", "valeur vie",
             "valeur client", "valor de vida", "生命周期", "价值"):
@@ -459,7 +482,20 @@ _CHURN_COLUMNS = {"segment": "segment", "customers": "customers",
                   "mean_churn_probability_change": "churn change"}
 
 
+def _answer_clusters(r: dict[str, Any], lang: str = "en") -> str:
+    text = _templates(lang)["cluster_overview"].format(
+        as_of=r["as_of"], customers=f"{r['customers']:,}", k=len(r["segments"]),
+        horizon_days=r["horizon_days"])
+    rows = [{**row, "label": cluster_label(row["label"], lang)} for row in r["segments"]]
+    return text + "\n\n" + _table(rows, {
+        "segment": "cluster", "label": "how they buy", "customers": "customers",
+        "revenue_share": "revenue share", "mean_churn_probability": "mean churn",
+        "revenue_at_risk": "revenue at risk", "mean_predicted_clv": "mean CLV"}, lang)
+
+
 def _answer_overview(r: dict[str, Any], lang: str = "en") -> str:
+    if r.get("by") == "cluster":
+        return _answer_clusters(r, lang)
     names = [f"**{segment_name(row['segment'], lang)}**" for row in r["segments"]]
     text = _templates(lang)["segment_comparison" if r.get("compared") else "segment_overview"
                             ].format(as_of=r["as_of"], customers=f"{r['customers']:,}",

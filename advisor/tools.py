@@ -181,9 +181,19 @@ class ToolFunctions:
     def _segment_rows(self, kind: str = "rfm") -> pd.DataFrame:
         return self.a.segments.loc[self.a.segments["kind"] == kind]
 
-    def segment_overview(self, segments: list[str] | None = None) -> str:
+    def segment_overview(self, segments: list[str] | None = None, by: str = "rfm") -> str:
+        if by not in ("rfm", "cluster"):
+            raise ToolException("by must be 'rfm' (named segments) or 'cluster'")
         cols = ["segment", "customers", "customer_share", "revenue_share",
                 "mean_churn_probability", "revenue_at_risk", "mean_predicted_clv"]
+        if by == "cluster":  # the behavioural clusters, by their labels, most valuable first
+            rows = self._segment_rows("cluster").sort_values("revenue_share", ascending=False)
+            labels = self.a.clusters["label"].to_dict()
+            rows = rows.assign(label=rows["segment"].map(lambda s: labels[int(s)]))[
+                [*cols, "label"]]
+            return _dump({"as_of": str(self.a.as_of.date()),
+                          "horizon_days": self.a.horizon_days, "by": "cluster",
+                          "customers": len(self.a.customers), "segments": _records(rows)})
         rows = self._segment_rows().sort_values("customers", ascending=False)[cols]
         chosen = [resolve_segment(name, self.segments) for name in segments or []]
         if chosen:  # these, side by side, in the order asked
@@ -751,7 +761,9 @@ def _citations(context: AdvisorContext, tactic: str, offer: str,
 _DESCRIPTIONS = {
     "segment_overview": "All RFM segments: size, shares, mean churn probability, revenue at "
                         "risk and mean predicted CLV. Use for 'give me an overview'; "
-                        "segments = a list of names to compare only those side by side.",
+                        "segments = a list of names to compare only those side by side; "
+                        "by='cluster' for the behavioural clusters (K-means on how "
+                        "customers buy) with their labels instead.",
     "churning_segments": "Which segments are churning: mean churn probability, revenue at "
                          "risk and their change over the last period, most at risk first. "
                          "by='rfm' (named segments) or 'cluster'; segment = one to focus on "

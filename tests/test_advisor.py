@@ -225,6 +225,18 @@ def test_memory_is_kept_per_session(context):
     ("why is churn risk high for Loyal Customers?", "churn_drivers",
      {"segment": "Loyal Customers"}),
     ("what drives churn?", "churn_drivers", {}),
+    # the behavioural clusters; one segment's share; each segment; new customers last month
+    ("which cluster is most valuable?", "segment_overview", {"by": "cluster"}),
+    ("行为分群有哪些？", "segment_overview", {"by": "cluster"}),
+    ("which cluster is churning?", "churning_segments", {"by": "cluster"}),
+    ("what share of revenue comes from Champions?", "segment_overview",
+     {"segments": ["Champions"]}),
+    ("how many customers are in each segment?", "segment_overview", {}),
+    ("how many new customers did we get last month?", "monthly_trend", {}),
+    # a coupon or discount for a segment is a plan, which sets the depth and says why
+    ("what discount should I give At Risk customers?", "campaign_plan", {"segment": "At Risk"}),
+    ("send a 20% coupon to Hibernating by sms", "campaign_plan",
+     {"segment": "Hibernating", "discount_cap": 0.2, "channel": "sms"}),
     ("为什么流失风险用户会流失？", "churn_drivers", {"segment": "At Risk"}),
     ("Warum wandern Champions ab?", "churn_drivers", {"segment": "Champions"}),
 ])
@@ -759,6 +771,18 @@ def test_one_cohort_is_its_row_of_the_cohort_table(context, sample_analysis):
     tools = {t.name: t for t in build_tools(context)}
     with pytest.raises(ToolException, match="cohorts are the months from 20"):
         tools["cohort_retention"].func(cohort="1999-01")
+
+
+def test_the_clusters_overview_is_the_analysis_clusters_with_their_labels(context,
+                                                                          sample_analysis):
+    clusters = sample_analysis.clusters
+    result = Advisor(context, OFFLINE).ask("what are the behavioural clusters?")
+    assert f"fall into {len(clusters)} behavioural clusters" in result.answer
+    rows = [line.split(" | ") for line in result.answer.splitlines() if line.startswith("| ")
+            and not line.startswith(("| cluster", "|---"))]
+    assert [(int(r[0].strip("| ")), r[1]) for r in rows] == [
+        (c, clusters.loc[c, "label"]) for c in
+        clusters.sort_values("revenue_share", ascending=False).index]
 
 
 def test_segments_compared_are_those_asked_for_only(context, sample_analysis):
