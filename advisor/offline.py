@@ -243,6 +243,29 @@ def _cohort_month(q: str) -> str | None:
     return None
 
 
+_NUMBER_WORDS = {w: n for n, words in enumerate((
+    ("one", "一", "ein", "un", "uno"), ("two", "二", "两", "zwei", "deux", "dos"),
+    ("three", "三", "drei", "trois", "tres"), ("four", "四", "vier", "quatre", "cuatro"),
+    ("five", "五", "fünf", "cinq", "cinco"), ("six", "六", "sechs", "seis"),
+    ("seven", "七", "sieben", "sept", "siete"), ("eight", "八", "acht", "huit", "ocho"),
+    ("nine", "九", "neun", "neuf", "nueve"), ("ten", "十", "zehn", "dix", "diez"),
+    ("eleven", "十一", "elf", "onze", "once"), ("twelve", "十二", "zwölf", "douze", "doce"),
+), start=1) for w in words}
+
+
+def _months(q: str) -> int | None:
+    """How many months a question asks for: "last 6 months", "three months", "最近三个月",
+    "letzten 6 Monate", "6 derniers mois", "últimos 6 meses"."""
+    number = r"(\d{1,2}|[a-zäöüéèûñ]+|[一二两三四五六七八九十]+)"
+    for match in [*re.finditer(rf"{number}\s*个?月", q), *re.finditer(
+            rf"{number}\s+(?:derniers\s+)?(?:months|monate[n]?|mois|meses)\b", q)]:
+        word = match.group(1)
+        n = int(word) if word.isdigit() else _NUMBER_WORDS.get(word)
+        if n and 2 <= n <= 36:
+            return n
+    return None
+
+
 def find_segments(text: str) -> list[str]:
     """Every segment a question names, in its order ("Champions vs Loyal Customers")."""
     pieces = re.split(r",|;|/|\band\b|\bvs\.?|\bversus\b|\bwith\b|\bto\b|\bund\b"
@@ -305,6 +328,10 @@ def interpret(question: str) -> Intent:
     customer = _customer_id(question)
     top = _top(q)
     cap = _number(r"(\d+(?:\.\d+)?)\s*%", q)
+    if cap is None and (zhe := re.search(r"(?<![\d.])(\d{1,2}(?:\.\d)?)\s*折", q)):
+        # Chinese prices a discount by what is paid: 8折 is 20% off, 85折 15%, 9.5折 5%
+        paid = float(zhe.group(1))
+        cap = round(100 - (paid * 10 if paid < 10 else paid), 1)
     budget = _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)
     # a coupon or discount for a segment: the plan sets the depth and says why
     offer = bool(segment) and _has(q, "coupon", "discount", "voucher", "offer", "send ",
@@ -369,21 +396,25 @@ def interpret(question: str) -> Intent:
             "por segmento", "每个用户群", "各用户群", "各个用户群"):
         return Intent("segment_overview", [("segment_overview", {})])
     if segment and _has(q, "share", "how big", "how large", "size of", "anteil", "part ",
-                        "cuota", "占比", "份额"):  # one segment's place in the shop
+                        "cuota", "占"):  # one segment's place in the shop
         return Intent("segment_overview", [("segment_overview", {"segments": [segment]})])
+    new_customers = _has(q, "new customers", "neukunden", "nouveaux clients",
+                         "clientes nuevos", "新客", "新增", "新用户")
     if _has(q, "how many customers", "number of customers", "wie viele kunden",
             "combien de clients", "cuántos clientes", "多少客户", "多少用户") and not _has(
-            q, "segment", "用户群"):
+            q, "segment", "用户群") and not new_customers:
         return Intent("shop_kpis", [("shop_kpis", {})])  # with the repeat rate, if asked
     if _has(q, "cohort", "retention", "retain", "repeat", "kohorte", "wiederkauf",
             "rétention", "retención", "recompra", "réachat", "留存", "复购", *_COHORT_WORDS):
         month = _cohort_month(q)
         return Intent("cohort_retention", [("cohort_retention",
                                             {"cohort": month} if month else {})])
-    if _has(q, *_TREND_WORDS) or (counting and _has(q, "new customers", "neukunden",
-                                                       "nouveaux clients", "clientes nuevos",
-                                                       "新客")):
-        return Intent("monthly_trend", [("monthly_trend", {})])
+    months = _months(q)
+    if _has(q, *_TREND_WORDS) or (counting and new_customers) or (
+            months and _has(q, *_KPI_WORDS, "order", "customers", "订单", "销量", "客户")):
+        # "revenue over the last 6 months", "近6个月的订单数"
+        return Intent("monthly_trend", [("monthly_trend",
+                                         {"months": months} if months else {})])
     if _has(q, "lifetime value", "clv", "ltv", "worth", "kundenwert", "valeur vie",
             "valeur client", "valor de vida", "生命周期", "价值"):
         args = {"segment": segment} if segment else {}

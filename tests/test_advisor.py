@@ -237,6 +237,19 @@ def test_memory_is_kept_per_session(context):
     ("what discount should I give At Risk customers?", "campaign_plan", {"segment": "At Risk"}),
     ("send a 20% coupon to Hibernating by sms", "campaign_plan",
      {"segment": "Hibernating", "discount_cap": 0.2, "channel": "sms"}),
+    # Chinese writes a discount as what is paid: 8折 is 20% off, 85折 15%
+    ("给沉睡客户发一张8折优惠券", "campaign_plan",
+     {"segment": "Hibernating", "discount_cap": 0.2, "language": "zh"}),
+    ("给沉睡客户发一张85折优惠券", "campaign_plan",
+     {"segment": "Hibernating", "discount_cap": 0.15, "language": "zh"}),
+    ("重要价值客户占收入的多少？", "segment_overview", {"segments": ["Champions"]}),
+    ("上个月新增了多少客户？", "monthly_trend", {}),
+    # how many months
+    ("最近三个月的销售趋势", "monthly_trend", {"months": 3}),
+    ("revenue over the last 6 months", "monthly_trend", {"months": 6}),
+    ("sales trend of the last three months", "monthly_trend", {"months": 3}),
+    ("évolution des ventes des 6 derniers mois", "monthly_trend", {"months": 6}),
+    ("近6个月的订单数", "monthly_trend", {"months": 6}),
     ("为什么流失风险用户会流失？", "churn_drivers", {"segment": "At Risk"}),
     ("Warum wandern Champions ab?", "churn_drivers", {"segment": "Champions"}),
 ])
