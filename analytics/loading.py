@@ -384,7 +384,9 @@ def _read_text(path: Path, sheet: str | None, headerless: bool = False) -> pd.Da
         return _numbered(table) if headerless else table
     # UTF-8, else Windows-1252 (the UCI Online Retail CSV among many Windows exports); the
     # pyarrow parser is fast but strict, the C parser takes what pyarrow refuses.
-    table = None
+    table = _read_fixed_width(path, title, header) if sep == FIXED_WIDTH else None
+    if table is not None:
+        return _numbered(table) if headerless else table
     for encoding in ("utf-8", "cp1252"):
         with contextlib.suppress(Exception):
             table = pd.read_csv(path, sep=sep, dtype=str, engine="pyarrow", encoding=encoding,
@@ -397,8 +399,27 @@ def _read_text(path: Path, sheet: str | None, headerless: bool = False) -> pd.Da
         except UnicodeDecodeError:
             table = pd.read_csv(path, sep=sep, dtype=str, encoding="cp1252",
                                 encoding_errors="replace", skiprows=len(title), **header)
+    if sep == r"\s+" and table.shape[1] > 1 and table.iloc[:, -1].isna().any():
+        # a line short of fields: an empty cell beyond the first lines, which splitting on
+        # spaces would fill with the next cell's value; read by the columns' positions
+        fixed = _read_fixed_width(path, title, header)
+        table = table if fixed is None else fixed
     table.attrs["title"] = title  # noted by map_orders
     return _numbered(table) if headerless else table
+
+
+def _read_fixed_width(path: Path, title: list[str], header: dict[str, object]
+                      ) -> pd.DataFrame | None:
+    """A text file's table read by the positions of its columns, lined up with spaces and
+    found in its first 10,000 lines (`_column_spans`); None when they are not lined up."""
+    lines = [line.rstrip("\r\n") for line in _first_lines(path, len(title) + 10_000)]
+    spans = _column_spans([line for line in lines[len(title):] if line.strip()])
+    if spans is None:
+        return None
+    table = pd.read_fwf(path, colspecs=spans, dtype=str, skiprows=len(title),
+                        encoding="utf-8", encoding_errors="replace", **header)
+    table.attrs.update(title=title, fixed_width=True)
+    return table
 
 
 def _numbered(table: pd.DataFrame) -> pd.DataFrame:
@@ -414,7 +435,8 @@ def _headerless(path: Path, mapping: Mapping[str, str] | None) -> bool:
         return False  # the whole read tells
     sep, title = _sniff_delimiter(path)
     line = _first_lines(path, len(title) + 1)[-1]
-    fields = line.split() if sep == r"\s+" else next(csv.reader([line], delimiter=sep), [])
+    fields = line.split() if sep in (r"\s+", FIXED_WIDTH) else next(
+        csv.reader([line], delimiter=sep), [])
     fields = [f.strip().lstrip("\ufeff") for f in fields]
     return _values_not_names(fields) and not _has_keys(fields, mapping)
 
@@ -450,7 +472,41 @@ def _sniff_delimiter(path: Path, candidates: str = ",;\t|") -> tuple[str, list[s
         if found is not None and all(found not in line for line in lines[:skip]):
             # a title: lines without the separator; skipped with the blank ones among them
             return found, every[:every.index(lines[skip])]
-    return (r"\s+" if _splitting(lines, " ") is not None else ","), []
+    spans = _column_spans(lines)
+    if _splitting(lines, " ") is not None:  # runs of spaces, unless some cells are empty
+        return (FIXED_WIDTH if spans and len({len(line.split()) for line in lines}) > 1
+                else r"\s+"), []
+    return (FIXED_WIDTH if spans else ","), []
+
+
+# The "separator" of a file whose columns are lined up with spaces, some cells empty: read
+# by the character positions of its columns (`_column_spans`), not by runs of spaces.
+FIXED_WIDTH = "fixed width"
+
+
+def _column_spans(lines: list[str]) -> list[tuple[int, int | None]] | None:
+    """The columns of lines lined up with spaces, as (start, end) character positions
+    (the last open-ended), where a cell may be empty: the runs of positions that are not
+    blank in every line. None unless they are two or more, and the first line (its header,
+    or a row) has something in each and splits into as many fields on spaces."""
+    width = max(map(len, lines), default=0)
+    used = [False] * width
+    for line in lines:
+        for i, c in enumerate(line):
+            if not c.isspace():
+                used[i] = True
+    spans, start = [], None
+    for i, filled in enumerate([*used, False]):
+        if filled and start is None:
+            start = i
+        elif not filled and start is not None:
+            spans.append((start, i))
+            start = None
+    first = lines[0] if lines else ""
+    if len(spans) < 2 or len(first.split()) != len(spans) or any(
+            not first[a:b].strip() for a, b in spans):
+        return None
+    return [*spans[:-1], (spans[-1][0], None)]
 
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -825,6 +881,7 @@ def map_orders(
     title = [line.strip() for line in raw.attrs.get("title", [])]  # skipped by read_table
     sheets, in_book = raw.attrs.get("sheets", ([], 0))  # chosen by read_table
     headerless = bool(raw.attrs.get("headerless"))  # numbered by read_table
+    fixed_width = bool(raw.attrs.get("fixed_width"))  # read by positions by read_table
     raw = raw.set_axis([str(c) for c in raw.columns], axis=1).reset_index(drop=True)
     raw, title_row = (raw, []) if headerless else _below_title(raw, mapping)
     title += title_row
@@ -841,6 +898,9 @@ def map_orders(
                         len(raw) + sum(not_purchases.values()), columns=list(raw.columns))
     if not_purchases:
         result.dropped_on_reading[NOT_A_PURCHASE] = sum(not_purchases.values())
+    if fixed_width:
+        result.notes.append(f"{source}: columns lined up with spaces, some cells empty: read "
+                            "by the columns' positions")
     if len(sheets) > 1:
         result.notes.append(
             f"{source}: sheets {', '.join(map(repr, sheets))} stacked (the same columns); "

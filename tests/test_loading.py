@@ -612,6 +612,34 @@ def test_a_file_without_a_header_line_is_read_by_its_values(tmp_path: Path, sep:
                "column 4 as the amount, column 3 as the quantity" in n for n in result.notes)
 
 
+def _lined_up(customer: str, date: str, product: str, amount: str) -> str:
+    return f"{customer:<12}{date:<13}{product:<12}{amount:>7}\n"
+
+
+@pytest.mark.parametrize("empty_at", [2, 70])  # among the first lines, or far below them
+def test_columns_lined_up_with_spaces_and_empty_cells_are_read_by_position(
+        tmp_path: Path, empty_at: int) -> None:
+    # a legacy system's report: splitting on spaces would move the next cell into an
+    # empty one (the date into a guest's customer column)
+    rows = [_lined_up(f"C{i:03d}", f"2024-01-{i % 28 + 1:02d}", f"P{i % 5}",
+                      f"{10 + i % 7}.50") for i in range(80)]
+    rows[empty_at] = _lined_up("", "2024-01-05", "P1", "11.50")  # a guest order
+    rows[empty_at + 3] = _lined_up("C999", "2024-01-06", "", "12.50")  # no product
+    path = tmp_path / "report.txt"
+    path.write_text(_lined_up("customer_id", "order_date", "product_id", "amount")
+                    + "".join(rows), encoding="utf-8")
+    result = load_orders(path)
+    orders = result.orders
+    assert len(orders) == 80
+    guest, other = orders.iloc[empty_at], orders.iloc[empty_at + 3]
+    assert pd.isna(guest["customer_id"]) and guest["order_date"] == pd.Timestamp("2024-01-05")
+    assert guest["amount"] == 11.5 and guest["product_id"] == "P1"
+    assert other["customer_id"] == "C999" and pd.isna(other["product_id"])
+    assert other["amount"] == 12.5
+    assert orders["amount"].notna().all() and orders["order_date"].notna().all()
+    assert any("lined up with spaces" in note for note in result.notes)
+
+
 def test_a_first_line_with_a_date_in_full_is_an_order_not_names(tmp_path: Path) -> None:
     # ids with letters look like names, but no column is named 2024-01-05 10:00
     text = ("A17,2024-01-05 10:00,11.77\nB22,2024-01-09 16:30,12.50\n"
