@@ -695,7 +695,9 @@ def _answer_trend(r: dict[str, Any], lang: str = "en") -> str:
     latest = by_month[r["latest"]]
     previous = by_month.get(r["previous"] or "", {})
     year_before = by_month.get(r["year_before"] or "")
-    text = texts["monthly_trend" if year_before else "monthly_trend_short"].format(
+    kind = ("monthly_trend_first" if not r["previous"] else
+            "monthly_trend" if year_before else "monthly_trend_short")
+    text = texts[kind].format(
         latest=r["latest"], orders=f"{latest['orders']:,}", revenue=_money(latest["revenue"]),
         aov=_money(latest["avg_order_value"]), active=f"{latest['active_customers']:,}",
         new=f"{latest['new_customers']:,}", previous=r["previous"],
@@ -703,6 +705,9 @@ def _answer_trend(r: dict[str, Any], lang: str = "en") -> str:
         year_before=r["year_before"],
         vs_year=_signed_pct(latest["revenue"], (year_before or {}).get("revenue")),
         n=len(r["months"]))
+    if kind == "monthly_trend_first":
+        return "\n\n".join([text, *([texts["monthly_trend_partial"].format(
+            month=r["partial_month"], as_of=r["as_of"])] if r.get("partial_month") else [])])
     table = _table(r["months"], {
         "month": "month", "revenue": "revenue", "orders": "orders",
         "active_customers": "active customers", "new_customers": "new customers",

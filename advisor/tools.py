@@ -575,6 +575,8 @@ class ToolFunctions:
         as_of = self.a.as_of
         partial = None if (as_of + pd.Timedelta(days=1)).day == 1 else str(as_of.to_period("M"))
         complete = table.loc[table.index != partial]
+        if complete.empty:  # the shop's first month is still going on
+            complete = table
         latest = complete.index[-1]
         year_before = str(pd.Period(latest, freq="M") - 12)
         return _dump({

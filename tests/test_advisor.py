@@ -771,6 +771,15 @@ def test_a_month_without_orders_is_a_zero_and_a_month_in_progress_is_said():
         "2025-09", "2025-08", "2024-08")
     answer = Advisor(AdvisorContext(analysis), OFFLINE).ask("sales trend").answer
     assert "2025-09 counts the orders up to 2025-09-15 only." in answer
+    # a shop in its first month: that month is the latest, said to be partial
+    young = analyze(lines.loc[lines["order_date"] < "2024-01-20"], as_of="2024-01-19",
+                    run_backtest=False)
+    trend = json.loads(ToolFunctions(AdvisorContext(young)).monthly_trend())
+    assert (trend["latest"], trend["partial_month"], trend["previous"]) == (
+        "2024-01", "2024-01", None)
+    answer = Advisor(AdvisorContext(young), OFFLINE).ask("sales trend").answer
+    assert answer.startswith("In **2024-01**, ") and "None" not in answer
+    assert "2024-01 counts the orders up to 2024-01-19 only." in answer
 
 
 def test_one_cohort_is_its_row_of_the_cohort_table(context, sample_analysis):
