@@ -747,7 +747,11 @@ def _answer_quality(r: dict[str, Any], lang: str = "en") -> str:
     texts = _templates(lang)
     if "churn" not in r:
         return texts["model_quality_skipped"].format(reason=r.get("skipped"))
-    churn, margin, auc = r["churn"], r.get("churn_margin"), "{:.3f}".format
+    churn, margin = r["churn"], r.get("churn_margin")
+
+    def auc(value: float | None, digits: int = 3) -> str:  # None: one class only, no AUC
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
     text = ""
     if margin:
         baseline = ("BG/NBD" if margin["baseline"] == "bgnbd"
@@ -763,10 +767,10 @@ def _answer_quality(r: dict[str, Any], lang: str = "en") -> str:
         churn_rate=_pct(r["churn_rate"]), model=r["churn_model"],
         auc=auc(churn["model"]["roc_auc"]), recency_auc=auc(churn["recency"]["roc_auc"]),
         bgnbd_auc=auc(churn["bgnbd"]["roc_auc"]),
-        lift=f"{churn['model']['top_decile_lift']:.1f}", margin=text)]
+        lift=auc(churn["model"]["top_decile_lift"], 1), margin=text)]
     if clv := r.get("clv"):
         parts.append(texts["model_quality_clv"].format(
-            spearman=f"{clv['model']['spearman']:.2f}", naive=f"{clv['naive']['spearman']:.2f}",
+            spearman=auc(clv["model"]["spearman"], 2), naive=auc(clv["naive"]["spearman"], 2),
             predicted=_money(clv["model"]["predicted_total"]),
             actual=_money(clv["model"]["actual_total"])))
     if recs := r.get("recommendations"):

@@ -853,6 +853,21 @@ def test_every_churn_reason_is_one_driver_and_the_counts_are_its_customers(conte
            f"{pace['share']:.1%} |" in answer
 
 
+def test_a_backtest_without_an_auc_is_answered_with_n_a(sample_analysis):
+    # every customer of the backtest churned: no ROC AUC, lift or rank correlation
+    backtest = json.loads(json.dumps(sample_analysis.diagnostics["backtest"]))
+    for metrics in backtest["churn"]["metrics"].values():
+        metrics.update(roc_auc=None, top_decile_lift=None)
+    for metrics in backtest["clv"]["metrics"].values():
+        metrics["spearman"] = None
+    backtest["churn"]["margin"] = None
+    diagnostics = {**sample_analysis.diagnostics, "backtest": backtest}
+    unranked = dataclasses.replace(sample_analysis, diagnostics=diagnostics)
+    answer = Advisor(AdvisorContext(unranked), OFFLINE).ask("how accurate is the model?").answer
+    assert "ROC AUC **n/a**" in answer and "rank correlation of n/a" in answer
+    assert "lead over" not in answer
+
+
 def test_without_a_backtest_the_model_quality_answer_says_so(sample_analysis):
     diagnostics = {k: v for k, v in sample_analysis.diagnostics.items() if k != "backtest"}
     unmeasured = dataclasses.replace(sample_analysis, diagnostics=diagnostics)
