@@ -266,6 +266,38 @@ def _months(q: str) -> int | None:
     return None
 
 
+_UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30,
+              "year": 365, "years": 365, "tag": 1, "tage": 1, "tagen": 1, "woche": 7,
+              "wochen": 7, "monat": 30, "monate": 30, "monaten": 30, "jahr": 365,
+              "jahren": 365, "jour": 1, "jours": 1, "semaine": 7, "semaines": 7, "mois": 30,
+              "an": 365, "ans": 365, "día": 1, "días": 1, "dia": 1, "dias": 1, "semana": 7,
+              "semanas": 7, "mes": 30, "meses": 30, "año": 365, "años": 365, "天": 1, "日": 1,
+              "周": 7, "星期": 7, "个月": 30, "月": 30, "年": 365}
+_NO_ORDER = (r"(?:haven'?t|have not|hasn'?t|has not|didn'?t|did not|not|no|without)\s+"
+             r"(?:\w+\s+)?(?:ordered|bought|purchased|order|orders|purchase|buy)"
+             r"|inactive|lapsed|nicht\s+(?:mehr\s+)?(?:bestellt|gekauft)|keine bestellung"
+             r"|pas\s+(?:\w+\s+)?(?:commandé|acheté)|aucune commande"
+             r"|sin\s+(?:comprar|pedir|pedidos?|compras?)|no\s+(?:han|ha)\s+(?:comprado|pedido)")
+
+
+def _inactive_days(q: str) -> int | None:
+    """How long without an order a question asks about: "haven't ordered in 6 months" (180
+    days), "no order for 90 days", "inactive for 3 months", "超过90天没下单",
+    "seit 3 Monaten nicht bestellt", "pas commandé depuis 2 mois", "sin comprar en 60 días"."""
+    number = r"(\d{1,4}|[a-zäöüéèûñ]+|[一二两三四五六七八九十]+)"
+    unit = r"(days?|weeks?|months?|years?|tag(?:en?)?|wochen?|monat(?:en?|e)?|jahr(?:en)?" \
+           r"|jours?|semaines?|mois|ans?|d[ií]as?|semanas?|mes(?:es)?|años?)"
+    if not re.search(_NO_ORDER, q) and not re.search(r"(?:没|未)(?:有)?(?:下单|购买|买|消费)", q):
+        return None
+    for match in [*re.finditer(rf"{number}\s+{unit}\b", q), *re.finditer(
+            rf"{number}\s*(天|日|周|星期|个月|月|年)", q)]:
+        word, name = match.group(1), match.group(2)
+        n = int(word) if word.isdigit() else _NUMBER_WORDS.get(word)
+        if n:
+            return n * _UNIT_DAYS[name]
+    return None
+
+
 def find_segments(text: str) -> list[str]:
     """Every segment a question names, in its order ("Champions vs Loyal Customers")."""
     pieces = re.split(r",|;|/|\band\b|\bvs\.?|\bversus\b|\bwith\b|\bto\b|\bund\b"
@@ -382,6 +414,12 @@ def interpret(question: str) -> Intent:
         return by
     if products := _products(q, segment):
         return products
+    if inactive := _inactive_days(q):  # who has not ordered for so long, and how many
+        # "inactive" and "lapsed" say how long here, not the Hibernating or Lost segment
+        named = find_segment(re.sub(r"\b(?:inactive|lapsed)\b", " ", q))
+        args = {"top": int(top or 10), "inactive_days": inactive}
+        return Intent("at_risk_customers", [("at_risk_customers", {
+            **args, **({"segment": named} if named else {})})])
     if listed := _list_of_customers(q, segment, top):
         return listed
     if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk", *_CHURN_ELSEWHERE):
@@ -556,8 +594,10 @@ def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
-    text = _templates(lang)["at_risk_customers"].format(
-        n=len(r["customers"]), scope=_scope(r["segment"], lang), horizon_days=r["horizon_days"])
+    text = _templates(lang)["at_risk_inactive" if r.get("inactive_days") else
+                            "at_risk_customers"].format(
+        n=len(r["customers"]), scope=_scope(r["segment"], lang), horizon_days=r["horizon_days"],
+        days=r.get("inactive_days"), matching=f"{r['customers_in_scope']:,}")
     rows = [{**row, "churn_reasons": reasons(row.get("churn_reasons"), lang)}
             for row in r["customers"]]
     return text + "\n\n" + _table(rows, {

@@ -235,15 +235,19 @@ class ToolFunctions:
                                     churn[self.a.customers["rfm_segment"] == segment].sum()))}
         return _dump(payload)
 
-    def _ranked(self, by: str, segment: str | None, top: int, columns: list[str]) -> str:
+    def _ranked(self, by: str, segment: str | None, top: int, columns: list[str],
+                inactive_days: int | None = None) -> str:
         customers = self.a.customers
         if segment:
             segment = resolve_segment(segment, self.segments)
             customers = customers.loc[customers["rfm_segment"] == segment]
+        if inactive_days:  # no order for at least that long
+            customers = customers.loc[customers["recency_days"] >= int(inactive_days)]
         top = max(1, min(int(top), 200))
         rows = customers.nlargest(top, by).reset_index()
         return _dump({"segment": segment or "all", "by": by,
                       "horizon_days": self.a.horizon_days,
+                      "inactive_days": int(inactive_days) if inactive_days else None,
                       "customers_in_scope": len(customers),
                       "customers": _records(rows[["customer_id", "rfm_segment", *columns]])})
 
@@ -278,10 +282,11 @@ class ToolFunctions:
                       "customers": int(chosen.sum()), "revenue_at_risk": _r(risk.sum(), 2),
                       "mean_churn_probability": _r(churn.mean()), "drivers": rows})
 
-    def at_risk_customers(self, segment: str | None = None, top: int = 10) -> str:
+    def at_risk_customers(self, segment: str | None = None, top: int = 10,
+                          inactive_days: int | None = None) -> str:
         return self._ranked("revenue_at_risk", segment, top, [
             "churn_probability", "revenue_at_risk", "predicted_clv", "recency_days",
-            "frequency", "churn_reasons"])
+            "frequency", "churn_reasons"], inactive_days)
 
     def top_customers(self, by: str = "predicted_clv", segment: str | None = None,
                       top: int = 10) -> str:
@@ -777,7 +782,9 @@ _DESCRIPTIONS = {
                      "orders, or none: buying at their usual pace), their revenue at risk "
                      "and mean churn probability. Use for 'why is At Risk churning?'.",
     "at_risk_customers": "The customers with the most revenue at risk, optionally in one "
-                         "segment, with churn probability and reasons. top = how many.",
+                         "segment, with churn probability and reasons. top = how many; "
+                         "inactive_days = only those without an order for at least that "
+                         "many days ('who hasn't ordered in 6 months?': 180).",
     "top_customers": "The top customers by predicted_clv (value over the horizon), "
                      "monetary (spend to date), frequency (orders), avg_order_value, "
                      "revenue_at_risk or churn_probability; optionally in one segment. "

@@ -244,6 +244,21 @@ def test_memory_is_kept_per_session(context):
      {"segment": "Hibernating", "discount_cap": 0.15, "language": "zh"}),
     ("重要价值客户占收入的多少？", "segment_overview", {"segments": ["Champions"]}),
     ("上个月新增了多少客户？", "monthly_trend", {}),
+    # customers without an order for so long (and how many they are)
+    ("which customers haven't ordered in 6 months?", "at_risk_customers",
+     {"top": 10, "inactive_days": 180}),
+    ("how many customers haven't ordered in 6 months?", "at_risk_customers",
+     {"top": 10, "inactive_days": 180}),
+    ("customers inactive for 3 months", "at_risk_customers", {"top": 10, "inactive_days": 90}),
+    ("list Champions with no order for 60 days", "at_risk_customers",
+     {"top": 10, "inactive_days": 60, "segment": "Champions"}),
+    ("超过90天没下单的客户", "at_risk_customers", {"top": 10, "inactive_days": 90}),
+    ("Welche Kunden haben seit 3 Monaten nicht bestellt?", "at_risk_customers",
+     {"top": 10, "inactive_days": 90}),
+    ("Quels clients n'ont pas commandé depuis 2 mois ?", "at_risk_customers",
+     {"top": 10, "inactive_days": 60}),
+    ("¿Qué clientes llevan 60 días sin comprar?", "at_risk_customers",
+     {"top": 10, "inactive_days": 60}),
     # how many months
     ("最近三个月的销售趋势", "monthly_trend", {"months": 3}),
     ("revenue over the last 6 months", "monthly_trend", {"months": 6}),
@@ -367,6 +382,9 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
     ("de", "why is churn risk high for Loyal Customers?", "Warum wandern Loyal Customers ab?"),
     ("fr", "what drives churn?", "Pourquoi les clients partent-ils ?"),
     ("es", "what drives churn?", "¿Por qué se van los clientes?"),
+    ("zh", "which customers haven't ordered in 6 months?", "6个月没有购买的客户有哪些？"),
+    ("de", "which customers haven't ordered in 6 months?",
+     "Welche Kunden haben seit 6 Monaten nicht bestellt?"),
     ("de", "compare Champions and Loyal Customers",
      "Vergleiche die Segmente Champions und Loyal Customers"),
 ])
@@ -805,6 +823,20 @@ def test_the_clusters_overview_is_the_analysis_clusters_with_their_labels(contex
     assert [(int(r[0].strip("| ")), r[1]) for r in rows] == [
         (c, clusters.loc[c, "label"]) for c in
         clusters.sort_values("revenue_share", ascending=False).index]
+
+
+def test_customers_without_an_order_for_so_long_are_those_and_counted(context,
+                                                                      sample_analysis):
+    recency = sample_analysis.customers["recency_days"]
+    result = Advisor(context, OFFLINE).ask("which customers haven't ordered in 6 months?")
+    payload = result.tool_calls[0]["result"]
+    assert payload["customers_in_scope"] == (recency >= 180).sum()
+    assert all(row["recency_days"] >= 180 for row in payload["customers"])
+    assert f"without an order for 180 days or more ({(recency >= 180).sum():,} in all)" \
+        in result.answer
+    ids = [row["customer_id"] for row in payload["customers"]]
+    inactive = sample_analysis.customers.loc[recency >= 180]
+    assert ids == inactive.nlargest(10, "revenue_at_risk").index.tolist()
 
 
 def test_segments_compared_are_those_asked_for_only(context, sample_analysis):
