@@ -266,6 +266,11 @@ def _months(q: str) -> int | None:
     return None
 
 
+_ONCE_WORDS = ("one-time", "one time", "onetime", "single purchase", "only once",
+               "bought once", "ordered once", "purchased once", "never came back",
+               "never returned", "no second order", "只买过一次", "只下过一单", "一次性",
+               "没有复购", "einmalkäufer", "nur einmal", "une seule fois", "une seule commande",
+               "una sola vez", "un solo pedido")
 _UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30,
               "year": 365, "years": 365, "tag": 1, "tage": 1, "tagen": 1, "woche": 7,
               "wochen": 7, "monat": 30, "monate": 30, "monaten": 30, "jahr": 365,
@@ -420,6 +425,10 @@ def interpret(question: str) -> Intent:
         args = {"top": int(top or 10), "inactive_days": inactive}
         return Intent("at_risk_customers", [("at_risk_customers", {
             **args, **({"segment": named} if named else {})})])
+    if _has(q, *_ONCE_WORDS):  # one-time buyers (how many), the most at risk first
+        return Intent("at_risk_customers", [("at_risk_customers", {
+            "top": int(top or 10), "one_order_only": True,
+            **({"segment": segment} if segment else {})})])
     if listed := _list_of_customers(q, segment, top):
         return listed
     if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk", *_CHURN_ELSEWHERE):
@@ -595,6 +604,7 @@ def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:
 
 def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
     text = _templates(lang)["at_risk_inactive" if r.get("inactive_days") else
+                            "at_risk_once" if r.get("one_order_only") else
                             "at_risk_customers"].format(
         n=len(r["customers"]), scope=_scope(r["segment"], lang), horizon_days=r["horizon_days"],
         days=r.get("inactive_days"), matching=f"{r['customers_in_scope']:,}")

@@ -236,18 +236,21 @@ class ToolFunctions:
         return _dump(payload)
 
     def _ranked(self, by: str, segment: str | None, top: int, columns: list[str],
-                inactive_days: int | None = None) -> str:
+                inactive_days: int | None = None, one_order_only: bool = False) -> str:
         customers = self.a.customers
         if segment:
             segment = resolve_segment(segment, self.segments)
             customers = customers.loc[customers["rfm_segment"] == segment]
         if inactive_days:  # no order for at least that long
             customers = customers.loc[customers["recency_days"] >= int(inactive_days)]
+        if one_order_only:  # no second order yet
+            customers = customers.loc[customers["frequency"] == 1]
         top = max(1, min(int(top), 200))
         rows = customers.nlargest(top, by).reset_index()
         return _dump({"segment": segment or "all", "by": by,
                       "horizon_days": self.a.horizon_days,
                       "inactive_days": int(inactive_days) if inactive_days else None,
+                      "one_order_only": bool(one_order_only),
                       "customers_in_scope": len(customers),
                       "customers": _records(rows[["customer_id", "rfm_segment", *columns]])})
 
@@ -283,10 +286,11 @@ class ToolFunctions:
                       "mean_churn_probability": _r(churn.mean()), "drivers": rows})
 
     def at_risk_customers(self, segment: str | None = None, top: int = 10,
-                          inactive_days: int | None = None) -> str:
+                          inactive_days: int | None = None,
+                          one_order_only: bool = False) -> str:
         return self._ranked("revenue_at_risk", segment, top, [
             "churn_probability", "revenue_at_risk", "predicted_clv", "recency_days",
-            "frequency", "churn_reasons"], inactive_days)
+            "frequency", "churn_reasons"], inactive_days, one_order_only)
 
     def top_customers(self, by: str = "predicted_clv", segment: str | None = None,
                       top: int = 10) -> str:
@@ -784,7 +788,8 @@ _DESCRIPTIONS = {
     "at_risk_customers": "The customers with the most revenue at risk, optionally in one "
                          "segment, with churn probability and reasons. top = how many; "
                          "inactive_days = only those without an order for at least that "
-                         "many days ('who hasn't ordered in 6 months?': 180).",
+                         "many days ('who hasn't ordered in 6 months?': 180); "
+                         "one_order_only = only one-time buyers (no second order yet).",
     "top_customers": "The top customers by predicted_clv (value over the horizon), "
                      "monetary (spend to date), frequency (orders), avg_order_value, "
                      "revenue_at_risk or churn_probability; optionally in one segment. "

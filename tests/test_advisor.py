@@ -259,6 +259,11 @@ def test_memory_is_kept_per_session(context):
      {"top": 10, "inactive_days": 60}),
     ("¿Qué clientes llevan 60 días sin comprar?", "at_risk_customers",
      {"top": 10, "inactive_days": 60}),
+    # one-time buyers (and how many they are)
+    ("who are my one-time buyers?", "at_risk_customers", {"top": 10, "one_order_only": True}),
+    ("how many one-time buyers do we have?", "at_risk_customers",
+     {"top": 10, "one_order_only": True}),
+    ("只买过一次的客户有哪些？", "at_risk_customers", {"top": 10, "one_order_only": True}),
     # how many months
     ("最近三个月的销售趋势", "monthly_trend", {"months": 3}),
     ("revenue over the last 6 months", "monthly_trend", {"months": 6}),
@@ -837,6 +842,16 @@ def test_customers_without_an_order_for_so_long_are_those_and_counted(context,
     ids = [row["customer_id"] for row in payload["customers"]]
     inactive = sample_analysis.customers.loc[recency >= 180]
     assert ids == inactive.nlargest(10, "revenue_at_risk").index.tolist()
+
+
+def test_one_time_buyers_are_those_with_one_order_and_counted(context, sample_analysis):
+    customers = sample_analysis.customers
+    once = customers.loc[customers["frequency"] == 1]
+    result = Advisor(context, OFFLINE).ask("who are my one-time buyers?")
+    payload = result.tool_calls[0]["result"]
+    assert [row["customer_id"] for row in payload["customers"]] == \
+        once.nlargest(10, "revenue_at_risk").index.tolist()
+    assert f"with one order only ({len(once):,} in all)" in result.answer
 
 
 def test_segments_compared_are_those_asked_for_only(context, sample_analysis):
