@@ -438,6 +438,10 @@ def interpret(question: str) -> Intent:
         return Intent("churning_segments", [("churning_segments", args)])
     if _has(q, *_CLUSTER_WORDS):
         return Intent("segment_overview", [("segment_overview", {"by": "cluster"})])
+    if _has(q, "grew", "grow", "shrank", "shrink", "gained", "增长", "减少最多", "gewachsen",
+            "geschrumpft", "a grandi", "grandi", "creció", "crecido") and _has(
+            q, "segment", "用户群", "群"):  # the overview has each segment's change
+        return Intent("segment_overview", [("segment_overview", {})])
     if _has(q, "each segment", "per segment", "by segment", "every segment", "all segments",
             "jedem segment", "pro segment", "chaque segment", "par segment", "cada segmento",
             "por segmento", "每个用户群", "各用户群", "各个用户群"):
@@ -579,10 +583,15 @@ def _answer_overview(r: dict[str, Any], lang: str = "en") -> str:
                             ].format(as_of=r["as_of"], customers=f"{r['customers']:,}",
                                      horizon_days=r["horizon_days"],
                                      names=("、" if lang == "zh" else ", ").join(names))
-    return text + "\n\n" + _table(r["segments"], {
-        "segment": "segment", "customers": "customers", "revenue_share": "revenue share",
-        "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
-        "mean_predicted_clv": "mean CLV"}, lang)
+    rows = [{**row, "customers_change": f"{row['customers_change']:+,}"}
+            if row.get("customers_change") is not None else row for row in r["segments"]]
+    days = r.get("change_over_days")
+    changed = {"customers_change": say(lang, "change_in_days", days=days)} \
+        if days and any("customers_change" in row for row in rows) else {}
+    return text + "\n\n" + _table(rows, {
+        "segment": "segment", "customers": "customers", **changed,
+        "revenue_share": "revenue share", "mean_churn_probability": "mean churn",
+        "revenue_at_risk": "revenue at risk", "mean_predicted_clv": "mean CLV"}, lang)
 
 
 def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:

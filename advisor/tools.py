@@ -194,13 +194,15 @@ class ToolFunctions:
             return _dump({"as_of": str(self.a.as_of.date()),
                           "horizon_days": self.a.horizon_days, "by": "cluster",
                           "customers": len(self.a.customers), "segments": _records(rows)})
-        rows = self._segment_rows().sort_values("customers", ascending=False)[cols]
+        rows = self._segment_rows().sort_values("customers", ascending=False)
+        rows = rows[[*cols, *(c for c in ("customers_change",) if c in rows)]]
         chosen = [resolve_segment(name, self.segments) for name in segments or []]
         if chosen:  # these, side by side, in the order asked
             rows = rows.set_index("segment").loc[list(dict.fromkeys(chosen))].reset_index()
         for row in (rows := _records(rows)):
             row["meaning"] = SEGMENT_DESCRIPTIONS.get(row["segment"], "")
         return _dump({"as_of": str(self.a.as_of.date()), "horizon_days": self.a.horizon_days,
+                      "change_over_days": self.a.diagnostics.get("trend_days"),
                       "customers": len(self.a.customers), "compared": bool(chosen),
                       "segments": rows})
 
@@ -770,8 +772,9 @@ def _citations(context: AdvisorContext, tactic: str, offer: str,
 
 
 _DESCRIPTIONS = {
-    "segment_overview": "All RFM segments: size, shares, mean churn probability, revenue at "
-                        "risk and mean predicted CLV. Use for 'give me an overview'; "
+    "segment_overview": "All RFM segments: size and its change over the last period, "
+                        "shares, mean churn probability, revenue at risk and mean predicted "
+                        "CLV. Use for 'give me an overview', 'which segment grew?'; "
                         "segments = a list of names to compare only those side by side; "
                         "by='cluster' for the behavioural clusters (K-means on how "
                         "customers buy) with their labels instead.",

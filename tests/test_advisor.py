@@ -259,6 +259,8 @@ def test_memory_is_kept_per_session(context):
      {"top": 10, "inactive_days": 60}),
     ("¿Qué clientes llevan 60 días sin comprar?", "at_risk_customers",
      {"top": 10, "inactive_days": 60}),
+    ("which segment grew the most?", "segment_overview", {}),
+    ("哪个用户群增长最多？", "segment_overview", {}),
     # one-time buyers (and how many they are)
     ("who are my one-time buyers?", "at_risk_customers", {"top": 10, "one_order_only": True}),
     ("how many one-time buyers do we have?", "at_risk_customers",
@@ -852,6 +854,15 @@ def test_one_time_buyers_are_those_with_one_order_and_counted(context, sample_an
     assert [row["customer_id"] for row in payload["customers"]] == \
         once.nlargest(10, "revenue_at_risk").index.tolist()
     assert f"with one order only ({len(once):,} in all)" in result.answer
+
+
+def test_the_overview_shows_each_segments_change_in_size(context, sample_analysis):
+    segments = sample_analysis.segments.loc[sample_analysis.segments["kind"] == "rfm"]
+    days = sample_analysis.diagnostics["trend_days"]
+    answer = Advisor(context, OFFLINE).ask("which segment grew the most?").answer
+    assert f"| segment | customers | change in {days} days |" in answer
+    for row in segments.itertuples():
+        assert f"| {row.segment} | {row.customers} | {row.customers_change:+,} |" in answer
 
 
 def test_segments_compared_are_those_asked_for_only(context, sample_analysis):
