@@ -152,7 +152,7 @@ _LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'"
                "qué clientes", "哪些客户", "哪些用户", "谁")
 _ACTION_WORDS = ("what should", "what can i", "what do i do", "what to do", "how do i",
                  "how can i", "how should", "how to", "strateg", "best practice", "advice",
-                 "advise", "was soll", "wie kann", "que faire", "qué hago", "cómo",
+                 "advise", "was soll", "wie kann", "que faire", "qué hago",
                  "怎么办", "如何", "怎么", "建议")
 _KPI_WORDS = ("how many customers", "how many orders", "number of customers",
               "number of orders", "average order", "order value", "aov", "basket size",
@@ -165,6 +165,14 @@ _KPI_WORDS = ("how many customers", "how many orders", "number of customers",
               "多少用户", "客单价", "销售额", "营收", "收入", "指标")
 
 
+# "¿Cómo ...?" asks how to do something when a verb of doing follows ("¿cómo puedo
+# retener...?", "¿cómo aumento...?"), else how something is ("¿cómo retiene la cohorte?")
+_HOW_TO_ES = re.compile(
+    r"c[óo]mo\s+(?:\w+\s+)?(?:puedo|podemos|podr[íi]a|podr[íi]amos|debo|debemos|deber[íi]a"
+    r"|deber[íi]amos|hago|hacemos|hacer|consigo|conseguimos|conseguir|mejoro|mejoramos"
+    r"|mejorar|aumento|aumentamos|aumentar|reduzco|reducimos|reducir|evito|evitamos|evitar"
+    r"|recupero|recuperamos|recuperar|dise[ñn]o|dise[ñn]amos|dise[ñn]ar|fidelizo|fidelizar"
+    r"|retengo|retenemos|retener|incremento|incrementar|gano|ganar|atraigo|atraer)\b")
 # Words of a question about how good the models are (the backtest)
 _QUALITY_WORDS = ("accura", "how good is the model", "how good are the model",
                   "how well does the model", "how well do the model", "trust the",
@@ -410,7 +418,8 @@ def interpret(question: str) -> Intent:
     counting = _has(q, "how many", "how much", "wie viele", "combien", "cuánt", "多少")
     # "复购率怎么样？" asks how the repeat rate is, not how to do something
     acting = re.sub(r"(?:怎么样|怎样|如何)[\s？?。!！]*$", "", q)
-    if not counting and (_has(acting, *_ACTION_WORDS) or _word(q, "idea", "tip")):
+    if not counting and (_has(acting, *_ACTION_WORDS) or _word(q, "idea", "tip")
+                         or _HOW_TO_ES.search(q)):
         args = {"query": question}
         if segment:
             args["segment"] = segment
@@ -440,8 +449,8 @@ def interpret(question: str) -> Intent:
         return Intent("segment_overview", [("segment_overview", {"by": "cluster"})])
     if _has(q, "grew", "grow", "shrank", "shrink", "gained", "增长", "减少最多", "gewachsen",
             "geschrumpft", "a grandi", "grandi", "creció", "crecido") and _has(
-            q, "segment", "用户群", "群"):  # the overview has each segment's change
-        return Intent("segment_overview", [("segment_overview", {})])
+            q, "segment", "用户群", "群"):  # the overview, the most grown first
+        return Intent("segment_overview", [("segment_overview", {"order": "change"})])
     if _has(q, "each segment", "per segment", "by segment", "every segment", "all segments",
             "jedem segment", "pro segment", "chaque segment", "par segment", "cada segmento",
             "por segmento", "每个用户群", "各用户群", "各个用户群"):

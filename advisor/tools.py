@@ -181,9 +181,13 @@ class ToolFunctions:
     def _segment_rows(self, kind: str = "rfm") -> pd.DataFrame:
         return self.a.segments.loc[self.a.segments["kind"] == kind]
 
-    def segment_overview(self, segments: list[str] | None = None, by: str = "rfm") -> str:
+    def segment_overview(self, segments: list[str] | None = None, by: str = "rfm",
+                         order: str = "customers") -> str:
         if by not in ("rfm", "cluster"):
             raise ToolException("by must be 'rfm' (named segments) or 'cluster'")
+        if order not in ("customers", "change"):
+            raise ToolException("order must be 'customers' (largest first) or 'change' "
+                                "(most grown first)")
         cols = ["segment", "customers", "customer_share", "revenue_share",
                 "mean_churn_probability", "revenue_at_risk", "mean_predicted_clv"]
         if by == "cluster":  # the behavioural clusters, by their labels, most valuable first
@@ -194,7 +198,10 @@ class ToolFunctions:
             return _dump({"as_of": str(self.a.as_of.date()),
                           "horizon_days": self.a.horizon_days, "by": "cluster",
                           "customers": len(self.a.customers), "segments": _records(rows)})
-        rows = self._segment_rows().sort_values("customers", ascending=False)
+        rows = self._segment_rows()
+        key = "customers_change" if order == "change" and "customers_change" in rows \
+            else "customers"
+        rows = rows.sort_values(key, ascending=False, kind="stable")
         rows = rows[[*cols, *(c for c in ("customers_change",) if c in rows)]]
         chosen = [resolve_segment(name, self.segments) for name in segments or []]
         if chosen:  # these, side by side, in the order asked
@@ -774,7 +781,8 @@ def _citations(context: AdvisorContext, tactic: str, offer: str,
 _DESCRIPTIONS = {
     "segment_overview": "All RFM segments: size and its change over the last period, "
                         "shares, mean churn probability, revenue at risk and mean predicted "
-                        "CLV. Use for 'give me an overview', 'which segment grew?'; "
+                        "CLV. Use for 'give me an overview'; order='change' puts the most "
+                        "grown first ('which segment grew?'); "
                         "segments = a list of names to compare only those side by side; "
                         "by='cluster' for the behavioural clusters (K-means on how "
                         "customers buy) with their labels instead.",

@@ -259,8 +259,12 @@ def test_memory_is_kept_per_session(context):
      {"top": 10, "inactive_days": 60}),
     ("¿Qué clientes llevan 60 días sin comprar?", "at_risk_customers",
      {"top": 10, "inactive_days": 60}),
-    ("which segment grew the most?", "segment_overview", {}),
-    ("哪个用户群增长最多？", "segment_overview", {}),
+    ("which segment grew the most?", "segment_overview", {"order": "change"}),
+    ("哪个用户群增长最多？", "segment_overview", {"order": "change"}),
+    # "¿Cómo...?" is a how-to only with a verb of doing after it
+    ("¿Cómo puedo retener a los clientes At Risk?", "playbook_search",
+     {"query": "¿Cómo puedo retener a los clientes At Risk?", "segment": "At Risk"}),
+    ("¿Cómo retiene la cohorte de marzo?", "cohort_retention", {"cohort": "3"}),
     # one-time buyers (and how many they are)
     ("who are my one-time buyers?", "at_risk_customers", {"top": 10, "one_order_only": True}),
     ("how many one-time buyers do we have?", "at_risk_customers",
@@ -863,6 +867,10 @@ def test_the_overview_shows_each_segments_change_in_size(context, sample_analysi
     assert f"| segment | customers | change in {days} days |" in answer
     for row in segments.itertuples():
         assert f"| {row.segment} | {row.customers} | {row.customers_change:+,} |" in answer
+    listed = [line.split(" | ")[0].strip("| ") for line in answer.splitlines()
+              if line.startswith("| ") and not line.startswith(("| segment", "|---"))]
+    assert listed == segments.sort_values("customers_change", ascending=False,
+                                          kind="stable")["segment"].tolist()
 
 
 def test_segments_compared_are_those_asked_for_only(context, sample_analysis):
