@@ -321,12 +321,15 @@ def read_table(path: str | Path, sheet: str | None = None, *,
         raise DataError(f"{path.name}: --sheet only applies to Excel files; leave it out.")
     try:
         table = None
-        if kind == "text" and _headerless(path, purchases_of):  # CDNOW's: no header line
-            table = _read_text(path, sheet, headerless=True)
-        if table is None and kind == "text" and purchases_of is not None:
-            table = _read_purchases(path, purchases_of)
+        # a text file's separator and title, found once for every reader below
+        sniffed = _sniff_delimiter(path) if kind == "text" and path.stat().st_size else None
+        if sniffed and _headerless(path, sniffed, purchases_of):  # CDNOW's: no header line
+            table = _read_text(path, sheet, headerless=True, sniffed=sniffed)
+        if table is None and sniffed and purchases_of is not None:
+            table = _read_purchases(path, purchases_of, sniffed)
         if table is None:
-            table = _READERS[kind](path, sheet)
+            table = (_read_text(path, sheet, sniffed=sniffed) if kind == "text"
+                     else _READERS[kind](path, sheet))
     except DataError:
         raise
     except Exception as exc:  # any reader failure is a bad file, not a bug of ours
@@ -339,7 +342,7 @@ def read_table(path: str | Path, sheet: str | None = None, *,
     if kind in ("text", "excel") and not table.attrs.get("headerless") \
             and _values_not_names(list(table.columns)) \
             and not _has_keys(table.columns, purchases_of):  # a sheet, or UTF-16 text
-        table = (_read_text(path, sheet, headerless=True) if kind == "text"
+        table = (_read_text(path, sheet, headerless=True, sniffed=sniffed) if kind == "text"
                  else _read_excel(path, sheet, headerless=True))
     if table.empty and (events := table.attrs.get("not_purchases")):
         report = CleaningReport(rows_in=sum(events.values()), rows_kept=sum(events.values()))
@@ -369,12 +372,13 @@ def _file_kind(path: Path) -> str:
     )
 
 
-def _read_text(path: Path, sheet: str | None, headerless: bool = False) -> pd.DataFrame:
+def _read_text(path: Path, sheet: str | None, headerless: bool = False,
+               sniffed: tuple[str, list[str]] | None = None) -> pd.DataFrame:
     """A text file's table; ``headerless``: its first line is a row too, and the columns
-    are named by their numbers, "1" to "n"."""
+    are named by their numbers, "1" to "n". ``sniffed``: its `_sniff_delimiter`, if found."""
     if path.stat().st_size == 0:
         raise DataError(f"{path.name}: the file is empty (no header, no rows). Export it again.")
-    sep, title = _sniff_delimiter(path)
+    sep, title = sniffed or _sniff_delimiter(path)
     header = {"header": None} if headerless else {}
     if _utf16(path):  # Excel's "Unicode text" (tab-separated UTF-16): read as text
         opener = gzip.open if path.name.lower().endswith(".gz") else open
@@ -428,12 +432,13 @@ def _numbered(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _headerless(path: Path, mapping: Mapping[str, str] | None) -> bool:
+def _headerless(path: Path, sniffed: tuple[str, list[str]],
+                mapping: Mapping[str, str] | None) -> bool:
     """Whether a text file's first line (below a title) holds values, not column names:
     told from that line alone, so that the file is read once."""
-    if path.stat().st_size == 0 or _utf16(path):
+    if _utf16(path):
         return False  # the whole read tells
-    sep, title = _sniff_delimiter(path)
+    sep, title = sniffed
     line = _first_lines(path, len(title) + 1)[-1]
     fields = line.split() if sep in (r"\s+", FIXED_WIDTH) else next(
         csv.reader([line], delimiter=sep), [])
@@ -546,7 +551,8 @@ EVENT_LOG_SHARE = 0.5
 BLOCK_BYTES = 4 << 20
 
 
-def _read_purchases(path: Path, mapping: Mapping[str, str]) -> pd.DataFrame | None:
+def _read_purchases(path: Path, mapping: Mapping[str, str],
+                    sniffed: tuple[str, list[str]]) -> pd.DataFrame | None:
     """A large event log's lines that are not views or cart events, read block by block;
     None when the file is not such a log (small, no status column, few browsing events in
     its first block) or pyarrow cannot stream it: the caller then reads it whole.
@@ -557,7 +563,7 @@ def _read_purchases(path: Path, mapping: Mapping[str, str]) -> pd.DataFrame | No
     """
     if path.stat().st_size < STREAM_BYTES or _utf16(path):
         return None
-    sep, title = _sniff_delimiter(path)
+    sep, title = sniffed
     if len(sep) != 1:
         return None
     try:

@@ -1220,7 +1220,8 @@ def test_a_large_log_that_is_not_an_event_log_is_read_whole(
     path = write(tmp_path, "orders.csv", text)
     monkeypatch.setattr(loading, "STREAM_BYTES", 1_000)
     monkeypatch.setattr(loading, "BLOCK_BYTES", 4_096)
-    assert loading._read_purchases(path, {}) is None  # a shop's statuses: nothing to gain
+    sniffed = loading._sniff_delimiter(path)
+    assert loading._read_purchases(path, {}, sniffed) is None  # a shop's statuses: nothing to gain
     assert load_orders(path).rows_in == len(load_orders(path).orders) == 500
 
 
