@@ -405,7 +405,7 @@ def interpret(question: str) -> Intent:
                                          {"segment": segment} if segment else {})])
     if _has(q, *_COMPARE_WORDS) and len(segments := find_segments(question)) >= 2:
         return Intent("segment_overview", [("segment_overview", {"segments": segments})])
-    if _has(q, *_QUALITY_WORDS) and not _has(q, "campaign", "coupon", "experiment"):
+    if _has(q, *_QUALITY_WORDS) and not _has(q, "coupon", "experiment"):
         return Intent("model_quality", [("model_quality", {})])
     if _has(q, "a/b", "ab test", "a-b", "sample size", "holdout", "experiment", "样本", "实验"):
         args = {"segment": segment or "At Risk"}
@@ -773,14 +773,12 @@ def _answer_trend(r: dict[str, Any], lang: str = "en") -> str:
         year_before=r["year_before"],
         vs_year=_signed_pct(latest["revenue"], (year_before or {}).get("revenue")),
         n=len(r["months"]))
-    if kind == "monthly_trend_first":
-        return "\n\n".join([text, *([texts["monthly_trend_partial"].format(
-            month=r["partial_month"], as_of=r["as_of"])] if r.get("partial_month") else [])])
-    table = _table(r["months"], {
-        "month": "month", "revenue": "revenue", "orders": "orders",
-        "active_customers": "active customers", "new_customers": "new customers",
-        "avg_order_value": "average order value"}, lang)
-    parts = [text, table]
+    parts = [text]
+    if kind != "monthly_trend_first":  # a first month needs no table of one row
+        parts.append(_table(r["months"], {
+            "month": "month", "revenue": "revenue", "orders": "orders",
+            "active_customers": "active customers", "new_customers": "new customers",
+            "avg_order_value": "average order value"}, lang))
     if r.get("partial_month"):
         parts.append(texts["monthly_trend_partial"].format(month=r["partial_month"],
                                                            as_of=r["as_of"]))

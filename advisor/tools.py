@@ -271,8 +271,9 @@ class ToolFunctions:
                 reasons = self.a.customers["churn_reasons"].fillna("").astype("string")
                 marks = np.column_stack([reasons.str.contains(words, regex=False).to_numpy(
                     dtype=bool) for _, words in CHURN_DRIVERS])
-                silent = [name for name, _ in CHURN_DRIVERS].index("silent")
-                marks[:, silent] &= ~marks[:, 0]  # "no order for" in both: overdue is first
+                names = [name for name, _ in CHURN_DRIVERS]
+                # "no order for" opens both: a silence is one without an overdue ratio
+                marks[:, names.index("silent")] &= ~marks[:, names.index("overdue")]
                 self._driver_marks = marks
             return self._driver_marks
 
@@ -561,13 +562,12 @@ class ToolFunctions:
         }
         if cohort:
             name = self._cohort(str(cohort))
-            rows = cohorts.loc[(cohorts["cohort"].astype(str) == name)
-                               & cohorts["period"].between(1, int(months))]
+            rows = cohorts.loc[cohorts["cohort"].astype(str) == name]
+            shown = rows.loc[rows["period"].between(1, int(months))]
             payload["cohort"] = {
-                "cohort": name, "customers": int(cohorts.loc[
-                    cohorts["cohort"].astype(str) == name, "cohort_size"].iloc[0]),
+                "cohort": name, "customers": int(rows["cohort_size"].iloc[0]),
                 "retention_by_month": {f"M{r.period}": _r(r.retention)
-                                       for r in rows.itertuples()}}
+                                       for r in shown.itertuples()}}
         return _dump(payload)
 
     def _cohort(self, asked: str) -> str:
@@ -744,7 +744,7 @@ def _pairs(group: np.ndarray, item: np.ndarray, items: int
 
 
 #: What drives a customer's churn risk, named by the words of the churn reasons that say it
-#: (:func:`analytics.churn.churn_reasons`): overdue first, as "no order for" opens "silent" too.
+#: (:func:`analytics.churn.churn_reasons`); "no order for" opens the overdue reason too.
 CHURN_DRIVERS: tuple[tuple[str, str], ...] = (
     ("overdue", "× their usual gap"),
     ("one_order", "one order only"),
