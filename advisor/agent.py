@@ -98,8 +98,9 @@ class Advisor:
 
     def prepare(self) -> None:
         """Do now what the first product or country question would otherwise wait for
-        (the order lines' ids as integer codes, every segment's best-seller counts and the
-        country and channel breakdowns: about 9 s on 10M lines); the app runs it in a thread
+        (the order lines' ids as integer codes, every segment's best-seller counts, the
+        country and channel breakdowns and the customers' churn drivers: about 9 s on 10M
+        lines before the drivers, 1.00 s on 1M with them); the app runs it in a thread
         once the analysis is loaded. Questions asked meanwhile wait for the part they
         need, as they would have made it."""
         self._functions.prepare()

@@ -335,7 +335,8 @@ class ToolFunctions:
 
     def prepare(self) -> None:
         """Make the codes that product and country questions group by (see ``_codes``),
-        every segment's best-seller counts and every breakdown now, so that the first such
+        every segment's best-seller counts, every breakdown and the customers' churn drivers
+        (see ``_drivers``) now, so that the first such
         question is as quick as the next. A question asked meanwhile waits for what it
         needs; what cannot be made (no product column) is left to the question to say."""
         for column in ("product_id", "customer_id", "order_id", *DIMENSIONS):
