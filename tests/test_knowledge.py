@@ -429,6 +429,13 @@ def test_playbook_questions_find_their_document_in_the_top_3(playbook_kb):
     assert rate >= 0.9, "\n".join(misses)
 
 
+def test_new_customers_who_never_came_back_get_the_second_order_playbook_first(playbook_kb):
+    # "never came back" once ranked service recovery and win-back above onboarding
+    for question in ("What should I do about new customers who never came back?",
+                     "Most customers bought only once. How do I fix that?"):
+        assert playbook_kb.search(question, k=1)[0].source == "new-customer-onboarding.md"
+
+
 def test_the_shipped_vectors_are_the_local_models_for_every_bundled_passage(local_embedder):
     texts = list(dict.fromkeys(doc.page_content for doc in load_playbook()))
     shipped = shipped_vectors(local_embedder.name)
