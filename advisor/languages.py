@@ -41,13 +41,14 @@ _MARKS = {
                  "me show segment segments with most"),
     "de": _words("der die das den dem des welche welcher welches wie ist sind kunden kunde "
                  "und unsere unser unseren meine wer viele hoch erstelle für kauft kaufen "
-                 "wir haben nicht mit eine ein einen produkte land ab wandert warum wandern"),
+                 "wir haben nicht mit eine ein einen produkte land ab wandert warum wandern "
+                 "steht um geht läuft laufen sieht erzähl"),
     "fr": _words("le la les quel quels quelle quelles est sont clients client et nos notre "
                  "mes qui combien pour une des du au aux crée créer perd avons faire "
-                 "produits pays risque pourquoi"),
+                 "produits pays risque pourquoi comment vont porte portent parle"),
     "es": _words("el la los las qué cuál cuáles es son clientes cliente y nuestros nuestra "
                  "nuestro mis quién cuántos cuántas para una del cómo tenemos crea crear "
-                 "más hay productos país riesgo por qué"),
+                 "más hay productos país riesgo por qué está están van tal háblame segmento"),
 }
 # Letters that only one of them writes (two points each), or that two share (one point).
 _LETTERS = {"de": "äöüß", "fr": "çèêàœùîôûëï", "es": "ñ¿¡"}

@@ -35,6 +35,7 @@ from pydantic import Field
 from analytics.rfm import DEFAULT_SEGMENT_RULES
 
 from .languages import (
+    ZH_SEGMENTS,
     cluster_label,
     language,
     orders,
@@ -131,7 +132,7 @@ _CHINESE = re.compile(r"[\u4e00-\u9fff]")
 # What a list of customers is ranked by, from the words of the question (first match wins).
 _RANKING_WORDS = (
     ("predicted_clv", ("lifetime value", "clv", "ltv", "valuable", "future value",
-                       "predicted value", "价值")),
+                       "predicted value", "vip", "high-value", "high value", "价值")),
     ("avg_order_value", ("order value", "basket", "aov", "客单价")),
     ("frequency", ("often", "frequent", "most orders", "number of orders", "by orders",
                    "order count", "次数", "频次")),
@@ -336,6 +337,20 @@ _TREND_WORDS = ("trend", "over time", "month by month", "monthly", "per month", 
                 "mensual")
 
 
+# Words of a question about how a segment is doing: its row against the shop's means
+_STATUS_WORDS = ("how is", "how are", "how's", "how're", "doing", "performing", "tell me about",
+                 "what about", "status", "look like", "looking", "wie steht", "wie geht",
+                 "wie läuft", "wie laufen", "wie sieht", "wie sehen", "erzähl", "comment va",
+                 "comment vont", "comment se port", "où en", "parle-moi", "cómo está",
+                 "como esta", "cómo va", "como va", "qué tal", "que tal", "háblame",
+                 "怎么样", "怎样", "情况", "表现", "如何")
+
+
+_ZH_NAMES = re.compile("|".join(sorted(
+    [*ZH_SEGMENTS.values(), *(w for w in SEGMENT_SYNONYMS if _CHINESE.search(w))],
+    key=len, reverse=True)))
+
+
 def _top(q: str) -> float | None:
     """How many customers: "top 5", "first 20", "前10", "the 20 customers", "20 loyal customers"."""
     return _number(r"(?:top|first|前)\s*(\d+)", q) or _number(
@@ -360,8 +375,10 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
         if _has(q, "which customers", "who should", "call first", "contact first"):
             return Intent("at_risk_customers", [("at_risk_customers", args)])
         return None
-    # "best customers", "top customers" name the ranking here, not the Champions segment
-    named = find_segment(re.sub(r"\b(?:best|top)\s+(?:\d+\s+)?customers?\b", " ", q))
+    # "best customers", "top customers", "VIPs" name the ranking here, not the Champions
+    # segment: the shop's most valuable customers, whichever segment they are in
+    named = find_segment(re.sub(r"\b(?:best|top)\s+(?:\d+\s+)?customers?\b|\bvips?\b", " ",
+                                q))
     args = {"top": args["top"], "by": by, **({"segment": named} if named else {})}
     return Intent("top_customers", [("top_customers", args)])
 
@@ -475,18 +492,29 @@ def interpret(question: str) -> Intent:
         # "revenue over the last 6 months", "近6个月的订单数"
         return Intent("monthly_trend", [("monthly_trend",
                                          {"months": months} if months else {})])
-    if _has(q, "lifetime value", "clv", "ltv", "worth", "kundenwert", "valeur vie",
-            "valeur client", "valor de vida", "生命周期", "价值"):
+    # "价值" in a segment's Chinese name (重要价值客户) asks for no value
+    if _has(_ZH_NAMES.sub(" ", q), "lifetime value", "clv", "ltv", "worth", "kundenwert",
+            "valeur vie", "valeur client", "valor de vida", "生命周期", "价值"):
         args = {"segment": segment} if segment else {}
         return Intent("clv_summary", [("clv_summary", args)])
     if _has(q, *_KPI_WORDS):
         return Intent("shop_kpis", [("shop_kpis", {})])
+    # a segment named outright, by its name or as a segment ("what's new?", "I'm lost" and
+    # "the potential" ask about no segment's numbers)
+    named = find_segments(question) if segment else []
+    if not (_has(q, "segment", "用户群") or all(
+            name.lower().rstrip("s") in q for name in named) or _CHINESE.search(q)):
+        named = []
+    if named and _has(q, *_STATUS_WORDS):  # "how are the Champions doing?": their rows
+        return Intent("segment_overview", [("segment_overview", {"segments": named})])
     if _word(q, "how", "idea", "tip") or _has(q, "best practice", "playbook", "coupon",
                                               "loyalty", "如何", "怎么", "优惠券", "积分"):
         args = {"query": question}
         if segment:
             args["segment"] = segment
         return Intent("playbook_search", [("playbook_search", args)])
+    if named:  # "Champions", "and Hibernating?", "show me the Lost segment": its row
+        return Intent("segment_overview", [("segment_overview", {"segments": named})])
     if _has(q, "segment", "overview", "summary", "summari", "customers", "übersicht",
             "aperçu", "resumen", "分群", "概览"):
         return Intent("segment_overview", [("segment_overview", {})])
@@ -587,6 +615,8 @@ def _answer_clusters(r: dict[str, Any], lang: str = "en") -> str:
 def _answer_overview(r: dict[str, Any], lang: str = "en") -> str:
     if r.get("by") == "cluster":
         return _answer_clusters(r, lang)
+    if r.get("compared") and len(r["segments"]) == 1:
+        return _answer_segment(r, lang)
     names = [f"**{segment_name(row['segment'], lang)}**" for row in r["segments"]]
     text = _templates(lang)["segment_comparison" if r.get("compared") else "segment_overview"
                             ].format(as_of=r["as_of"], customers=f"{r['customers']:,}",
@@ -601,6 +631,20 @@ def _answer_overview(r: dict[str, Any], lang: str = "en") -> str:
         "segment": "segment", "customers": "customers", **changed,
         "revenue_share": "revenue share", "mean_churn_probability": "mean churn",
         "revenue_at_risk": "revenue at risk", "mean_predicted_clv": "mean CLV"}, lang)
+
+
+def _answer_segment(r: dict[str, Any], lang: str = "en") -> str:
+    """One segment against the shop: its size and change, revenue, churn and value."""
+    row = r["segments"][0]
+    return _templates(lang)["segment_one"].format(
+        segment=segment_name(row["segment"], lang), as_of=r["as_of"],
+        customers=f"{row['customers']:,}", customer_share=_pct(row["customer_share"]),
+        change=_change(row, r.get("change_over_days"), lang),
+        revenue_share=_pct(row["revenue_share"]), horizon_days=r["horizon_days"],
+        churn=_pct(row["mean_churn_probability"]),
+        shop_churn=_pct(r.get("mean_churn_probability")),
+        revenue_at_risk=_money(row["revenue_at_risk"]),
+        clv=_money(row["mean_predicted_clv"]), shop_clv=_money(r.get("mean_predicted_clv")))
 
 
 def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:

@@ -208,9 +208,12 @@ class ToolFunctions:
             rows = rows.set_index("segment").loc[list(dict.fromkeys(chosen))].reset_index()
         for row in (rows := _records(rows)):
             row["meaning"] = SEGMENT_DESCRIPTIONS.get(row["segment"], "")
+        customers = self.a.customers  # the shop's means, to read a segment's against
         return _dump({"as_of": str(self.a.as_of.date()), "horizon_days": self.a.horizon_days,
                       "change_over_days": self.a.diagnostics.get("trend_days"),
-                      "customers": len(self.a.customers), "compared": bool(chosen),
+                      "customers": len(customers), "compared": bool(chosen),
+                      "mean_churn_probability": _r(customers["churn_probability"].mean()),
+                      "mean_predicted_clv": _r(customers["predicted_clv"].mean(), 2),
                       "segments": rows})
 
     def churning_segments(self, by: str = "rfm", segment: str | None = None) -> str:

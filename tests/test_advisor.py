@@ -278,10 +278,43 @@ def test_memory_is_kept_per_session(context):
     ("近6个月的订单数", "monthly_trend", {"months": 6}),
     ("为什么流失风险用户会流失？", "churn_drivers", {"segment": "At Risk"}),
     ("Warum wandern Champions ab?", "churn_drivers", {"segment": "Champions"}),
+    # how a segment is doing, in every language, or a segment named alone: its row
+    ("How are the Champions doing?", "segment_overview", {"segments": ["Champions"]}),
+    ("¿Cómo está el segmento Champions?", "segment_overview", {"segments": ["Champions"]}),
+    ("Wie steht es um die Champions?", "segment_overview", {"segments": ["Champions"]}),
+    ("Comment vont les Champions ?", "segment_overview", {"segments": ["Champions"]}),
+    ("重要价值客户怎么样？", "segment_overview", {"segments": ["Champions"]}),
+    ("what about Hibernating?", "segment_overview", {"segments": ["Hibernating"]}),
+    ("How are Champions and Hibernating doing?", "segment_overview",
+     {"segments": ["Champions", "Hibernating"]}),
+    # "价值" in the Champions' Chinese name is not a question about value; "VIPs" are the
+    # shop's most valuable customers, whichever segment they are in
+    ("重要价值客户的价值是多少？", "clv_summary", {"segment": "Champions"}),
+    ("who should get a VIP treatment?", "top_customers", {"top": 10, "by": "predicted_clv"}),
+    ("Who are my VIPs?", "top_customers", {"top": 10, "by": "predicted_clv"}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
     assert intent.calls == [(tool, args)]
+
+
+@pytest.mark.parametrize("question", ["what's new?", "what is the potential here?"])
+def test_a_common_word_alone_asks_for_no_segments_numbers(question):
+    # "new" and "potential" say New Customers and Potential Loyalists only with more words
+    assert interpret(question).kind == "help"
+
+
+def test_how_a_segment_is_doing_is_its_numbers_against_the_shops(context, sample_analysis):
+    customers = sample_analysis.customers
+    mine = customers.loc[customers["rfm_segment"] == "Hibernating"]
+    answer = Advisor(context, OFFLINE).ask("How are the Hibernating customers doing?").answer
+    share = mine["monetary"].sum() / customers["monetary"].sum()
+    assert f"{len(mine):,} customers ({len(mine) / len(customers):.1%} of all" in answer
+    assert f"bring {share:.1%} of revenue" in answer
+    churn, shop_churn = mine["churn_probability"].mean(), customers["churn_probability"].mean()
+    assert f"**{churn:.1%}** (the shop's: {shop_churn:.1%})" in answer
+    clv, shop_clv = mine["predicted_clv"].mean(), customers["predicted_clv"].mean()
+    assert f"{clv:,.2f} (the shop's: {shop_clv:,.2f})" in answer
 
 
 @pytest.mark.parametrize("text, segment", [
@@ -398,6 +431,10 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
      "Welche Kunden haben seit 6 Monaten nicht bestellt?"),
     ("de", "compare Champions and Loyal Customers",
      "Vergleiche die Segmente Champions und Loyal Customers"),
+    ("zh", "how are the Champions doing?", "重要价值客户怎么样？"),
+    ("de", "how are the Champions doing?", "Wie steht es um die Champions?"),
+    ("fr", "how are the Champions doing?", "Comment vont les Champions ?"),
+    ("es", "how are the Champions doing?", "¿Cómo está el segmento Champions?"),
 ])
 def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
         context, sample_analysis, lang, english, question):
@@ -409,7 +446,8 @@ def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
     assert [c["args"] for c in other.tool_calls] == [c["args"] for c in en.tool_calls]
     kind = other.tool_calls[0]["name"]
     args = other.tool_calls[0]["args"]
-    kind = ("cohort_one" if args.get("cohort") else  # one cohort; segments side by side
+    kind = ("cohort_one" if args.get("cohort") else  # one cohort; one segment; side by side
+            "segment_one" if len(args.get("segments", [])) == 1 else
             "segment_comparison" if args.get("segments") else kind)
     # the language's template, not the English one, frames the same tool result
     own_words, english_words = (
