@@ -787,7 +787,9 @@ _DESCRIPTIONS = {
                         "shares, mean churn probability, revenue at risk and mean predicted "
                         "CLV. Use for 'give me an overview'; order='change' puts the most "
                         "grown first ('which segment grew?'); "
-                        "segments = a list of names to compare only those side by side; "
+                        "segments = a list of names to compare only those side by side, "
+                        "or one name for how that segment is doing (the shop's mean churn "
+                        "and CLV come with it to compare); "
                         "by='cluster' for the behavioural clusters (K-means on how "
                         "customers buy) with their labels instead.",
     "churning_segments": "Which segments are churning: mean churn probability, revenue at "
