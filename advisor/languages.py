@@ -81,6 +81,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "change": ", {signed} in the last {days} days",
         "active": ", and {n} ordered in the last {days} days",
         "lapsed": "; {n} who ordered in the {window} days before that have not ordered since",
+        "gap": " A customer who orders again does so about every {days} days (the median of "
+               "the usual gaps of {n} customers who ordered on more than one day).",
         "left_out": "Postage, fees and adjustments are left out ({codes} codes, {revenue} of "
                     "revenue).",
         "to_recommend": "To recommend: ",
@@ -113,6 +115,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "change": "，近 {days} 天{direction} {count} 位",
         "active": "，其中 {n} 位在最近 {days} 天内下过单",
         "lapsed": "；在此之前 {window} 天内下过单的客户中有 {n} 位此后再未下单",
+        "gap": "复购客户大约每 {days} 天下一次单（{n} 位在不同日期下过单的客户平均间隔的中位数）。",
         "left_out": "已排除运费、手续费和调整项（{codes} 个代码，收入 {revenue}）。",
         "to_recommend": "推荐商品：",
         "ab_enough": "留出 {n} 位（{share}）作为对照组即可。",
@@ -145,6 +148,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "active": ", und {n} haben in den letzten {days} Tagen bestellt",
         "lapsed": "; {n}, die in den {window} Tagen davor bestellt haben, haben seitdem nicht "
                   "mehr bestellt",
+        "gap": " Wer erneut bestellt, tut das etwa alle {days} Tage (Median der üblichen "
+               "Abstände von {n} Kunden, die an mehr als einem Tag bestellt haben).",
         "left_out": "Porto, Gebühren und Korrekturen sind ausgenommen ({codes} Codes, "
                     "{revenue} Umsatz).",
         "to_recommend": "Zu empfehlen: ",
@@ -182,6 +187,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "active": ", et {n} ont commandé dans les {days} derniers jours",
         "lapsed": " ; {n} clients qui avaient commandé dans les {window} jours précédents "
                   "n'ont plus commandé depuis",
+        "gap": " Un client qui recommande le fait environ tous les {days} jours (médiane de "
+               "l'intervalle habituel de {n} clients ayant commandé sur plus d'un jour).",
         "left_out": "Les frais de port, frais et ajustements sont exclus ({codes} codes, "
                     "{revenue} de chiffre d'affaires).",
         "to_recommend": "À recommander : ",
@@ -216,6 +223,9 @@ PHRASES: dict[str, dict[str, str]] = {
         "change": ", {signed} en los últimos {days} días",
         "active": ", y {n} han pedido en los últimos {days} días",
         "lapsed": "; {n} que pidieron en los {window} días anteriores no han vuelto a pedir",
+        "gap": " Un cliente que vuelve a pedir lo hace más o menos cada {days} días (la "
+               "mediana del intervalo habitual de {n} clientes que han pedido en más de un "
+               "día).",
         "left_out": "Se excluyen portes, comisiones y ajustes ({codes} códigos, {revenue} de "
                     "ingresos).",
         "to_recommend": "Para recomendar: ",
@@ -318,6 +328,13 @@ _WORDS = _by_language({
         "gefährdetem Umsatz in den nächsten {h} Tagen",
         "chiffre d'affaires à risque sur les {h} prochains jours",
         "ingresos en riesgo en los próximos {h} días"),
+    "expected orders over the next {h} days": (
+        "未来 {h} 天预期订单数",
+        "erwarteten Bestellungen in den nächsten {h} Tagen",
+        "commandes attendues sur les {h} prochains jours",
+        "pedidos esperados en los próximos {h} días"),
+    "expected orders": ("预期订单数", "erwartete Bestellungen", "commandes attendues",
+                        "pedidos esperados"),
     "churn probability over the next {h} days": (
         "未来 {h} 天流失概率",
         "Abwanderungswahrscheinlichkeit in den nächsten {h} Tagen",

@@ -131,12 +131,17 @@ _CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 # What a list of customers is ranked by, from the words of the question (first match wins).
 _RANKING_WORDS = (
+    ("expected_orders", ("likely to buy", "likely to order", "likely to purchase",
+                         "likely to come back", "buy again soon", "order again soon",
+                         "buy next", "order next", "will buy", "will order", "expected orders",
+                         "next purchase", "next order")),
     ("predicted_clv", ("lifetime value", "clv", "ltv", "valuable", "future value",
                        "predicted value", "vip", "high-value", "high value", "价值")),
     ("avg_order_value", ("order value", "basket", "aov", "客单价")),
     ("frequency", ("often", "frequent", "most orders", "number of orders", "by orders",
-                   "order count", "次数", "频次")),
-    ("monetary", ("spend", "spent", "spender", "revenue", "sales", "monetary", "top",
+                   "order count", "most loyal", "次数", "频次")),
+    ("monetary", ("spend", "spent", "spender", "bought the most", "buy the most",
+                  "most money", "revenue", "sales", "monetary", "top",
                   "best", "biggest", "largest", "most important", "消费", "最好", "最大")),
 )
 # German, French and Spanish words for churn: the main questions are understood in them
@@ -144,7 +149,7 @@ _RANKING_WORDS = (
 _CHURN_ELSEWHERE = ("abwander", "wandert ab", "wandern ab", "kündig", "désabonn", "attrition",
                     "perd ", "perdons", "perdu", "perte de clients", "abandono", "perdemos",
                     "fuga de clientes")
-_RISK_WORDS = ("risk", "churn", "losing", "lose", "lapse", "leave", "leaving", "流失",
+_RISK_WORDS = ("risk", "churn", "losing", " lose", "lapse", "leave", "leaving", "流失",
                "risiko", "risque", "riesgo", "partent", "partir", "se van", "irse",
                *_CHURN_ELSEWHERE)
 _LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'", "list",
@@ -160,7 +165,8 @@ _KPI_WORDS = ("how many customers", "how many orders", "number of customers",
               "revenue", "sales", "turnover", "kpi", "key figures", "key metrics",
               "how is the shop", "how's the shop", "how is my shop", "how are we doing",
               "how is business", "orders per customer", "active customers", "key numbers",
-              "headline", "stats", "statistics", "metrics", "dashboard", "umsatz",
+              "headline", "stats", "statistics", "metrics", "dashboard", "going on",
+              "how are things", "state of the shop", "state of my shop", "umsatz",
               "bestellwert", "wie viele kunden", "chiffre d'affaires", "panier moyen",
               "combien de clients", "ventas", "ticket medio", "cuántos clientes", "多少客户",
               "多少用户", "客单价", "销售额", "营收", "收入", "指标")
@@ -193,8 +199,9 @@ _DIMENSION_WORDS = (("channel", ("channel", "kanal", "canal", "渠道")),
 
 def _products(q: str, segment: str | None) -> Intent | None:
     """Best-selling products, overall or what a segment's customers buy."""
+    buys = _word(q, *_BUY_WORDS) and not _has(q, "repeat", "again", "rate", "frequen")
     if not (_word(q, *_PRODUCT_WORDS) or _has(q, *_PRODUCT_STEMS)
-            or (segment and _word(q, *_BUY_WORDS))) or _has(
+            or (segment and buys)) or _has(
             q, "which customers", "who ", "top customers", "customers who") or (
             _has(q, "recommend") and not segment):  # to a segment: what its customers buy
         return None
@@ -331,7 +338,8 @@ _CLUSTER_WORDS = ("cluster", "behavioural group", "behavioral group", "behaviour
 _TREND_WORDS = ("trend", "over time", "month by month", "monthly", "per month", "each month",
                 "by month", "every month", "growing", "declining", "going up", "going down",
                 "last month", "this month", "letzten monat", "mois dernier", "mes pasado",
-                "上个月", "本月",
+                "上个月", "本月", "which month", "what month", "best month", "worst month",
+                "busiest month",
                 "趋势", "每月", "月度", "按月", "verlauf", "monatlich", "pro monat", "tendance",
                 "évolution", "par mois", "mensuel", "tendencia", "evolución", "por mes",
                 "mensual")
@@ -351,6 +359,20 @@ _ZH_NAMES = re.compile("|".join(sorted(
     key=len, reverse=True)))
 
 
+# Words of a question about how often customers order again (the median gap between
+# orders, in the headline numbers)
+_GAP_WORDS = ("between orders", "between purchases", "how often do", "how often does",
+              "come back", "comes back", "purchase cycle", "buying cycle", "reorder cycle",
+              "order cycle", "repurchase cycle", "time to reorder", "wie oft bestell",
+              "zwischen bestellungen", "entre deux commandes", "entre les commandes",
+              "entre pedidos", "cada cuánto", "购买间隔", "下单间隔", "复购周期", "多久买一次",
+              "多久下一次单")
+# Words of a question about where to start: the segments with the most revenue at risk
+_FOCUS_WORDS = ("target first", "focus", "prioriti", "priority", "biggest opportunit",
+                "where to start", "where should i start", "start with", "worauf",
+                "priorit", "优先", "重点")
+
+
 def _top(q: str) -> float | None:
     """How many customers: "top 5", "first 20", "前10", "the 20 customers", "20 loyal customers"."""
     return _number(r"(?:top|first|前)\s*(\d+)", q) or _number(
@@ -361,7 +383,8 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
     """A ranked list of customers, when the question asks for one: the at-risk list when
     it speaks of churn, else the top customers by what it names (spend by default)."""
     asks_list = _has(q, *_LIST_WORDS) or top is not None or bool(
-        re.search(r"\bwhich\b(?! segment)", q) and segment)
+        re.search(r"\bwhich\b(?! segment)", q) and segment) or bool(
+        re.search(r"\bwhich(?:\s+[\w-]+){1,3}\s+(?:customers|clients|buyers|users)\b", q))
     if not asks_list or _has(q, "which segment", "what segment", "welches segment",
                              "quel segment", "qué segmento", "哪个用户群", "哪个群"):
         return None
@@ -377,8 +400,8 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
         return None
     # "best customers", "top customers", "VIPs" name the ranking here, not the Champions
     # segment: the shop's most valuable customers, whichever segment they are in
-    named = find_segment(re.sub(r"\b(?:best|top)\s+(?:\d+\s+)?customers?\b|\bvips?\b", " ",
-                                q))
+    named = find_segment(re.sub(r"\b(?:best|top)\s+(?:\d+\s+)?customers?\b|\bvips?\b"
+                                r"|\bmost loyal\b", " ", q))
     args = {"top": args["top"], "by": by, **({"segment": named} if named else {})}
     return Intent("top_customers", [("top_customers", args)])
 
@@ -457,7 +480,13 @@ def interpret(question: str) -> Intent:
             **({"segment": segment} if segment else {})})])
     if listed := _list_of_customers(q, segment, top):
         return listed
-    if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk", *_CHURN_ELSEWHERE):
+    if _has(q, *_GAP_WORDS):  # how often customers come back: the headline numbers say
+        return Intent("shop_kpis", [("shop_kpis", {})])
+    if _has(q, *_FOCUS_WORDS) and not segment:  # where to start: the most revenue at risk
+        return Intent("churning_segments", [("churning_segments", {})])
+    if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk", *_CHURN_ELSEWHERE) or (
+            re.search(r"\b(?:will|going to|could|might|may|about to)\b[^.?!]*\blose\b", q)):
+        # losses ahead ("how many will we lose?"; "did we lose" is the lapsed customers')
         args = {"segment": segment} if segment else {}  # "the churn rate of Champions"
         if _has(q, *_CLUSTER_WORDS):
             args = {"by": "cluster"}
@@ -481,7 +510,8 @@ def interpret(question: str) -> Intent:
             "combien de clients", "cuántos clientes", "多少客户", "多少用户") and not _has(
             q, "segment", "用户群") and not new_customers:
         return Intent("shop_kpis", [("shop_kpis", {})])  # with the repeat rate, if asked
-    if _has(q, "cohort", "retention", "retain", "repeat", "kohorte", "wiederkauf",
+    if _has(q, "cohort", "retention", "retain", "repeat", "buy again", "order again",
+            "purchase again", "more than once", "kohorte", "wiederkauf",
             "rétention", "retención", "recompra", "réachat", "留存", "复购", *_COHORT_WORDS):
         month = _cohort_month(q)
         return Intent("cohort_retention", [("cohort_retention",
@@ -508,7 +538,9 @@ def interpret(question: str) -> Intent:
     if named and _has(q, *_STATUS_WORDS):  # "how are the Champions doing?": their rows
         return Intent("segment_overview", [("segment_overview", {"segments": named})])
     if _word(q, "how", "idea", "tip") or _has(q, "best practice", "playbook", "coupon",
-                                              "loyalty", "如何", "怎么", "优惠券", "积分"):
+                                              "loyalty", "best day", "best time",
+                                              "when should", "when to", "如何", "怎么",
+                                              "优惠券", "积分"):
         args = {"query": question}
         if segment:
             args["segment"] = segment
@@ -682,7 +714,8 @@ _CRITERIA = {"predicted_clv": "predicted value over the next {h} days",
              "monetary": "spend to date", "frequency": "number of orders",
              "avg_order_value": "average order value",
              "revenue_at_risk": "revenue at risk over the next {h} days",
-             "churn_probability": "churn probability over the next {h} days"}
+             "churn_probability": "churn probability over the next {h} days",
+             "expected_orders": "expected orders over the next {h} days"}
 
 
 def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
@@ -692,7 +725,8 @@ def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
     labels = {"customer_id": "customer", "rfm_segment": "segment",
               "predicted_clv": "predicted value", "monetary": "spend to date",
               "frequency": "orders", "avg_order_value": "average order",
-              "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk"}
+              "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk",
+              "expected_orders": "expected orders"}
     rows = [{**row, "frequency": None if row.get("frequency") is None else
              f"{row['frequency']:,.0f}"} for row in r["customers"]]
     # the tool's columns, the ranking's first
@@ -704,12 +738,15 @@ def _answer_kpis(r: dict[str, Any], lang: str = "en") -> str:
         lang, "active", n=f"{r['active_customers']:,}", days=r["active_days"])
     lapsed = "" if r.get("lapsed_customers") is None else say(
         lang, "lapsed", n=f"{r['lapsed_customers']:,}", window=r["lapsed_window_days"])
+    gap = "" if r.get("median_days_between_orders") is None else say(
+        lang, "gap", days=f"{r['median_days_between_orders']:,.0f}",
+        n=f"{r['repeat_customers']:,}")
     return _templates(lang)["shop_kpis"].format(
         first_order=r["first_order"], last_order=r["last_order"],
         customers=f"{r['customers']:,}", orders=f"{r['orders']:,}",
         revenue=_money(r["revenue"]), avg_order_value=_money(r["avg_order_value"]),
         orders_per_customer=f"{r['orders_per_customer']:.2f}",
-        repeat=_pct(r["repeat_purchase_rate"]), active=active, lapsed=lapsed,
+        repeat=_pct(r["repeat_purchase_rate"]), active=active, lapsed=lapsed, gap=gap,
         horizon_days=r["horizon_days"], predicted_revenue=_money(r["predicted_revenue"]),
         revenue_at_risk=_money(r["revenue_at_risk"]))
 

@@ -69,7 +69,7 @@ SEGMENT_SYNONYMS: dict[str, str] = {
 
 #: What ``top_customers`` ranks by: a column of the analysis's customers table.
 RANKINGS = ("predicted_clv", "monetary", "frequency", "avg_order_value", "revenue_at_risk",
-            "churn_probability")
+            "churn_probability", "expected_orders")
 PRODUCT_RANKINGS = ("revenue", "customers", "orders", "quantity")
 DIMENSIONS = ("country", "channel")
 _BREAKDOWN_ROWS = 12  # values listed by name; the rest are summed as "other"
@@ -322,6 +322,9 @@ class ToolFunctions:
         # ordered in the window before the last one, and not since: lost in the last one
         lapsed = int(((last > self.a.as_of - 2 * window) & (last <= self.a.as_of - window))
                      .sum())
+        # how often a customer who orders again does: the median of their usual gaps
+        gaps = self.a.customers["mean_gap_days"].dropna() \
+            if "mean_gap_days" in self.a.customers else pd.Series(dtype=float)
         return _dump({
             "as_of": str(self.a.as_of.date()), "horizon_days": self.a.horizon_days,
             "first_order": str(dates.min().date()), "last_order": str(dates.max().date()),
@@ -332,6 +335,8 @@ class ToolFunctions:
             "active_days": days if active else None, "lapsed_customers": lapsed,
             "lapsed_window_days": days,
             "repeat_purchase_rate": _r(k["repeat_purchase_rate"]),
+            "median_days_between_orders": _r(gaps.median(), 1) if len(gaps) else None,
+            "repeat_customers": len(gaps),
             "predicted_revenue": _r(k["predicted_clv"], 2),
             "revenue_at_risk": _r(k["revenue_at_risk"], 2),
         })
@@ -809,10 +814,13 @@ _DESCRIPTIONS = {
                          "one_order_only = only one-time buyers (no second order yet).",
     "top_customers": "The top customers by predicted_clv (value over the horizon), "
                      "monetary (spend to date), frequency (orders), avg_order_value, "
-                     "revenue_at_risk or churn_probability; optionally in one segment. "
+                     "revenue_at_risk, churn_probability or expected_orders (BG/NBD "
+                     "orders over the horizon: who is likely to buy next); optionally in "
+                     "one segment. "
                      "top = how many.",
     "shop_kpis": "Headline numbers of the shop: customers, orders, revenue, average order "
-                 "value, orders per customer, active, lapsed and repeat customers, dates "
+                 "value, orders per customer, active, lapsed and repeat customers, how "
+                 "often a repeat customer orders (median days between orders), dates "
                  "covered, predicted revenue and revenue at risk over the horizon.",
     "top_products": "Best-selling products by revenue, customers, orders or quantity, "
                     "optionally among one segment's customers (what they buy), with names "

@@ -292,6 +292,30 @@ def test_memory_is_kept_per_session(context):
     ("重要价值客户的价值是多少？", "clv_summary", {"segment": "Champions"}),
     ("who should get a VIP treatment?", "top_customers", {"top": 10, "by": "predicted_clv"}),
     ("Who are my VIPs?", "top_customers", {"top": 10, "by": "predicted_clv"}),
+    # who is likely to buy next; the most loyal; who bought the most; "which <...> customers"
+    ("who is likely to buy again soon?", "top_customers", {"top": 10, "by": "expected_orders"}),
+    ("which customers are most likely to order next month?", "top_customers",
+     {"top": 10, "by": "expected_orders"}),
+    ("who are my most loyal customers?", "top_customers", {"top": 10, "by": "frequency"}),
+    ("who bought the most last year?", "top_customers", {"top": 10, "by": "monetary"}),
+    ("which high value customers should I call first?", "top_customers",
+     {"top": 10, "by": "predicted_clv"}),
+    ("who closes the most orders?", "top_customers", {"top": 10, "by": "frequency"}),
+    # how often customers order again (the headline numbers), and whether they do
+    ("what is the average time between orders?", "shop_kpis", {}),
+    ("when do customers usually come back?", "shop_kpis", {}),
+    ("Wie oft bestellen unsere Kunden?", "shop_kpis", {}),
+    ("复购周期是多少天？", "shop_kpis", {}),
+    ("what percentage of customers buy again?", "cohort_retention", {}),
+    ("what is the repeat purchase rate of new customers?", "cohort_retention", {}),
+    # customers lost ahead; where to start; the month with the most; the shop; when to send
+    ("how many customers will we lose next quarter?", "churning_segments", {}),
+    ("which segment should I target first?", "churning_segments", {}),
+    ("where should I focus?", "churning_segments", {}),
+    ("which month had the most new customers?", "monthly_trend", {}),
+    ("what's going on with my shop?", "shop_kpis", {}),
+    ("what's the best day to send emails?", "playbook_search",
+     {"query": "what's the best day to send emails?"}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
@@ -603,6 +627,15 @@ def test_top_customers_and_shop_kpis_answer_from_the_analysis(context, sample_an
     assert f"**{orders['customer_id'].nunique():,}** customers" in kpis.answer
     assert f"{len(orders):,} orders" in kpis.answer
     assert str(orders["order_date"].min().date()) in kpis.answer
+    # how often a customer who orders again does: the median of their usual gaps
+    gaps = sample_analysis.customers["mean_gap_days"].dropna()
+    assert f"about every {gaps.median():,.0f} days" in kpis.answer
+    assert f"usual gaps of {len(gaps):,} customers" in kpis.answer
+
+    soon = advisor.ask("who is likely to buy again soon?")
+    ranked = [c["customer_id"] for c in soon.tool_calls[0]["result"]["customers"]]
+    assert ranked == sample_analysis.customers.nlargest(10, "expected_orders").index.tolist()
+    assert "highest expected orders over the next 90 days" in soon.answer
 
 
 def test_products_countries_and_one_segments_churn_answer_from_the_analysis(
