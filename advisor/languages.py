@@ -42,10 +42,12 @@ _MARKS = {
     "de": _words("der die das den dem des welche welcher welches wie ist sind kunden kunde "
                  "und unsere unser unseren meine wer viele hoch erstelle für kauft kaufen "
                  "wir haben nicht mit eine ein einen produkte land ab wandert warum wandern "
-                 "steht um geht läuft laufen sieht erzähl"),
+                 "steht um geht läuft laufen sieht erzähl wo soll ich anfangen werden hat am "
+                 "meisten"),
     "fr": _words("le la les quel quels quelle quelles est sont clients client et nos notre "
                  "mes qui combien pour une des du au aux crée créer perd avons faire "
-                 "produits pays risque pourquoi comment vont porte portent parle"),
+                 "produits pays risque pourquoi comment vont porte portent parle par où "
+                 "commencer allons"),
     "es": _words("el la los las qué cuál cuáles es son clientes cliente y nuestros nuestra "
                  "nuestro mis quién cuántos cuántas para una del cómo tenemos crea crear "
                  "más hay productos país riesgo por qué está están van tal háblame segmento"),

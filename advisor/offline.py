@@ -134,16 +134,26 @@ _RANKING_WORDS = (
     ("expected_orders", ("likely to buy", "likely to order", "likely to purchase",
                          "likely to come back", "buy again soon", "order again soon",
                          "buy next", "order next", "will buy", "will order", "expected orders",
-                         "next purchase", "next order")),
+                         "next purchase", "next order", "bald wieder", "wieder kaufen",
+                         "wieder bestellen", "racheter", "recommander bientôt",
+                         "volverán a comprar", "volver a comprar pronto", "再次购买", "回购",
+                         "可能购买", "可能下单")),
     ("predicted_clv", ("lifetime value", "clv", "ltv", "valuable", "future value",
                        "predicted value", "vip", "high-value", "high value", "价值")),
     ("avg_order_value", ("order value", "basket", "aov", "客单价")),
     ("frequency", ("often", "frequent", "most orders", "number of orders", "by orders",
-                   "order count", "most loyal", "次数", "频次")),
+                   "order count", "most loyal", "treueste", "am häufigsten",
+                   "am meisten bestellt", "plus fidèles",
+                   "le plus souvent", "más fieles", "más leales", "más a menudo", "最忠诚",
+                   "次数", "频次")),
     ("monetary", ("spend", "spent", "spender", "bought the most", "buy the most",
-                  "most money", "revenue", "sales", "monetary", "top",
-                  "best", "biggest", "largest", "most important", "消费", "最好", "最大")),
+                  "most money", "besten kunden", "beste kunden", "umsatzstärkst",
+                  "meilleurs clients", "meilleures clientes", "mejores clientes",
+                  "revenue", "sales", "monetary", "biggest", "largest", "most important",
+                  "消费", "最好", "最大")),
 )
+# ... and by spend when the question says only "best" or "top" (whole words: "bestellt")
+_RANKED_BY_SPEND = ("best", "top")
 # German, French and Spanish words for churn: the main questions are understood in them
 # too (the answers are in English)
 _CHURN_ELSEWHERE = ("abwander", "wandert ab", "wandern ab", "kündig", "désabonn", "attrition",
@@ -153,6 +163,7 @@ _RISK_WORDS = ("risk", "churn", "losing", " lose", "lapse", "leave", "leaving", 
                "risiko", "risque", "riesgo", "partent", "partir", "se van", "irse",
                *_CHURN_ELSEWHERE)
 _LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'", "list",
+               "wer ", "qui ", "quién", "quiénes",
                "rank", "sort customers", "order customers",
                "show me the", "customers with", "welche kunden", "quels clients",
                "qué clientes", "哪些客户", "哪些用户", "谁")
@@ -365,12 +376,23 @@ _GAP_WORDS = ("between orders", "between purchases", "how often do", "how often 
               "come back", "comes back", "purchase cycle", "buying cycle", "reorder cycle",
               "order cycle", "repurchase cycle", "time to reorder", "wie oft bestell",
               "zwischen bestellungen", "entre deux commandes", "entre les commandes",
-              "entre pedidos", "cada cuánto", "购买间隔", "下单间隔", "复购周期", "多久买一次",
-              "多久下一次单")
+              "entre pedidos", "cada cuánto", "con qué frecuencia", "tous les combien",
+              "à quelle fréquence", "wie oft kauf", "购买间隔", "下单间隔", "复购周期", "多久")
 # Words of a question about where to start: the segments with the most revenue at risk
 _FOCUS_WORDS = ("target first", "focus", "prioriti", "priority", "biggest opportunit",
                 "where to start", "where should i start", "start with", "worauf",
-                "priorit", "优先", "重点")
+                "anfangen", "beginnen", "konzentrieren", "commencer", "concentrer",
+                "empiezo", "empezar", "centrarme", "enfocar", "prioridad", "priorit",
+                "优先", "重点")
+
+
+def _outright(q: str, segment: str) -> bool:
+    """A segment named by its name or a telling synonym ("Neukunden", "clients fidèles"),
+    not by a common word alone ("new", "lost")."""
+    return segment.lower().rstrip("s") in q or any(
+        (" " in words or not words.isascii() or words.endswith("kunden"))
+        and re.search(rf"(?<![a-z]){re.escape(words)}", q)
+        for words, name in SEGMENT_SYNONYMS.items() if name == segment)
 
 
 def _top(q: str) -> float | None:
@@ -384,7 +406,8 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
     it speaks of churn, else the top customers by what it names (spend by default)."""
     asks_list = _has(q, *_LIST_WORDS) or top is not None or bool(
         re.search(r"\bwhich\b(?! segment)", q) and segment) or bool(
-        re.search(r"\bwhich(?:\s+[\w-]+){1,3}\s+(?:customers|clients|buyers|users)\b", q))
+        re.search(r"\bwhich(?:\s+[\w-]+){1,3}\s+(?:customers|clients|buyers|users)\b"
+                  r"|\b(?:best|top|most valuable)\s+(?:customers|clients|buyers)\b", q))
     if not asks_list or _has(q, "which segment", "what segment", "welches segment",
                              "quel segment", "qué segmento", "哪个用户群", "哪个群"):
         return None
@@ -393,7 +416,8 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
         if segment:
             args["segment"] = segment
         return Intent("at_risk_customers", [("at_risk_customers", args)])
-    by = next((name for name, words in _RANKING_WORDS if _has(q, *words)), None)
+    by = next((name for name, words in _RANKING_WORDS if _has(q, *words)), None) or (
+        "monetary" if _word(q, *_RANKED_BY_SPEND) else None)
     if by is None:
         if _has(q, "which customers", "who should", "call first", "contact first"):
             return Intent("at_risk_customers", [("at_risk_customers", args)])
@@ -401,7 +425,8 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
     # "best customers", "top customers", "VIPs" name the ranking here, not the Champions
     # segment: the shop's most valuable customers, whichever segment they are in
     named = find_segment(re.sub(r"\b(?:best|top)\s+(?:\d+\s+)?customers?\b|\bvips?\b"
-                                r"|\bmost loyal\b", " ", q))
+                                r"|\bmost loyal\b|\btreueste\w*|\bplus fidèles\b"
+                                r"|\bmás (?:fieles|leales)\b|最忠诚", " ", q))
     args = {"top": args["top"], "by": by, **({"segment": named} if named else {})}
     return Intent("top_customers", [("top_customers", args)])
 
@@ -485,7 +510,9 @@ def interpret(question: str) -> Intent:
     if _has(q, *_FOCUS_WORDS) and not segment:  # where to start: the most revenue at risk
         return Intent("churning_segments", [("churning_segments", {})])
     if _has(q, "churn", "revenue at risk", "losing", "流失", "at risk", *_CHURN_ELSEWHERE) or (
-            re.search(r"\b(?:will|going to|could|might|may|about to)\b[^.?!]*\blose\b", q)):
+            re.search(r"\b(?:will|going to|could|might|may|about to)\b[^.?!]*\blose\b"
+                      r"|\bwerden\b[^.?!]*\bverlieren\b|\b(?:allons|allez|vont|va)\b[^.?!]*"
+                      r"\bperdre\b|\b(?:vamos|van|va)\s+a\s+perder\b", q)):
         # losses ahead ("how many will we lose?"; "did we lose" is the lapsed customers')
         args = {"segment": segment} if segment else {}  # "the churn rate of Champions"
         if _has(q, *_CLUSTER_WORDS):
@@ -532,8 +559,8 @@ def interpret(question: str) -> Intent:
     # a segment named outright, by its name or as a segment ("what's new?", "I'm lost" and
     # "the potential" ask about no segment's numbers)
     named = find_segments(question) if segment else []
-    if not (_has(q, "segment", "用户群") or all(
-            name.lower().rstrip("s") in q for name in named) or _CHINESE.search(q)):
+    if not (_has(q, "segment", "用户群") or all(_outright(q, name) for name in named)
+            or _CHINESE.search(q)):
         named = []
     if named and _has(q, *_STATUS_WORDS):  # "how are the Champions doing?": their rows
         return Intent("segment_overview", [("segment_overview", {"segments": named})])

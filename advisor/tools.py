@@ -64,6 +64,13 @@ SEGMENT_SYNONYMS: dict[str, str] = {
     "cannot lose": "Cannot Lose Them", "不能失去": "Cannot Lose Them",
     "hibernating": "Hibernating", "inactive": "Hibernating", "沉睡": "Hibernating",
     "lost": "Lost", "lapsed": "Lost", "churned": "Lost", "已流失": "Lost",
+    # German, French and Spanish words for the most asked-about segments
+    "neukunde": "New Customers", "neukunden": "New Customers",
+    "nouveaux clients": "New Customers", "nouveau client": "New Customers",
+    "clientes nuevos": "New Customers", "nuevos clientes": "New Customers",
+    "stammkunde": "Loyal Customers", "stammkunden": "Loyal Customers",
+    "treue kunden": "Loyal Customers", "clients fidèles": "Loyal Customers",
+    "clientes fieles": "Loyal Customers", "clientes leales": "Loyal Customers",
 }
 
 

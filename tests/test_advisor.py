@@ -316,6 +316,27 @@ def test_memory_is_kept_per_session(context):
     ("what's going on with my shop?", "shop_kpis", {}),
     ("what's the best day to send emails?", "playbook_search",
      {"query": "what's the best day to send emails?"}),
+    ("top customers", "top_customers", {"top": 10, "by": "monetary"}),
+    ("best customers by order value", "top_customers", {"top": 10, "by": "avg_order_value"}),
+    # the same in German, French, Spanish and Chinese ("bestellt" is not "best")
+    ("Welche Kunden kaufen wahrscheinlich bald wieder?", "top_customers",
+     {"top": 10, "by": "expected_orders"}),
+    ("Wer sind unsere besten Kunden?", "top_customers", {"top": 10, "by": "monetary"}),
+    ("Wer hat am meisten bestellt?", "top_customers", {"top": 10, "by": "frequency"}),
+    ("Wie steht es um die Neukunden?", "segment_overview", {"segments": ["New Customers"]}),
+    ("Wie viele Kunden werden wir verlieren?", "churning_segments", {}),
+    ("Wo soll ich anfangen?", "churning_segments", {}),
+    ("Qui sont nos meilleurs clients ?", "top_customers", {"top": 10, "by": "monetary"}),
+    ("Tous les combien nos clients commandent-ils ?", "shop_kpis", {}),
+    ("Combien de clients allons-nous perdre ?", "churning_segments", {}),
+    ("¿Quiénes son nuestros mejores clientes?", "top_customers",
+     {"top": 10, "by": "monetary"}),
+    ("¿Qué clientes volverán a comprar pronto?", "top_customers",
+     {"top": 10, "by": "expected_orders"}),
+    ("¿Cuántos clientes vamos a perder?", "churning_segments", {}),
+    ("哪些客户最可能再次购买？", "top_customers", {"top": 10, "by": "expected_orders"}),
+    ("最忠诚的客户是谁？", "top_customers", {"top": 10, "by": "frequency"}),
+    ("客户多久复购一次？", "shop_kpis", {}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
@@ -459,6 +480,13 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
     ("de", "how are the Champions doing?", "Wie steht es um die Champions?"),
     ("fr", "how are the Champions doing?", "Comment vont les Champions ?"),
     ("es", "how are the Champions doing?", "¿Cómo está el segmento Champions?"),
+    ("de", "who are my best customers?", "Wer sind unsere besten Kunden?"),
+    ("de", "where should I focus?", "Wo soll ich anfangen?"),
+    ("fr", "who is likely to buy again soon?",
+     "Quels clients vont probablement racheter bientôt ?"),
+    ("es", "when do customers usually come back?", "¿Cada cuánto compran nuestros clientes?"),
+    ("zh", "who are my most loyal customers?", "最忠诚的客户是谁？"),
+    ("zh", "when do customers usually come back?", "客户多久复购一次？"),
 ])
 def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
         context, sample_analysis, lang, english, question):
