@@ -158,7 +158,7 @@ _RANKED_BY_SPEND = ("best", "top")
 # too (the answers are in English)
 _CHURN_ELSEWHERE = ("abwander", "wandert ab", "wandern ab", "kündig", "désabonn", "attrition",
                     "perd ", "perdons", "perdu", "perte de clients", "abandono", "perdemos",
-                    "fuga de clientes")
+                    "fuga de clientes", "gefährdet", "menacé", "à risque", "en riesgo")
 _RISK_WORDS = ("risk", "churn", "losing", " lose", "lapse", "leave", "leaving", "流失",
                "risiko", "risque", "riesgo", "partent", "partir", "se van", "irse",
                *_CHURN_ELSEWHERE)
@@ -405,7 +405,8 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
     """A ranked list of customers, when the question asks for one: the at-risk list when
     it speaks of churn, else the top customers by what it names (spend by default)."""
     asks_list = _has(q, *_LIST_WORDS) or top is not None or bool(
-        re.search(r"\bwhich\b(?! segment)", q) and segment) or bool(
+        re.search(r"(?<!\w)(?:which|welche|quels|quelles|qué)(?!\w)(?! segment)", q)
+        and segment) or bool(
         re.search(r"\bwhich(?:\s+[\w-]+){1,3}\s+(?:customers|clients|buyers|users)\b"
                   r"|\b(?:best|top|most valuable)\s+(?:customers|clients|buyers)\b", q))
     if not asks_list or _has(q, "which segment", "what segment", "welches segment",

@@ -337,6 +337,11 @@ def test_memory_is_kept_per_session(context):
     ("哪些客户最可能再次购买？", "top_customers", {"top": 10, "by": "expected_orders"}),
     ("最忠诚的客户是谁？", "top_customers", {"top": 10, "by": "frequency"}),
     ("客户多久复购一次？", "shop_kpis", {}),
+    ("Welche Neukunden sind gefährdet?", "at_risk_customers",
+     {"top": 10, "segment": "New Customers"}),
+    ("Wie viel Umsatz ist gefährdet?", "churning_segments", {}),
+    ("Quels clients fidèles sont menacés ?", "at_risk_customers",
+     {"top": 10, "segment": "Loyal Customers"}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
