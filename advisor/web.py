@@ -34,6 +34,7 @@ OPERATOR_EXAMPLES = [
     "Give me an overview of the segments",
     "Who are the customers most at risk in At Risk?",
     "Top 10 customers by lifetime value",
+    "How are the Champions doing?",
     "How well do monthly cohorts retain?",
     "How accurate is the churn model?",
     "哪个用户群在流失？",
@@ -44,6 +45,7 @@ MARKETER_EXAMPLES = [
     "How big must an A/B test be for Hibernating to detect a 5% uplift?",
     "What is the lifetime value of Champions?",
     "What do Champions buy?",
+    "Who is likely to buy again soon?",
 ]
 CHANNELS = ["segment default", "email", "sms", "push", "app inbox", "direct mail"]
 # The languages of a plan's message copy, as (label, code)
