@@ -449,6 +449,11 @@ def interpret(question: str) -> Intent:
                                    "gutschein", "rabatt", "remise", "réduction", "cupón",
                                    "descuento", "优惠券", "折扣", "优惠") and not _has(
         q, "how do", "how to", "how can", "design", "abuse", "如何", "怎么")
+    # a message to write for a segment ("design a retention email for new customers")
+    offer = offer or (bool(segment) and _has(
+        q, "email", "e-mail", "sms", "newsletter", "message") and _has(
+        q, "design", "write", "create", "compose", "make") and not _has(
+        q, "how do", "how to", "how can", "如何", "怎么"))
     if offer or _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for",
                      "kampagne", "campagne", "campaña", "活动", "召回", "方案"):
         args: dict[str, Any] = {"segment": segment or "At Risk"}
@@ -529,11 +534,15 @@ def interpret(question: str) -> Intent:
             "jedem segment", "pro segment", "chaque segment", "par segment", "cada segmento",
             "por segmento", "每个用户群", "各用户群", "各个用户群"):
         return Intent("segment_overview", [("segment_overview", {})])
-    if segment and _has(q, "share", "how big", "how large", "size of", "anteil", "part ",
-                        "cuota", "占"):  # one segment's place in the shop
-        return Intent("segment_overview", [("segment_overview", {"segments": [segment]})])
     new_customers = _has(q, "new customers", "neukunden", "nouveaux clients",
                          "clientes nuevos", "新客", "新增", "新用户")
+    # one segment's place in the shop: its share, or how many customers it holds
+    if segment and (_has(q, "share", "how big", "how large", "size of", "anteil", "part ",
+                         "cuota", "占") or (counting and not new_customers and not _has(
+                             q, "much", "order", "revenue", "sales", "spen", "value", "worth",
+                             "clv", "ltv", "bestell", "umsatz", "wert", "commande", "valeur",
+                             "pedido", "ventas", "valor", "订单", "收入", "销售", "价值"))):
+        return Intent("segment_overview", [("segment_overview", {"segments": [segment]})])
     if _has(q, "how many customers", "number of customers", "wie viele kunden",
             "combien de clients", "cuántos clientes", "多少客户", "多少用户") and not _has(
             q, "segment", "用户群") and not new_customers:

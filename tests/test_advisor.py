@@ -342,6 +342,11 @@ def test_memory_is_kept_per_session(context):
     ("Wie viel Umsatz ist gefährdet?", "churning_segments", {}),
     ("Quels clients fidèles sont menacés ?", "at_risk_customers",
      {"top": 10, "segment": "Loyal Customers"}),
+    # a message to write for a segment is a plan; how many customers a segment holds
+    ("Design a retention email for new customers", "campaign_plan",
+     {"segment": "New Customers", "channel": "email"}),
+    ("How many customers are in Champions?", "segment_overview", {"segments": ["Champions"]}),
+    ("重要价值客户有多少？", "segment_overview", {"segments": ["Champions"]}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
