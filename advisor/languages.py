@@ -100,6 +100,21 @@ PHRASES: dict[str, dict[str, str]] = {
                "customers per group detect that uplift.",
         "subject": "- Subject: {text}", "note": "- Note: {text}", "sources": "Sources: ",
         "one_order": "{n} order", "orders": "{n} orders",
+        "cr_partial": (
+            " (of its {horizon} days: the data end on {data_until})"),
+        "cr_better": (
+            "More treated customers ordered, beyond chance: the campaign worked."),
+        "cr_worse": (
+            "Fewer treated customers ordered, beyond chance: the campaign did harm."),
+        "cr_chance": (
+            "That is within chance: with {n} customers held out, the test cannot tell the "
+            "campaign from none."),
+        "cr_other_shop": (
+            ", and only {known} of its {audience} customers are in them (another shop's data?)"),
+        "cr_no_holdout": (
+            "**{name}** (plan {plan_id}): {rate} of its {n} customers ordered in the {days} "
+            "days after {drafted_on}. It kept no holdout, so what the campaign added cannot "
+            "be told."),
         "could_not": "I could not do that: {error}", "points": "{value:+.1f} pts",
         "change_in_days": "change in {days} days",
         "driver_overdue": "overdue: longer since their last order than 1.5× their usual gap",
@@ -132,6 +147,19 @@ PHRASES: dict[str, dict[str, str]] = {
                "检测到该提升。",
         "subject": "- 邮件标题：{text}", "note": "- 注意：{text}", "sources": "来源：",
         "one_order": "{n} 笔订单", "orders": "{n} 笔订单",
+        "cr_partial": (
+            "（计划 {horizon} 天；数据截至 {data_until}）"),
+        "cr_better": (
+            "触达组下单更多，且超出偶然范围：活动有效。"),
+        "cr_worse": (
+            "触达组下单更少，且超出偶然范围：活动产生了负面影响。"),
+        "cr_chance": (
+            "差异在偶然范围内：对照组只有 {n} 位客户，检验无法区分活动与不做活动。"),
+        "cr_other_shop": (
+            "，且其 {audience} 位客户中只有 {known} 位在数据中（是否是另一家店铺的数据？）"),
+        "cr_no_holdout": (
+            "**{name}**（方案 {plan_id}）：{n} 位客户中有 {rate} 在 {drafted_on} 之后 {days} "
+            "天内下单。该方案没有对照组，无法判断活动带来的增量。"),
         "could_not": "无法完成：{error}", "points": "{value:+.1f} 个百分点",
         "change_in_days": "近 {days} 天变化",
         "driver_overdue": "逾期：距上次下单已超过其通常间隔的 1.5 倍",
@@ -170,6 +198,23 @@ PHRASES: dict[str, dict[str, str]] = {
                "Kunden pro Gruppe erkennen diese Steigerung.",
         "subject": "- Betreff: {text}", "note": "- Hinweis: {text}", "sources": "Quellen: ",
         "one_order": "{n} Bestellung", "orders": "{n} Bestellungen",
+        "cr_partial": (
+            " (von {horizon} geplanten Tagen: die Daten enden am {data_until})"),
+        "cr_better": (
+            "Mehr angesprochene Kunden haben bestellt, über den Zufall hinaus: die Kampagne "
+            "hat gewirkt."),
+        "cr_worse": (
+            "Weniger angesprochene Kunden haben bestellt, über den Zufall hinaus: die "
+            "Kampagne hat geschadet."),
+        "cr_chance": (
+            "Das liegt im Bereich des Zufalls: Mit {n} zurückgehaltenen Kunden kann der Test "
+            "die Kampagne nicht von keiner unterscheiden."),
+        "cr_other_shop": (
+            ", und nur {known} ihrer {audience} Kunden sind darin (Daten eines anderen Shops?)"),
+        "cr_no_holdout": (
+            "**{name}** (Plan {plan_id}): {rate} der {n} Kunden haben in den {days} Tagen "
+            "nach dem {drafted_on} bestellt. Es gab keine Kontrollgruppe, daher lässt sich "
+            "nicht sagen, was die Kampagne gebracht hat."),
         "could_not": "Das ging nicht: {error}", "points": "{value:+.1f} Pkt.",
         "change_in_days": "Änderung in {days} Tagen",
         "driver_overdue": "überfällig: länger ohne Bestellung als das 1.5-Fache ihres "
@@ -207,6 +252,22 @@ PHRASES: dict[str, dict[str, str]] = {
                "clients par groupe détectent cette hausse.",
         "subject": "- Objet : {text}", "note": "- Remarque : {text}", "sources": "Sources : ",
         "one_order": "{n} commande", "orders": "{n} commandes",
+        "cr_partial": (
+            " (sur {horizon} jours prévus : les données s'arrêtent au {data_until})"),
+        "cr_better": (
+            "Plus de clients ciblés ont commandé, au-delà du hasard : la campagne a marché."),
+        "cr_worse": (
+            "Moins de clients ciblés ont commandé, au-delà du hasard : la campagne a nui."),
+        "cr_chance": (
+            "C'est dans les marges du hasard : avec {n} clients témoins, le test ne distingue "
+            "pas la campagne de son absence."),
+        "cr_other_shop": (
+            ", et seuls {known} de ses {audience} clients y figurent (données d'une autre "
+            "boutique ?)"),
+        "cr_no_holdout": (
+            "**{name}** (plan {plan_id}) : {rate} de ses {n} clients ont commandé dans les "
+            "{days} jours après le {drafted_on}. Sans groupe témoin, on ne peut pas dire ce "
+            "que la campagne a apporté."),
         "could_not": "Impossible : {error}", "points": "{value:+.1f} pts",
         "change_in_days": "variation sur {days} jours",
         "driver_overdue": "en retard : plus longtemps sans commande que 1.5 fois leur "
@@ -243,6 +304,21 @@ PHRASES: dict[str, dict[str, str]] = {
                "por grupo detectan esa mejora.",
         "subject": "- Asunto: {text}", "note": "- Nota: {text}", "sources": "Fuentes: ",
         "one_order": "{n} pedido", "orders": "{n} pedidos",
+        "cr_partial": (
+            " (de {horizon} días previstos: los datos terminan el {data_until})"),
+        "cr_better": (
+            "Pidieron más clientes tratados, más allá del azar: la campaña funcionó."),
+        "cr_worse": (
+            "Pidieron menos clientes tratados, más allá del azar: la campaña perjudicó."),
+        "cr_chance": (
+            "Está dentro del azar: con {n} clientes en el control, la prueba no distingue la "
+            "campaña de no hacer nada."),
+        "cr_other_shop": (
+            ", y solo {known} de sus {audience} clientes están en ellos (¿datos de otra tienda?)"),
+        "cr_no_holdout": (
+            "**{name}** (plan {plan_id}): pidió el {rate} de sus {n} clientes en los {days} "
+            "días posteriores al {drafted_on}. No tuvo grupo de control, así que no se puede "
+            "saber qué aportó la campaña."),
         "could_not": "No se pudo: {error}", "points": "{value:+.1f} pts",
         "change_in_days": "cambio en {days} días",
         "driver_overdue": "atrasados: más tiempo sin pedir que 1.5 veces su intervalo habitual",

@@ -395,6 +395,16 @@ def _outright(q: str, segment: str) -> bool:
         for words, name in SEGMENT_SYNONYMS.items() if name == segment)
 
 
+# A campaign run from a saved plan, and words asking how it did
+_CAMPAIGN_WORDS = ("campaign", "plan", "win-back", "coupon", "kampagne", "aktion", "campagne",
+                   "campaña", "活动", "方案")
+_RESULT_WORDS = ("result", "success", "worked", "how did", "how has", "perform", "measure",
+                 "evaluat", "impact of", "effect of", "uplift of", "paid off", "ergebnis",
+                 "erfolg", "gewirkt", "funktioniert", "résultat", "succès", "a marché",
+                 "t-elle marché", "fonctionné", "resultado", "éxito", "funcionó", "效果", "结果",
+                 "成功")
+
+
 def _top(q: str) -> float | None:
     """How many customers: "top 5", "first 20", "前10", "the 20 customers", "20 loyal customers"."""
     return _number(r"(?:top|first|前)\s*(\d+)", q) or _number(
@@ -454,6 +464,13 @@ def interpret(question: str) -> Intent:
         q, "email", "e-mail", "sms", "newsletter", "message") and _has(
         q, "design", "write", "create", "compose", "make") and not _has(
         q, "how do", "how to", "how can", "如何", "怎么"))
+    if _has(q, *_CAMPAIGN_WORDS) and (_has(q, *_RESULT_WORDS) or re.search(
+            r"\b(?:did|has|have)\b.*\b(?:work|succeed|pay off|help)", q)) and not _has(
+            q, "expect", "would", "will", "could", "should", "how do", "how to", "how can",
+            "如何衡量", "怎么衡量"):  # how a saved plan did (not how to measure one)
+        plan = _number(r"(?:\bplan|方案)\s*(?:#|no\.?|number|nr\.?|n°)?\s*(\d+)", q)
+        return Intent("campaign_results", [("campaign_results",
+                                            {"plan_id": int(plan)} if plan else {})])
     if offer or _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for",
                      "kampagne", "campagne", "campaña", "活动", "召回", "方案"):
         args: dict[str, Any] = {"segment": segment or "At Risk"}
@@ -912,6 +929,35 @@ def _answer_clv(r: dict[str, Any], lang: str = "en") -> str:
         p90=_money(r["quantiles"]["p90"]))
 
 
+def _answer_results(r: dict[str, Any], lang: str = "en") -> str:
+    """How a saved campaign did: treated against held out, or why it cannot be told yet."""
+    head = {"name": r["name"], "plan_id": r["plan_id"], "drafted_on": r["drafted_on"]}
+    if not r["measured"]:
+        known = r["audience_in_data"]
+        why = "" if known >= r["audience"] / 2 else say(
+            lang, "cr_other_shop", known=f"{known:,}", audience=f"{r['audience']:,}")
+        return _templates(lang)["campaign_results_waiting"].format(
+            **head, data_until=r["data_until"], why=why, horizon_days=r["horizon_days"])
+    t, h, uplift = r["groups"]["treatment"], r["groups"]["holdout"], r.get("uplift")
+    if uplift is None:  # no holdout: the treated customers' rate alone
+        return say(lang, "cr_no_holdout", **head, rate=_pct(t["rate"]),
+                   n=f"{t['customers']:,}", days=r["observed_days"])
+    partial = "" if r["observed_days"] >= r["horizon_days"] else say(
+        lang, "cr_partial", horizon=r["horizon_days"], data_until=r["data_until"])
+    verdict = say(lang, "cr_chance", n=f"{h['customers']:,}") if not uplift["significant"] \
+        else say(lang, "cr_better" if uplift["points"] > 0 else "cr_worse")
+    return _templates(lang)["campaign_results"].format(
+        **head, observed_days=r["observed_days"], partial=partial, t_rate=_pct(t["rate"]),
+        t_n=f"{t['customers']:,}", h_rate=_pct(h["rate"]), h_n=f"{h['customers']:,}",
+        points=say(lang, "points", value=100 * uplift["points"]),
+        ci_low=say(lang, "points", value=100 * uplift["ci_low"]),
+        ci_high=say(lang, "points", value=100 * uplift["ci_high"]),
+        p_value=f"{uplift['p_value']:.3f}", verdict=verdict,
+        t_rpc=_money(t["revenue_per_customer"]), h_rpc=_money(h["revenue_per_customer"]),
+        incremental_revenue=f"{uplift['incremental_revenue']:+,.2f}",
+        baseline=_pct(r["baseline_retention"]), target=_pct(r["target_retention"]))
+
+
 def _answer_ab(r: dict[str, Any], lang: str = "en") -> str:
     share = f"{r['holdout_share']:.0%}"
     if r["powered"]:
@@ -1004,6 +1050,7 @@ ANSWERS = {
     "monthly_trend": _answer_trend, "clv_summary": _answer_clv,
     "model_quality": _answer_quality, "ab_test_plan": _answer_ab,
     "playbook_search": _answer_playbook, "campaign_plan": _answer_plan,
+    "campaign_results": _answer_results,
 }
 
 

@@ -21,13 +21,19 @@ import pandas as pd
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
 from analytics.campaigns import Constraints, UnknownSegmentError, plan_campaign
-from analytics.experiments import holdout_size, sample_size_two_proportions
+from analytics.experiments import (
+    HOLDOUT,
+    holdout_size,
+    sample_size_two_proportions,
+    uplift_test,
+)
 from analytics.features import sorted_distinct
 from analytics.pipeline import Analysis
 from analytics.recommend import NON_PRODUCT_PATTERN
 from analytics.rfm import SEGMENT_DESCRIPTIONS
 
 from .plans import COPY_LANGUAGES, campaign_copy, render_plan
+from .storage import PlanNotFoundError
 
 if TYPE_CHECKING:
     from .knowledge import KnowledgeBase
@@ -705,6 +711,70 @@ class ToolFunctions:
         return _dump(payload)
 
 
+    def campaign_results(self, plan_id: int | None = None) -> str:
+        """How a saved plan's campaign did: its audience's orders in the plan's horizon after
+        the day it was drafted, treated customers against the holdout, from the data loaded
+        now (a newer export of the shop)."""
+        store = self.ctx.store
+        if store is None:
+            raise ToolException("no plan store in this session: plans are saved by the app "
+                                "and by retention-advisor ask")
+        plans = store.list_plans()
+        if plans.empty:
+            raise ToolException('no campaign plan is saved yet; draft one first ("draft a '
+                                'win-back campaign for At Risk customers"), run it, then load '
+                                "a newer export of the shop")
+        plan_id = int(plans["id"].max()) if plan_id is None else int(plan_id)
+        try:
+            stored, audience = store.get_plan(plan_id), store.plan_audience(plan_id)
+        except PlanNotFoundError as exc:
+            raise ToolException(str(exc)) from exc
+        start = pd.Timestamp(stored.as_of)
+        horizon = int(stored.plan.get("horizon_days") or self.a.horizon_days)
+        end = min(start + pd.Timedelta(days=horizon), self.a.as_of)
+        known = audience.index.isin(self.a.customers.index.astype(str))
+        payload: dict[str, Any] = {
+            "plan_id": plan_id, "name": stored.name, "segment": stored.segment,
+            "drafted_on": str(start.date()), "horizon_days": horizon,
+            "data_until": str(self.a.as_of.date()),
+            "observed_days": max(0, (end - start).days),
+            "audience": len(audience), "audience_in_data": int(known.sum()),
+            "target_retention": stored.plan.get("target_retention"),
+            "baseline_retention": stored.plan.get("baseline_retention")}
+        if payload["observed_days"] == 0 or known.mean() < 0.5:
+            # nothing to measure yet: the loaded data end before the campaign ran, or are
+            # another shop's
+            return _dump({**payload, "measured": False})
+        orders = self.a.orders
+        window = orders.loc[(orders["order_date"] >= start + pd.Timedelta(days=1))
+                            & (orders["order_date"] < end + pd.Timedelta(days=1))]
+        spent = window.groupby(window["customer_id"].astype(str))["amount"].agg(["size", "sum"])
+        spent = spent.reindex(audience.index, fill_value=0)
+        held = (audience["group"] == HOLDOUT).to_numpy()
+        groups = {}
+        for name, mask in (("treatment", ~held), ("holdout", held)):
+            n = int(mask.sum())
+            ordered = int((spent["size"].to_numpy()[mask] > 0).sum())
+            revenue = float(spent["sum"].to_numpy()[mask].sum())
+            groups[name] = {"customers": n, "ordered": ordered,
+                            "rate": _r(ordered / n) if n else None,
+                            "revenue": _r(revenue, 2),
+                            "revenue_per_customer": _r(revenue / n, 2) if n else None}
+        payload.update(measured=True, groups=groups)
+        t, h = groups["treatment"], groups["holdout"]
+        if t["customers"] and h["customers"]:
+            test = uplift_test(t["ordered"], t["customers"], h["ordered"], h["customers"])
+            payload["uplift"] = {
+                "points": _r(test.absolute_uplift), "ci_low": _r(test.ci_low),
+                "ci_high": _r(test.ci_high), "p_value": _r(test.p_value),
+                "significant": test.significant,
+                # orders and revenue the campaign added, beyond the holdout's rates
+                "incremental_customers": _r(test.absolute_uplift * t["customers"], 1),
+                "incremental_revenue": _r((t["revenue_per_customer"]
+                                           - h["revenue_per_customer"]) * t["customers"], 2)}
+        return _dump(payload)
+
+
 # What a language model may pass for a copy language instead of its code
 _LANGUAGE_NAMES = {"english": "en", "chinese": "zh", "中文": "zh", "german": "de",
                    "deutsch": "de", "french": "fr", "français": "fr", "francais": "fr",
@@ -862,6 +932,12 @@ _DESCRIPTIONS = {
                      "channel, timing, control group and sample size, KPI targets, cost, "
                      "playbook citations, and message copy in language (en, zh, de, fr or "
                      "es; the shop's customers' language, English by default).",
+    "campaign_results": "How a saved campaign plan did (plan_id; the latest saved plan by "
+                        "default): the share of its treated customers and of its holdout "
+                        "who ordered in the plan's horizon after it was drafted, with the "
+                        "uplift's 95% interval and p-value and the revenue added, measured "
+                        "on the data loaded now (load a newer export of the shop after the "
+                        "campaign ran).",
 }
 
 

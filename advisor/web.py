@@ -46,6 +46,7 @@ MARKETER_EXAMPLES = [
     "What is the lifetime value of Champions?",
     "What do Champions buy?",
     "Who is likely to buy again soon?",
+    "How did the campaign do?",
 ]
 CHANNELS = ["segment default", "email", "sms", "push", "app inbox", "direct mail"]
 # The languages of a plan's message copy, as (label, code)

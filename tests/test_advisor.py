@@ -347,6 +347,15 @@ def test_memory_is_kept_per_session(context):
      {"segment": "New Customers", "channel": "email"}),
     ("How many customers are in Champions?", "segment_overview", {"segments": ["Champions"]}),
     ("重要价值客户有多少？", "segment_overview", {"segments": ["Champions"]}),
+    # how a saved campaign did (not what one would do)
+    ("how did the campaign do?", "campaign_results", {}),
+    ("Did plan 3 work?", "campaign_results", {"plan_id": 3}),
+    ("Hat die Kampagne gewirkt?", "campaign_results", {}),
+    ("La campagne a-t-elle marché ?", "campaign_results", {}),
+    ("¿Funcionó la campaña?", "campaign_results", {}),
+    ("方案 2 的效果如何？", "campaign_results", {"plan_id": 2}),
+    ("What results can I expect from a campaign for At Risk?", "campaign_plan",
+     {"segment": "At Risk"}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
@@ -1275,3 +1284,61 @@ def test_what_to_do_for_a_segment_gives_the_playbook_and_the_next_question(
     follow_up = re.search(r'可以问："([^"]+)"', result.answer).group(1)
     assert interpret(follow_up).calls == [("campaign_plan",
                                            {"segment": "Hibernating", "language": "zh"})]
+
+
+def test_a_saved_campaign_is_measured_on_a_newer_export_treated_against_holdout(
+        tmp_path, sample_analysis):
+    from advisor.storage import PlanStore
+    from analytics.experiments import uplift_test
+    from analytics.sample import SAMPLE_SHOP_PATH
+
+    store = PlanStore(tmp_path)
+    early = analyze_file(SAMPLE_SHOP_PATH, as_of="2025-10-31")
+    advisor = Advisor(AdvisorContext(early, store=store), OFFLINE)
+    advisor.ask("draft a win-back campaign for Hibernating")
+    # the data the plan was drafted on hold nothing after it: nothing to measure yet
+    waiting = advisor.ask("how did the campaign do?")
+    assert waiting.tool_calls[0]["result"]["measured"] is False
+    assert "cannot be measured yet" in waiting.answer and "2025-10-31" in waiting.answer
+
+    # the shop's newer export: the audience's orders in the 61 days after the plan
+    later = Advisor(AdvisorContext(sample_analysis, store=store), OFFLINE)
+    result = later.ask("Did plan 1 work?")
+    payload = result.tool_calls[0]["result"]
+    assert payload["observed_days"] == (sample_analysis.as_of - pd.Timestamp("2025-10-31")).days
+    audience = store.plan_audience(1)
+    orders = sample_analysis.orders
+    after = orders.loc[orders["order_date"] >= pd.Timestamp("2025-11-01"), "customer_id"]
+    ordered = audience.index.isin(after.astype(str))
+    held = (audience["group"] == "holdout").to_numpy()
+    groups = payload["groups"]
+    assert (groups["treatment"]["customers"], groups["holdout"]["customers"]) == (
+        int((~held).sum()), int(held.sum()))
+    assert groups["treatment"]["ordered"] == int(ordered[~held].sum())
+    assert groups["holdout"]["ordered"] == int(ordered[held].sum())
+    test = uplift_test(int(ordered[~held].sum()), int((~held).sum()),
+                       int(ordered[held].sum()), int(held.sum()))
+    assert payload["uplift"]["p_value"] == pytest.approx(test.p_value, abs=1e-4)
+    assert payload["uplift"]["significant"] == test.significant
+    treated_rate = f"{groups['treatment']['rate']:.1%} of the {int((~held).sum()):,} treated"
+    assert treated_rate in result.answer
+    assert f"(of its 90 days: the data end on {sample_analysis.as_of.date()})" in result.answer
+    assert ("within chance" in result.answer) != test.significant
+
+    # a plan that is not there names those that are
+    missing = later.ask("did plan 9 work?")
+    assert "no saved plan 9" in missing.answer and "saved plans are 1" in missing.answer
+
+
+def test_a_campaign_is_not_measured_on_another_shops_data(tmp_path, sample_analysis):
+    from advisor.storage import PlanStore
+
+    store = PlanStore(tmp_path)
+    audience = pd.DataFrame({"group": ["treatment"] * 8 + ["holdout"] * 2},
+                            index=pd.Index([f"X{i}" for i in range(10)], name="customer_id"))
+    store.save_plan({"segment": "Lost", "horizon_days": 90}, audience, name="Lost: win-back",
+                    source="other.csv", as_of="2025-06-30")
+    result = Advisor(AdvisorContext(sample_analysis, store=store), OFFLINE).ask(
+        "was the last campaign successful?")
+    assert result.tool_calls[0]["result"]["measured"] is False
+    assert "only 0 of its 10 customers are in them" in result.answer
