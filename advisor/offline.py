@@ -196,6 +196,7 @@ _QUALITY_WORDS = ("accura", "how good is the model", "how good are the model",
                   "how well does the model", "how well do the model", "trust the",
                   "reliab", "backtest", "roc auc", " auc", "model quality", "validat",
                   "how good are the prediction", "how good is the prediction",
+                  "model perform", "models perform", "did the model",
                   "准确", "可信", "靠谱", "回测", "wie genau", "genauigkeit", "zuverlässig",
                   "précis", "fiable", "fiabilité", "preciso", "precisión", "confiable")
 # Words of a question about products, countries or channels: product names, not customers
@@ -395,9 +396,10 @@ def _outright(q: str, segment: str) -> bool:
         for words, name in SEGMENT_SYNONYMS.items() if name == segment)
 
 
-# A campaign run from a saved plan, and words asking how it did
-_CAMPAIGN_WORDS = ("campaign", "plan", "win-back", "coupon", "kampagne", "aktion", "campagne",
-                   "campaña", "活动", "方案")
+# A campaign run from a saved plan ("plan" and "Aktion" as whole words: "explain",
+# "Transaktion"), and words asking how it did
+_CAMPAIGN_WORDS = ("campaign", "win-back", "coupon", "kampagne", "campagne", "campaña", "活动",
+                   "方案")
 _RESULT_WORDS = ("result", "success", "worked", "how did", "how has", "perform", "measure",
                  "evaluat", "impact of", "effect of", "uplift of", "paid off", "ergebnis",
                  "erfolg", "gewirkt", "funktioniert", "résultat", "succès", "a marché",
@@ -464,7 +466,8 @@ def interpret(question: str) -> Intent:
         q, "email", "e-mail", "sms", "newsletter", "message") and _has(
         q, "design", "write", "create", "compose", "make") and not _has(
         q, "how do", "how to", "how can", "如何", "怎么"))
-    if _has(q, *_CAMPAIGN_WORDS) and (_has(q, *_RESULT_WORDS) or re.search(
+    if (_has(q, *_CAMPAIGN_WORDS) or _word(q, "plan", "aktion")) and (_has(
+            q, *_RESULT_WORDS) or re.search(
             r"\b(?:did|has|have)\b.*\b(?:work|succeed|pay off|help)", q)) and not _has(
             q, "expect", "would", "will", "could", "should", "how do", "how to", "how can",
             "如何衡量", "怎么衡量"):  # how a saved plan did (not how to measure one)

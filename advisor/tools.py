@@ -52,7 +52,8 @@ __all__ = [
     "resolve_segment",
 ]
 
-#: Words people use for a segment, in English and Chinese (normalised: lower case).
+#: Words people use for a segment, in English, Chinese, German, French and Spanish
+#: (normalised: lower case).
 SEGMENT_SYNONYMS: dict[str, str] = {
     "champion": "Champions", "vip": "Champions", "best customers": "Champions",
     "top customers": "Champions", "冠军": "Champions", "重要价值": "Champions",

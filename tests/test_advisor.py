@@ -356,6 +356,7 @@ def test_memory_is_kept_per_session(context):
     ("方案 2 的效果如何？", "campaign_results", {"plan_id": 2}),
     ("What results can I expect from a campaign for At Risk?", "campaign_plan",
      {"segment": "At Risk"}),
+    ("Can you explain how the model performed?", "model_quality", {}),  # "explain": no plan
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
