@@ -527,6 +527,21 @@ class AdvisorService:
         self.store.update_plan(int(plan_id), markdown=markdown,
                                name=(name or "").strip() or None)
 
+    def plan_results(self, key: str, plan_id: int) -> str:
+        """How a saved plan's campaign did, measured on a dataset (the shop's export from
+        after the campaign), in words: treated customers against the holdout."""
+        from langchain_core.tools import ToolException
+
+        from .offline import ANSWERS
+        from .tools import ToolFunctions
+
+        context = self.advisor(key).context
+        try:
+            payload = json.loads(ToolFunctions(context).campaign_results(int(plan_id)))
+        except ToolException as exc:
+            raise DataError(str(exc)) from None
+        return ANSWERS["campaign_results"](payload)
+
     def export_plan(self, plan_id: int) -> tuple[Path, Path]:
         """The plan's Markdown and audience CSV, written under ``ADVISOR_HOME/exports``."""
         return self.store.export_plan(int(plan_id), self.exports)

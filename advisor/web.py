@@ -248,7 +248,10 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                 with gr.Row():
                     save_button = gr.Button("Save plan", variant="primary", elem_id="save")
                     export_button = gr.Button("Export Markdown and audience CSV")
+                    results_button = gr.Button("How did it do? (measured on the current "
+                                               "dataset)", elem_id="plan-results-button")
                 plan_status = gr.HTML()
+                plan_results = gr.Markdown(elem_id="plan-results")
                 exports = gr.File(label="Exported files", file_count="multiple",
                                   interactive=False, height=120)
                 plans = gr.Dataframe(label="Saved plans (select a row to open it)",
@@ -422,6 +425,18 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     _ok(f"Exported plan {current}: {markdown_path.name}, {csv_path.name}.")]
 
         export_button.click(on_export, [plan_id], [exports, plan_status], api_name="export_plan")
+
+        def on_results(key: str, current: int | None) -> list[Any]:
+            if current is None:
+                return ["", _error("save the plan (or open a saved one) to measure it")]
+            try:
+                text = service.plan_results(key, current)
+            except RetentionError as exc:
+                return ["", _error(str(exc))]
+            return [text, _ok(f"Measured plan {current} on the current dataset.")]
+
+        results_button.click(on_results, [dataset_key, plan_id], [plan_results, plan_status],
+                             api_name="plan_results")
         app.load(service.plans, None, [plans], api_name="list_plans")
     return app
 

@@ -157,6 +157,10 @@ def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
     assert names == [f"plan-{plan_id}-sleepers-q1-audience.csv", f"plan-{plan_id}-sleepers-q1.md"]
     exported = app_home / "exports" / names[1]
     assert exported.read_text(encoding="utf-8").endswith("Edited.")
+    # measured on the data it was drafted on: nothing after it yet, and it says what to load
+    results, status = client.predict(api_name="/plan_results")
+    assert f"(plan {plan_id}, drafted on" in results and "cannot be measured yet" in results
+    assert f"Measured plan {plan_id}" in status
 
 
 def test_basic_auth_from_settings_guards_the_app(app_home, playbook_kb):

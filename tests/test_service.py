@@ -333,3 +333,20 @@ def test_a_workbook_with_several_sheets_asks_for_one(service, tmp_path):
         rows.to_excel(writer, sheet_name="2023", index=False)
         rows.to_excel(writer, sheet_name="2024", index=False)
     assert len(service.receive_upload(same).rows) == 4
+
+
+def test_a_plan_drafted_on_an_early_export_is_measured_on_the_later_one(service, tmp_path):
+    from analytics.sample import SAMPLE_SHOP_PATH
+
+    lines = pd.read_csv(SAMPLE_SHOP_PATH, dtype=str)
+    early = tmp_path / "shop until october.csv"
+    lines.loc[lines["order_date"] < "2025-11-01"].to_csv(early, index=False)
+    dataset = service.analyse_upload(service.receive_upload(early, early.name).path)
+    plan_id = service.save_draft(service.draft_plan(dataset.key, "Hibernating"))
+    # the export it was drafted on holds nothing after it; the later one holds 61 days
+    assert "cannot be measured yet" in service.plan_results(dataset.key, plan_id)
+    text = service.plan_results("sample", plan_id)
+    assert "treated customers ordered" in text
+    assert "(of its 90 days: the data end on 2025-12-31)" in text
+    with pytest.raises(DataError, match="no saved plan 999; the saved plans are"):
+        service.plan_results("sample", 999)
