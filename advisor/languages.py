@@ -95,6 +95,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "follow_up": "For a plan with {segment}'s own numbers (audience, offer, control group, "
                      'cost), ask: "draft a campaign for {segment}".',
         "saved": " (saved as plan {id})",
+        "lapsed_audience": "no order for {days}+ days",
         "why_discount": "- Why this discount: {text}.", "timing": "- Timing: {text}.",
         "kpi": "- KPI: order rate within {days} days from {baseline} to {target}; {n} "
                "customers per group detect that uplift.",
@@ -142,6 +143,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "follow_up": "如需基于 {segment} 自身数据（受众、优惠、对照组、成本）的方案，可以问："
                      '"给 {segment} 设计一个召回活动"。',
         "saved": "（已保存为方案 {id}）",
+        "lapsed_audience": "{days} 天以上未下单",
         "why_discount": "- 折扣依据：{text}", "timing": "- 发送时机：{text}",
         "kpi": "- KPI：{days} 天内下单率从 {baseline} 提升到 {target}；每组 {n} 位客户即可"
                "检测到该提升。",
@@ -193,6 +195,7 @@ PHRASES: dict[str, dict[str, str]] = {
                      "Angebot, Kontrollgruppe, Kosten) fragen Sie: "
                      '"Erstelle eine Kampagne für {segment}".',
         "saved": " (gespeichert als Plan {id})",
+        "lapsed_audience": "seit {days}+ Tagen ohne Bestellung",
         "why_discount": "- Warum dieser Rabatt: {text}.", "timing": "- Zeitpunkt: {text}.",
         "kpi": "- KPI: Bestellrate innerhalb von {days} Tagen von {baseline} auf {target}; {n} "
                "Kunden pro Gruppe erkennen diese Steigerung.",
@@ -247,6 +250,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "follow_up": "Pour un plan avec les chiffres de {segment} (audience, offre, groupe "
                      'témoin, coût), demandez : "Crée une campagne pour {segment}".',
         "saved": " (enregistré comme plan {id})",
+        "lapsed_audience": "sans commande depuis {days} jours ou plus",
         "why_discount": "- Pourquoi cette remise : {text}.", "timing": "- Calendrier : {text}.",
         "kpi": "- KPI : taux de commande sous {days} jours de {baseline} à {target} ; {n} "
                "clients par groupe détectent cette hausse.",
@@ -299,6 +303,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "follow_up": "Para un plan con las cifras de {segment} (audiencia, oferta, grupo de "
                      'control, coste), pregunta: "Crea una campaña para {segment}".',
         "saved": " (guardado como plan {id})",
+        "lapsed_audience": "sin pedidos en {days} días o más",
         "why_discount": "- Por qué este descuento: {text}.", "timing": "- Momento: {text}.",
         "kpi": "- KPI: tasa de pedido en {days} días de {baseline} a {target}; {n} clientes "
                "por grupo detectan esa mejora.",
@@ -636,6 +641,11 @@ _PLAN_WORDS = _by_language({
         "das übliche Angebot des Segments",
         "l'offre habituelle du segment",
         "la oferta habitual del segmento"),
+    "the usual win-back offer": (
+        "常规召回优惠",
+        "das übliche Rückgewinnungsangebot",
+        "l'offre de reconquête habituelle",
+        "la oferta de recuperación habitual"),
     "half the gross margin": (
         "毛利率的一半",
         "die halbe Bruttomarge",

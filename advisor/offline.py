@@ -77,8 +77,11 @@ _DISTINCT = {" ".join(w for w in s.lower().split() if w not in _GENERIC): s for 
 def find_segment(text: str) -> str | None:
     """A segment named in free text: full names first, then synonyms, then typos."""
     # "revenue at risk", "at risk of churning" speak of churn, not of the At Risk segment
+    # and "I'm lost" is a feeling, not the Lost segment
     low = re.sub(r"(?:revenue|value|money|sales)\b[^.?!]{0,20}?\bat risk|at risk of"
-                 r"|(?<!价值)流失风险(?:最|较|很|更)?[高大]", " ",
+                 r"|(?<!价值)流失风险(?:最|较|很|更)?[高大]"
+                 r"|\b(?:i am|i'm|im|we are|we're|i feel|feeling)\s+(?:(?:a bit|a little|so"
+                 r"|totally|completely|quite|kind of|bit)\s+)?lost\b", " ",
                  text.lower())  # "how much revenue is at risk?", "流失风险最高的客户"
     # whole words, plural allowed: "new" is not "newsletter", "loyal" not "loyalty",
     # "at risk" not "what risk"
@@ -420,12 +423,16 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
         re.search(r"(?<!\w)(?:which|welche|quels|quelles|qué)(?!\w)(?! segment)", q)
         and segment) or bool(
         re.search(r"\bwhich(?:\s+[\w-]+){1,3}\s+(?:customers|clients|buyers|users)\b"
-                  r"|\b(?:best|top|most valuable)\s+(?:customers|clients|buyers)\b", q))
+                  r"|\b(?:best|top|most valuable)\s+(?:customers|clients|buyers)\b"
+                  r"|哪些\w{0,8}?(?:客户|用户|顾客)", q))
     if not asks_list or _has(q, "which segment", "what segment", "welches segment",
                              "quel segment", "qué segmento", "哪个用户群", "哪个群"):
         return None
     args: dict[str, Any] = {"top": int(top or 10)}
     if _has(q, *_RISK_WORDS):
+        # "which Loyal Customers / VIPs are at risk?": "at risk" says how they are, and
+        # the segment is the other one named (the At Risk segment when none is)
+        segment = find_segment(re.sub(r"\bat[ -]risk\b|(?<!高价值)流失风险", " ", q)) or segment
         if segment:
             args["segment"] = segment
         return Intent("at_risk_customers", [("at_risk_customers", args)])
@@ -456,16 +463,27 @@ def interpret(question: str) -> Intent:
         paid = float(zhe.group(1))
         cap = round(100 - (paid * 10 if paid < 10 else paid), 1)
     budget = _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)
-    # a coupon or discount for a segment: the plan sets the depth and says why
-    offer = bool(segment) and _has(q, "coupon", "discount", "voucher", "offer", "send ",
-                                   "gutschein", "rabatt", "remise", "réduction", "cupón",
-                                   "descuento", "优惠券", "折扣", "优惠") and not _has(
+    inactive = _inactive_days(q)
+    if inactive:  # "inactive" and "lapsed" say how long here, not the Hibernating or Lost segment
+        segment = find_segment(re.sub(r"\b(?:inactive|lapsed)\b", " ", q))
+    # a coupon or discount for a segment, or for who has not ordered for so long: the plan
+    # sets the depth and says why
+    offer = bool(segment or inactive) and _has(
+        q, "coupon", "discount", "voucher", "offer", "send ", "gutschein", "rabatt", "remise",
+        "réduction", "cupón", "descuento", "优惠券", "折扣", "优惠") and not _has(
         q, "how do", "how to", "how can", "design", "abuse", "如何", "怎么")
     # a message to write for a segment ("design a retention email for new customers")
     offer = offer or (bool(segment) and _has(
         q, "email", "e-mail", "sms", "newsletter", "message") and _has(
         q, "design", "write", "create", "compose", "make") and not _has(
         q, "how do", "how to", "how can", "如何", "怎么"))
+    if _has(q, "measure", "evaluat", "衡量", "评估", "messe", "mesur", "medir", "mido") and _has(
+            q, "how do", "how to", "how can", "how should", "wie ", "comment", "cómo",
+            "como ", "如何", "怎么") and _has(q, *_CAMPAIGN_WORDS, "promotion", "offer",
+                                            "email", "e-mail", "newsletter", "aktion"):
+        # how to measure a campaign: the playbook says (how one did: campaign_results)
+        return Intent("playbook_search", [("playbook_search", {
+            "query": question, **({"segment": segment} if segment else {})})])
     if (_has(q, *_CAMPAIGN_WORDS) or _word(q, "plan", "aktion")) and (_has(
             q, *_RESULT_WORDS) or re.search(
             r"\b(?:did|has|have)\b.*\b(?:work|succeed|pay off|help)", q)) and not _has(
@@ -477,6 +495,8 @@ def interpret(question: str) -> Intent:
     if offer or _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for",
                      "kampagne", "campagne", "campaña", "活动", "召回", "方案"):
         args: dict[str, Any] = {"segment": segment or "At Risk"}
+        if inactive:  # "a coupon for customers who haven't ordered in 90 days"
+            args = {"inactive_days": inactive, **({"segment": segment} if segment else {})}
         if cap is not None:
             args["discount_cap"] = cap / 100
         if budget is not None:
@@ -519,12 +539,10 @@ def interpret(question: str) -> Intent:
         return by
     if products := _products(q, segment):
         return products
-    if inactive := _inactive_days(q):  # who has not ordered for so long, and how many
-        # "inactive" and "lapsed" say how long here, not the Hibernating or Lost segment
-        named = find_segment(re.sub(r"\b(?:inactive|lapsed)\b", " ", q))
+    if inactive:  # who has not ordered for so long, and how many
         args = {"top": int(top or 10), "inactive_days": inactive}
         return Intent("at_risk_customers", [("at_risk_customers", {
-            **args, **({"segment": named} if named else {})})])
+            **args, **({"segment": segment} if segment else {})})])
     if _has(q, *_ONCE_WORDS):  # one-time buyers (how many), the most at risk first
         return Intent("at_risk_customers", [("at_risk_customers", {
             "top": int(top or 10), "one_order_only": True,
@@ -1025,8 +1043,13 @@ def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
 
 def _answer_plan(r: dict[str, Any], lang: str = "en") -> str:
     saved = "" if r.get("plan_id") is None else say(lang, "saved", id=r["plan_id"])
+    name = segment_name(r["segment"], lang)
+    if r.get("inactive_days"):  # "No order for 90+ days", "At Risk, no order for 120+ days"
+        lapsed = say(lang, "lapsed_audience", days=r["inactive_days"])
+        within = segment_name(r.get("audience_segment"), lang)
+        name = f"{within}, {lapsed}" if within else lapsed[:1].upper() + lapsed[1:]
     text = _templates(lang)["campaign_plan"].format(
-        segment=segment_name(r["segment"], lang), saved=saved,
+        segment=name, saved=saved,
         offer=plan_text(r["offer"], lang), discount=f"{r['discount']:.0%}",
         treatment=f"{r['treatment_size']:,}", holdout=f"{r['holdout_size']:,}",
         channel=plan_text(r["channel"], lang), days=r["send_within_days"],

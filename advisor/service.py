@@ -477,11 +477,13 @@ class AdvisorService:
         rfm = rfm.loc[rfm["kind"] == "rfm"].sort_values("revenue_at_risk", ascending=False)
         return rfm["segment"].astype(str).tolist()
 
-    def draft_plan(self, key: str, segment: str, discount_cap: float | None = None,
+    def draft_plan(self, key: str, segment: str | None, discount_cap: float | None = None,
                    budget: float | None = None, channel: str | None = None,
-                   language: str | None = None) -> Draft:
+                   language: str | None = None, inactive_days: int | None = None) -> Draft:
         """A plan for a segment under the constraints (cap as a share or a percentage),
-        its message copy in ``language`` (English by default)."""
+        its message copy in ``language`` (English by default); with ``inactive_days``, for
+        the customers with no order for that long or longer (of the segment, if one is
+        given: "" or None for all)."""
         from langchain_core.tools import ToolException
 
         advisor = self.advisor(key)
@@ -489,7 +491,8 @@ class AdvisorService:
             plan, audience = draft_campaign(advisor.context, segment,
                                             discount_cap=discount_cap or None,
                                             budget=budget or None, channel=channel or None,
-                                            language=language or None)
+                                            language=language or None,
+                                            inactive_days=inactive_days or None)
         except ToolException as exc:
             raise DataError(str(exc)) from None
         a = advisor.context.analysis

@@ -699,11 +699,13 @@ class ToolFunctions:
             {"source": p.source, "title": p.title, "section": p.section,
              "text": p.text[:700]} for p in hits]})
 
-    def campaign_plan(self, segment: str, discount_cap: float | None = None,
+    def campaign_plan(self, segment: str | None = None, discount_cap: float | None = None,
                       budget: float | None = None, channel: str | None = None,
-                      language: str | None = None, save: bool = True) -> str:
+                      language: str | None = None, inactive_days: int | None = None,
+                      save: bool = True) -> str:
         payload, audience = draft_campaign(self.ctx, segment, discount_cap=discount_cap,
-                                           budget=budget, channel=channel, language=language)
+                                           budget=budget, channel=channel, language=language,
+                                           inactive_days=inactive_days)
         if save and self.ctx.store is not None:
             payload["plan_id"] = self.ctx.store.save_plan(
                 payload, audience, name=f"{payload['segment']}: {payload['offer']}",
@@ -782,16 +784,18 @@ _LANGUAGE_NAMES = {"english": "en", "chinese": "zh", "中文": "zh", "german": "
                    "spanish": "es", "español": "es", "espanol": "es"}
 
 
-def draft_campaign(context: AdvisorContext, segment: str, *,
+def draft_campaign(context: AdvisorContext, segment: str | None, *,
                    discount_cap: float | None = None, budget: float | None = None,
-                   channel: str | None = None, language: str | None = None
-                   ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """A campaign plan for a segment (typed as people type it), with playbook citations
+                   channel: str | None = None, language: str | None = None,
+                   inactive_days: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A campaign plan for a segment (typed as people type it), or for the customers with no
+    order for ``inactive_days`` or more (of the segment, if both), with playbook citations
     and message copy (in ``language``: en, zh, de, fr or es; English by default); returns
     the JSON-ready plan and its audience (not saved).
 
     A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints, an
-    unknown segment or language raise a ``ToolException`` that names the fix.
+    unknown segment or language, or neither a segment nor days raise a ``ToolException``
+    that names the fix.
     """
     language = (language or "en").strip().lower()
     language = _LANGUAGE_NAMES.get(language, language.split("-")[0])  # "Chinese", "zh-CN"
@@ -799,18 +803,25 @@ def draft_campaign(context: AdvisorContext, segment: str, *,
         raise ToolException(f"no message copy in language {language!r}; choose one of "
                             f"{', '.join(COPY_LANGUAGES)}")
     analysis = context.analysis
-    segment = resolve_segment(segment, sorted(analysis.customers["rfm_segment"]
-                                              .astype(str).unique()))
+    if segment is not None and not str(segment).strip():
+        segment = None  # "" from a form or a model: no segment
+    if segment is not None:
+        segment = resolve_segment(segment, sorted(analysis.customers["rfm_segment"]
+                                                  .astype(str).unique()))
     if discount_cap is not None and discount_cap >= 1:
         discount_cap = discount_cap / 100
     try:
-        plan = plan_campaign(analysis.customers, segment, horizon_days=analysis.horizon_days,
+        plan = plan_campaign(analysis.customers, segment, inactive_days=inactive_days,
+                             horizon_days=analysis.horizon_days,
                              constraints=Constraints(discount_cap=discount_cap,
                                                      budget=budget, channel=channel))
     except (ValueError, UnknownSegmentError) as exc:
         raise ToolException(str(exc)) from exc
     payload = plan.to_dict()
-    payload["citations"] = _citations(context, plan.tactic, plan.offer, segment)
+    # an audience by days without an order: its days, and the segment it was taken from
+    payload["inactive_days"] = int(inactive_days) if inactive_days else None
+    payload["audience_segment"] = segment
+    payload["citations"] = _citations(context, plan.tactic, plan.offer, plan.segment)
     payload["language"] = language
     payload["subject"], payload["body"] = campaign_copy(payload, language)
     audience = plan.audience
@@ -928,7 +939,10 @@ _DESCRIPTIONS = {
                     "for a retention uplift (share, e.g. 0.05), holdout size.",
     "playbook_search": "Search the retention playbook; returns passages with their source "
                        "to cite. Optional segment to prefer passages for it.",
-    "campaign_plan": "Draft and save a campaign plan for a segment: audience, offer and "
+    "campaign_plan": "Draft and save a campaign plan for a segment, or for the customers "
+                     "with no order for inactive_days or more ('send a coupon to customers "
+                     "who haven't ordered in 90 days': 90; with a segment, those of it): "
+                     "audience, offer and "
                      "depth (bounded by discount_cap as a share, e.g. 0.1, and budget), "
                      "channel, timing, control group and sample size, KPI targets, cost, "
                      "playbook citations, and message copy in language (en, zh, de, fr or "

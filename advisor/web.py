@@ -49,6 +49,8 @@ MARKETER_EXAMPLES = [
     "How did the campaign do?",
 ]
 CHANNELS = ["segment default", "email", "sms", "push", "app inbox", "direct mail"]
+# The segment choice of a plan whose audience is chosen by days without an order only
+ALL_CUSTOMERS = "All customers"
 # The languages of a plan's message copy, as (label, code)
 COPY_LANGUAGE_CHOICES = [("English", "en"), ("中文", "zh"), ("Deutsch", "de"),
                          ("Français", "fr"), ("Español", "es")]
@@ -144,7 +146,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
         segments = service.segments(key)
         return [key, header(key), gr.Dropdown(choices=choices, value=key),
                 service.dataset_summary(key), service.cleaning_report(key),
-                gr.Dropdown(choices=segments, value=segments[0] if segments else None)]
+                gr.Dropdown(choices=[*segments, ALL_CUSTOMERS],
+                            value=segments[0] if segments else None)]
 
     with gr.Blocks(title="Retention Advisor") as app:
         stored = gr.BrowserState({"session": "", "dataset": ""},
@@ -229,7 +232,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
             with gr.Tab("Campaigns", id="campaigns"):
                 with gr.Row():
                     default_segments = service.segments(service.default_key())
-                    segment = gr.Dropdown(label="Segment", choices=default_segments,
+                    segment = gr.Dropdown(label="Segment",
+                                          choices=[*default_segments, ALL_CUSTOMERS],
                                           value=default_segments[0], scale=2,
                                           allow_custom_value=True, elem_id="segment")
                     cap = gr.Slider(0, 50, value=0, step=1, label="Discount cap % (0: none)")
@@ -237,6 +241,9 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     channel = gr.Dropdown(CHANNELS, value=CHANNELS[0], label="Channel")
                     copy_language = gr.Dropdown(COPY_LANGUAGE_CHOICES, value="en",
                                                 label="Message copy in")
+                    inactive = gr.Number(value=0, minimum=0, precision=0,
+                                         label="No order for at least (days; 0: any)",
+                                         elem_id="inactive-days")
                 draft_button = gr.Button("Draft plan", variant="primary", elem_id="draft")
                 draft_state = gr.State(None)
                 plan_id = gr.State(None)
@@ -364,13 +371,14 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
 
         # -- campaigns ---------------------------------------------------------------------
         def on_draft(key: str, segment_name: str, cap_pct: float, budget_value: float,
-                     channel_name: str, language: str | None = None) -> list[Any]:
+                     channel_name: str, language: str | None = None,
+                     inactive_days: float | None = None) -> list[Any]:
             try:
                 draft = service.draft_plan(
-                    key, segment_name or "", discount_cap=(cap_pct or 0) / 100 or None,
-                    budget=budget_value or None,
+                    key, "" if segment_name == ALL_CUSTOMERS else segment_name or "",
+                    discount_cap=(cap_pct or 0) / 100 or None, budget=budget_value or None,
                     channel=None if channel_name == CHANNELS[0] else channel_name,
-                    language=language or None)
+                    language=language or None, inactive_days=int(inactive_days or 0) or None)
             except RetentionError as exc:
                 return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                         _error(str(exc))]
@@ -379,7 +387,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     _ok(f"Drafted a plan for {draft.plan['segment']} "
                         f"({draft.plan['audience_size']:,} customers). Edit it, then save.")]
 
-        draft_button.click(on_draft, [dataset_key, segment, cap, budget, channel, copy_language],
+        draft_button.click(on_draft, [dataset_key, segment, cap, budget, channel, copy_language,
+                                      inactive],
                            [draft_state, plan_id, plan_name, editor, rendered, plan_status],
                            api_name="draft_plan")
         editor.change(lambda text: text, [editor], [rendered], api_name=False)

@@ -1,6 +1,6 @@
-"""Campaign plan skeletons: who to target in a segment, with which offer, when, and how to
-measure it. Everything here is numbers from the analysis; the advisor adds words and
-playbook citations on top.
+"""Campaign plan skeletons: who to target in a segment (or among the customers who have not
+ordered for so many days), with which offer, when, and how to measure it. Everything here is
+numbers from the analysis; the advisor adds words and playbook citations on top.
 
 The rules are data (:data:`DEFAULT_PLAYS`, :class:`Constraints`): a play per segment says
 the goal, the offer and its usual depth and channel; the depth is then bounded by the
@@ -10,7 +10,7 @@ caller's discount cap, by the margin, and by the audience's predicted value.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -21,10 +21,12 @@ from .experiments import assign_holdout, sample_size_two_proportions
 
 __all__ = [
     "DEFAULT_PLAYS",
+    "LAPSED_PLAY",
     "CampaignPlan",
     "Constraints",
     "Play",
     "UnknownSegmentError",
+    "lapsed_label",
     "plan_campaign",
 ]
 
@@ -72,6 +74,11 @@ DEFAULT_PLAYS: Mapping[str, Play] = {
 }
 _FALLBACK_PLAY = Play("retain the segment", "personalised offer", 0.10, "email", "retention",
                       0.04)
+#: The play for an audience chosen by how long it has gone without an order ("no order for
+#: 90 days"), whichever segments it spans; its expected uplift is its members' segments'
+#: (see :func:`plan_campaign`).
+LAPSED_PLAY = Play("win back customers who stopped ordering", "win-back coupon", 0.15, "email",
+                   "win-back", 0.0)
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,9 @@ class CampaignPlan:
 
 def _bounded_discount(play: Play, constraints: Constraints, aov: float,
                       clv: float) -> tuple[float, str]:
-    bounds = {"the segment's usual offer": play.depth,
+    usual = "the usual win-back offer" if play.goal == LAPSED_PLAY.goal \
+        else "the segment's usual offer"
+    bounds = {usual: play.depth,
               "half the gross margin": constraints.margin * constraints.max_share_of_margin}
     if constraints.discount_cap is not None:
         bounds["your discount cap"] = constraints.discount_cap
@@ -167,24 +176,72 @@ def _timing(audience: pd.DataFrame, horizon_days: int) -> tuple[int, str]:
     return min(days, horizon_days), why
 
 
+def lapsed_label(inactive_days: int, segment: str | None = None) -> str:
+    """The name of an audience chosen by days without an order: "No order for 90+ days",
+    "At Risk, no order for 120+ days"."""
+    return f"{segment}, no order for {inactive_days}+ days" if segment \
+        else f"No order for {inactive_days}+ days"
+
+
+def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int | None,
+              plays: Mapping[str, Play], segment_column: str
+              ) -> tuple[pd.DataFrame, Play, str, str]:
+    """The customers a plan targets, its play, its name and its definition in words."""
+    names = sorted(customers[segment_column].astype(str).unique())
+    if segment is None and inactive_days is None:
+        raise ValueError("choose a segment, or a number of days without an order "
+                         f"(inactive_days), for the campaign's audience; segments: "
+                         f"{', '.join(names)}")
+    if segment is not None and segment not in names:
+        raise UnknownSegmentError(f"no segment {segment!r}; choose one of {', '.join(names)}")
+    audience = customers if segment is None \
+        else customers.loc[customers[segment_column].astype(str) == segment]
+    if inactive_days is None:
+        return (audience.copy(), plays.get(str(segment), _FALLBACK_PLAY), str(segment),
+                f"customers in the RFM segment {segment!r}")
+    if inactive_days < 1 or inactive_days != int(inactive_days):
+        raise ValueError(f"inactive_days must be a whole number of days of 1 or more, got "
+                         f"{inactive_days}")
+    days = int(inactive_days)
+    lapsed = audience.loc[audience["recency_days"] >= days].copy()
+    scope = f" in the RFM segment {segment!r}" if segment else ""
+    if lapsed.empty:
+        longest = float(audience["recency_days"].max()) if len(audience) else 0.0
+        raise ValueError(f"no customer{scope} has gone {days} days without an order (the "
+                         f"longest is {longest:.0f} days); choose fewer days")
+    if segment is not None:
+        play = plays.get(segment, _FALLBACK_PLAY)
+    else:  # a mix of segments: expect what their own plays expect, member-weighted
+        uplift = lapsed[segment_column].astype(str).map(
+            lambda name: plays.get(name, _FALLBACK_PLAY).expected_uplift).mean()
+        play = replace(LAPSED_PLAY, expected_uplift=round(float(uplift), 3))
+    return (lapsed, play, lapsed_label(days, segment),
+            f"customers with no order for {days} days or more{scope}")
+
+
 def plan_campaign(
     customers: pd.DataFrame,
-    segment: str,
+    segment: str | None = None,
     *,
+    inactive_days: int | None = None,
     horizon_days: int = 90,
     constraints: Constraints | None = None,
     plays: Mapping[str, Play] = DEFAULT_PLAYS,
     segment_column: str = "rfm_segment",
     seed: int = 0,
 ) -> CampaignPlan:
-    """A plan for every customer of ``segment`` in the analysis' customers frame."""
+    """A plan for every customer of ``segment`` in the analysis' customers frame, or for
+    every customer with no order for ``inactive_days`` or more (of ``segment``, if both
+    are given).
+
+    An inactivity audience spans segments: it gets the win-back play
+    (:data:`LAPSED_PLAY`), aiming for the uplift its members' own segments' plays aim for on
+    average; its plan is named by :func:`lapsed_label` ("No order for 90+ days").
+    """
     constraints = constraints or Constraints()
-    names = sorted(customers[segment_column].astype(str).unique())
-    if segment not in names:
-        raise UnknownSegmentError(f"no segment {segment!r}; choose one of {', '.join(names)}")
-    audience = customers.loc[customers[segment_column].astype(str) == segment].copy()
+    audience, play, segment, definition = _audience(customers, segment, inactive_days, plays,
+                                                    segment_column)
     audience = audience.sort_values("revenue_at_risk", ascending=False)
-    play = plays.get(segment, _FALLBACK_PLAY)
     aov = float(audience["avg_order_value"].mean())
     clv = float(audience["predicted_clv"].mean())
     discount, why_discount = _bounded_discount(play, constraints, aov, clv)
@@ -227,7 +284,7 @@ def plan_campaign(
         segment=segment,
         goal=play.goal,
         tactic=play.tactic,
-        audience_definition=f"customers in the RFM segment {segment!r}{within_budget}",
+        audience_definition=f"{definition}{within_budget}",
         audience_size=len(audience),
         treatment_size=treated,
         holdout_size=holdout,

@@ -253,6 +253,26 @@ def test_memory_is_kept_per_session(context):
     ("list Champions with no order for 60 days", "at_risk_customers",
      {"top": 10, "inactive_days": 60, "segment": "Champions"}),
     ("超过90天没下单的客户", "at_risk_customers", {"top": 10, "inactive_days": 90}),
+    # a coupon for them: a plan for that audience, whichever segments it spans
+    ("Send a 15% off coupon to customers who haven't ordered in 90 days", "campaign_plan",
+     {"inactive_days": 90, "discount_cap": 0.15}),
+    ("send a coupon to At Risk customers who haven't ordered in 120 days", "campaign_plan",
+     {"inactive_days": 120, "segment": "At Risk"}),
+    ("给超过90天没下单的客户发一张9折优惠券", "campaign_plan",
+     {"inactive_days": 90, "discount_cap": 0.1, "language": "zh"}),
+    ("Schick einen Gutschein an Kunden, die seit 3 Monaten nicht bestellt haben",
+     "campaign_plan", {"inactive_days": 90, "language": "de"}),
+    # "at risk" says how the customers named are; the At Risk segment when none is
+    ("which Loyal Customers are at risk?", "at_risk_customers",
+     {"top": 10, "segment": "Loyal Customers"}),
+    ("which VIPs are at risk?", "at_risk_customers", {"top": 10, "segment": "Champions"}),
+    ("哪些忠诚客户有流失风险？", "at_risk_customers", {"top": 10, "segment": "Loyal Customers"}),
+    ("which customers are at risk?", "at_risk_customers", {"top": 10, "segment": "At Risk"}),
+    # how to measure a campaign is the playbook's (how one did is campaign_results)
+    ("How do I measure a campaign?", "playbook_search",
+     {"query": "How do I measure a campaign?"}),
+    ("Wie messe ich den Erfolg einer Kampagne?", "playbook_search",
+     {"query": "Wie messe ich den Erfolg einer Kampagne?"}),
     ("Welche Kunden haben seit 3 Monaten nicht bestellt?", "at_risk_customers",
      {"top": 10, "inactive_days": 90}),
     ("Quels clients n'ont pas commandé depuis 2 mois ?", "at_risk_customers",
@@ -363,9 +383,11 @@ def test_offline_model_picks_tools_and_arguments(question, tool, args):
     assert intent.calls == [(tool, args)]
 
 
-@pytest.mark.parametrize("question", ["what's new?", "what is the potential here?"])
+@pytest.mark.parametrize("question", ["what's new?", "what is the potential here?",
+                                      "I'm a bit lost, what can you do?", "I am lost"])
 def test_a_common_word_alone_asks_for_no_segments_numbers(question):
-    # "new" and "potential" say New Customers and Potential Loyalists only with more words
+    # "new" and "potential" say New Customers and Potential Loyalists only with more words;
+    # "I'm lost" is a feeling, not the Lost segment
     assert interpret(question).kind == "help"
 
 
@@ -1343,3 +1365,34 @@ def test_a_campaign_is_not_measured_on_another_shops_data(tmp_path, sample_analy
         "was the last campaign successful?")
     assert result.tool_calls[0]["result"]["measured"] is False
     assert "only 0 of its 10 customers are in them" in result.answer
+
+
+def test_a_coupon_for_customers_without_an_order_for_so_long_is_a_saved_plan_for_them(
+        tmp_path, sample_analysis):
+    from advisor.storage import PlanStore
+
+    store = PlanStore(tmp_path)
+    advisor = Advisor(AdvisorContext(sample_analysis, store=store), OFFLINE)
+    result = advisor.ask("Send a 15% off coupon to customers who haven't ordered in 90 days")
+    plan = result.tool_calls[0]["result"]
+    customers = sample_analysis.customers
+    lapsed = customers.index[customers["recency_days"] >= 90].astype(str)
+    assert plan["audience_size"] == len(lapsed) and plan["discount"] <= 0.15
+    # every such customer, whatever their segment, is in the saved list, in a group
+    audience = store.plan_audience(plan["plan_id"])
+    assert sorted(audience.index) == sorted(lapsed)
+    assert set(audience["group"]) == {"treatment", "holdout"}
+    assert customers.loc[lapsed, "rfm_segment"].nunique() > 1
+    assert store.get_plan(plan["plan_id"]).segment == "No order for 90+ days"
+    assert result.answer.startswith(
+        f"I drafted a plan for **No order for 90+ days** (saved as plan {plan['plan_id']}): "
+        f"win-back coupon at **{plan['discount']:.0%} off** to {plan['treatment_size']:,} "
+        "customers")
+    german = advisor.ask("Schick einen Gutschein an Kunden, die seit 3 Monaten nicht "
+                         "bestellt haben")
+    assert "**Seit 90+ Tagen ohne Bestellung**" in german.answer
+    assert "das übliche Rückgewinnungsangebot 15%" in german.answer
+    # more days than any customer has gone without an order: what to change
+    longest = int(customers["recency_days"].max())
+    none = advisor.ask(f"send a coupon to customers who haven't ordered in {longest + 1} days")
+    assert f"the longest is {longest} days); choose fewer days" in none.answer

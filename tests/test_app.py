@@ -137,6 +137,11 @@ def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
     _, german, _, _ = client.predict("Hibernating", 12, 0, "segment default", "de",
                                      api_name="/draft_plan")
     assert "Wir vermissen Sie" in german  # the message copy in the language chosen
+    # an audience by days without an order, across segments
+    lapsed_name, lapsed, _, _ = client.predict(
+        "All customers", 0, 0, "segment default", "en", 120, api_name="/draft_plan")
+    assert lapsed_name.startswith("No order for 120+ days")
+    assert "customers with no order for 120 days or more" in lapsed
     name, markdown, _, status = client.predict(
         "Hibernating", 12, 0, "segment default", "en", api_name="/draft_plan")
     assert name.startswith("Hibernating") and "# Campaign plan: Hibernating" in markdown

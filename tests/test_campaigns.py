@@ -2,7 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.campaigns import Constraints, UnknownSegmentError, plan_campaign
+from analytics.campaigns import (
+    DEFAULT_PLAYS,
+    Constraints,
+    UnknownSegmentError,
+    plan_campaign,
+)
 
 
 @pytest.fixture
@@ -70,3 +75,35 @@ def test_unknown_segment_lists_the_valid_ones(customers):
 def test_bad_constraints_are_rejected():
     with pytest.raises(ValueError, match="discount_cap"):
         Constraints(discount_cap=10)
+
+
+def test_an_audience_by_days_without_an_order_spans_segments_with_their_uplift(customers):
+    # 300 Champions have not ordered for 120 days either: they join the 2,000 At Risk
+    lapsed = customers.assign(recency_days=np.where(np.arange(len(customers)) < 2300,
+                                                    customers["recency_days"].clip(lower=120),
+                                                    10))
+    plan = plan_campaign(lapsed, inactive_days=120)
+    who = lapsed.index[lapsed["recency_days"] >= 120]
+    assert sorted(plan.audience.index) == sorted(who) and plan.audience_size == 2300
+    assert plan.segment == "No order for 120+ days"
+    assert plan.audience_definition == "customers with no order for 120 days or more"
+    assert plan.tactic == "win-back" and plan.offer == "win-back coupon"
+    # the uplift aimed for is what the members' own segments' plays aim for, on average
+    expected = (2000 * DEFAULT_PLAYS["At Risk"].expected_uplift
+                + 300 * DEFAULT_PLAYS["Champions"].expected_uplift) / 2300
+    assert plan.target_retention - plan.baseline_retention == pytest.approx(expected, abs=1e-3)
+    assert "the usual win-back offer 15%" in plan.discount_rationale
+    # with a segment, only its customers that long without an order, on its own play
+    narrowed = plan_campaign(lapsed, "Champions", inactive_days=120)
+    assert narrowed.audience_size == 300 and narrowed.tactic == "vip-care"
+    assert narrowed.segment == "Champions, no order for 120+ days"
+    assert "the segment's usual offer" in narrowed.discount_rationale
+
+
+def test_an_audience_by_days_says_what_to_change_when_it_cannot_be_planned(customers):
+    with pytest.raises(ValueError, match=r"the longest is 200 days\); choose fewer days"):
+        plan_campaign(customers, inactive_days=365)
+    with pytest.raises(ValueError, match="whole number of days of 1 or more"):
+        plan_campaign(customers, inactive_days=0)
+    with pytest.raises(ValueError, match="choose a segment, or a number of days without an order"):
+        plan_campaign(customers)

@@ -157,6 +157,24 @@ def test_plans_are_drafted_edited_saved_and_survive_a_restart(service, home, tmp
         service.draft_plan("sample", "nobody")
 
 
+def test_a_plan_for_customers_without_an_order_for_so_long_is_saved_with_them(service):
+    customers = service.analysis("sample").customers
+    draft = service.draft_plan("sample", "", inactive_days=120, discount_cap=10)
+    lapsed = customers.index[customers["recency_days"] >= 120].astype(str)
+    assert sorted(draft.audience.index) == sorted(lapsed)
+    assert draft.plan["segment"] == "No order for 120+ days" and draft.plan["discount"] <= 0.1
+    assert "customers with no order for 120 days or more: **" in draft.markdown
+    plan_id = service.save_draft(draft)
+    listed = service.plans()
+    assert listed.loc[listed["id"] == plan_id, "segment"].item() == "No order for 120+ days"
+    at_risk = service.draft_plan("sample", "At Risk", inactive_days=120)
+    assert set(at_risk.audience.index) == set(
+        customers.index[(customers["recency_days"] >= 120)
+                        & (customers["rfm_segment"] == "At Risk")].astype(str))
+    with pytest.raises(DataError, match="choose a segment, or a number of days"):
+        service.draft_plan("sample", "")
+
+
 def test_a_plan_for_a_shop_keyed_by_email_exports_the_addresses_after_a_restart(
         service, home, tmp_path):
     rows = [{"Name": f"#{1000 + 4 * i + j}", "Email": f"Person{i}@Example.com",
