@@ -76,7 +76,7 @@ def serve(data: Path | None, host: str | None, port: int | None) -> None:
 
 @cli.group()
 def plans() -> None:
-    """Saved campaign plans: list, show, export."""
+    """Saved campaign plans: list, show, export, and how one did."""
 
 
 def _store() -> PlanStore:
@@ -120,6 +120,37 @@ def plans_export(plan_id: int, out_dir: Path) -> None:
     """Export plan PLAN_ID as Markdown and its audience as CSV."""
     markdown, audience = _store().export_plan(plan_id, out_dir)
     click.echo(f"Wrote {markdown} and {audience}")
+
+
+@plans.command("results")
+@click.argument("plan_id", type=int)
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="The shop's order log after the campaign ran (default: ADVISOR_DATA, "
+                   "else the sample shop).")
+@click.option("--json", "as_json", is_flag=True, help="Print the measurement as JSON.")
+def plans_results(plan_id: int, data: Path | None, as_json: bool) -> None:
+    """How plan PLAN_ID's campaign did: its treated customers against its holdout, from
+    their orders in the plan's horizon after it was drafted (in --data)."""
+    from langchain_core.tools import ToolException
+
+    from .offline import ANSWERS
+    from .storage import PlanStore
+    from .tools import AdvisorContext, ToolFunctions
+    from .workspace import load_analysis
+
+    settings = load_settings()
+    store = PlanStore(settings.home)
+    store.get_plan(plan_id)  # an unknown plan says so before the data are analysed
+    with Console(stderr=True).status("Analysing the shop"):
+        context = AdvisorContext(analysis=load_analysis(settings, data), store=store)
+    try:
+        payload = json.loads(ToolFunctions(context).campaign_results(plan_id))
+    except ToolException as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        Console().print(Markdown(ANSWERS["campaign_results"](payload)))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -77,3 +77,36 @@ def test_unknown_plan_is_one_clear_message(home):
     result = run(home, "plans", "show", "999")
     assert result.returncode == 1
     assert "999" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plans_results_measures_a_saved_plan_on_the_data(home, sample_analysis):
+    from advisor.storage import PlanStore
+
+    # a plan drafted a month before the data end, for the Hibernating customers then
+    customers = sample_analysis.customers
+    ids = customers.index[customers["rfm_segment"] == "Hibernating"].astype(str)
+    audience = pd.DataFrame({"group": ["holdout" if i % 5 == 0 else "treatment"
+                                       for i in range(len(ids))]},
+                            index=pd.Index(ids, name="customer_id"))
+    drafted = (sample_analysis.as_of - pd.Timedelta(days=30)).date()
+    plan_id = PlanStore(home).save_plan({"segment": "Hibernating", "horizon_days": 90},
+                                        audience, name="Hibernating: win-back",
+                                        source="sample_shop.csv.gz", as_of=str(drafted))
+    result = run(home, "plans", "results", str(plan_id), "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    orders = sample_analysis.orders
+    after = orders.loc[orders["order_date"] > pd.Timestamp(drafted), "customer_id"]
+    ordered = audience.index.isin(after.astype(str))
+    held = (audience["group"] == "holdout").to_numpy()
+    assert payload["measured"] is True and payload["observed_days"] == 30
+    assert payload["groups"]["treatment"]["ordered"] == int(ordered[~held].sum())
+    assert payload["groups"]["holdout"]["ordered"] == int(ordered[held].sum())
+    words = run(home, "plans", "results", str(plan_id))
+    assert words.returncode == 0, words.stderr
+    rate = payload["groups"]["treatment"]["rate"]
+    assert f"{rate:.1%} of the {int((~held).sum()):,} treated" in " ".join(words.stdout.split())
+
+    missing = run(home, "plans", "results", "999")
+    assert missing.returncode == 1
+    assert "999" in missing.stderr and "Traceback" not in missing.stderr
