@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["LANGUAGES", "cluster_label", "language", "orders", "plan_text", "reasons", "say",
-           "segment_name", "word"]
+__all__ = ["LANGUAGES", "cluster_label", "language", "local_numbers", "orders", "plan_text",
+           "reasons", "say", "segment_name", "word"]
 
 LANGUAGES = ("en", "zh", "de", "fr", "es")
 _TRANSLATED = LANGUAGES[1:]  # the order of a translation table's words
@@ -571,6 +571,32 @@ def orders(lang: str, n: Any) -> str:
 def word(lang: str, english: str) -> str:
     """A table header or ranking criterion in the answer's language."""
     return _WORDS.get(lang, {}).get(english, english)
+
+
+# How German, French and Spanish write 1,234.5 and 12.3%: (thousands, decimal, before "%")
+_SEPARATORS = {"de": (".", ",", ""), "es": (".", ",", ""), "fr": ("\u202f", ",", "\u202f")}
+# An English-written number: thousands with commas, decimals after a point; not a part of a
+# date (2025-10-31), an id or code (85123A, 004217 stay as they are), a version (1.4.7)
+_ENGLISH_NUMBER = re.compile(r"(?<![\w.,/:])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\w|[.,]\d)"
+                             r"(%?)")
+
+
+def local_numbers(text: str, lang: str) -> str:
+    """``text``'s numbers written as ``lang`` writes them: "2,090 customers" and "12.3%"
+    read "2.090" and "12,3%" in German and Spanish, "2 090" and "12,3 %" (narrow spaces) in
+    French; English and Chinese keep "2,090" and "12.3%"."""
+    if lang not in _SEPARATORS:
+        return text
+    thousands, decimal, before_percent = _SEPARATORS[lang]
+
+    def local(match: re.Match[str]) -> str:
+        whole, fraction, percent = match.groups()
+        if "," not in whole and not fraction:
+            return match.group(0)  # "90", "2025": nothing to write otherwise
+        return (whole.replace(",", thousands) + (decimal + fraction[1:] if fraction else "")
+                + (before_percent + percent if percent else ""))
+
+    return _ENGLISH_NUMBER.sub(local, text)
 
 
 def segment_name(name: str | None, lang: str) -> str | None:

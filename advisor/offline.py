@@ -38,6 +38,7 @@ from .languages import (
     ZH_SEGMENTS,
     cluster_label,
     language,
+    local_numbers,
     orders,
     plan_text,
     reasons,
@@ -1120,7 +1121,7 @@ class OfflineAdvisorModel(BaseChatModel):
                 continue
             payload = json.loads(str(message.content))
             parts.append(ANSWERS[str(message.name)](payload, lang))
-        return "\n\n".join(parts)
+        return local_numbers("\n\n".join(parts), lang)  # "2.090 Kunden", "12,3%"
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None,

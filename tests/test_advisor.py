@@ -419,7 +419,15 @@ def test_segment_names_typos_and_plain_words(text, segment):
     assert find_segment(text) == segment
 
 
-def _numbers(text: str) -> set[str]:
+def _numbers(text: str, lang: str = "en") -> set[str]:
+    """The numbers of an answer, written the English way ("2.090" and "12,3 %" of a German
+    or French answer read "2,090" and "12.3%")."""
+    if lang in ("de", "es", "fr"):
+        thousands = "\u202f" if lang == "fr" else "."
+        group = re.escape(thousands)
+        text = re.sub(rf"(?<![\w.,/:])(\d{{1,3}}(?:{group}\d{{3}})+|\d+)(,\d+)?(?!\w|[.,]\d)"
+                      r"\u202f?(%?)", lambda m: m[1].replace(thousands, ",")
+                      + ("." + m[2][1:] if m[2] else "") + m[3], text)
     return set(re.findall(r"\d(?:[\d,]*\d)?(?:\.\d+)?%?", text))
 
 
@@ -549,13 +557,33 @@ def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
         for name in (lang, "en"))
     assert own_words in other.answer and english_words not in other.answer
     # every number of the English answer, and no other but the template's own
-    assert _numbers(en.answer) <= _numbers(other.answer)
-    own = _numbers(" ".join(_literals(_templates(lang)[kind])))
-    assert _numbers(other.answer) - _numbers(en.answer) <= own
+    assert _numbers(en.answer) <= _numbers(other.answer, lang)
+    own = _numbers(" ".join(_literals(_templates(lang)[kind])), lang)
+    assert _numbers(other.answer, lang) - _numbers(en.answer) <= own
     if kind == "recommendations":  # why each product: the source in the language's words
         sources = {row["why"] for row in other.tool_calls[0]["result"]["recommendations"]}
         assert all(word(lang, source) in other.answer for source in sources)
         assert not any(f" {source} " in other.answer for source in sources)
+
+
+@pytest.mark.parametrize("lang, question, thousands, percent", [
+    ("de", "Wie viele Kunden haben wir?", ".", "%"),
+    ("fr", "Combien de clients avons-nous ?", "\u202f", "\u202f%"),
+    ("es", "¿Cuántos clientes tenemos?", ".", "%"),
+    ("en", "How many customers do we have?", ",", "%"),
+])
+def test_numbers_are_written_as_the_answers_language_writes_them(
+        context, sample_analysis, lang, question, thousands, percent):
+    # "2,090" reads as two customers and a fraction in German, French and Spanish
+    answer = Advisor(context, OFFLINE).ask(question).answer
+    k = sample_analysis.kpis
+    decimal = "." if lang == "en" else ","
+    revenue = f"{k['revenue']:,.2f}".replace(",", "_").replace(".", decimal)
+    assert f"**{k['customers']:,}**".replace(",", thousands) in answer
+    assert f"**{revenue.replace('_', thousands)}**" in answer
+    assert f"{k['avg_order_value']:.2f}".replace(".", decimal) in answer
+    assert re.search(rf"\d{re.escape(decimal)}\d{re.escape(percent)}", answer)
+    assert str(sample_analysis.orders["order_date"].max().date()) in answer  # dates stay
 
 
 # The English words of the churn reasons and cluster labels, none of which a translation keeps
