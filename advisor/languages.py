@@ -96,6 +96,7 @@ PHRASES: dict[str, dict[str, str]] = {
                      'cost), ask: "draft a campaign for {segment}".',
         "saved": " (saved as plan {id})",
         "lapsed_audience": "no order for {days}+ days",
+        "one_time_audience": "one-time buyers",
         "why_discount": "- Why this discount: {text}.", "timing": "- Timing: {text}.",
         "kpi": "- KPI: order rate within {days} days from {baseline} to {target}; {n} "
                "customers per group detect that uplift.",
@@ -144,6 +145,7 @@ PHRASES: dict[str, dict[str, str]] = {
                      '"给 {segment} 设计一个召回活动"。',
         "saved": "（已保存为方案 {id}）",
         "lapsed_audience": "{days} 天以上未下单",
+        "one_time_audience": "只下过一单的客户",
         "why_discount": "- 折扣依据：{text}", "timing": "- 发送时机：{text}",
         "kpi": "- KPI：{days} 天内下单率从 {baseline} 提升到 {target}；每组 {n} 位客户即可"
                "检测到该提升。",
@@ -196,6 +198,7 @@ PHRASES: dict[str, dict[str, str]] = {
                      '"Erstelle eine Kampagne für {segment}".',
         "saved": " (gespeichert als Plan {id})",
         "lapsed_audience": "seit {days}+ Tagen ohne Bestellung",
+        "one_time_audience": "Einmalkäufer",
         "why_discount": "- Warum dieser Rabatt: {text}.", "timing": "- Zeitpunkt: {text}.",
         "kpi": "- KPI: Bestellrate innerhalb von {days} Tagen von {baseline} auf {target}; {n} "
                "Kunden pro Gruppe erkennen diese Steigerung.",
@@ -251,6 +254,7 @@ PHRASES: dict[str, dict[str, str]] = {
                      'témoin, coût), demandez : "Crée une campagne pour {segment}".',
         "saved": " (enregistré comme plan {id})",
         "lapsed_audience": "sans commande depuis {days} jours ou plus",
+        "one_time_audience": "clients d'une seule commande",
         "why_discount": "- Pourquoi cette remise : {text}.", "timing": "- Calendrier : {text}.",
         "kpi": "- KPI : taux de commande sous {days} jours de {baseline} à {target} ; {n} "
                "clients par groupe détectent cette hausse.",
@@ -304,6 +308,7 @@ PHRASES: dict[str, dict[str, str]] = {
                      'control, coste), pregunta: "Crea una campaña para {segment}".',
         "saved": " (guardado como plan {id})",
         "lapsed_audience": "sin pedidos en {days} días o más",
+        "one_time_audience": "clientes de un solo pedido",
         "why_discount": "- Por qué este descuento: {text}.", "timing": "- Momento: {text}.",
         "kpi": "- KPI: tasa de pedido en {days} días de {baseline} a {target}; {n} clientes "
                "por grupo detectan esa mejora.",
@@ -672,6 +677,11 @@ _PLAN_WORDS = _by_language({
         "das übliche Rückgewinnungsangebot",
         "l'offre de reconquête habituelle",
         "la oferta de recuperación habitual"),
+    "the usual second-order offer": (
+        "常规第二单优惠",
+        "das übliche Angebot für die zweite Bestellung",
+        "l'offre habituelle pour la deuxième commande",
+        "la oferta habitual para el segundo pedido"),
     "half the gross margin": (
         "毛利率的一半",
         "die halbe Bruttomarge",

@@ -312,8 +312,9 @@ _UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months":
               "周": 7, "星期": 7, "个月": 30, "月": 30, "年": 365}
 _NO_ORDER = (r"(?:haven'?t|have not|hasn'?t|has not|didn'?t|did not|not|no|without)\s+"
              r"(?:\w+\s+)?(?:ordered|bought|purchased|order|orders|purchase|buy)"
-             r"|inactive|lapsed|nicht\s+(?:mehr\s+)?(?:bestellt|gekauft)|keine bestellung"
-             r"|pas\s+(?:\w+\s+)?(?:commandé|acheté)|aucune commande"
+             r"|inactive|lapsed|dormant|silent|quiet|\bgone\b"
+             r"|nicht\s+(?:mehr\s+)?(?:bestellt|gekauft)|keine bestellung|ohne bestellung"
+             r"|pas\s+(?:\w+\s+)?(?:commandé|acheté)|aucune commande|sans (?:commande|achat)"
              r"|sin\s+(?:comprar|pedir|pedidos?|compras?)|no\s+(?:han|ha)\s+(?:comprado|pedido)")
 
 
@@ -465,14 +466,17 @@ def interpret(question: str) -> Intent:
         cap = round(100 - (paid * 10 if paid < 10 else paid), 1)
     budget = _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)
     inactive = _inactive_days(q)
-    if inactive:  # "inactive" and "lapsed" say how long here, not the Hibernating or Lost segment
-        segment = find_segment(re.sub(r"\b(?:inactive|lapsed)\b", " ", q))
-    # a coupon or discount for a segment, or for who has not ordered for so long: the plan
-    # sets the depth and says why
-    offer = bool(segment or inactive) and _has(
-        q, "coupon", "discount", "voucher", "offer", "send ", "gutschein", "rabatt", "remise",
-        "réduction", "cupón", "descuento", "优惠券", "折扣", "优惠") and not _has(
-        q, "how do", "how to", "how can", "design", "abuse", "如何", "怎么")
+    if inactive:  # "inactive", "lapsed", "dormant" say how long here, not a segment
+        segment = find_segment(re.sub(r"\b(?:inactive|lapsed|dormant)\b", " ", q))
+    once = _has(q, *_ONCE_WORDS)  # one-time buyers
+    # a coupon or discount for a segment, or for who has not ordered for so long, or only
+    # once: the plan sets the depth and says why
+    offer = bool(segment or inactive or once) and (_has(
+        q, "coupon", "discount", "voucher", "offer", "send ", "give ", "% off", "gutschein",
+        "rabatt", "remise", "réduction", "cupón", "descuento", "优惠券", "折扣", "优惠")
+        or bool(re.match(r"(?:e-?mail|sms|text|message|contact|reach out to|target)\b", q))
+    ) and not _has(q, "how do", "how to", "how can", "design", "abuse", "如何", "怎么") and not (
+        re.search(r"\b(?:send|give|show|e-?mail|text)\s+(?:me|us)\b", q))  # "send me the list"
     # a message to write for a segment ("design a retention email for new customers")
     offer = offer or (bool(segment) and _has(
         q, "email", "e-mail", "sms", "newsletter", "message") and _has(
@@ -496,8 +500,10 @@ def interpret(question: str) -> Intent:
     if offer or _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for",
                      "kampagne", "campagne", "campaña", "活动", "召回", "方案"):
         args: dict[str, Any] = {"segment": segment or "At Risk"}
-        if inactive:  # "a coupon for customers who haven't ordered in 90 days"
-            args = {"inactive_days": inactive, **({"segment": segment} if segment else {})}
+        if inactive or once:  # "a coupon for customers who haven't ordered in 90 days"
+            args = {**({"inactive_days": inactive} if inactive else {}),
+                    **({"one_order_only": True} if once else {}),
+                    **({"segment": segment} if segment else {})}
         if cap is not None:
             args["discount_cap"] = cap / 100
         if budget is not None:
@@ -505,6 +511,8 @@ def interpret(question: str) -> Intent:
         for channel in ("email", "sms", "push", "app"):
             if channel in q:
                 args["channel"] = channel
+        if re.match(r"text\b", q):  # "text customers who ..."
+            args["channel"] = "sms"
         if (lang := language(question)) != "en":  # the message copy in the shop's language
             args["language"] = lang
         return Intent("campaign_plan", [("campaign_plan", args)])
@@ -540,8 +548,9 @@ def interpret(question: str) -> Intent:
         return by
     if products := _products(q, segment):
         return products
-    if inactive:  # who has not ordered for so long, and how many
-        args = {"top": int(top or 10), "inactive_days": inactive}
+    if inactive:  # who has not ordered for so long (of the one-time buyers), how many
+        args = {"top": int(top or 10), "inactive_days": inactive,
+                **({"one_order_only": True} if once else {})}
         return Intent("at_risk_customers", [("at_risk_customers", {
             **args, **({"segment": segment} if segment else {})})])
     if _has(q, *_ONCE_WORDS):  # one-time buyers (how many), the most at risk first
@@ -773,10 +782,14 @@ def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
+    scope = _scope(r["segment"], lang)
+    if r.get("inactive_days") and r.get("one_order_only"):  # both: say the one-time too
+        scope += "（" + say(lang, "one_time_audience") + "）" if lang == "zh" \
+            else " (" + say(lang, "one_time_audience") + ")"
     text = _templates(lang)["at_risk_inactive" if r.get("inactive_days") else
                             "at_risk_once" if r.get("one_order_only") else
                             "at_risk_customers"].format(
-        n=len(r["customers"]), scope=_scope(r["segment"], lang), horizon_days=r["horizon_days"],
+        n=len(r["customers"]), scope=scope, horizon_days=r["horizon_days"],
         days=r.get("inactive_days"), matching=f"{r['customers_in_scope']:,}")
     rows = [{**row, "churn_reasons": reasons(row.get("churn_reasons"), lang)}
             for row in r["customers"]]
@@ -1045,10 +1058,14 @@ def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
 def _answer_plan(r: dict[str, Any], lang: str = "en") -> str:
     saved = "" if r.get("plan_id") is None else say(lang, "saved", id=r["plan_id"])
     name = segment_name(r["segment"], lang)
-    if r.get("inactive_days"):  # "No order for 90+ days", "At Risk, no order for 120+ days"
-        lapsed = say(lang, "lapsed_audience", days=r["inactive_days"])
-        within = segment_name(r.get("audience_segment"), lang)
-        name = f"{within}, {lapsed}" if within else lapsed[:1].upper() + lapsed[1:]
+    if r.get("inactive_days") or r.get("one_order_only"):
+        # "No order for 90+ days", "At Risk, one-time buyers, no order for 120+ days"
+        parts = [segment_name(r.get("audience_segment"), lang) or "",
+                 say(lang, "one_time_audience") if r.get("one_order_only") else "",
+                 say(lang, "lapsed_audience", days=r["inactive_days"])
+                 if r.get("inactive_days") else ""]
+        name = ("、" if lang == "zh" else ", ").join(p for p in parts if p)
+        name = name[:1].upper() + name[1:]
     text = _templates(lang)["campaign_plan"].format(
         segment=name, saved=saved,
         offer=plan_text(r["offer"], lang), discount=f"{r['discount']:.0%}",

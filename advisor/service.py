@@ -479,11 +479,12 @@ class AdvisorService:
 
     def draft_plan(self, key: str, segment: str | None, discount_cap: float | None = None,
                    budget: float | None = None, channel: str | None = None,
-                   language: str | None = None, inactive_days: int | None = None) -> Draft:
+                   language: str | None = None, inactive_days: int | None = None,
+                   one_order_only: bool = False) -> Draft:
         """A plan for a segment under the constraints (cap as a share or a percentage),
         its message copy in ``language`` (English by default); with ``inactive_days``, for
-        the customers with no order for that long or longer (of the segment, if one is
-        given: "" or None for all)."""
+        the customers with no order for that long or longer, with ``one_order_only`` for
+        the one-time buyers (of the segment, if one is given: "" or None for all)."""
         from langchain_core.tools import ToolException
 
         advisor = self.advisor(key)
@@ -492,7 +493,8 @@ class AdvisorService:
                                             discount_cap=discount_cap or None,
                                             budget=budget or None, channel=channel or None,
                                             language=language or None,
-                                            inactive_days=inactive_days or None)
+                                            inactive_days=inactive_days or None,
+                                            one_order_only=one_order_only)
         except ToolException as exc:
             raise DataError(str(exc)) from None
         a = advisor.context.analysis

@@ -702,10 +702,11 @@ class ToolFunctions:
     def campaign_plan(self, segment: str | None = None, discount_cap: float | None = None,
                       budget: float | None = None, channel: str | None = None,
                       language: str | None = None, inactive_days: int | None = None,
-                      save: bool = True) -> str:
+                      one_order_only: bool = False, save: bool = True) -> str:
         payload, audience = draft_campaign(self.ctx, segment, discount_cap=discount_cap,
                                            budget=budget, channel=channel, language=language,
-                                           inactive_days=inactive_days)
+                                           inactive_days=inactive_days,
+                                           one_order_only=one_order_only)
         if save and self.ctx.store is not None:
             payload["plan_id"] = self.ctx.store.save_plan(
                 payload, audience, name=f"{payload['segment']}: {payload['offer']}",
@@ -787,9 +788,11 @@ _LANGUAGE_NAMES = {"english": "en", "chinese": "zh", "中文": "zh", "german": "
 def draft_campaign(context: AdvisorContext, segment: str | None, *,
                    discount_cap: float | None = None, budget: float | None = None,
                    channel: str | None = None, language: str | None = None,
-                   inactive_days: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+                   inactive_days: int | None = None, one_order_only: bool = False
+                   ) -> tuple[dict[str, Any], pd.DataFrame]:
     """A campaign plan for a segment (typed as people type it), or for the customers with no
-    order for ``inactive_days`` or more (of the segment, if both), with playbook citations
+    order for ``inactive_days`` or more, or with one order only (``one_order_only``; of the
+    segment, if one is given), with playbook citations
     and message copy (in ``language``: en, zh, de, fr or es; English by default); returns
     the JSON-ready plan and its audience (not saved).
 
@@ -812,14 +815,17 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
         discount_cap = discount_cap / 100
     try:
         plan = plan_campaign(analysis.customers, segment, inactive_days=inactive_days,
+                             one_order_only=bool(one_order_only),
                              horizon_days=analysis.horizon_days,
                              constraints=Constraints(discount_cap=discount_cap,
                                                      budget=budget, channel=channel))
     except (ValueError, UnknownSegmentError) as exc:
         raise ToolException(str(exc)) from exc
     payload = plan.to_dict()
-    # an audience by days without an order: its days, and the segment it was taken from
+    # an audience by days without an order or by a single order: what chose it, and the
+    # segment it was taken from
     payload["inactive_days"] = int(inactive_days) if inactive_days else None
+    payload["one_order_only"] = bool(one_order_only)
     payload["audience_segment"] = segment
     payload["citations"] = _citations(context, plan.tactic, plan.offer, plan.segment)
     payload["language"] = language
@@ -941,7 +947,9 @@ _DESCRIPTIONS = {
                        "to cite. Optional segment to prefer passages for it.",
     "campaign_plan": "Draft and save a campaign plan for a segment, or for the customers "
                      "with no order for inactive_days or more ('send a coupon to customers "
-                     "who haven't ordered in 90 days': 90; with a segment, those of it): "
+                     "who haven't ordered in 90 days': 90) or with one order only "
+                     "(one_order_only=true: 'a second-order coupon for one-time buyers'); "
+                     "with a segment too, its customers only: "
                      "audience, offer and "
                      "depth (bounded by discount_cap as a share, e.g. 0.1, and budget), "
                      "channel, timing, control group and sample size, KPI targets, cost, "

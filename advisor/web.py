@@ -244,6 +244,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     inactive = gr.Number(value=0, minimum=0, precision=0,
                                          label="No order for at least (days; 0: any)",
                                          elem_id="inactive-days")
+                    one_time = gr.Checkbox(value=False, label="One-time buyers only",
+                                           elem_id="one-time")
                 draft_button = gr.Button("Draft plan", variant="primary", elem_id="draft")
                 draft_state = gr.State(None)
                 plan_id = gr.State(None)
@@ -372,13 +374,15 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
         # -- campaigns ---------------------------------------------------------------------
         def on_draft(key: str, segment_name: str, cap_pct: float, budget_value: float,
                      channel_name: str, language: str | None = None,
-                     inactive_days: float | None = None) -> list[Any]:
+                     inactive_days: float | None = None,
+                     one_order_only: bool = False) -> list[Any]:
             try:
                 draft = service.draft_plan(
                     key, "" if segment_name == ALL_CUSTOMERS else segment_name or "",
                     discount_cap=(cap_pct or 0) / 100 or None, budget=budget_value or None,
                     channel=None if channel_name == CHANNELS[0] else channel_name,
-                    language=language or None, inactive_days=int(inactive_days or 0) or None)
+                    language=language or None, inactive_days=int(inactive_days or 0) or None,
+                    one_order_only=bool(one_order_only))
             except RetentionError as exc:
                 return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                         _error(str(exc))]
@@ -388,7 +392,7 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                         f"({draft.plan['audience_size']:,} customers). Edit it, then save.")]
 
         draft_button.click(on_draft, [dataset_key, segment, cap, budget, channel, copy_language,
-                                      inactive],
+                                      inactive, one_time],
                            [draft_state, plan_id, plan_name, editor, rendered, plan_status],
                            api_name="draft_plan")
         editor.change(lambda text: text, [editor], [rendered], api_name=False)

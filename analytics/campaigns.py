@@ -22,11 +22,12 @@ from .experiments import assign_holdout, sample_size_two_proportions
 __all__ = [
     "DEFAULT_PLAYS",
     "LAPSED_PLAY",
+    "ONE_TIME_PLAY",
     "CampaignPlan",
     "Constraints",
     "Play",
     "UnknownSegmentError",
-    "lapsed_label",
+    "audience_label",
     "plan_campaign",
 ]
 
@@ -45,6 +46,7 @@ class Play:
     channel: str
     tactic: str   # playbook tactic to cite
     expected_uplift: float  # absolute retention uplift the campaign aims for
+    usual: str = "the segment's usual offer"  # what its depth is called in a rationale
 
 
 DEFAULT_PLAYS: Mapping[str, Play] = {
@@ -74,11 +76,13 @@ DEFAULT_PLAYS: Mapping[str, Play] = {
 }
 _FALLBACK_PLAY = Play("retain the segment", "personalised offer", 0.10, "email", "retention",
                       0.04)
-#: The play for an audience chosen by how long it has gone without an order ("no order for
-#: 90 days"), whichever segments it spans; its expected uplift is its members' segments'
-#: (see :func:`plan_campaign`).
+#: The plays for an audience chosen by how long it has gone without an order ("no order for
+#: 90 days") or by a single order, whichever segments it spans; the uplift they aim for is
+#: their members' segments' (see :func:`plan_campaign`).
 LAPSED_PLAY = Play("win back customers who stopped ordering", "win-back coupon", 0.15, "email",
-                   "win-back", 0.0)
+                   "win-back", 0.0, "the usual win-back offer")
+ONE_TIME_PLAY = Play("win the second order", "second-order coupon", 0.10, "email",
+                     "onboarding", 0.0, "the usual second-order offer")
 
 
 @dataclass(frozen=True)
@@ -144,9 +148,7 @@ class CampaignPlan:
 
 def _bounded_discount(play: Play, constraints: Constraints, aov: float,
                       clv: float) -> tuple[float, str]:
-    usual = "the usual win-back offer" if play.goal == LAPSED_PLAY.goal \
-        else "the segment's usual offer"
-    bounds = {usual: play.depth,
+    bounds = {play.usual: play.depth,
               "half the gross margin": constraints.margin * constraints.max_share_of_margin}
     if constraints.discount_cap is not None:
         bounds["your discount cap"] = constraints.discount_cap
@@ -176,47 +178,61 @@ def _timing(audience: pd.DataFrame, horizon_days: int) -> tuple[int, str]:
     return min(days, horizon_days), why
 
 
-def lapsed_label(inactive_days: int, segment: str | None = None) -> str:
-    """The name of an audience chosen by days without an order: "No order for 90+ days",
-    "At Risk, no order for 120+ days"."""
-    return f"{segment}, no order for {inactive_days}+ days" if segment \
-        else f"No order for {inactive_days}+ days"
+def audience_label(segment: str | None = None, inactive_days: int | None = None,
+                   one_order_only: bool = False) -> str:
+    """The name of a plan's audience: the segment's, or what chose it: "No order for 90+
+    days", "One-time buyers", "At Risk, one-time buyers, no order for 120+ days"."""
+    parts = [segment or "", "one-time buyers" if one_order_only else "",
+             f"no order for {inactive_days}+ days" if inactive_days else ""]
+    label = ", ".join(p for p in parts if p)
+    return label[:1].upper() + label[1:]
 
 
 def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int | None,
-              plays: Mapping[str, Play], segment_column: str
+              one_order_only: bool, plays: Mapping[str, Play], segment_column: str
               ) -> tuple[pd.DataFrame, Play, str, str]:
     """The customers a plan targets, its play, its name and its definition in words."""
     names = sorted(customers[segment_column].astype(str).unique())
-    if segment is None and inactive_days is None:
+    if segment is None and inactive_days is None and not one_order_only:
         raise ValueError("choose a segment, or a number of days without an order "
-                         f"(inactive_days), for the campaign's audience; segments: "
-                         f"{', '.join(names)}")
+                         "(inactive_days) or one-time buyers (one_order_only), for the "
+                         f"campaign's audience; segments: {', '.join(names)}")
     if segment is not None and segment not in names:
         raise UnknownSegmentError(f"no segment {segment!r}; choose one of {', '.join(names)}")
     audience = customers if segment is None \
         else customers.loc[customers[segment_column].astype(str) == segment]
-    if inactive_days is None:
-        return (audience.copy(), plays.get(str(segment), _FALLBACK_PLAY), str(segment),
-                f"customers in the RFM segment {segment!r}")
-    if inactive_days < 1 or inactive_days != int(inactive_days):
-        raise ValueError(f"inactive_days must be a whole number of days of 1 or more, got "
-                         f"{inactive_days}")
-    days = int(inactive_days)
-    lapsed = audience.loc[audience["recency_days"] >= days].copy()
     scope = f" in the RFM segment {segment!r}" if segment else ""
-    if lapsed.empty:
-        longest = float(audience["recency_days"].max()) if len(audience) else 0.0
-        raise ValueError(f"no customer{scope} has gone {days} days without an order (the "
-                         f"longest is {longest:.0f} days); choose fewer days")
+    if inactive_days is None and not one_order_only:
+        return (audience.copy(), plays.get(str(segment), _FALLBACK_PLAY), str(segment),
+                f"customers{scope}")
+    chosen, words = audience, []
+    if one_order_only:
+        chosen = chosen.loc[chosen["frequency"] == 1]
+        words.append("one order only")
+        if chosen.empty:
+            raise ValueError(f"no customer{scope} has a single order: all have ordered more "
+                             "than once; leave out one-time buyers")
+    if inactive_days is not None:
+        if inactive_days < 1 or inactive_days != int(inactive_days):
+            raise ValueError(f"inactive_days must be a whole number of days of 1 or more, "
+                             f"got {inactive_days}")
+        inactive_days = int(inactive_days)
+        longest = float(chosen["recency_days"].max())
+        chosen = chosen.loc[chosen["recency_days"] >= inactive_days]
+        words.append(f"no order for {inactive_days} days or more")
+        if chosen.empty:
+            who = "one-time buyer" if one_order_only else "customer"
+            raise ValueError(f"no {who}{scope} has gone {inactive_days} days without an order "
+                             f"(the longest is {longest:.0f} days); choose fewer days")
     if segment is not None:
         play = plays.get(segment, _FALLBACK_PLAY)
     else:  # a mix of segments: expect what their own plays expect, member-weighted
-        uplift = lapsed[segment_column].astype(str).map(
+        uplift = chosen[segment_column].astype(str).map(
             lambda name: plays.get(name, _FALLBACK_PLAY).expected_uplift).mean()
-        play = replace(LAPSED_PLAY, expected_uplift=round(float(uplift), 3))
-    return (lapsed, play, lapsed_label(days, segment),
-            f"customers with no order for {days} days or more{scope}")
+        play = replace(ONE_TIME_PLAY if one_order_only else LAPSED_PLAY,
+                       expected_uplift=round(float(uplift), 3))
+    return (chosen.copy(), play, audience_label(segment, inactive_days, one_order_only),
+            f"customers with {' and '.join(words)}{scope}")
 
 
 def plan_campaign(
@@ -224,6 +240,7 @@ def plan_campaign(
     segment: str | None = None,
     *,
     inactive_days: int | None = None,
+    one_order_only: bool = False,
     horizon_days: int = 90,
     constraints: Constraints | None = None,
     plays: Mapping[str, Play] = DEFAULT_PLAYS,
@@ -231,16 +248,17 @@ def plan_campaign(
     seed: int = 0,
 ) -> CampaignPlan:
     """A plan for every customer of ``segment`` in the analysis' customers frame, or for
-    every customer with no order for ``inactive_days`` or more (of ``segment``, if both
-    are given).
+    those with no order for ``inactive_days`` or more, or with one order only
+    (``one_order_only``): of ``segment`` if one is given, else of every segment.
 
-    An inactivity audience spans segments: it gets the win-back play
-    (:data:`LAPSED_PLAY`), aiming for the uplift its members' own segments' plays aim for on
-    average; its plan is named by :func:`lapsed_label` ("No order for 90+ days").
+    An audience that spans segments gets the win-back play (:data:`LAPSED_PLAY`), or the
+    second-order play for one-time buyers (:data:`ONE_TIME_PLAY`), aiming for the uplift its
+    members' own segments' plays aim for on average; with a segment, it keeps the segment's
+    play. The plan is named by :func:`audience_label` ("No order for 90+ days").
     """
     constraints = constraints or Constraints()
-    audience, play, segment, definition = _audience(customers, segment, inactive_days, plays,
-                                                    segment_column)
+    audience, play, segment, definition = _audience(customers, segment, inactive_days,
+                                                    one_order_only, plays, segment_column)
     audience = audience.sort_values("revenue_at_risk", ascending=False)
     aov = float(audience["avg_order_value"].mean())
     clv = float(audience["predicted_clv"].mean())

@@ -142,6 +142,9 @@ def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
         "All customers", 0, 0, "segment default", "en", 120, api_name="/draft_plan")
     assert lapsed_name.startswith("No order for 120+ days")
     assert "customers with no order for 120 days or more" in lapsed
+    once_name, _, _, _ = client.predict("All customers", 0, 0, "segment default", "en", 0,
+                                        True, api_name="/draft_plan")
+    assert once_name.startswith("One-time buyers: second-order coupon")
     name, markdown, _, status = client.predict(
         "Hibernating", 12, 0, "segment default", "en", api_name="/draft_plan")
     assert name.startswith("Hibernating") and "# Campaign plan: Hibernating" in markdown

@@ -107,3 +107,28 @@ def test_an_audience_by_days_says_what_to_change_when_it_cannot_be_planned(custo
         plan_campaign(customers, inactive_days=0)
     with pytest.raises(ValueError, match="choose a segment, or a number of days without an order"):
         plan_campaign(customers)
+
+
+def test_one_time_buyers_get_the_second_order_play_with_their_segments_uplift(customers):
+    # every fifth customer has a single order: 400 At Risk and 100 Champions
+    once = customers.assign(frequency=np.where(np.arange(len(customers)) % 5 == 0, 1, 3))
+    plan = plan_campaign(once, one_order_only=True)
+    assert plan.audience_size == 500 and (plan.audience["frequency"] == 1).all()
+    assert plan.segment == "One-time buyers" and plan.tactic == "onboarding"
+    assert plan.offer == "second-order coupon"
+    assert "the usual second-order offer 10%" in plan.discount_rationale
+    expected = (400 * DEFAULT_PLAYS["At Risk"].expected_uplift
+                + 100 * DEFAULT_PLAYS["Champions"].expected_uplift) / 500
+    assert plan.target_retention - plan.baseline_retention == pytest.approx(expected, abs=1e-3)
+    # and those of them without an order for so long, in one segment
+    both = plan_campaign(once, "At Risk", one_order_only=True, inactive_days=150)
+    assert both.audience_size == 400 and both.tactic == "win-back"
+    assert both.segment == "At Risk, one-time buyers, no order for 150+ days"
+    assert both.audience_definition == ("customers with one order only and no order for 150 "
+                                        "days or more in the RFM segment 'At Risk'")
+    with pytest.raises(ValueError, match="no one-time buyer in the RFM segment 'Champions' "
+                                         r"has gone 150 days without an order \(the longest "
+                                         r"is 10 days\); choose fewer days"):
+        plan_campaign(once, "Champions", one_order_only=True, inactive_days=150)
+    with pytest.raises(ValueError, match="all have ordered more than once"):
+        plan_campaign(once.assign(frequency=2), one_order_only=True)

@@ -171,6 +171,10 @@ def test_a_plan_for_customers_without_an_order_for_so_long_is_saved_with_them(se
     assert set(at_risk.audience.index) == set(
         customers.index[(customers["recency_days"] >= 120)
                         & (customers["rfm_segment"] == "At Risk")].astype(str))
+    once = service.draft_plan("sample", "", one_order_only=True, inactive_days=120)
+    assert set(once.audience.index) == set(customers.index[
+        (customers["recency_days"] >= 120) & (customers["frequency"] == 1)].astype(str))
+    assert once.plan["segment"] == "One-time buyers, no order for 120+ days"
     with pytest.raises(DataError, match="choose a segment, or a number of days"):
         service.draft_plan("sample", "")
 
