@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["LANGUAGES", "cluster_label", "language", "local_numbers", "orders", "plan_text",
-           "reasons", "say", "segment_name", "word"]
+__all__ = ["LANGUAGES", "cluster_label", "language", "local_numbers", "model_words", "orders",
+           "plan_text", "reasons", "say", "segment_name", "word"]
 
 LANGUAGES = ("en", "zh", "de", "fr", "es")
 _TRANSLATED = LANGUAGES[1:]  # the order of a translation table's words
@@ -43,14 +43,15 @@ _MARKS = {
                  "und unsere unser unseren meine wer viele hoch erstelle für kauft kaufen "
                  "wir haben nicht mit eine ein einen produkte land ab wandert warum wandern "
                  "steht um geht läuft laufen sieht erzähl wo soll ich anfangen werden hat am "
-                 "meisten"),
+                 "meisten bedeutet bedeuten was wird berechnet definiert lief"),
     "fr": _words("le la les quel quels quelle quelles est sont clients client et nos notre "
                  "mes qui combien pour une des du au aux crée créer perd avons faire "
                  "produits pays risque pourquoi comment vont porte portent parle par où "
-                 "commencer allons"),
+                 "commencer allons signifie que qu ce calculée calculé définis"),
     "es": _words("el la los las qué cuál cuáles es son clientes cliente y nuestros nuestra "
                  "nuestro mis quién cuántos cuántas para una del cómo tenemos crea crear "
-                 "más hay productos país riesgo por qué está están van tal háblame segmento"),
+                 "más hay productos país riesgo por qué está están van tal háblame segmento "
+                 "significa calcula define dio"),
 }
 # Letters that only one of them writes (two points each), or that two share (one point).
 _LETTERS = {"de": "äöüß", "fr": "çèêàœùîôûëï", "es": "ñ¿¡"}
@@ -341,6 +342,35 @@ PHRASES: dict[str, dict[str, str]] = {
         "driver_usual_pace": "ninguna señal de alerta: compran a su ritmo habitual",
     },
 }
+
+# The churn models, in words: English, then (Chinese, German, French, Spanish)
+_MODEL_NAMES = {
+    "blend": "a blend of logistic regression and gradient boosting",
+    "logistic_regression": "logistic regression", "gradient_boosting": "gradient boosting",
+    "heuristic": "each customer's own past order rate", "bgnbd": "the BG/NBD model"}
+_MODEL_WORDS = _by_language({
+    "a blend of logistic regression and gradient boosting": (
+        "逻辑回归与梯度提升的组合", "eine Mischung aus logistischer Regression und Gradient "
+        "Boosting", "un mélange de régression logistique et de gradient boosting",
+        "una mezcla de regresión logística y gradient boosting"),
+    "logistic regression": ("逻辑回归", "logistische Regression", "régression logistique",
+                            "regresión logística"),
+    "gradient boosting": ("梯度提升", "Gradient Boosting", "gradient boosting",
+                          "gradient boosting"),
+    "each customer's own past order rate": (
+        "每位客户自己过去的下单频率", "die bisherige Bestellrate jedes Kunden",
+        "le rythme de commande passé de chaque client", "el ritmo de pedidos pasado de cada "
+        "cliente"),
+    "the BG/NBD model": ("BG/NBD 模型", "das BG/NBD-Modell", "le modèle BG/NBD",
+                         "el modelo BG/NBD"),
+})
+
+
+def model_words(name: str | None, lang: str) -> str:
+    """A churn model's name (``blend``, ``heuristic``, ...) in words, in ``lang``."""
+    english = _MODEL_NAMES.get(name or "", name or "—")
+    return _MODEL_WORDS.get(lang, {}).get(english, english)
+
 
 # Table headers, ranking criteria and why a product is recommended, by their English
 # words: (Chinese, German, French, Spanish).

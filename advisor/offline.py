@@ -39,6 +39,7 @@ from .languages import (
     cluster_label,
     language,
     local_numbers,
+    model_words,
     orders,
     plan_text,
     reasons,
@@ -201,8 +202,9 @@ _QUALITY_WORDS = ("accura", "how good is the model", "how good are the model",
                   "reliab", "backtest", "roc auc", " auc", "model quality", "validat",
                   "how good are the prediction", "how good is the prediction",
                   "model perform", "models perform", "did the model",
-                  "准确", "可信", "靠谱", "回测", "wie genau", "genauigkeit", "zuverlässig",
-                  "précis", "fiable", "fiabilité", "preciso", "precisión", "confiable")
+                  "准确", "可信", "靠谱", "回测", "多准", "准不准", "wie genau", "genauigkeit",
+                  "zuverlässig", "précis", "fiable", "fiabilité", "preciso", "precisión",
+                  "confiable")
 # Words of a question about products, countries or channels: product names, not customers
 _PRODUCT_WORDS = ("product", "item", "sku", "article", "bestseller", "best seller",
                   "best-seller", "best selling", "best-selling", "artikel")
@@ -407,9 +409,9 @@ _CAMPAIGN_WORDS = ("campaign", "win-back", "coupon", "kampagne", "campagne", "ca
                    "方案")
 _RESULT_WORDS = ("result", "success", "worked", "how did", "how has", "perform", "measure",
                  "evaluat", "impact of", "effect of", "uplift of", "paid off", "ergebnis",
-                 "erfolg", "gewirkt", "funktioniert", "résultat", "succès", "a marché",
-                 "t-elle marché", "fonctionné", "resultado", "éxito", "funcionó", "效果", "结果",
-                 "成功")
+                 "erfolg", "gewirkt", "funktioniert", "wie lief", "gelaufen", "résultat",
+                 "succès", "a marché", "t-elle marché", "fonctionné", "resultado", "éxito",
+                 "funcionó", "效果", "结果", "成功")
 
 
 def _top(q: str) -> float | None:
@@ -453,6 +455,61 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
     return Intent("top_customers", [("top_customers", args)])
 
 
+# What each glossary term is called (first match wins: "revenue at risk" before "churn")
+_GLOSSARY_WORDS = (
+    ("revenue_at_risk", ("revenue at risk", "gefährdeter umsatz", "gefährdete umsatz",
+                         "chiffre d'affaires à risque", "ingresos en riesgo", "风险收入",
+                         "收入风险")),
+    ("expected_orders", ("expected orders", "p(alive)", "p_alive", "p alive", "probability alive",
+                         "bg/nbd", "bgnbd", "erwartete bestellungen", "commandes attendues",
+                         "pedidos esperados", "预期订单")),
+    ("predicted_clv", ("clv", "ltv", "lifetime value", "predicted value", "kundenwert",
+                       "valeur vie", "valeur client", "valor de vida", "生命周期价值",
+                       "客户价值", "预测价值")),
+    ("churn_probability", ("churn", "abwanderung", "attrition", "abandono", "流失")),
+    ("holdout", ("holdout", "hold-out", "control group", "uplift", "kontrollgruppe",
+                 "groupe témoin", "grupo de control", "对照组", "提升")),
+    ("clusters", _CLUSTER_WORDS),
+    ("cohort_retention", ("cohort", "retention", "repeat rate", "repeat purchase rate",
+                          "kohorte", "wiederkaufrate", "cohorte", "rétention",
+                          "taux de réachat", "retención", "tasa de recompra", "留存", "复购率",
+                          "同期群")),
+    ("rfm", ("rfm", "segments", "segmente", "segmentos", "用户群", "分群")),
+)
+# A question asking what a term means, not what its value is: "what does churn probability
+# mean?", "how is CLV calculated?", "what is a cohort?" (the bare term: "what is our churn
+# rate?" and "what are the clusters?" ask for this shop's numbers)
+_DEFINING = re.compile(
+    r"\bwhat does\b.*\bmean\b|\bmeaning of\b|\bdefin(?:e|ed|ition)\b|^explain\b"
+    r"|\bhow (?:is|are|do you|does \w+)\b.*\b(?:calculated|computed|defined|measured|worked "
+    r"out|calculate|compute|define)\b|^(?:what(?:'s| is| are)|was (?:ist|sind)|qu'est-ce que?"
+    r"|qué (?:es|son))\s+(?:an?|ein|eine|der|die|das|le|la|les|l'|un|une|el|los|las)?\s*"
+    r"(?P<bare>[^?¿]+?)\s*\??$"
+    r"|was bedeute[tn]|wie wird\b.*\b(?:berechnet|definiert)|wie werden\b.*\b(?:berechnet"
+    r"|definiert)|que signifie|comment (?:est|sont)\b.*\b(?:calcul|défini)|qué significa"
+    r"|cómo se (?:calcula|define)|什么是|是什么意思|什么意思|怎么算|怎么计算|如何计算|的定义")
+
+
+def _glossary_term(q: str, segment: str | None) -> str | None:
+    """The glossary term a question asks the meaning of, if it asks one."""
+    match = _DEFINING.search(q)
+    if match is None or segment or _has(q, *_WHY_WORDS):
+        return None
+    bare = match.group("bare")
+    for term, words in _GLOSSARY_WORDS:
+        if _has(q, *words):
+            if bare is not None and not re.fullmatch(
+                    r"(?:rfm|churn(?: probability| risk| score)?|clv|ltv|(?:customer )?lifetime "
+                    r"value|predicted (?:value|clv)|revenue at risk|expected orders|p\(alive\)"
+                    r"|(?:a )?cohorts?(?: retention)?|retention|(?:a )?holdout(?: group)?"
+                    r"|(?:a )?control group|uplift|(?:behaviou?ral )?clusters?|segments"
+                    r"|repeat(?: purchase)? rate|kundenwert|abwanderung\w*|kohorte|cohorte"
+                    r"|attrition|abandono|rétention|retención)", bare):
+                return None  # "what is our churn rate?": the number, not the word
+            return term
+    return None
+
+
 def interpret(question: str) -> Intent:
     """Map a question to tool calls (deterministic keyword and pattern rules)."""
     q = question.lower()
@@ -465,6 +522,8 @@ def interpret(question: str) -> Intent:
         paid = float(zhe.group(1))
         cap = round(100 - (paid * 10 if paid < 10 else paid), 1)
     budget = _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)
+    if not customer and (term := _glossary_term(q, segment)):
+        return Intent("glossary", [("glossary", {"term": term})])
     inactive = _inactive_days(q)
     if inactive:  # "inactive", "lapsed", "dormant" say how long here, not a segment
         segment = find_segment(re.sub(r"\b(?:inactive|lapsed|dormant)\b", " ", q))
@@ -1084,6 +1143,25 @@ def _answer_plan(r: dict[str, Any], lang: str = "en") -> str:
     return "\n".join(lines)
 
 
+def _answer_glossary(r: dict[str, Any], lang: str = "en") -> str:
+    templates = _templates(lang)
+    model = model_words(r.get("model"), lang)
+    text = templates[f"define_{r['term']}"].format(
+        horizon_days=r["horizon_days"], model=model, k=r.get("k") or "—",
+        holdout_share=_pct(r.get("holdout_share")))
+    if r["term"] == "churn_probability" and r.get("fallback_reason"):
+        text += " " + templates["define_churn_fallback"].format(model=model)
+    elif r["term"] == "churn_probability" and r.get("auc") is not None:
+        text += " " + templates["define_churn_auc"].format(horizon_days=r["horizon_days"],
+                                                           auc=f"{r['auc']:.3f}")
+    if r.get("segments"):  # the rules, and how many customers meet each now
+        rows = [{**row, "segment": segment_name(row["segment"], lang),
+                 "customers": f"{row['customers']:,}"} for row in r["segments"]]
+        text += "\n\n" + _table(rows, {"segment": "segment", "R": "R", "FM": "FM",
+                                         "orders": "orders", "customers": "customers"}, lang)
+    return text
+
+
 ANSWERS = {
     "churning_segments": _answer_churning, "segment_overview": _answer_overview,
     "churn_drivers": _answer_drivers, "at_risk_customers": _answer_at_risk,
@@ -1094,7 +1172,7 @@ ANSWERS = {
     "monthly_trend": _answer_trend, "clv_summary": _answer_clv,
     "model_quality": _answer_quality, "ab_test_plan": _answer_ab,
     "playbook_search": _answer_playbook, "campaign_plan": _answer_plan,
-    "campaign_results": _answer_results,
+    "campaign_results": _answer_results, "glossary": _answer_glossary,
 }
 
 

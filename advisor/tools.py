@@ -30,7 +30,7 @@ from analytics.experiments import (
 from analytics.features import sorted_distinct
 from analytics.pipeline import Analysis
 from analytics.recommend import NON_PRODUCT_PATTERN
-from analytics.rfm import SEGMENT_DESCRIPTIONS
+from analytics.rfm import DEFAULT_SEGMENT_RULES, SEGMENT_DESCRIPTIONS, SegmentRule
 
 from .plans import COPY_LANGUAGES, campaign_copy, render_plan
 from .storage import PlanNotFoundError
@@ -715,6 +715,28 @@ class ToolFunctions:
         return _dump(payload)
 
 
+    def glossary(self, term: str) -> str:
+        """What a term of the analysis means, as this analysis computes it (its horizon,
+        models and rules), for "what does churn probability mean?"."""
+        key = re.sub(r"[\s-]+", "_", str(term).strip().lower())
+        if key not in GLOSSARY_TERMS:
+            raise ToolException(f"no glossary entry for {term!r}; choose one of "
+                                f"{', '.join(GLOSSARY_TERMS)}")
+        churn = self.a.diagnostics.get("churn") or {}
+        backtest = (self.a.diagnostics.get("backtest") or {}).get("churn") or {}
+        payload: dict[str, Any] = {
+            "term": key, "horizon_days": self.a.horizon_days,
+            "model": churn.get("model"), "fallback_reason": churn.get("fallback_reason"),
+            "auc": (backtest.get("metrics") or {}).get("model", {}).get("roc_auc"),
+            "k": (self.a.diagnostics.get("clusters") or {}).get("k"),
+            "holdout_share": Constraints().holdout_share}
+        if key == "rfm":  # the rules, with how many customers each segment holds now
+            counts = self.a.customers["rfm_segment"].astype(str).value_counts()
+            payload["segments"] = [{**_rule_row(rule), "customers": int(counts.get(rule.name, 0)),
+                                    "meaning": SEGMENT_DESCRIPTIONS.get(rule.name, "")}
+                                   for rule in DEFAULT_SEGMENT_RULES]
+        return _dump(payload)
+
     def campaign_results(self, plan_id: int | None = None) -> str:
         """How a saved plan's campaign did: its audience's orders in the plan's horizon after
         the day it was drafted, treated customers against the holdout, from the data loaded
@@ -777,6 +799,28 @@ class ToolFunctions:
                 "incremental_revenue": _r((t["revenue_per_customer"]
                                            - h["revenue_per_customer"]) * t["customers"], 2)}
         return _dump(payload)
+
+
+#: The terms :meth:`ToolFunctions.glossary` explains
+GLOSSARY_TERMS = ("rfm", "churn_probability", "revenue_at_risk", "predicted_clv",
+                  "expected_orders", "cohort_retention", "holdout", "clusters")
+
+
+def _score_range(low: float, high: float) -> str:
+    """An inclusive range of scores or orders as people write it: "4–5", "5", "2+"."""
+    def number(x: float) -> str:
+        return f"{x:g}"
+    if low == high:
+        return number(low)
+    return f"{number(low)}+" if high == np.inf else f"{number(low)}–{number(high)}"
+
+
+def _rule_row(rule: SegmentRule) -> dict[str, str]:
+    """A segment rule's conditions: R and FM scores and orders ("any" when unbounded)."""
+    cells = {"R": "rfm_r", "FM": "rfm_fm", "orders": "frequency"}
+    return {"segment": rule.name, **{label: _score_range(*rule.conditions[column])
+                                     if column in rule.conditions else "any"
+                                     for label, column in cells.items()}}
 
 
 # What a language model may pass for a copy language instead of its code
@@ -955,6 +999,12 @@ _DESCRIPTIONS = {
                      "channel, timing, control group and sample size, KPI targets, cost, "
                      "playbook citations, and message copy in language (en, zh, de, fr or "
                      "es; the shop's customers' language, English by default).",
+    "glossary": "What a term of the analysis means and how it is computed here (this "
+                "shop's horizon, models and segment rules), for 'what does churn probability "
+                "mean?', 'how are the segments defined?': term = one of rfm (and the "
+                "segments), churn_probability, revenue_at_risk, predicted_clv, "
+                "expected_orders (and P(alive)), cohort_retention (and the repeat rate), "
+                "holdout (control groups and uplift), clusters.",
     "campaign_results": "How a saved campaign plan did (plan_id; the latest saved plan by "
                         "default): the share of its treated customers and of its holdout "
                         "who ordered in the plan's horizon after it was drafted, with the "

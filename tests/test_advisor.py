@@ -284,6 +284,26 @@ def test_memory_is_kept_per_session(context):
      {"top": 10, "inactive_days": 90, "one_order_only": True}),
     ("Which customers have gone quiet for 3 months?", "at_risk_customers",
      {"top": 10, "inactive_days": 90}),
+    # what a term means (the glossary), and the same words asking for this shop's numbers
+    ("What does churn probability mean?", "glossary", {"term": "churn_probability"}),
+    ("How is the churn probability calculated?", "glossary", {"term": "churn_probability"}),
+    ("What is CLV?", "glossary", {"term": "predicted_clv"}),
+    ("What is a cohort?", "glossary", {"term": "cohort_retention"}),
+    ("What is a holdout group?", "glossary", {"term": "holdout"}),
+    ("How are segments defined?", "glossary", {"term": "rfm"}),
+    ("What does revenue at risk mean?", "glossary", {"term": "revenue_at_risk"}),
+    ("What is P(alive)?", "glossary", {"term": "expected_orders"}),
+    ("Was bedeutet Abwanderungswahrscheinlichkeit?", "glossary",
+     {"term": "churn_probability"}),
+    ("Comment est calculée la valeur client ?", "glossary", {"term": "predicted_clv"}),
+    ("¿Qué significa ingresos en riesgo?", "glossary", {"term": "revenue_at_risk"}),
+    ("什么是RFM？", "glossary", {"term": "rfm"}),
+    ("What is our churn rate?", "churning_segments", {}),
+    ("What is the CLV of Champions?", "clv_summary", {"segment": "Champions"}),
+    ("What is the Champions segment?", "segment_overview", {"segments": ["Champions"]}),
+    ("Explain why At Risk is churning", "churn_drivers", {"segment": "At Risk"}),
+    ("Wie lief die Kampagne?", "campaign_results", {}),
+    ("流失模型有多准？", "model_quality", {}),
     # "at risk" says how the customers named are; the At Risk segment when none is
     ("which Loyal Customers are at risk?", "at_risk_customers",
      {"top": 10, "segment": "Loyal Customers"}),
@@ -1446,3 +1466,32 @@ def test_a_coupon_for_customers_without_an_order_for_so_long_is_a_saved_plan_for
     longest = int(customers["recency_days"].max())
     none = advisor.ask(f"send a coupon to customers who haven't ordered in {longest + 1} days")
     assert f"the longest is {longest} days); choose fewer days" in none.answer
+
+
+def test_a_term_is_explained_as_this_analysis_computes_it(context, sample_analysis):
+    from analytics.rfm import DEFAULT_SEGMENT_RULES
+
+    advisor = Advisor(context, OFFLINE)
+    rules = advisor.ask("How are segments defined?")
+    counts = sample_analysis.customers["rfm_segment"].value_counts()
+    rows = [line.split(" | ") for line in rules.answer.splitlines()
+            if line.startswith("| ") and not line.startswith(("| segment", "|---"))]
+    assert [r[0].strip("| ") for r in rows] == [rule.name for rule in DEFAULT_SEGMENT_RULES]
+    assert [int(r[4].strip("| ").replace(",", "")) for r in rows] == [
+        int(counts.get(rule.name, 0)) for rule in DEFAULT_SEGMENT_RULES]
+    assert "| Champions | 4–5 | 4–5 | 2+ |" in rules.answer
+    assert "| New Customers | 5 | any | 1 |" in rules.answer
+
+    churn = advisor.ask("What does churn probability mean?")
+    auc = sample_analysis.diagnostics["backtest"]["churn"]["metrics"]["model"]["roc_auc"]
+    horizon = sample_analysis.horizon_days
+    assert f"no order in the next {horizon} days" in churn.answer
+    assert f"ROC AUC of {auc:.3f}" in churn.answer
+    assert "a blend of logistic regression and gradient boosting" in churn.answer
+    german = advisor.ask("Was bedeutet Abwanderungswahrscheinlichkeit?")
+    assert "**Abwanderungswahrscheinlichkeit**" in german.answer
+    assert f"ROC AUC von {auc:.3f}".replace(".", ",") in german.answer
+
+    tools = {t.name: t for t in build_tools(context)}
+    with pytest.raises(ToolException, match="no glossary entry for 'margin'; choose one of rfm"):
+        tools["glossary"].func(term="margin")
