@@ -697,6 +697,74 @@ def interpret(question: str) -> Intent:
     return Intent("help")
 
 
+# Follow-ups: a question that changes only the segment, the limits or the size of the one
+# before ("and for Hibernating?", "make it 10% off", "by sms instead", "top 20")
+_FOLLOW_UP = re.compile(r"^(?:and|what about|how about|same for|same|now|also|instead|then|"
+                        r"und|et|y|was ist mit|und für|et pour|y para|et si)\b")
+_FOLLOW_UP_ZH = ("那", "还有", "再", "换成", "改成", "如果是")
+_BARE_SIZE = re.compile(r"(?:top|first|only|just|show)?\s*\d+\s*(?:customers|products|rows)?"
+                        r"\s*[?.!]?")  # "top 20", "only 5"
+_SEGMENT_TOOLS = {"churning_segments", "churn_drivers", "at_risk_customers", "top_customers",
+                  "top_products", "clv_summary", "ab_test_plan", "playbook_search",
+                  "campaign_plan"}
+_TOP_TOOLS = {"at_risk_customers", "top_customers", "top_products"}
+_HISTORY_QUESTIONS = 6  # how many earlier questions a chain of follow-ups reaches back
+
+
+def _follow_up(previous: tuple[str, dict[str, Any]], question: str
+               ) -> tuple[str, dict[str, Any]] | None:
+    """The previous tool call with what ``question`` changes, or None if it changes nothing
+    that call takes."""
+    name, args = previous[0], dict(previous[1])
+    q = question.lower()
+    before = dict(args)
+    if segments := find_segments(question):
+        if name == "segment_overview":
+            args = {"segments": segments}
+        elif name in _SEGMENT_TOOLS:
+            args["segment"] = segments[0]
+    if name in _TOP_TOOLS and (top := _top(q) or _number(r"^\s*(?:only\s+)?(\d+)\b", q)):
+        args["top"] = int(top)
+    if name in ("monthly_trend", "cohort_retention") and (months := _months(q)):
+        args["months"] = months
+    if name in ("at_risk_customers", "campaign_plan") and (inactive := _inactive_days(q)):
+        args["inactive_days"] = inactive
+    elif "inactive_days" in args and (span := re.search(
+            r"(\d{1,4})\s*(days?|weeks?|months?|tage[n]?|wochen|monate[n]?|jours|semaines|mois"
+            r"|días|semanas|meses|天|周|个月)", q)):  # "make it 120 days"
+        unit = span.group(2)
+        args["inactive_days"] = int(span.group(1)) * _UNIT_DAYS.get(unit, 1)
+    if name == "campaign_plan":
+        if (cap := _number(r"(\d+(?:\.\d+)?)\s*%", q)) is not None:
+            args["discount_cap"] = cap / 100
+        if (budget := _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)) is not None:
+            args["budget"] = budget
+        for channel in ("email", "sms", "push", "app"):
+            if re.search(rf"\b{channel}\b", q):
+                args["channel"] = channel
+        if re.search(r"\btext\b", q):
+            args["channel"] = "sms"
+        if args != before and (lang := language(question)) != "en":
+            args["language"] = lang
+    return (name, args) if args != before else None
+
+
+def resolve(questions: Sequence[str]) -> Intent:
+    """The intent of the last of ``questions`` (a session's, oldest first), reading a
+    follow-up ("and for Hibernating?", "make it 10% off") as the question before it with
+    what it changes; any other question is read alone (:func:`interpret`)."""
+    current: Intent = Intent("help")
+    for question in questions[-_HISTORY_QUESTIONS:]:
+        intent = interpret(question)
+        q = question.strip().lower()
+        asks_on = not intent.calls or _FOLLOW_UP.match(q) or q.startswith(_FOLLOW_UP_ZH) \
+            or _BARE_SIZE.fullmatch(q)
+        changed = _follow_up(current.calls[0], question) \
+            if asks_on and current.calls else None
+        current = Intent(changed[0], [changed]) if changed else intent
+    return current
+
+
 @cache
 def _templates(lang: str = "en") -> dict[str, str]:
     return prompt_sections("offline_answers", lang)
@@ -1198,8 +1266,9 @@ class OfflineAdvisorModel(BaseChatModel):
         last_human = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
         question = str(messages[last_human].content)
         results = [m for m in messages[last_human + 1:] if isinstance(m, ToolMessage)]
-        if not results:
-            intent = interpret(question)
+        if not results:  # a follow-up reads the questions before it
+            intent = resolve([str(m.content) for m in messages[:last_human + 1]
+                              if isinstance(m, HumanMessage)])
             calls = [(n, a) for n, a in intent.calls if n in self.tool_names]
             if not calls:
                 return AIMessage(content=_help(language(question)))

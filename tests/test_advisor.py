@@ -26,7 +26,7 @@ from advisor.languages import (
     say,
     word,
 )
-from advisor.offline import _templates, find_segment, interpret
+from advisor.offline import _templates, find_segment, interpret, resolve
 from advisor.settings import load_settings
 from advisor.tools import AdvisorContext, ToolFunctions, build_tools
 from analytics.campaigns import DEFAULT_PLAYS, Constraints, plan_campaign
@@ -1495,3 +1495,45 @@ def test_a_term_is_explained_as_this_analysis_computes_it(context, sample_analys
     tools = {t.name: t for t in build_tools(context)}
     with pytest.raises(ToolException, match="no glossary entry for 'margin'; choose one of rfm"):
         tools["glossary"].func(term="margin")
+
+
+@pytest.mark.parametrize("questions, tool, args", [
+    # a plan, then what changes: its cap, its channel, its segment (the rest is kept)
+    (["draft a win-back campaign for At Risk", "make it 10% off", "by sms instead",
+      "and for Hibernating?"], "campaign_plan",
+     {"segment": "Hibernating", "discount_cap": 0.1, "channel": "sms"}),
+    (["top 10 at-risk customers in Champions", "top 20", "and in Loyal Customers?"],
+     "at_risk_customers", {"top": 20, "segment": "Loyal Customers"}),
+    (["which segment is churning?", "what about Champions?"], "churning_segments",
+     {"segment": "Champions"}),
+    (["what do Champions buy?", "and Lost?"], "top_products",
+     {"by": "revenue", "top": 10, "segment": "Lost"}),
+    (["send a coupon to customers who haven't ordered in 90 days", "make it 4 months"],
+     "campaign_plan", {"inactive_days": 120}),
+    (["revenue by month", "the last 6 months"], "monthly_trend", {"months": 6}),
+    (["Erstelle eine Kampagne für Hibernating", "und für Lost?"], "campaign_plan",
+     {"segment": "Lost", "language": "de"}),
+    # a question of its own is read alone, whatever came before
+    (["draft a win-back campaign for At Risk", "which segment is churning?"],
+     "churning_segments", {}),
+    (["draft a win-back campaign for At Risk", "show me customer 004217"], "customer_profile",
+     {"customer_id": "004217"}),
+    # nothing before to follow: the segment's row, as alone
+    (["and for Champions?"], "segment_overview", {"segments": ["Champions"]}),
+    (["what is RFM?", "and for Champions?"], "segment_overview", {"segments": ["Champions"]}),
+])
+def test_a_follow_up_changes_only_what_it_says_of_the_question_before(questions, tool, args):
+    assert resolve(questions).calls == [(tool, args)]
+
+
+def test_a_follow_up_in_the_chat_redrafts_the_plan_with_the_change(context):
+    advisor = Advisor(context, OFFLINE)
+    first = advisor.ask("draft a win-back campaign for At Risk", session_id="follow")
+    second = advisor.ask("make it 10% off", session_id="follow")
+    assert first.tool_calls[0]["args"] == {"segment": "At Risk"}
+    assert second.tool_calls[0]["args"] == {"segment": "At Risk", "discount_cap": 0.1}
+    assert second.tool_calls[0]["result"]["discount"] <= 0.10
+    assert "your discount cap 10%" in second.answer
+    # another session knows nothing of it
+    alone = advisor.ask("make it 10% off", session_id="other")
+    assert not alone.tool_calls
