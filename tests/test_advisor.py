@@ -1537,3 +1537,10 @@ def test_a_follow_up_in_the_chat_redrafts_the_plan_with_the_change(context):
     # another session knows nothing of it
     alone = advisor.ask("make it 10% off", session_id="other")
     assert not alone.tool_calls
+    # after a restart, the saved transcript brings the plan back as the question before
+    restarted = Advisor(context, OFFLINE)
+    history = [{"role": "user", "content": "draft a win-back campaign for At Risk"},
+               {"role": "assistant", "content": first.answer}]
+    again = restarted.result(list(restarted.stream("by sms instead", session_id="follow",
+                                                   history=lambda: history)))
+    assert again.tool_calls[0]["args"] == {"segment": "At Risk", "channel": "sms"}
