@@ -714,7 +714,6 @@ class ToolFunctions:
                 as_of=str(self.a.as_of.date()))
         return _dump(payload)
 
-
     def glossary(self, term: str) -> str:
         """What a term of the analysis means, as this analysis computes it (its horizon,
         models and rules), for "what does churn probability mean?"."""
@@ -841,8 +840,8 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     the JSON-ready plan and its audience (not saved).
 
     A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints, an
-    unknown segment or language, or neither a segment nor days raise a ``ToolException``
-    that names the fix.
+    unknown segment or language, or no audience (neither a segment, nor days, nor one-time
+    buyers) raise a ``ToolException`` that names the fix.
     """
     language = (language or "en").strip().lower()
     language = _LANGUAGE_NAMES.get(language, language.split("-")[0])  # "Chinese", "zh-CN"

@@ -49,7 +49,8 @@ MARKETER_EXAMPLES = [
     "How did the campaign do?",
 ]
 CHANNELS = ["segment default", "email", "sms", "push", "app inbox", "direct mail"]
-# The segment choice of a plan whose audience is chosen by days without an order only
+# The segment choice of a plan whose audience is chosen by days without an order or by a
+# single order, whatever the segment
 ALL_CUSTOMERS = "All customers"
 # The languages of a plan's message copy, as (label, code)
 COPY_LANGUAGE_CHOICES = [("English", "en"), ("中文", "zh"), ("Deutsch", "de"),

@@ -1,6 +1,7 @@
 """Campaign plan skeletons: who to target in a segment (or among the customers who have not
-ordered for so many days), with which offer, when, and how to measure it. Everything here is
-numbers from the analysis; the advisor adds words and playbook citations on top.
+ordered for so many days, or only once), with which offer, when, and how to measure it.
+Everything here is numbers from the analysis; the advisor adds words and playbook citations
+on top.
 
 The rules are data (:data:`DEFAULT_PLAYS`, :class:`Constraints`): a play per segment says
 the goal, the offer and its usual depth and channel; the depth is then bounded by the
