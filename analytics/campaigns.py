@@ -230,8 +230,10 @@ def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int |
     else:  # a mix of segments: expect what their own plays expect, member-weighted
         uplift = chosen[segment_column].astype(str).map(
             lambda name: plays.get(name, _FALLBACK_PLAY).expected_uplift).mean()
-        play = replace(ONE_TIME_PLAY if one_order_only else LAPSED_PLAY,
-                       expected_uplift=round(float(uplift), 3))
+        # one-time buyers gone quiet are won back, not welcomed: "we hope you are enjoying
+        # your first order" reads wrong a year after it
+        play = replace(ONE_TIME_PLAY if one_order_only and inactive_days is None
+                       else LAPSED_PLAY, expected_uplift=round(float(uplift), 3))
     return (chosen.copy(), play, audience_label(segment, inactive_days, one_order_only),
             f"customers with {' and '.join(words)}{scope}")
 
@@ -253,9 +255,10 @@ def plan_campaign(
     (``one_order_only``): of ``segment`` if one is given, else of every segment.
 
     An audience that spans segments gets the win-back play (:data:`LAPSED_PLAY`), or the
-    second-order play for one-time buyers (:data:`ONE_TIME_PLAY`), aiming for the uplift its
-    members' own segments' plays aim for on average; with a segment, it keeps the segment's
-    play. The plan is named by :func:`audience_label` ("No order for 90+ days").
+    second-order play for one-time buyers not chosen by days (:data:`ONE_TIME_PLAY`), aiming
+    for the uplift its members' own segments' plays aim for on average; with a segment, it
+    keeps the segment's play. The plan is named by :func:`audience_label` ("No order for 90+
+    days").
     """
     constraints = constraints or Constraints()
     audience, play, segment, definition = _audience(customers, segment, inactive_days,

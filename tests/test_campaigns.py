@@ -126,6 +126,10 @@ def test_one_time_buyers_get_the_second_order_play_with_their_segments_uplift(cu
     assert both.segment == "At Risk, one-time buyers, no order for 150+ days"
     assert both.audience_definition == ("customers with one order only and no order for 150 "
                                         "days or more in the RFM segment 'At Risk'")
+    # one-time buyers gone quiet for so long, whatever their segment: won back
+    lapsed = plan_campaign(once, one_order_only=True, inactive_days=150)
+    assert lapsed.audience_size == 400 and lapsed.tactic == "win-back"
+    assert lapsed.segment == "One-time buyers, no order for 150+ days"
     with pytest.raises(ValueError, match="no one-time buyer in the RFM segment 'Champions' "
                                          r"has gone 150 days without an order \(the longest "
                                          r"is 10 days\); choose fewer days"):
