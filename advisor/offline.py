@@ -314,7 +314,8 @@ _UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months":
               "周": 7, "星期": 7, "个月": 30, "月": 30, "年": 365}
 _NO_ORDER = (r"(?:haven'?t|have not|hasn'?t|has not|didn'?t|did not|not|no|without)\s+"
              r"(?:\w+\s+)?(?:ordered|bought|purchased|order|orders|purchase|buy)"
-             r"|inactive|lapsed|dormant|silent|quiet|\bgone\b"
+             r"|inactive|lapsed|dormant|\b(?:gone|went|been|go|gotten)\s+(?:quiet|silent)\b"
+             r"|\bgone\s+(?:for\s+)?\d"
              r"|nicht\s+(?:mehr\s+)?(?:bestellt|gekauft)|keine bestellung|ohne bestellung"
              r"|pas\s+(?:\w+\s+)?(?:commandé|acheté)|aucune commande|sans (?:commande|achat)"
              r"|sin\s+(?:comprar|pedir|pedidos?|compras?)|no\s+(?:han|ha)\s+(?:comprado|pedido)")
@@ -358,7 +359,7 @@ _TREND_WORDS = ("trend", "over time", "month by month", "monthly", "per month", 
                 "by month", "every month", "growing", "declining", "going up", "going down",
                 "last month", "this month", "letzten monat", "mois dernier", "mes pasado",
                 "上个月", "本月", "which month", "what month", "best month", "worst month",
-                "busiest month",
+                "busiest month", "quietest month", "slowest month",
                 "趋势", "每月", "月度", "按月", "verlauf", "monatlich", "pro monat", "tendance",
                 "évolution", "par mois", "mensuel", "tendencia", "evolución", "por mes",
                 "mensual")

@@ -284,6 +284,7 @@ def test_memory_is_kept_per_session(context):
      {"top": 10, "inactive_days": 90, "one_order_only": True}),
     ("Which customers have gone quiet for 3 months?", "at_risk_customers",
      {"top": 10, "inactive_days": 90}),
+    ("What were our quietest months in the last 12 months?", "monthly_trend", {"months": 12}),
     # what a term means (the glossary), and the same words asking for this shop's numbers
     ("What does churn probability mean?", "glossary", {"term": "churn_probability"}),
     ("How is the churn probability calculated?", "glossary", {"term": "churn_probability"}),
