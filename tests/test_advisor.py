@@ -1021,6 +1021,10 @@ def test_a_month_without_orders_is_a_zero_and_a_month_in_progress_is_said():
     answer = Advisor(AdvisorContext(young), OFFLINE).ask("sales trend").answer
     assert answer.startswith("In **2024-01**, ") and "None" not in answer
     assert "2024-01 counts the orders up to 2024-01-19 only." in answer
+    # too young to learn churn from: the glossary says where its probabilities come from
+    meaning = Advisor(AdvisorContext(young), OFFLINE).ask("What does churn probability mean?")
+    assert "too short or too small to learn that from" in meaning.answer
+    assert young.diagnostics["churn"]["fallback_reason"] and "ROC AUC" not in meaning.answer
 
 
 def test_one_cohort_is_its_row_of_the_cohort_table(context, sample_analysis):
