@@ -1218,11 +1218,15 @@ def _answer_glossary(r: dict[str, Any], lang: str = "en") -> str:
     text = templates[f"define_{r['term']}"].format(
         horizon_days=r["horizon_days"], model=model, k=r.get("k") or "—",
         holdout_share=_pct(r.get("holdout_share")))
+    gap = "" if lang == "zh" else " "
     if r["term"] == "churn_probability" and r.get("fallback_reason"):
-        text += " " + templates["define_churn_fallback"].format(model=model)
-    elif r["term"] == "churn_probability" and r.get("auc") is not None:
-        text += " " + templates["define_churn_auc"].format(horizon_days=r["horizon_days"],
-                                                           auc=f"{r['auc']:.3f}")
+        text += gap + templates["define_churn_fallback"].format(model=model)
+    elif r["term"] == "churn_probability":  # learned: how, and how well in the backtest
+        text += gap + templates["define_churn_learned"].format(
+            horizon_days=r["horizon_days"], model=model)
+        if r.get("auc") is not None:
+            text += gap + templates["define_churn_auc"].format(horizon_days=r["horizon_days"],
+                                                               auc=f"{r['auc']:.3f}")
     if r.get("segments"):  # the rules, and how many customers meet each now
         rows = [{**row, "segment": segment_name(row["segment"], lang),
                  "customers": f"{row['customers']:,}"} for row in r["segments"]]

@@ -1023,7 +1023,8 @@ def test_a_month_without_orders_is_a_zero_and_a_month_in_progress_is_said():
     assert "2024-01 counts the orders up to 2024-01-19 only." in answer
     # too young to learn churn from: the glossary says where its probabilities come from
     meaning = Advisor(AdvisorContext(young), OFFLINE).ask("What does churn probability mean?")
-    assert "too short or too small to learn that from" in meaning.answer
+    assert "too short or too small to learn it from" in meaning.answer
+    assert "It is learned from this shop's own history" not in meaning.answer
     assert young.diagnostics["churn"]["fallback_reason"] and "ROC AUC" not in meaning.answer
 
 
