@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["LANGUAGES", "cluster_label", "language", "local_numbers", "model_words", "orders",
-           "plan_text", "reasons", "say", "segment_name", "word"]
+__all__ = ["COUNTRY_NAMES", "LANGUAGES", "cluster_label", "country_aliases", "language",
+           "local_numbers", "model_words", "orders", "plan_text", "reasons", "say",
+           "segment_name", "word"]
 
 LANGUAGES = ("en", "zh", "de", "fr", "es")
 _TRANSLATED = LANGUAGES[1:]  # the order of a translation table's words
@@ -98,6 +99,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "saved": " (saved as plan {id})",
         "lapsed_audience": "no order for {days}+ days",
         "one_time_audience": "one-time buyers",
+        "from_country": "from {country}",
         "why_discount": "- Why this discount: {text}.", "timing": "- Timing: {text}.",
         "kpi": "- KPI: order rate within {days} days from {baseline} to {target}; {n} "
                "customers per group detect that uplift.",
@@ -147,6 +149,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "saved": "（已保存为方案 {id}）",
         "lapsed_audience": "{days} 天以上未下单",
         "one_time_audience": "只下过一单的客户",
+        "from_country": "来自{country}",
         "why_discount": "- 折扣依据：{text}", "timing": "- 发送时机：{text}",
         "kpi": "- KPI：{days} 天内下单率从 {baseline} 提升到 {target}；每组 {n} 位客户即可"
                "检测到该提升。",
@@ -200,6 +203,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "saved": " (gespeichert als Plan {id})",
         "lapsed_audience": "seit {days}+ Tagen ohne Bestellung",
         "one_time_audience": "Einmalkäufer",
+        "from_country": "aus {country}",
         "why_discount": "- Warum dieser Rabatt: {text}.", "timing": "- Zeitpunkt: {text}.",
         "kpi": "- KPI: Bestellrate innerhalb von {days} Tagen von {baseline} auf {target}; {n} "
                "Kunden pro Gruppe erkennen diese Steigerung.",
@@ -256,6 +260,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "saved": " (enregistré comme plan {id})",
         "lapsed_audience": "sans commande depuis {days} jours ou plus",
         "one_time_audience": "clients d'une seule commande",
+        "from_country": "du pays {country}",
         "why_discount": "- Pourquoi cette remise : {text}.", "timing": "- Calendrier : {text}.",
         "kpi": "- KPI : taux de commande sous {days} jours de {baseline} à {target} ; {n} "
                "clients par groupe détectent cette hausse.",
@@ -310,6 +315,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "saved": " (guardado como plan {id})",
         "lapsed_audience": "sin pedidos en {days} días o más",
         "one_time_audience": "clientes de un solo pedido",
+        "from_country": "de {country}",
         "why_discount": "- Por qué este descuento: {text}.", "timing": "- Momento: {text}.",
         "kpi": "- KPI: tasa de pedido en {days} días de {baseline} a {target}; {n} clientes "
                "por grupo detectan esa mejora.",
@@ -364,6 +370,51 @@ _MODEL_WORDS = _by_language({
     "the BG/NBD model": ("BG/NBD 模型", "das BG/NBD-Modell", "le modèle BG/NBD",
                          "el modelo BG/NBD"),
 })
+
+
+# Countries as people name them, by the English name: other names, codes and demonyms (lower
+# case), in the five languages. Shops write countries their own way ("EIRE", "USA", "DE"):
+# a country asked for is matched to the data's values through these.
+COUNTRY_NAMES: dict[str, tuple[str, ...]] = {
+    "United Kingdom": ("uk", "u.k.", "gb", "gbr", "great britain", "britain", "england",
+                       "british", "english", "vereinigtes königreich", "großbritannien",
+                       "royaume-uni", "britannique", "reino unido", "británico", "英国"),
+    "Ireland": ("eire", "ie", "irl", "irish", "irland", "irlande", "irlanda", "爱尔兰"),
+    "USA": ("united states", "united states of america", "us", "u.s.", "america",
+            "american", "usa", "vereinigte staaten", "états-unis", "etats-unis",
+            "estados unidos", "美国"),
+    "Germany": ("de", "deu", "german", "deutschland", "allemagne", "allemand", "alemania",
+                "alemán", "德国"),
+    "France": ("fr", "fra", "french", "frankreich", "français", "francia", "francés", "法国"),
+    "Spain": ("es", "esp", "spanish", "spanien", "espagne", "espagnol", "españa", "español",
+              "西班牙"),
+    "Netherlands": ("nl", "nld", "holland", "the netherlands", "dutch", "niederlande",
+                    "pays-bas", "países bajos", "holanda", "荷兰"),
+    "Italy": ("it", "ita", "italian", "italien", "italie", "italia", "italiano", "意大利"),
+    "Switzerland": ("ch", "che", "swiss", "schweiz", "suisse", "suiza", "瑞士"),
+    "Belgium": ("be", "bel", "belgian", "belgien", "belgique", "bélgica", "比利时"),
+    "Austria": ("at", "aut", "austrian", "österreich", "autriche", "奥地利"),
+    "Portugal": ("pt", "prt", "portuguese", "portugais", "portugués", "葡萄牙"),
+    "Poland": ("pl", "pol", "polish", "polen", "pologne", "polonia", "波兰"),
+    "Sweden": ("se", "swe", "swedish", "schweden", "suède", "suecia", "瑞典"),
+    "Denmark": ("dk", "dnk", "danish", "dänemark", "danemark", "dinamarca", "丹麦"),
+    "Norway": ("no", "nor", "norwegian", "norwegen", "norvège", "noruega", "挪威"),
+    "Finland": ("fi", "fin", "finnish", "finnland", "finlande", "finlandia", "芬兰"),
+    "Greece": ("gr", "grc", "greek", "griechenland", "grèce", "grecia", "希腊"),
+    "Australia": ("au", "aus", "australian", "australien", "australie", "澳大利亚"),
+    "Canada": ("ca", "can", "canadian", "kanada", "canadá", "加拿大"),
+    "Japan": ("jp", "jpn", "japanese", "japon", "japón", "日本"),
+    "China": ("cn", "chn", "chinese", "chine", "中国"),
+}
+
+
+def country_aliases(name: str) -> frozenset[str]:
+    """Every lower-case way of writing a country: its English name and its other names."""
+    for english, others in COUNTRY_NAMES.items():
+        names = {english.lower(), *others}
+        if name.strip().lower() in names:
+            return frozenset(names)
+    return frozenset({name.strip().lower()})
 
 
 def model_words(name: str | None, lang: str) -> str:

@@ -35,6 +35,7 @@ from pydantic import Field
 from analytics.rfm import DEFAULT_SEGMENT_RULES
 
 from .languages import (
+    COUNTRY_NAMES,
     ZH_SEGMENTS,
     cluster_label,
     language,
@@ -511,7 +512,55 @@ def _glossary_term(q: str, segment: str | None) -> str | None:
     return None
 
 
+# Words for a country's people, which name a country only before a word for customers
+# ("German customers"; "in German" is a language)
+_DEMONYMS = {"british", "english", "irish", "american", "german", "french", "spanish",
+             "dutch", "italian", "swiss", "belgian", "austrian", "portuguese", "polish",
+             "swedish", "danish", "norwegian", "finnish", "greek", "australian", "canadian",
+             "japanese", "chinese", "allemand", "français", "espagnol", "italiano", "español",
+             "francés", "alemán", "portugais", "portugués", "britannique", "británico"}
+_CUSTOMER_NOUNS = r"(?:customers?|clients?|buyers?|shoppers?|users?|kunden)"
+# What a country named narrows: these tools take it; these others answer by country instead
+_BY_COUNTRY = {"at_risk_customers", "top_customers", "campaign_plan"}
+_COUNTRY_ROWS = {"churning_segments", "shop_kpis", "clv_summary", "segment_overview"}
+
+
+def _country(question: str) -> str | None:
+    """The country a question names, by its English name: "customers in Germany", "German
+    customers", "UK", "aus Deutschland", "德国客户"."""
+    q = question.lower()
+    for english, others in COUNTRY_NAMES.items():
+        for name in (english.lower(), *others):
+            if not name.isascii() and not name.isalpha():
+                found = name in q  # "royaume-uni", "países bajos", Chinese names
+            elif len(name) <= 3:  # a code counts typed in capitals only ("UK", not "us")
+                found = name.upper() in {"UK", "USA", "US", "GB"} and bool(
+                    re.search(rf"(?<![\w.]){re.escape(name.upper())}(?![\w.])", question))
+            elif name in _DEMONYMS:
+                found = bool(re.search(rf"\b{name}\s+{_CUSTOMER_NOUNS}\b", q))
+            else:
+                found = bool(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", q))
+            if found:
+                return english
+    return None
+
+
 def interpret(question: str) -> Intent:
+    """Map a question to tool calls (deterministic keyword and pattern rules); a country
+    named keeps a list or a plan to its customers, or answers by country."""
+    intent = _interpret(question)
+    country = _country(question)
+    if country is None or not intent.calls:
+        return intent
+    name, args = intent.calls[0]
+    if name in _BY_COUNTRY:
+        return Intent(intent.kind, [(name, {**args, "country": country})])
+    if name in _COUNTRY_ROWS and not args.get("segments"):  # "the churn rate in France"
+        return Intent("breakdown", [("breakdown", {"by": "country"})])
+    return intent
+
+
+def _interpret(question: str) -> Intent:
     """Map a question to tool calls (deterministic keyword and pattern rules)."""
     q = question.lower()
     segment = find_segment(question)
@@ -910,7 +959,7 @@ def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
-    scope = _scope(r["segment"], lang)
+    scope = _scope(r["segment"], lang) + _from(r.get("country"), lang)
     if r.get("inactive_days") and r.get("one_order_only"):  # both: say the one-time too
         scope += "（" + say(lang, "one_time_audience") + "）" if lang == "zh" \
             else " (" + say(lang, "one_time_audience") + ")"
@@ -935,10 +984,18 @@ _CRITERIA = {"predicted_clv": "predicted value over the next {h} days",
              "expected_orders": "expected orders over the next {h} days"}
 
 
+def _from(country: str | None, lang: str) -> str:
+    """" from Germany" after a list's scope, when it is one country's customers."""
+    if not country:
+        return ""
+    return ("" if lang == "zh" else " ") + say(lang, "from_country", country=country)
+
+
 def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
     criterion = word(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"])
     text = _templates(lang)["top_customers"].format(
-        n=len(r["customers"]), scope=_scope(r["segment"], lang), criterion=criterion)
+        n=len(r["customers"]), scope=_scope(r["segment"], lang) + _from(r.get("country"), lang),
+        criterion=criterion)
     labels = {"customer_id": "customer", "rfm_segment": "segment",
               "predicted_clv": "predicted value", "monetary": "spend to date",
               "frequency": "orders", "avg_order_value": "average order",
@@ -1186,12 +1243,12 @@ def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
 def _answer_plan(r: dict[str, Any], lang: str = "en") -> str:
     saved = "" if r.get("plan_id") is None else say(lang, "saved", id=r["plan_id"])
     name = segment_name(r["segment"], lang)
-    if r.get("inactive_days") or r.get("one_order_only"):
-        # "No order for 90+ days", "At Risk, one-time buyers, no order for 120+ days"
+    if r.get("inactive_days") or r.get("one_order_only") or r.get("country"):
+        # "No order for 90+ days", "At Risk, one-time buyers, no order for 120+ days, Germany"
         parts = [segment_name(r.get("audience_segment"), lang) or "",
                  say(lang, "one_time_audience") if r.get("one_order_only") else "",
                  say(lang, "lapsed_audience", days=r["inactive_days"])
-                 if r.get("inactive_days") else ""]
+                 if r.get("inactive_days") else "", r.get("country") or ""]
         name = ("、" if lang == "zh" else ", ").join(p for p in parts if p)
         name = name[:1].upper() + name[1:]
     text = _templates(lang)["campaign_plan"].format(

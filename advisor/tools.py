@@ -32,6 +32,7 @@ from analytics.pipeline import Analysis
 from analytics.recommend import NON_PRODUCT_PATTERN
 from analytics.rfm import DEFAULT_SEGMENT_RULES, SEGMENT_DESCRIPTIONS, SegmentRule
 
+from .languages import country_aliases
 from .plans import COPY_LANGUAGES, campaign_copy, render_plan
 from .storage import PlanNotFoundError
 
@@ -191,6 +192,7 @@ class ToolFunctions:
         self._counts: _ProductCounts | None = None
         self._breakdowns: dict[str, str] = {}
         self._driver_marks: np.ndarray | None = None
+        self._main_values: dict[str, pd.Series] = {}
 
     def _segment_rows(self, kind: str = "rfm") -> pd.DataFrame:
         return self.a.segments.loc[self.a.segments["kind"] == kind]
@@ -261,9 +263,52 @@ class ToolFunctions:
                                     churn[self.a.customers["rfm_segment"] == segment].sum()))}
         return _dump(payload)
 
+    def _main_value(self, by: str) -> pd.Series:
+        """Each customer's country (or channel): the one of most of their lines (ties: the
+        first value seen), by customer id; made once."""
+        if by not in self.a.lines:
+            raise ToolException(_NO_COLUMN.format(what=by, so="", field=by))
+        with self._codes_lock:
+            if by not in self._main_values:
+                customer, ids = self._codes("customer_id")
+                value, values = self._codes(by)
+                known = value >= 0
+                if not known.any():
+                    raise ToolException(f"the data's {by} column is empty; map another column "
+                                        f"to {by} in the app's Data tab, or with --map "
+                                        f"{by}=HEADER")
+                who, what, counts = _pairs(customer[known], value[known], len(values))
+                best = np.lexsort((what, -counts, who))
+                first = best[np.r_[True, who[best][1:] != who[best][:-1]]]
+                self._main_values[by] = pd.Series(np.asarray(values.astype(str))[what[first]],
+                                                  index=ids[who[first]])
+            return self._main_values[by]
+
+    def in_country(self, country: str) -> tuple[str, pd.Series]:
+        """The data's name of ``country`` (typed as people type it: "UK", "Deutschland",
+        "German") and which customers are from there (a mask on the customers table)."""
+        main = self._main_value("country")
+        counts = main.value_counts()
+        wanted = country_aliases(country)
+        match = next((name for name in counts.index if name.strip().lower() in wanted), None)
+        if match is None:
+            close = difflib.get_close_matches(str(country).strip(), list(counts.index), n=1,
+                                              cutoff=0.85)
+            if not close:
+                raise ToolException(f"no country {country!r} in the data; the countries with "
+                                    f"the most customers: {', '.join(counts.index[:12])}")
+            match = close[0]
+        mask = pd.Series(main.reindex(self.a.customers.index).to_numpy() == match,
+                         index=self.a.customers.index)
+        return str(match), mask
+
     def _ranked(self, by: str, segment: str | None, top: int, columns: list[str],
-                inactive_days: int | None = None, one_order_only: bool = False) -> str:
+                inactive_days: int | None = None, one_order_only: bool = False,
+                country: str | None = None) -> str:
         customers = self.a.customers
+        if country:
+            country, mask = self.in_country(country)
+            customers = customers.loc[mask]
         if segment:
             segment = resolve_segment(segment, self.segments)
             customers = customers.loc[customers["rfm_segment"] == segment]
@@ -273,7 +318,7 @@ class ToolFunctions:
             customers = customers.loc[customers["frequency"] == 1]
         top = max(1, min(int(top), 200))
         rows = customers.nlargest(top, by).reset_index()
-        return _dump({"segment": segment or "all", "by": by,
+        return _dump({"segment": segment or "all", "by": by, "country": country or None,
                       "horizon_days": self.a.horizon_days,
                       "inactive_days": int(inactive_days) if inactive_days else None,
                       "one_order_only": bool(one_order_only),
@@ -314,18 +359,18 @@ class ToolFunctions:
 
     def at_risk_customers(self, segment: str | None = None, top: int = 10,
                           inactive_days: int | None = None,
-                          one_order_only: bool = False) -> str:
+                          one_order_only: bool = False, country: str | None = None) -> str:
         return self._ranked("revenue_at_risk", segment, top, [
             "churn_probability", "revenue_at_risk", "predicted_clv", "recency_days",
-            "frequency", "churn_reasons"], inactive_days, one_order_only)
+            "frequency", "churn_reasons"], inactive_days, one_order_only, country)
 
     def top_customers(self, by: str = "predicted_clv", segment: str | None = None,
-                      top: int = 10) -> str:
+                      top: int = 10, country: str | None = None) -> str:
         if by not in RANKINGS:
             raise ToolException(f"by must be one of {', '.join(RANKINGS)}, got {by!r}")
         columns = [by, *(c for c in ("monetary", "frequency", "predicted_clv",
                                      "churn_probability") if c != by)]
-        return self._ranked(by, segment, top, columns)
+        return self._ranked(by, segment, top, columns, country=country)
 
     def shop_kpis(self) -> str:
         k, dates = self.a.kpis, self.a.orders["order_date"]
@@ -498,17 +543,7 @@ class ToolFunctions:
             return self._breakdowns[by]
 
     def _breakdown(self, by: str) -> str:
-        customer, ids = self._codes("customer_id")
-        value, values = self._codes(by)
-        known = value >= 0
-        if not known.any():
-            raise ToolException(f"the data's {by} column is empty; map another column to "
-                                f"{by} in the app's Data tab, or with --map {by}=HEADER")
-        # each customer under the value of most of their lines (ties: the first value seen)
-        who, what, counts = _pairs(customer[known], value[known], len(values))
-        best = np.lexsort((what, -counts, who))
-        first = best[np.r_[True, who[best][1:] != who[best][:-1]]]
-        main = pd.Series(np.asarray(values.astype(str))[what[first]], index=ids[who[first]])
+        main = self._main_value(by)  # each customer under the value of most of their lines
         customers = self.a.customers.assign(**{by: main.reindex(self.a.customers.index)
                                                .fillna("(none)").to_numpy()})
         grouped = customers.groupby(by, observed=True)
@@ -702,11 +737,13 @@ class ToolFunctions:
     def campaign_plan(self, segment: str | None = None, discount_cap: float | None = None,
                       budget: float | None = None, channel: str | None = None,
                       language: str | None = None, inactive_days: int | None = None,
-                      one_order_only: bool = False, save: bool = True) -> str:
+                      one_order_only: bool = False, country: str | None = None,
+                      save: bool = True) -> str:
+        within = self.in_country(country) if country else None
         payload, audience = draft_campaign(self.ctx, segment, discount_cap=discount_cap,
                                            budget=budget, channel=channel, language=language,
                                            inactive_days=inactive_days,
-                                           one_order_only=one_order_only)
+                                           one_order_only=one_order_only, within=within)
         if save and self.ctx.store is not None:
             payload["plan_id"] = self.ctx.store.save_plan(
                 payload, audience, name=f"{payload['segment']}: {payload['offer']}",
@@ -831,13 +868,15 @@ _LANGUAGE_NAMES = {"english": "en", "chinese": "zh", "中文": "zh", "german": "
 def draft_campaign(context: AdvisorContext, segment: str | None, *,
                    discount_cap: float | None = None, budget: float | None = None,
                    channel: str | None = None, language: str | None = None,
-                   inactive_days: int | None = None, one_order_only: bool = False
+                   inactive_days: int | None = None, one_order_only: bool = False,
+                   within: tuple[str, pd.Series] | None = None
                    ) -> tuple[dict[str, Any], pd.DataFrame]:
     """A campaign plan for a segment (typed as people type it), or for the customers with no
     order for ``inactive_days`` or more, or with one order only (``one_order_only``; of the
     segment, if one is given), with playbook citations
     and message copy (in ``language``: en, zh, de, fr or es; English by default); returns
-    the JSON-ready plan and its audience (not saved).
+    the JSON-ready plan and its audience (not saved). ``within`` = (a country's name, the
+    customers from there, see :meth:`ToolFunctions.in_country`) keeps the audience to them.
 
     A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints, an
     unknown segment or language, or no audience (neither a segment, nor days, nor one-time
@@ -856,20 +895,26 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
                                                   .astype(str).unique()))
     if discount_cap is not None and discount_cap >= 1:
         discount_cap = discount_cap / 100
+    customers = analysis.customers if within is None else analysis.customers.loc[within[1]]
     try:
-        plan = plan_campaign(analysis.customers, segment, inactive_days=inactive_days,
+        plan = plan_campaign(customers, segment, inactive_days=inactive_days,
                              one_order_only=bool(one_order_only),
                              horizon_days=analysis.horizon_days,
                              constraints=Constraints(discount_cap=discount_cap,
                                                      budget=budget, channel=channel))
     except (ValueError, UnknownSegmentError) as exc:
-        raise ToolException(str(exc)) from exc
+        where = f" (among the customers from {within[0]})" if within else ""
+        raise ToolException(f"{exc}{where}") from exc
+    if within is not None:  # "At Risk, Germany": the plan's name and audience say where
+        plan.segment = f"{plan.segment}, {within[0]}"
+        plan.audience_definition = f"{plan.audience_definition}, from {within[0]}"
     payload = plan.to_dict()
     # an audience by days without an order or by a single order: what chose it, and the
     # segment it was taken from
     payload["inactive_days"] = int(inactive_days) if inactive_days else None
     payload["one_order_only"] = bool(one_order_only)
     payload["audience_segment"] = segment
+    payload["country"] = within[0] if within else None
     payload["citations"] = _citations(context, plan.tactic, plan.offer, plan.segment)
     payload["language"] = language
     payload["subject"], payload["body"] = campaign_copy(payload, language)
@@ -949,13 +994,14 @@ _DESCRIPTIONS = {
                          "segment, with churn probability and reasons. top = how many; "
                          "inactive_days = only those without an order for at least that "
                          "many days ('who hasn't ordered in 6 months?': 180); "
-                         "one_order_only = only one-time buyers (no second order yet).",
+                         "one_order_only = only one-time buyers (no second order yet); "
+                         "country = only customers from there (most of their orders).",
     "top_customers": "The top customers by predicted_clv (value over the horizon), "
                      "monetary (spend to date), frequency (orders), avg_order_value, "
                      "revenue_at_risk, churn_probability or expected_orders (BG/NBD "
                      "orders over the horizon: who is likely to buy next); optionally in "
                      "one segment. "
-                     "top = how many.",
+                     "top = how many; country = only customers from there.",
     "shop_kpis": "Headline numbers of the shop: customers, orders, revenue, average order "
                  "value, orders per customer, active, lapsed and repeat customers, how "
                  "often a repeat customer orders (median days between orders), dates "
@@ -992,7 +1038,8 @@ _DESCRIPTIONS = {
                      "with no order for inactive_days or more ('send a coupon to customers "
                      "who haven't ordered in 90 days': 90) or with one order only "
                      "(one_order_only=true: 'a second-order coupon for one-time buyers'); "
-                     "with a segment too, its customers only: "
+                     "with a segment too, its customers only; country = only customers "
+                     "from there ('German customers': Germany): "
                      "audience, offer and "
                      "depth (bounded by discount_cap as a share, e.g. 0.1, and budget), "
                      "channel, timing, control group and sample size, KPI targets, cost, "

@@ -288,6 +288,20 @@ def test_memory_is_kept_per_session(context):
     ("Which customers have gone quiet for 3 months?", "at_risk_customers",
      {"top": 10, "inactive_days": 90}),
     ("What were our quietest months in the last 12 months?", "monthly_trend", {"months": 12}),
+    # a country named: lists and plans keep to its customers; other questions by country
+    ("which customers in Germany are at risk?", "at_risk_customers",
+     {"top": 10, "segment": "At Risk", "country": "Germany"}),
+    ("top 10 customers in the UK", "top_customers",
+     {"top": 10, "by": "monetary", "country": "United Kingdom"}),
+    ("Draft a win-back campaign for German customers", "campaign_plan",
+     {"segment": "At Risk", "country": "Germany"}),
+    ("Send a 15% off coupon to customers in France who haven't ordered in 90 days",
+     "campaign_plan", {"inactive_days": 90, "discount_cap": 0.15, "country": "France"}),
+    ("Welche Kunden aus Deutschland sind gefährdet?", "at_risk_customers",
+     {"top": 10, "country": "Germany"}),
+    ("What is the churn rate in France?", "breakdown", {"by": "country"}),
+    ("draft a plan for Hibernating in German", "campaign_plan", {"segment": "Hibernating"}),
+    ("show us the top customers", "top_customers", {"top": 10, "by": "monetary"}),
     # what a term means (the glossary), and the same words asking for this shop's numbers
     ("What does churn probability mean?", "glossary", {"term": "churn_probability"}),
     ("How is the churn probability calculated?", "glossary", {"term": "churn_probability"}),
@@ -1553,3 +1567,35 @@ def test_a_follow_up_in_the_chat_redrafts_the_plan_with_the_change(context):
     again = restarted.result(list(restarted.stream("by sms instead", session_id="follow",
                                                    history=lambda: history)))
     assert again.tool_calls[0]["args"] == {"segment": "At Risk", "channel": "sms"}
+
+
+def test_a_country_keeps_lists_and_plans_to_its_customers(tmp_path, sample_analysis):
+    from advisor.storage import PlanStore
+
+    lines = sample_analysis.lines
+    # each customer's country: the one of most of their lines
+    main = (lines.groupby(["customer_id", "country"], observed=True).size()
+            .sort_values(ascending=False, kind="stable").reset_index()
+            .drop_duplicates("customer_id").set_index("customer_id")["country"].astype(str))
+    german = set(main.index[main == "Germany"].astype(str))
+    functions = ToolFunctions(AdvisorContext(sample_analysis))
+    assert functions.in_country("Deutschland")[0] == "Germany"
+    assert functions.in_country("UK")[0] == "United Kingdom"
+    assert set(sample_analysis.customers.index[functions.in_country("german")[1]]) == german
+    with pytest.raises(ToolException, match="no country 'Atlantis' in the data; the "
+                                            "countries with the most customers: Germany"):
+        functions.in_country("Atlantis")
+
+    store = PlanStore(tmp_path)
+    advisor = Advisor(AdvisorContext(sample_analysis, store=store), OFFLINE)
+    listed = advisor.ask("which customers in Germany are at risk?").tool_calls[0]["result"]
+    assert listed["country"] == "Germany"
+    assert {row["customer_id"] for row in listed["customers"]} <= german
+    plan = advisor.ask("Draft a win-back campaign for German customers")
+    payload = plan.tool_calls[0]["result"]
+    audience = store.plan_audience(payload["plan_id"])
+    customers = sample_analysis.customers
+    at_risk = set(customers.index[customers["rfm_segment"] == "At Risk"].astype(str))
+    assert set(audience.index) == german & at_risk
+    assert "I drafted a plan for **At Risk, Germany**" in plan.answer
+    assert payload["audience_definition"].endswith("from Germany")
