@@ -96,6 +96,12 @@ class Advisor:
                                   system_prompt=load_prompt("system.md"),
                                   checkpointer=InMemorySaver())
 
+    @property
+    def functions(self) -> ToolFunctions:
+        """The tool functions bound to this advisor's context (the app drafts plans with
+        them, as the chat does)."""
+        return self._functions
+
     def prepare(self) -> None:
         """Do now what the first product or country question would otherwise wait for
         (the order lines' ids as integer codes, every segment's best-seller counts, the

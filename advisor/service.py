@@ -477,24 +477,34 @@ class AdvisorService:
         rfm = rfm.loc[rfm["kind"] == "rfm"].sort_values("revenue_at_risk", ascending=False)
         return rfm["segment"].astype(str).tolist()
 
+    def countries(self, key: str) -> list[str]:
+        """The dataset's countries, the one of most order lines first (none without a
+        country column)."""
+        lines = self.analysis(key).lines
+        if "country" not in lines:
+            return []
+        return lines["country"].dropna().astype(str).value_counts().index.tolist()
+
     def draft_plan(self, key: str, segment: str | None, discount_cap: float | None = None,
                    budget: float | None = None, channel: str | None = None,
                    language: str | None = None, inactive_days: int | None = None,
-                   one_order_only: bool = False) -> Draft:
+                   one_order_only: bool = False, country: str | None = None) -> Draft:
         """A plan for a segment under the constraints (cap as a share or a percentage),
         its message copy in ``language`` (English by default); with ``inactive_days``, for
         the customers with no order for that long or longer, with ``one_order_only`` for
-        the one-time buyers (of the segment, if one is given: "" or None for all)."""
+        the one-time buyers (of the segment, if one is given: "" or None for all); with
+        ``country``, for the customers from there."""
         from langchain_core.tools import ToolException
 
         advisor = self.advisor(key)
         try:
+            within = advisor.functions.in_country(country) if country else None
             plan, audience = draft_campaign(advisor.context, segment,
                                             discount_cap=discount_cap or None,
                                             budget=budget or None, channel=channel or None,
                                             language=language or None,
                                             inactive_days=inactive_days or None,
-                                            one_order_only=one_order_only)
+                                            one_order_only=one_order_only, within=within)
         except ToolException as exc:
             raise DataError(str(exc)) from None
         a = advisor.context.analysis

@@ -52,6 +52,7 @@ CHANNELS = ["segment default", "email", "sms", "push", "app inbox", "direct mail
 # The segment choice of a plan whose audience is chosen by days without an order or by a
 # single order, whatever the segment
 ALL_CUSTOMERS = "All customers"
+ANY_COUNTRY = "Any country"
 # The languages of a plan's message copy, as (label, code)
 COPY_LANGUAGE_CHOICES = [("English", "en"), ("中文", "zh"), ("Deutsch", "de"),
                          ("Français", "fr"), ("Español", "es")]
@@ -148,7 +149,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
         return [key, header(key), gr.Dropdown(choices=choices, value=key),
                 service.dataset_summary(key), service.cleaning_report(key),
                 gr.Dropdown(choices=[*segments, ALL_CUSTOMERS],
-                            value=segments[0] if segments else None)]
+                            value=segments[0] if segments else None),
+                gr.Dropdown(choices=[ANY_COUNTRY, *service.countries(key)], value=ANY_COUNTRY)]
 
     with gr.Blocks(title="Retention Advisor") as app:
         stored = gr.BrowserState({"session": "", "dataset": ""},
@@ -247,6 +249,9 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                                          elem_id="inactive-days")
                     one_time = gr.Checkbox(value=False, label="One-time buyers only",
                                            elem_id="one-time")
+                    country = gr.Dropdown(
+                        [ANY_COUNTRY, *service.countries(service.default_key())],
+                        value=ANY_COUNTRY, label="Country", elem_id="country")
                 draft_button = gr.Button("Draft plan", variant="primary", elem_id="draft")
                 draft_state = gr.State(None)
                 plan_id = gr.State(None)
@@ -270,7 +275,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
 
         overview_outputs = [ov_title, ov_kpis, ov_segments, ov_churn, ov_risk, ov_heatmap,
                             ov_clv, ov_revenue, ov_active, ov_warnings]
-        dataset_outputs = [dataset_key, title, ds_choice, ds_summary, cleaning, segment]
+        dataset_outputs = [dataset_key, title, ds_choice, ds_summary, cleaning, segment,
+                           country]
 
         # -- page load: this browser's session, dataset and conversation -------------------
         def on_load(saved: dict[str, Any] | None) -> list[Any]:
@@ -375,15 +381,16 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
         # -- campaigns ---------------------------------------------------------------------
         def on_draft(key: str, segment_name: str, cap_pct: float, budget_value: float,
                      channel_name: str, language: str | None = None,
-                     inactive_days: float | None = None,
-                     one_order_only: bool = False) -> list[Any]:
+                     inactive_days: float | None = None, one_order_only: bool = False,
+                     country_name: str | None = None) -> list[Any]:
             try:
                 draft = service.draft_plan(
                     key, "" if segment_name == ALL_CUSTOMERS else segment_name or "",
                     discount_cap=(cap_pct or 0) / 100 or None, budget=budget_value or None,
                     channel=None if channel_name == CHANNELS[0] else channel_name,
                     language=language or None, inactive_days=int(inactive_days or 0) or None,
-                    one_order_only=bool(one_order_only))
+                    one_order_only=bool(one_order_only),
+                    country=None if country_name in (None, "", ANY_COUNTRY) else country_name)
             except RetentionError as exc:
                 return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                         _error(str(exc))]
@@ -393,7 +400,7 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                         f"({draft.plan['audience_size']:,} customers). Edit it, then save.")]
 
         draft_button.click(on_draft, [dataset_key, segment, cap, budget, channel, copy_language,
-                                      inactive, one_time],
+                                      inactive, one_time, country],
                            [draft_state, plan_id, plan_name, editor, rendered, plan_status],
                            api_name="draft_plan")
         editor.change(lambda text: text, [editor], [rendered], api_name=False)

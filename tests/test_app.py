@@ -120,7 +120,7 @@ def test_upload_of_a_bad_file_keeps_the_dataset_and_a_good_file_becomes_current(
     uploaded = list((app_home / "uploads").glob("*/good_shop.csv"))
     assert len(uploaded) == 1  # the upload is kept inside ADVISOR_HOME
     result = client.predict(mapping, "", "", SESSION, api_name="/analyse")
-    header, choice, kpis = result[0], result[1], result[6]
+    header, choice, kpis = result[0], result[1], result[7]
     assert "Data: **good_shop.csv**" in header and choice["value"] != "sample"
     assert ["good_shop.csv", choice["value"]] in choice["choices"]
     assert "status-ok" in result[-1]
@@ -145,6 +145,10 @@ def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
     once_name, _, _, _ = client.predict("All customers", 0, 0, "segment default", "en", 0,
                                         True, api_name="/draft_plan")
     assert once_name.startswith("One-time buyers: second-order coupon")
+    german_name, german_plan, _, _ = client.predict(
+        "At Risk", 0, 0, "segment default", "en", 0, False, "Germany", api_name="/draft_plan")
+    assert german_name.startswith("At Risk, Germany")
+    assert "customers in the RFM segment 'At Risk', from Germany" in german_plan
     name, markdown, _, status = client.predict(
         "Hibernating", 12, 0, "segment default", "en", api_name="/draft_plan")
     assert name.startswith("Hibernating") and "# Campaign plan: Hibernating" in markdown

@@ -175,6 +175,13 @@ def test_a_plan_for_customers_without_an_order_for_so_long_is_saved_with_them(se
     assert set(once.audience.index) == set(customers.index[
         (customers["recency_days"] >= 120) & (customers["frequency"] == 1)].astype(str))
     assert once.plan["segment"] == "One-time buyers, no order for 120+ days"
+    countries = service.countries("sample")
+    assert countries[0] == "Germany" and "France" in countries
+    german = service.draft_plan("sample", "At Risk", country="Deutschland")
+    assert german.plan["segment"] == "At Risk, Germany"
+    assert len(german.audience) < (customers["rfm_segment"] == "At Risk").sum()
+    with pytest.raises(DataError, match="no country 'Atlantis' in the data"):
+        service.draft_plan("sample", "At Risk", country="Atlantis")
     with pytest.raises(DataError, match="choose a segment, or a number of days"):
         service.draft_plan("sample", "")
 
