@@ -773,6 +773,8 @@ def _follow_up(previous: tuple[str, dict[str, Any]], question: str
             args = {"segments": segments}
         elif name in _SEGMENT_TOOLS:
             args["segment"] = segments[0]
+    if name in _BY_COUNTRY and (country := _country(question)):  # "and for France?"
+        args["country"] = country
     if name in _TOP_TOOLS and (top := _top(q) or _number(r"^\s*(?:only\s+)?(\d+)\b", q)):
         args["top"] = int(top)
     if name in ("monthly_trend", "cohort_retention") and (months := _months(q)):

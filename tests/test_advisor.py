@@ -1534,6 +1534,8 @@ def test_a_term_is_explained_as_this_analysis_computes_it(context, sample_analys
     (["send a coupon to customers who haven't ordered in 90 days", "make it 4 months"],
      "campaign_plan", {"inactive_days": 120}),
     (["revenue by month", "the last 6 months"], "monthly_trend", {"months": 6}),
+    (["Draft a win-back campaign for German customers", "and for France?"], "campaign_plan",
+     {"segment": "At Risk", "country": "France"}),
     (["Erstelle eine Kampagne für Hibernating", "und für Lost?"], "campaign_plan",
      {"segment": "Lost", "language": "de"}),
     # a question of its own is read alone, whatever came before
