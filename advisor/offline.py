@@ -326,11 +326,17 @@ def _inactive_days(q: str) -> int | None:
     """How long without an order a question asks about: "haven't ordered in 6 months" (180
     days), "no order for 90 days", "inactive for 3 months", "超过90天没下单",
     "seit 3 Monaten nicht bestellt", "pas commandé depuis 2 mois", "sin comprar en 60 días"."""
+    if not re.search(_NO_ORDER, q) and not re.search(r"(?:没|未)(?:有)?(?:下单|购买|买|消费)", q):
+        return None
+    return _span_days(q)
+
+
+def _span_days(q: str) -> int | None:
+    """The first span of time a question gives, in days: "6 months" (180), "90 days",
+    "four weeks", "3 Monaten", "2 mois", "60 días", "90天"."""
     number = r"(\d{1,4}|[a-zäöüéèûñ]+|[一二两三四五六七八九十]+)"
     unit = r"(days?|weeks?|months?|years?|tag(?:en?)?|wochen?|monat(?:en?|e)?|jahr(?:en)?" \
            r"|jours?|semaines?|mois|ans?|d[ií]as?|semanas?|mes(?:es)?|años?)"
-    if not re.search(_NO_ORDER, q) and not re.search(r"(?:没|未)(?:有)?(?:下单|购买|买|消费)", q):
-        return None
     for match in [*re.finditer(rf"{number}\s+{unit}\b", q), *re.finditer(
             rf"{number}\s*(天|日|周|星期|个月|月|年)", q)]:
         word, name = match.group(1), match.group(2)
@@ -414,6 +420,32 @@ _RESULT_WORDS = ("result", "success", "worked", "how did", "how has", "perform",
                  "erfolg", "gewirkt", "funktioniert", "wie lief", "gelaufen", "résultat",
                  "succès", "a marché", "t-elle marché", "fonctionné", "resultado", "éxito",
                  "funcionó", "效果", "结果", "成功")
+
+
+def _percent(q: str) -> float | None:
+    """A percentage a question gives: "15%", or a Chinese discount, priced by what is paid
+    (8折 is 20% off, 85折 15%, 9.5折 5%)."""
+    cap = _number(r"(\d+(?:\.\d+)?)\s*%", q)
+    if cap is None and (zhe := re.search(r"(?<![\d.])(\d{1,2}(?:\.\d)?)\s*折", q)):
+        paid = float(zhe.group(1))
+        cap = round(100 - (paid * 10 if paid < 10 else paid), 1)
+    return cap
+
+
+def _plan_limits(q: str) -> dict[str, Any]:
+    """What a question sets of a plan: its discount cap (a share), budget and channel ("by
+    sms", "text customers who ...")."""
+    limits: dict[str, Any] = {}
+    if (cap := _percent(q)) is not None:
+        limits["discount_cap"] = cap / 100
+    if (budget := _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)) is not None:
+        limits["budget"] = budget
+    for channel in ("email", "sms", "push", "app"):
+        if re.search(rf"\b{channel}s?\b", q):
+            limits["channel"] = channel
+    if re.match(r"text\b", q) or re.search(r"\b(?:by|via|per) text\b", q):
+        limits["channel"] = "sms"
+    return limits
 
 
 def _top(q: str) -> float | None:
@@ -566,12 +598,7 @@ def _interpret(question: str) -> Intent:
     segment = find_segment(question)
     customer = _customer_id(question)
     top = _top(q)
-    cap = _number(r"(\d+(?:\.\d+)?)\s*%", q)
-    if cap is None and (zhe := re.search(r"(?<![\d.])(\d{1,2}(?:\.\d)?)\s*折", q)):
-        # Chinese prices a discount by what is paid: 8折 is 20% off, 85折 15%, 9.5折 5%
-        paid = float(zhe.group(1))
-        cap = round(100 - (paid * 10 if paid < 10 else paid), 1)
-    budget = _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)
+    cap = _percent(q)
     if not customer and (term := _glossary_term(q, segment)):
         return Intent("glossary", [("glossary", {"term": term})])
     inactive = _inactive_days(q)
@@ -613,15 +640,7 @@ def _interpret(question: str) -> Intent:
             args = {**({"inactive_days": inactive} if inactive else {}),
                     **({"one_order_only": True} if once else {}),
                     **({"segment": segment} if segment else {})}
-        if cap is not None:
-            args["discount_cap"] = cap / 100
-        if budget is not None:
-            args["budget"] = budget
-        for channel in ("email", "sms", "push", "app"):
-            if channel in q:
-                args["channel"] = channel
-        if re.match(r"text\b", q):  # "text customers who ..."
-            args["channel"] = "sms"
+        args.update(_plan_limits(q))
         if (lang := language(question)) != "en":  # the message copy in the shop's language
             args["language"] = lang
         return Intent("campaign_plan", [("campaign_plan", args)])
@@ -781,21 +800,10 @@ def _follow_up(previous: tuple[str, dict[str, Any]], question: str
         args["months"] = months
     if name in ("at_risk_customers", "campaign_plan") and (inactive := _inactive_days(q)):
         args["inactive_days"] = inactive
-    elif "inactive_days" in args and (span := re.search(
-            r"(\d{1,4})\s*(days?|weeks?|months?|tage[n]?|wochen|monate[n]?|jours|semaines|mois"
-            r"|días|semanas|meses|天|周|个月)", q)):  # "make it 120 days"
-        unit = span.group(2)
-        args["inactive_days"] = int(span.group(1)) * _UNIT_DAYS.get(unit, 1)
+    elif "inactive_days" in args and (days := _span_days(q)):  # "make it 4 months"
+        args["inactive_days"] = days
     if name == "campaign_plan":
-        if (cap := _number(r"(\d+(?:\.\d+)?)\s*%", q)) is not None:
-            args["discount_cap"] = cap / 100
-        if (budget := _number(r"(?:budget|预算)\D{0,12}?([\d,]+(?:\.\d+)?)", q)) is not None:
-            args["budget"] = budget
-        for channel in ("email", "sms", "push", "app"):
-            if re.search(rf"\b{channel}\b", q):
-                args["channel"] = channel
-        if re.search(r"\btext\b", q):
-            args["channel"] = "sms"
+        args.update(_plan_limits(q))
         if args != before and (lang := language(question)) != "en":
             args["language"] = lang
     return (name, args) if args != before else None

@@ -266,6 +266,9 @@ def test_memory_is_kept_per_session(context):
      {"inactive_days": 180, "discount_cap": 0.1}),
     ("Text customers who haven't ordered in 60 days", "campaign_plan",
      {"inactive_days": 60, "channel": "sms"}),
+    # a channel is a whole word: "apply" is not the app
+    ("apply a 10% discount to At Risk customers", "campaign_plan",
+     {"segment": "At Risk", "discount_cap": 0.1}),
     ("Email customers who haven't bought in 60 days", "campaign_plan",
      {"inactive_days": 60, "channel": "email"}),
     ("哪些高价值客户有流失风险？", "at_risk_customers", {"top": 10, "segment": "At Risk"}),
