@@ -899,15 +899,13 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     try:
         plan = plan_campaign(customers, segment, inactive_days=inactive_days,
                              one_order_only=bool(one_order_only),
+                             place=within[0] if within else None,
                              horizon_days=analysis.horizon_days,
                              constraints=Constraints(discount_cap=discount_cap,
                                                      budget=budget, channel=channel))
     except (ValueError, UnknownSegmentError) as exc:
         where = f" (among the customers from {within[0]})" if within else ""
         raise ToolException(f"{exc}{where}") from exc
-    if within is not None:  # "At Risk, Germany": the plan's name and audience say where
-        plan.segment = f"{plan.segment}, {within[0]}"
-        plan.audience_definition = f"{plan.audience_definition}, from {within[0]}"
     payload = plan.to_dict()
     # an audience by days without an order or by a single order: what chose it, and the
     # segment it was taken from

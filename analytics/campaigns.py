@@ -204,8 +204,8 @@ def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int |
         else customers.loc[customers[segment_column].astype(str) == segment]
     scope = f" in the RFM segment {segment!r}" if segment else ""
     if inactive_days is None and not one_order_only:
-        return (audience.copy(), plays.get(str(segment), _FALLBACK_PLAY), str(segment),
-                f"customers{scope}")
+        return (audience.copy(), plays.get(str(segment), _FALLBACK_PLAY),
+                audience_label(segment), f"customers{scope}")
     chosen, words = audience, []
     if one_order_only:
         chosen = chosen.loc[chosen["frequency"] == 1]
@@ -244,6 +244,7 @@ def plan_campaign(
     *,
     inactive_days: int | None = None,
     one_order_only: bool = False,
+    place: str | None = None,
     horizon_days: int = 90,
     constraints: Constraints | None = None,
     plays: Mapping[str, Play] = DEFAULT_PLAYS,
@@ -258,11 +259,14 @@ def plan_campaign(
     second-order play for one-time buyers not chosen by days (:data:`ONE_TIME_PLAY`), aiming
     for the uplift its members' own segments' plays aim for on average; with a segment, it
     keeps the segment's play. The plan is named by :func:`audience_label` ("No order for 90+
-    days").
+    days"). ``place`` names where ``customers`` were taken from (a country), for the plan's
+    name and audience definition ("At Risk, Germany").
     """
     constraints = constraints or Constraints()
     audience, play, segment, definition = _audience(customers, segment, inactive_days,
                                                     one_order_only, plays, segment_column)
+    if place:
+        segment, definition = f"{segment}, {place}", f"{definition}, from {place}"
     audience = audience.sort_values("revenue_at_risk", ascending=False)
     aov = float(audience["avg_order_value"].mean())
     clv = float(audience["predicted_clv"].mean())

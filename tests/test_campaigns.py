@@ -136,3 +136,9 @@ def test_one_time_buyers_get_the_second_order_play_with_their_segments_uplift(cu
         plan_campaign(once, "Champions", one_order_only=True, inactive_days=150)
     with pytest.raises(ValueError, match="all have ordered more than once"):
         plan_campaign(once.assign(frequency=2), one_order_only=True)
+
+
+def test_a_place_names_the_plan_and_its_audience(customers):
+    plan = plan_campaign(customers.iloc[:300], "At Risk", place="Germany")
+    assert plan.segment == "At Risk, Germany" and plan.audience_size == 300
+    assert plan.audience_definition == "customers in the RFM segment 'At Risk', from Germany"
