@@ -557,23 +557,35 @@ _BY_COUNTRY = {"at_risk_customers", "top_customers", "campaign_plan"}
 _COUNTRY_ROWS = {"churning_segments", "shop_kpis", "clv_summary", "segment_overview"}
 
 
+def _country_patterns(english: str, others: tuple[str, ...]
+                      ) -> tuple[str, re.Pattern[str], re.Pattern[str] | None]:
+    """How a question names a country: its names and demonyms (in the lower-cased
+    question), and its codes (in the question as typed: "UK", not "us")."""
+    words, codes = [], []
+    for name in (english.lower(), *others):
+        if _CHINESE.search(name):  # no spaces between Chinese words: "德国客户"
+            words.append(re.escape(name))
+        elif len(name) <= 3:
+            if name.upper() in {"UK", "USA", "US", "GB"}:
+                codes.append(re.escape(name.upper()))
+        elif name in _DEMONYMS:  # "German customers"; "in German" is a language
+            words.append(rf"\b{re.escape(name)}\s+{_CUSTOMER_NOUNS}\b")
+        else:
+            words.append(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+    return (english, re.compile("|".join(words)),
+            re.compile(rf"(?<![\w.])(?:{'|'.join(codes)})(?![\w.])") if codes else None)
+
+
+_COUNTRIES = [_country_patterns(english, others) for english, others in COUNTRY_NAMES.items()]
+
+
 def _country(question: str) -> str | None:
     """The country a question names, by its English name: "customers in Germany", "German
     customers", "UK", "aus Deutschland", "德国客户"."""
     q = question.lower()
-    for english, others in COUNTRY_NAMES.items():
-        for name in (english.lower(), *others):
-            if not name.isascii() and not name.isalpha():
-                found = name in q  # "royaume-uni", "países bajos", Chinese names
-            elif len(name) <= 3:  # a code counts typed in capitals only ("UK", not "us")
-                found = name.upper() in {"UK", "USA", "US", "GB"} and bool(
-                    re.search(rf"(?<![\w.]){re.escape(name.upper())}(?![\w.])", question))
-            elif name in _DEMONYMS:
-                found = bool(re.search(rf"\b{name}\s+{_CUSTOMER_NOUNS}\b", q))
-            else:
-                found = bool(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", q))
-            if found:
-                return english
+    for english, names, codes in _COUNTRIES:
+        if names.search(q) or (codes is not None and codes.search(question)):
+            return english
     return None
 
 

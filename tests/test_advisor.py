@@ -303,6 +303,8 @@ def test_memory_is_kept_per_session(context):
     ("Welche Kunden aus Deutschland sind gefährdet?", "at_risk_customers",
      {"top": 10, "country": "Germany"}),
     ("What is the churn rate in France?", "breakdown", {"by": "country"}),
+    ("为德国客户设计一个召回活动", "campaign_plan",
+     {"segment": "At Risk", "language": "zh", "country": "Germany"}),
     ("draft a plan for Hibernating in German", "campaign_plan", {"segment": "Hibernating"}),
     ("show us the top customers", "top_customers", {"top": 10, "by": "monetary"}),
     # what a term means (the glossary), and the same words asking for this shop's numbers
