@@ -99,7 +99,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "saved": " (saved as plan {id})",
         "lapsed_audience": "no order for {days}+ days",
         "one_time_audience": "one-time buyers",
-        "from_country": "from {country}",
+        "from_country": "from {country}", "among_from": "among customers from {country}",
         "why_discount": "- Why this discount: {text}.", "timing": "- Timing: {text}.",
         "kpi": "- KPI: order rate within {days} days from {baseline} to {target}; {n} "
                "customers per group detect that uplift.",
@@ -149,7 +149,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "saved": "（已保存为方案 {id}）",
         "lapsed_audience": "{days} 天以上未下单",
         "one_time_audience": "只下过一单的客户",
-        "from_country": "来自{country}",
+        "from_country": "来自{country}", "among_from": "来自{country}的客户中",
         "why_discount": "- 折扣依据：{text}", "timing": "- 发送时机：{text}",
         "kpi": "- KPI：{days} 天内下单率从 {baseline} 提升到 {target}；每组 {n} 位客户即可"
                "检测到该提升。",
@@ -203,7 +203,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "saved": " (gespeichert als Plan {id})",
         "lapsed_audience": "seit {days}+ Tagen ohne Bestellung",
         "one_time_audience": "Einmalkäufer",
-        "from_country": "aus {country}",
+        "from_country": "aus {country}", "among_from": "unter den Kunden aus {country}",
         "why_discount": "- Warum dieser Rabatt: {text}.", "timing": "- Zeitpunkt: {text}.",
         "kpi": "- KPI: Bestellrate innerhalb von {days} Tagen von {baseline} auf {target}; {n} "
                "Kunden pro Gruppe erkennen diese Steigerung.",
@@ -261,6 +261,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "lapsed_audience": "sans commande depuis {days} jours ou plus",
         "one_time_audience": "clients d'une seule commande",
         "from_country": "du pays {country}",
+        "among_from": "parmi les clients du pays {country}",
         "why_discount": "- Pourquoi cette remise : {text}.", "timing": "- Calendrier : {text}.",
         "kpi": "- KPI : taux de commande sous {days} jours de {baseline} à {target} ; {n} "
                "clients par groupe détectent cette hausse.",
@@ -315,7 +316,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "saved": " (guardado como plan {id})",
         "lapsed_audience": "sin pedidos en {days} días o más",
         "one_time_audience": "clientes de un solo pedido",
-        "from_country": "de {country}",
+        "from_country": "de {country}", "among_from": "entre los clientes de {country}",
         "why_discount": "- Por qué este descuento: {text}.", "timing": "- Momento: {text}.",
         "kpi": "- KPI: tasa de pedido en {days} días de {baseline} a {target}; {n} clientes "
                "por grupo detectan esa mejora.",

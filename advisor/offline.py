@@ -210,17 +210,18 @@ _QUALITY_WORDS = ("accura", "how good is the model", "how good are the model",
 _PRODUCT_WORDS = ("product", "item", "sku", "article", "bestseller", "best seller",
                   "best-seller", "best selling", "best-selling", "artikel")
 _PRODUCT_STEMS = ("produkt", "produit", "producto", "商品", "产品", "单品", "meistverkauft")
-_BUY_WORDS = ("buy", "purchase", "kaufen", "achète", "compran", "买")
+_BUY_WORDS = ("buy", "purchase", "kaufen", "kauft", "achète", "achètent", "compra", "compran",
+              "买")
 _DIMENSION_WORDS = (("channel", ("channel", "kanal", "canal", "渠道")),
                     ("country", ("country", "countries", "market", "land", "länder", "pays",
                                  "país", "paises", "países", "国家", "地区")))
 
 
-def _products(q: str, segment: str | None) -> Intent | None:
-    """Best-selling products, overall or what a segment's customers buy."""
+def _products(q: str, segment: str | None, country: str | None = None) -> Intent | None:
+    """Best-selling products, overall or what a segment's (or a country's) customers buy."""
     buys = _word(q, *_BUY_WORDS) and not _has(q, "repeat", "again", "rate", "frequen")
     if not (_word(q, *_PRODUCT_WORDS) or _has(q, *_PRODUCT_STEMS)
-            or (segment and buys)) or _has(
+            or ((segment or country) and buys)) or _has(
             q, "which customers", "who ", "top customers", "customers who") or (
             _has(q, "recommend") and not segment):  # to a segment: what its customers buy
         return None
@@ -553,7 +554,7 @@ _DEMONYMS = {"british", "english", "irish", "american", "german", "french", "spa
              "francés", "alemán", "portugais", "portugués", "britannique", "británico"}
 _CUSTOMER_NOUNS = r"(?:customers?|clients?|buyers?|shoppers?|users?|kunden)"
 # What a country named narrows: these tools take it; these others answer by country instead
-_BY_COUNTRY = {"at_risk_customers", "top_customers", "campaign_plan"}
+_BY_COUNTRY = {"at_risk_customers", "top_customers", "top_products", "campaign_plan"}
 _COUNTRY_ROWS = {"churning_segments", "shop_kpis", "clv_summary", "segment_overview"}
 
 
@@ -686,7 +687,7 @@ def _interpret(question: str) -> Intent:
         return Intent("playbook_search", [("playbook_search", args)])
     if by := _dimension(q, question, segment):
         return by
-    if products := _products(q, segment):
+    if products := _products(q, segment, _country(question)):
         return products
     if inactive:  # who has not ordered for so long (of the one-time buyers), how many
         args = {"top": int(top or 10), "inactive_days": inactive,
@@ -842,9 +843,15 @@ def _templates(lang: str = "en") -> dict[str, str]:
     return prompt_sections("offline_answers", lang)
 
 
-def _scope(segment: str, lang: str, inside: str = "in_segment") -> str:
-    return say(lang, "overall") if segment == "all" else say(
-        lang, inside, segment=segment_name(segment, lang))
+def _scope(segment: str, lang: str, inside: str = "in_segment", country: str | None = None
+           ) -> str:
+    """Whose numbers: "overall", "in Champions", and "from Germany" for one country's
+    customers ("in Champions from Germany")."""
+    if country and segment == "all":  # "among customers from Germany" for products
+        return say(lang, "among_from" if inside == "among" else "from_country",
+                   country=country)
+    return (say(lang, "overall") if segment == "all" else say(
+        lang, inside, segment=segment_name(segment, lang))) + _from(country, lang)
 
 
 def _money(value: float | None) -> str:
@@ -981,7 +988,7 @@ def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
-    scope = _scope(r["segment"], lang) + _from(r.get("country"), lang)
+    scope = _scope(r["segment"], lang, country=r.get("country"))
     if r.get("inactive_days") and r.get("one_order_only"):  # both: say the one-time too
         scope += "（" + say(lang, "one_time_audience") + "）" if lang == "zh" \
             else " (" + say(lang, "one_time_audience") + ")"
@@ -1016,7 +1023,7 @@ def _from(country: str | None, lang: str) -> str:
 def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
     criterion = word(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"])
     text = _templates(lang)["top_customers"].format(
-        n=len(r["customers"]), scope=_scope(r["segment"], lang) + _from(r.get("country"), lang),
+        n=len(r["customers"]), scope=_scope(r["segment"], lang, country=r.get("country")),
         criterion=criterion)
     labels = {"customer_id": "customer", "rfm_segment": "segment",
               "predicted_clv": "predicted value", "monetary": "spend to date",
@@ -1053,7 +1060,8 @@ _PRODUCT_CRITERIA = {"revenue": "revenue", "customers": "number of customers",
 
 def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
     text = _templates(lang)["top_products"].format(
-        n=len(r["products"]), scope=_scope(r["segment"], lang, "among"),
+        n=len(r["products"]),
+        scope=_scope(r["segment"], lang, "among", r.get("country")),
         criterion=word(lang, _PRODUCT_CRITERIA[r["by"]]),
         as_of=r["as_of"], products=f"{r['products_in_scope']:,}",
         customers=f"{r['customers_in_scope']:,}", revenue=_money(r["revenue_in_scope"]))

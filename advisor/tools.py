@@ -150,9 +150,9 @@ class _ProductCounts:
     buyers: np.ndarray
     everyone: tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, int]
 
-    def table(self, segment: str | None) -> tuple[pd.DataFrame, int, dict[str, Any]]:
-        """The products table of a segment (None: all), its buyers, the non-products left
-        out."""
+    def table(self, segment: str | None) -> tuple[pd.DataFrame, dict[str, Any], int]:
+        """The products table of a segment (None: all), the non-products left out, its
+        buyers."""
         if segment is None:
             revenue, units, customers, orders, buyers = self.everyone
         else:
@@ -161,16 +161,30 @@ class _ProductCounts:
                                           self.orders[:, k])
             units, buyers = None if self.units is None else self.units[:, k], \
                 int(self.buyers[k])
-        table = pd.DataFrame({"revenue": revenue, "customers": customers, "orders": orders},
-                             index=self.index)
-        if units is not None:
-            table["quantity"] = units
-        other = self.other
-        left_out = {"codes": int((other & (table["orders"] > 0)).sum()),
-                    "revenue": _r(float(table.loc[other, "revenue"].sum()), 2)}
-        table = table.loc[~other].copy()
-        table["revenue_share"] = table["revenue"] / max(float(table["revenue"].sum()), 1e-12)
-        return table, buyers, left_out
+        return (*_product_frame(self.index, self.other, revenue, units, customers, orders),
+                buyers)
+
+
+def _non_products(products: pd.Index) -> np.ndarray:
+    """Which products are postage, fees or adjustments (as for recommendations)."""
+    return np.asarray(products.astype(str).str.fullmatch(NON_PRODUCT_PATTERN, case=False),
+                      dtype=bool)
+
+
+def _product_frame(index: pd.Index, other: np.ndarray, revenue: np.ndarray,
+                   units: np.ndarray | None, customers: np.ndarray, orders: np.ndarray
+                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The products table (revenue, buyers, orders, units and revenue share per product) and
+    the non-products (``other``: postage, fees) left out of it."""
+    table = pd.DataFrame({"revenue": revenue, "customers": customers, "orders": orders},
+                         index=index)
+    if units is not None:
+        table["quantity"] = units
+    left_out = {"codes": int((other & (table["orders"] > 0)).sum()),
+                "revenue": _r(float(table.loc[other, "revenue"].sum()), 2)}
+    table = table.loc[~other].copy()
+    table["revenue_share"] = table["revenue"] / max(float(table["revenue"].sum()), 1e-12)
+    return table, left_out
 
 
 class ToolFunctions:
@@ -188,7 +202,9 @@ class ToolFunctions:
         self._line_codes: dict[str, tuple[np.ndarray, pd.Index]] = {}
         self._codes_lock = threading.RLock()  # prepare() may be making codes and tables in a thread
         # kept: the analysis is fixed
-        self._products: dict[str | None, tuple[pd.DataFrame, int, dict[str, Any]]] = {}
+        self._products: dict[str | None, tuple[pd.DataFrame, dict[str, Any], int]] = {}
+        self._place_products: dict[tuple[str, str | None],
+                                   tuple[pd.DataFrame, dict[str, Any], int]] = {}
         self._counts: _ProductCounts | None = None
         self._breakdowns: dict[str, str] = {}
         self._driver_marks: np.ndarray | None = None
@@ -440,7 +456,7 @@ class ToolFunctions:
         return self._line_codes[column]
 
     def top_products(self, by: str = "revenue", segment: str | None = None,
-                     top: int = 10) -> str:
+                     top: int = 10, country: str | None = None) -> str:
         if by not in PRODUCT_RANKINGS:
             raise ToolException(f"by must be one of {', '.join(PRODUCT_RANKINGS)}, got {by!r}")
         lines = self.a.lines
@@ -450,13 +466,16 @@ class ToolFunctions:
             raise ToolException("the data has no quantity column: rank by revenue, customers "
                                 "or orders")
         segment = resolve_segment(segment, self.segments) if segment else None
-        table, buyers, left_out = self._product_table(segment)
+        if country:
+            country, table, left_out, buyers = self._country_products(country, segment)
+        else:
+            table, left_out, buyers = self._product_table(segment)
         top = max(1, min(int(top), 50))
         rows = table.loc[table["orders"] > 0].sort_values(
             [by, "revenue"], ascending=False, kind="stable").head(top)
         rows = rows.reset_index().assign(
             name=lambda t: t["product_id"].map(self._product_names))
-        return _dump({"segment": segment or "all", "by": by,
+        return _dump({"segment": segment or "all", "by": by, "country": country or None,
                       "as_of": str(self.a.as_of.date()),
                       "products_in_scope": int((table["orders"] > 0).sum()),
                       "customers_in_scope": buyers,
@@ -465,16 +484,55 @@ class ToolFunctions:
                       "products": _records(rows)})
 
     def _product_table(self, segment: str | None
-                       ) -> tuple[pd.DataFrame, int, dict[str, Any]]:
-        """Revenue, buyers, orders (and units) per product, in a segment or all, the buyers
-        in all, and the non-products left out; kept. Every segment's numbers are counted
-        in one pass (:meth:`_product_counts`); a segment's table is made when asked."""
+                       ) -> tuple[pd.DataFrame, dict[str, Any], int]:
+        """Revenue, buyers, orders (and units) per product, in a segment or all, the
+        non-products left out and the buyers in all; kept. Every segment's numbers are
+        counted in one pass (:meth:`_product_counts`); a segment's table is made when
+        asked."""
         with self._codes_lock:
             if segment not in self._products:
                 if self._counts is None:
                     self._counts = self._product_counts()
                 self._products[segment] = self._counts.table(segment)
             return self._products[segment]
+
+    def _country_products(self, country: str, segment: str | None
+                          ) -> tuple[str, pd.DataFrame, dict[str, Any], int]:
+        """The data's name of ``country`` and the products table of its customers (each
+        under the country of most of their lines, as for lists and plans), in ``segment``
+        or all; kept. Counted from those customers' lines when first asked (0.1 s on 1M
+        lines), not ahead for every country as the segments' are."""
+        country, mask = self.in_country(country)
+        key = (country, segment)
+        with self._codes_lock:
+            if key in self._place_products:
+                return (country, *self._place_products[key])
+            product, names = self._codes("product_id")
+            customer, ids = self._codes("customer_id")
+            order, orders = self._codes("order_id")
+            customers = self.a.customers
+            chosen = mask.to_numpy(dtype=bool)
+            if segment is not None:
+                chosen = chosen & (customers["rfm_segment"] == segment).to_numpy(dtype=bool)
+            where = customers.index.get_indexer(ids)  # each id's row; -1: in no row
+            wanted = np.where(where >= 0, chosen[where], False)
+            keep = wanted[customer] & (product >= 0)
+            product, customer, order = product[keep], customer[keep], order[keep]
+            lines, n = self.a.lines, len(names)
+            amount = lines["amount"].to_numpy(dtype="float64")[keep]
+            units = np.bincount(product, weights=lines["quantity"].to_numpy(
+                dtype="float64", na_value=0.0)[keep], minlength=n) \
+                if "quantity" in lines else None
+            per = max(len(orders), 1)
+            buyers = sorted_distinct(product * len(ids) + customer) // len(ids)
+            bought = sorted_distinct(product * per + order) // per  # (product, order) pairs
+            table, left_out = _product_frame(
+                pd.Index(names, name="product_id"), _non_products(names),
+                np.bincount(product, weights=amount, minlength=n), units,
+                np.bincount(buyers, minlength=n), np.bincount(bought, minlength=n))
+            self._place_products[key] = (table, left_out,
+                                         int(np.unique(customer).size))
+            return (country, *self._place_products[key])
 
     def _product_counts(self) -> _ProductCounts:
         # One pass over the lines for all segments: on 10M lines a segment's table took
@@ -518,8 +576,7 @@ class ToolFunctions:
         bought = np.bincount(customer, minlength=len(ids)) > 0
         index = pd.Index(names, name="product_id")
         return _ProductCounts(
-            index=index, other=np.asarray(index.astype(str).str.fullmatch(
-                NON_PRODUCT_PATTERN, case=False), dtype=bool), segments=self.segments,
+            index=index, other=_non_products(index), segments=self.segments,
             revenue=by_segment(amount), units=None if quantity is None else by_segment(quantity),
             customers=np.bincount(pair_product * width + segment_of[pair_customer],
                                   minlength=n * width).reshape(n, width),
@@ -1006,7 +1063,8 @@ _DESCRIPTIONS = {
                  "covered, predicted revenue and revenue at risk over the horizon.",
     "top_products": "Best-selling products by revenue, customers, orders or quantity, "
                     "optionally among one segment's customers (what they buy), with names "
-                    "and revenue shares. top = how many.",
+                    "and revenue shares. top = how many; country = only customers from "
+                    "there (most of their orders; 'what do German customers buy?').",
     "breakdown": "Customers by country or channel (each customer under the one of most of "
                  "their orders): customers, revenue, mean churn probability, revenue at "
                  "risk and predicted value per value. by = 'country' or 'channel'.",

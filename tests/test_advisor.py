@@ -303,6 +303,18 @@ def test_memory_is_kept_per_session(context):
     ("Welche Kunden aus Deutschland sind gefährdet?", "at_risk_customers",
      {"top": 10, "country": "Germany"}),
     ("What is the churn rate in France?", "breakdown", {"by": "country"}),
+    ("best sellers in Germany", "top_products", {"by": "revenue", "top": 10,
+                                                 "country": "Germany"}),
+    ("what do German customers buy?", "top_products", {"by": "revenue", "top": 10,
+                                                       "country": "Germany"}),
+    ("What do Champions in France buy?", "top_products",
+     {"by": "revenue", "top": 10, "segment": "Champions", "country": "France"}),
+    ("Was kaufen Kunden aus Deutschland?", "top_products",
+     {"by": "revenue", "top": 10, "country": "Germany"}),
+    ("Qu'achètent les clients d'Allemagne ?", "top_products",
+     {"by": "revenue", "top": 10, "country": "Germany"}),
+    ("德国客户买什么？", "top_products", {"by": "revenue", "top": 10, "country": "Germany"}),
+    ("which country buys the most?", "breakdown", {"by": "country"}),
     ("为德国客户设计一个召回活动", "campaign_plan",
      {"segment": "At Risk", "language": "zh", "country": "Germany"}),
     ("draft a plan for Hibernating in German", "campaign_plan", {"segment": "Hibernating"}),
@@ -910,6 +922,64 @@ def test_every_segments_product_numbers_are_its_customers_lines():
             ranked = expected[by].sort_values(ascending=False)
             assert [p[by] for p in payload["products"]] == \
                 pytest.approx(ranked.iloc[:50].tolist(), abs=0.01)
+
+
+def test_a_countrys_product_numbers_are_its_customers_lines():
+    # each customer counts under the country of most of their lines, as for lists and plans;
+    # lines without a product id are in no product's numbers, lines without an order id
+    # are a customer's time, and postage is left out
+    orders, _ = generate_sample_shop(customers=400, months=12, seed=3)
+    orders.loc[orders.index[::7], "product_id"] = None
+    orders.loc[orders.index[::5], "order_id"] = None
+    postage = orders["product_id"].dropna().iloc[0]
+    orders["product_id"] = orders["product_id"].replace(postage, "POST")
+    lines, report = clean_orders(orders)
+    analysis = analyze(lines, cleaning=report, run_backtest=False)
+    functions = ToolFunctions(AdvisorContext(analysis))
+    lines = analysis.lines
+    home = (lines.groupby(["customer_id", "country"], observed=True).size()
+            .sort_values(ascending=False, kind="stable").reset_index()
+            .drop_duplicates("customer_id").set_index("customer_id")["country"].astype(str))
+    segment = analysis.customers["rfm_segment"].astype(str)
+    sold = lines.dropna(subset=["product_id"]).assign(
+        order=lambda t: t["order_id"].fillna(t["customer_id"] + "|"
+                                             + t["order_date"].astype(str)))
+    country = home.value_counts().index[1]  # not the largest: a mask, not all lines
+    for name in (None, "Champions", "Hibernating"):
+        mine = sold.loc[sold["customer_id"].map(home).eq(country).to_numpy()]
+        if name is not None:
+            mine = mine.loc[mine["customer_id"].map(segment).eq(name).to_numpy()]
+        payload = json.loads(functions.top_products(by="orders", segment=name, top=50,
+                                                    country=country))
+        assert payload["country"] == country and payload["segment"] == (name or "all")
+        assert payload["customers_in_scope"] == mine["customer_id"].nunique() > 0
+        assert payload["non_products_left_out"] == {
+            "codes": int((mine["product_id"] == "POST").any()),
+            "revenue": round(mine.loc[mine["product_id"] == "POST", "amount"].sum(), 2)}
+        mine = mine.loc[mine["product_id"] != "POST"]
+        assert payload["revenue_in_scope"] == pytest.approx(mine["amount"].sum(), abs=0.01)
+        by_product = mine.groupby("product_id")
+        expected = pd.DataFrame({"revenue": by_product["amount"].sum(),
+                                 "customers": by_product["customer_id"].nunique(),
+                                 "orders": by_product["order"].nunique(),
+                                 "quantity": by_product["quantity"].sum()})
+        assert payload["products_in_scope"] == len(expected)
+        for row in payload["products"]:
+            want = expected.loc[row["product_id"]]
+            assert (row["customers"], row["orders"]) == (want["customers"], want["orders"])
+            assert row["revenue"] == pytest.approx(want["revenue"], abs=0.01)
+            assert row["quantity"] == pytest.approx(want["quantity"])
+        assert [p["orders"] for p in payload["products"]] == \
+            expected["orders"].sort_values(ascending=False).iloc[:50].tolist()
+    # asked as people write it, and answered from the same numbers
+    advisor = Advisor(AdvisorContext(analysis), OFFLINE)
+    german = advisor.ask("what do German customers buy?")
+    expected = json.loads(functions.top_products(country="Germany"))
+    assert german.tool_calls[0]["result"] == expected
+    assert "best-selling products among customers from Germany by revenue" in german.answer
+    assert f"bought by {expected['customers_in_scope']:,} customers" in german.answer
+    with pytest.raises(ToolException, match="no country 'Atlantis' in the data"):
+        functions.top_products(country="Atlantis")
 
 
 def test_prepared_codes_answer_as_unprepared_ones_also_while_preparing(context):
@@ -1536,6 +1606,8 @@ def test_a_term_is_explained_as_this_analysis_computes_it(context, sample_analys
      {"segment": "Champions"}),
     (["what do Champions buy?", "and Lost?"], "top_products",
      {"by": "revenue", "top": 10, "segment": "Lost"}),
+    (["what do Champions buy?", "and in France?"], "top_products",
+     {"by": "revenue", "top": 10, "segment": "Champions", "country": "France"}),
     (["send a coupon to customers who haven't ordered in 90 days", "make it 4 months"],
      "campaign_plan", {"inactive_days": 120}),
     (["revenue by month", "the last 6 months"], "monthly_trend", {"months": 6}),
