@@ -15,7 +15,7 @@ import difflib
 import json
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -219,9 +219,12 @@ _DIMENSION_WORDS = (("channel", ("channel", "kanal", "canal", "渠道")),
 
 def _products(q: str, segment: str | None, country: str | None = None) -> Intent | None:
     """Best-selling products, overall or what a segment's (or a country's) customers buy."""
-    buys = _word(q, *_BUY_WORDS) and not _has(q, "repeat", "again", "rate", "frequen")
+    buys = _word(q, *_BUY_WORDS) and not _has(q, "repeat", "again", "rate", "frequen",
+                                              "twice", "more than once", "second", "often",
+                                              "how many", "share", "percent", "%")
+    what = _has(q, "what ", "was ", "qu'", "que ", "qué ", "什么")  # "what do customers buy?"
     if not (_word(q, *_PRODUCT_WORDS) or _has(q, *_PRODUCT_STEMS)
-            or ((segment or country) and buys)) or _has(
+            or ((segment or country or what) and buys)) or _has(
             q, "which customers", "who ", "top customers", "customers who") or (
             _has(q, "recommend") and not segment):  # to a segment: what its customers buy
         return None
@@ -590,11 +593,15 @@ def _country(question: str) -> str | None:
     return None
 
 
-def interpret(question: str) -> Intent:
+def interpret(question: str, audience: Mapping[str, Any] | None = None) -> Intent:
     """Map a question to tool calls (deterministic keyword and pattern rules); a country
-    named keeps a list or a plan to its customers, or answers by country."""
-    intent = _interpret(question)
-    country = _country(question)
+    named keeps a list or a plan to its customers, or answers by country. ``audience``: the
+    customers a question refers back to ("what do they buy?"; see :func:`resolve`), its
+    segment, country, days without an order, one-time buyers or customer id, for what the
+    question does not name itself."""
+    audience = audience or {}
+    intent = _interpret(question, audience)
+    country = _country(question) or audience.get("country")
     if country is None or not intent.calls:
         return intent
     name, args = intent.calls[0]
@@ -605,22 +612,25 @@ def interpret(question: str) -> Intent:
     return intent
 
 
-def _interpret(question: str) -> Intent:
+def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
     """Map a question to tool calls (deterministic keyword and pattern rules)."""
     q = question.lower()
-    segment = find_segment(question)
-    customer = _customer_id(question)
+    segment = find_segment(question) or audience.get("segment")
+    customer = _customer_id(question) or audience.get("customer_id")
     top = _top(q)
     cap = _percent(q)
     if not customer and (term := _glossary_term(q, segment)):
         return Intent("glossary", [("glossary", {"term": term})])
     inactive = _inactive_days(q)
     if inactive:  # "inactive", "lapsed", "dormant" say how long here, not a segment
-        segment = find_segment(re.sub(r"\b(?:inactive|lapsed|dormant)\b", " ", q))
-    once = _has(q, *_ONCE_WORDS)  # one-time buyers
+        segment = find_segment(re.sub(r"\b(?:inactive|lapsed|dormant)\b", " ", q)) \
+            or audience.get("segment")
+    inactive = inactive or audience.get("inactive_days")
+    once = _has(q, *_ONCE_WORDS) or bool(audience.get("one_order_only"))  # one-time buyers
     # a coupon or discount for a segment, or for who has not ordered for so long, or only
-    # once: the plan sets the depth and says why
-    offer = bool(segment or inactive or once) and (_has(
+    # once, or for the customers of a country referred to ("send them a coupon"): the plan
+    # sets the depth and says why
+    offer = bool(segment or inactive or once or audience.get("country")) and (_has(
         q, "coupon", "discount", "voucher", "offer", "send ", "give ", "% off", "gutschein",
         "rabatt", "remise", "réduction", "cupón", "descuento", "优惠券", "折扣", "优惠")
         or bool(re.match(r"(?:e-?mail|sms|text|message|contact|reach out to|target)\b", q))
@@ -687,14 +697,14 @@ def _interpret(question: str) -> Intent:
         return Intent("playbook_search", [("playbook_search", args)])
     if by := _dimension(q, question, segment):
         return by
-    if products := _products(q, segment, _country(question)):
+    if products := _products(q, segment, _country(question) or audience.get("country")):
         return products
     if inactive:  # who has not ordered for so long (of the one-time buyers), how many
         args = {"top": int(top or 10), "inactive_days": inactive,
                 **({"one_order_only": True} if once else {})}
         return Intent("at_risk_customers", [("at_risk_customers", {
             **args, **({"segment": segment} if segment else {})})])
-    if _has(q, *_ONCE_WORDS):  # one-time buyers (how many), the most at risk first
+    if once:  # one-time buyers (how many), the most at risk first
         return Intent("at_risk_customers", [("at_risk_customers", {
             "top": int(top or 10), "one_order_only": True,
             **({"segment": segment} if segment else {})})])
@@ -737,7 +747,8 @@ def _interpret(question: str) -> Intent:
             q, "segment", "用户群") and not new_customers:
         return Intent("shop_kpis", [("shop_kpis", {})])  # with the repeat rate, if asked
     if _has(q, "cohort", "retention", "retain", "repeat", "buy again", "order again",
-            "purchase again", "more than once", "kohorte", "wiederkauf",
+            "purchase again", "more than once", "twice", "zweimal", "deux fois", "dos veces",
+            "kohorte", "wiederkauf",
             "rétention", "retención", "recompra", "réachat", "留存", "复购", *_COHORT_WORDS):
         month = _cohort_month(q)
         return Intent("cohort_retention", [("cohort_retention",
@@ -761,6 +772,8 @@ def _interpret(question: str) -> Intent:
     if not (_has(q, "segment", "用户群") or all(_outright(q, name) for name in named)
             or _CHINESE.search(q)):
         named = []
+    if segment and not named and segment == audience.get("segment"):  # "how are they doing?"
+        named = [segment]
     if named and _has(q, *_STATUS_WORDS):  # "how are the Champions doing?": their rows
         return Intent("segment_overview", [("segment_overview", {"segments": named})])
     if _word(q, "how", "idea", "tip") or _has(q, "best practice", "playbook", "coupon",
@@ -822,13 +835,39 @@ def _follow_up(previous: tuple[str, dict[str, Any]], question: str
     return (name, args) if args != before else None
 
 
+# Words that refer back to the customers of the answer before ("what do they buy?", "send
+# them a coupon", "warum gehen sie?"); German "sie" and "ihnen" in lower case only ("Sie",
+# "Ihnen": the polite "you")
+_BACK = re.compile(r"\b(?:they|them|their|these|those|ils|elles|eux|leurs?|ellos|ellas|"
+                   r"estos|esos|estas|esas|diese[nm]?|denen)\b|他们|她们|这些|那些|这批", re.I)
+_BACK_DE = re.compile(r"\b(?:sie|ihnen|ihre[nmrs]?)\b")
+
+
+def _audience(call: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """Whose numbers a tool call gave: its segment (or its one segment of an overview),
+    country, days without an order, one-time buyers, customer id."""
+    name, args = call
+    audience = {key: args[key] for key in ("segment", "country", "inactive_days",
+                                            "one_order_only", "customer_id") if args.get(key)}
+    if name == "segment_overview" and len(args.get("segments") or []) == 1:
+        audience["segment"] = args["segments"][0]
+    return audience
+
+
 def resolve(questions: Sequence[str]) -> Intent:
     """The intent of the last of ``questions`` (a session's, oldest first), reading a
     follow-up ("and for Hibernating?", "make it 10% off") as the question before it with
-    what it changes; any other question is read alone (:func:`interpret`)."""
+    what it changes, and a question about "them" ("what do they buy?", "send them a
+    coupon") as about the customers of the one before (what it does not name itself); any
+    other question is read alone (:func:`interpret`)."""
     current: Intent = Intent("help")
     for question in questions[-_HISTORY_QUESTIONS:]:
-        intent = interpret(question)
+        audience = _audience(current.calls[0]) if current.calls and (
+            _BACK.search(question) or _BACK_DE.search(question)) else {}
+        intent = interpret(question, audience)
+        if audience and intent.calls:
+            current = intent
+            continue
         q = question.strip().lower()
         asks_on = not intent.calls or _FOLLOW_UP.match(q) or q.startswith(_FOLLOW_UP_ZH) \
             or _BARE_SIZE.fullmatch(q)

@@ -315,6 +315,9 @@ def test_memory_is_kept_per_session(context):
      {"by": "revenue", "top": 10, "country": "Germany"}),
     ("德国客户买什么？", "top_products", {"by": "revenue", "top": 10, "country": "Germany"}),
     ("which country buys the most?", "breakdown", {"by": "country"}),
+    ("what do customers buy?", "top_products", {"by": "revenue", "top": 10}),
+    ("Was kaufen unsere Kunden?", "top_products", {"by": "revenue", "top": 10}),
+    ("what share of customers buy twice?", "cohort_retention", {}),
     ("为德国客户设计一个召回活动", "campaign_plan",
      {"segment": "At Risk", "language": "zh", "country": "Germany"}),
     ("draft a plan for Hibernating in German", "campaign_plan", {"segment": "Hibernating"}),
@@ -1615,6 +1618,40 @@ def test_a_term_is_explained_as_this_analysis_computes_it(context, sample_analys
      {"segment": "At Risk", "country": "France"}),
     (["Erstelle eine Kampagne für Hibernating", "und für Lost?"], "campaign_plan",
      {"segment": "Lost", "language": "de"}),
+    # "they", "them": the customers of the answer before, for what the question leaves out
+    (["which customers in Germany are at risk?", "what do they buy?"], "top_products",
+     {"by": "revenue", "top": 10, "segment": "At Risk", "country": "Germany"}),
+    (["show me the Champions", "why are they leaving?"], "churn_drivers",
+     {"segment": "Champions"}),
+    (["how are the Champions doing?", "what do they buy?", "send them a 10% coupon"],
+     "campaign_plan", {"segment": "Champions", "discount_cap": 0.1}),
+    (["which customers in Germany are at risk?", "what do they buy?",
+      "send them a 10% coupon"], "campaign_plan",
+     {"segment": "At Risk", "discount_cap": 0.1, "country": "Germany"}),
+    (["who hasn't ordered in 90 days?", "send them a 10% coupon by email"], "campaign_plan",
+     {"inactive_days": 90, "discount_cap": 0.1, "channel": "email"}),
+    (["who are my one-time buyers?", "draft a campaign for them"], "campaign_plan",
+     {"one_order_only": True}),
+    (["top 10 customers in the UK", "what do they buy?"], "top_products",
+     {"by": "revenue", "top": 10, "country": "United Kingdom"}),
+    (["show me customer 004217", "what should I recommend to them?"], "recommendations",
+     {"customer_id": "004217"}),
+    (["top 10 at-risk customers in Champions", "what is their lifetime value?"],
+     "clv_summary", {"segment": "Champions"}),
+    (["what do Champions buy?", "how are they doing?"], "segment_overview",
+     {"segments": ["Champions"]}),
+    (["welche Kunden aus Deutschland sind gefährdet?", "Was kaufen sie?"], "top_products",
+     {"by": "revenue", "top": 10, "country": "Germany"}),
+    (["哪些流失风险客户在德国？", "他们买什么？"], "top_products",
+     {"by": "revenue", "top": 10, "segment": "At Risk", "country": "Germany"}),
+    # what the question names itself wins; the polite German "Sie" is not "them"
+    (["show me the Champions", "what do Lost customers buy?"], "top_products",
+     {"by": "revenue", "top": 10, "segment": "Lost"}),
+    (["Können Sie mir die Champions zeigen?", "Können Sie mir sagen, was Kunden kaufen?"],
+     "top_products", {"by": "revenue", "top": 10}),
+    # nothing before to refer to: the shop's
+    (["which segment is churning?", "what do they buy?"], "top_products",
+     {"by": "revenue", "top": 10}),
     # a question of its own is read alone, whatever came before
     (["draft a win-back campaign for At Risk", "which segment is churning?"],
      "churning_segments", {}),
@@ -1646,6 +1683,21 @@ def test_a_follow_up_in_the_chat_redrafts_the_plan_with_the_change(context):
     again = restarted.result(list(restarted.stream("by sms instead", session_id="follow",
                                                    history=lambda: history)))
     assert again.tool_calls[0]["args"] == {"segment": "At Risk", "channel": "sms"}
+
+
+def test_they_in_the_chat_are_the_customers_of_the_answer_before(context, sample_analysis):
+    advisor = Advisor(context, OFFLINE)
+    listed = advisor.ask("which customers in Germany are at risk?", session_id="they")
+    bought = advisor.ask("what do they buy?", session_id="they")
+    args = {"by": "revenue", "top": 10, "segment": "At Risk", "country": "Germany"}
+    assert bought.tool_calls[0]["args"] == args
+    assert listed.tool_calls[0]["result"]["country"] == "Germany"
+    assert bought.tool_calls[0]["result"] == json.loads(
+        ToolFunctions(context).top_products(**args))
+    assert "best-selling products among At Risk from Germany" in bought.answer
+    # the same words in another session, with nothing before: the shop's best sellers
+    alone = advisor.ask("what do they buy?", session_id="other")
+    assert alone.tool_calls[0]["args"] == {"by": "revenue", "top": 10}
 
 
 def test_a_country_keeps_lists_and_plans_to_its_customers(tmp_path, sample_analysis):
