@@ -217,19 +217,22 @@ _DIMENSION_WORDS = (("channel", ("channel", "kanal", "canal", "渠道")),
                                  "país", "paises", "países", "国家", "地区")))
 
 
-def _products(q: str, segment: str | None, country: str | None = None) -> Intent | None:
-    """Best-selling products, overall or what a segment's (or a country's) customers buy."""
+def _products(q: str, segment: str | None, country: str | None = None,
+              narrow: Mapping[str, Any] | None = None) -> Intent | None:
+    """Best-selling products, overall or what a segment's customers buy, or a country's, or
+    those ``narrow`` chooses (inactive days, one-time buyers, a spend)."""
     buys = _word(q, *_BUY_WORDS) and not _has(q, "repeat", "again", "rate", "frequen",
                                               "twice", "more than once", "second", "often",
                                               "how many", "share", "percent", "%")
     what = _has(q, "what ", "was ", "qu'", "que ", "qué ", "什么")  # "what do customers buy?"
     if not (_word(q, *_PRODUCT_WORDS) or _has(q, *_PRODUCT_STEMS)
-            or ((segment or country or what) and buys)) or _has(
-            q, "which customers", "who ", "top customers", "customers who") or (
+            or ((segment or country or what) and buys)) or (_has(
+            q, "which customers", "who ", "top customers", "customers who")
+            and not re.match(r"what (?:do|does|did)\b", q)) or (
             _has(q, "recommend") and not segment):  # to a segment: what its customers buy
         return None
-    by = ("customers" if _has(q, "popular", "buyers", "how many customers", "most customers",
-                              "people") else
+    by = ("customers" if _has(re.sub(r"one[- ]time buyers", "", q), "popular", "buyers",
+                              "how many customers", "most customers", "people") else
           "orders" if _has(q, "often", "orders", "most ordered") else
           "quantity" if _has(q, "units", "quantity", "volume", "pieces") else "revenue")
     top = _number(r"(?:top|first|前)\s*(\d+)", q) or _number(
@@ -237,6 +240,7 @@ def _products(q: str, segment: str | None, country: str | None = None) -> Intent
     args: dict[str, Any] = {"by": by, "top": int(top or 10)}
     if segment:
         args["segment"] = segment
+    args.update(narrow or {})  # "what do customers who spent over 500 buy?"
     return Intent("top_products", [("top_products", args)])
 
 
@@ -436,6 +440,32 @@ def _percent(q: str) -> float | None:
     return cap
 
 
+_MONEY = r"[£$€¥]?\s*(\d[\d,]*(?:\.\d+)?)\s*(k\b|千|万)?\s*" \
+         r"(?:[£$€¥元]|eur\b|euros?\b|usd\b|gbp\b|dollars?\b|pounds?\b)?"
+_MORE = r"(?:over|more than|above|at least|upwards of|mehr als|über|mindestens|plus de|au moins|" \
+        r"más de|al menos|超过|大于|高于|至少|满)"
+_SPENT = (  # "spent over 500", "spent £1k or more", "mehr als 500 € ausgegeben", "消费超过500"
+    rf"\b(?:spent|spend(?:ing)?|spends)\s+(?:of\s+)?{_MORE}\s*{_MONEY}",
+    rf"\b(?:spent|spend(?:ing)?)\s+{_MONEY}\s*(?:\+|or more|and more|and up|plus)",
+    rf"{_MORE}\s*{_MONEY}\s*(?:ausgegeben|umsatz)",
+    rf"\bumsatz\s+(?:von\s+)?{_MORE}\s*{_MONEY}",
+    rf"(?:dépensé|dépensent|gastado|gastaron|gastan)\s+{_MORE}\s*{_MONEY}",
+    rf"(?:消费|消费额|花费|累计消费|花了)\s*(?:了\s*)?{_MORE}?\s*{_MONEY}\s*(?:以上|及以上)?",
+)
+
+
+def _min_spend(q: str) -> float | None:
+    """The spend to date a question sets as a floor: "who spent over 500" (500), "spent
+    £1k or more" (1000), "mehr als 500 € ausgegeben", "dépensé plus de 500", "消费超过500"."""
+    for pattern in _SPENT:
+        if match := re.search(pattern, q):
+            value = float(match.group(1).replace(",", ""))
+            value *= {"k": 1000, "千": 1000, "万": 10000}.get(match.group(2) or "", 1)
+            if value > 0:
+                return value
+    return None
+
+
 def _plan_limits(q: str) -> dict[str, Any]:
     """What a question sets of a plan: its discount cap (a share), budget and channel ("by
     sms", "text customers who ...")."""
@@ -627,10 +657,11 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
             or audience.get("segment")
     inactive = inactive or audience.get("inactive_days")
     once = _has(q, *_ONCE_WORDS) or bool(audience.get("one_order_only"))  # one-time buyers
+    spend = _min_spend(q) or audience.get("min_spend")  # who spent at least so much
     # a coupon or discount for a segment, or for who has not ordered for so long, or only
-    # once, or for the customers of a country referred to ("send them a coupon"): the plan
-    # sets the depth and says why
-    offer = bool(segment or inactive or once or audience.get("country")) and (_has(
+    # once, or spent so much, or for the customers of a country referred to ("send them a
+    # coupon"): the plan sets the depth and says why
+    offer = bool(segment or inactive or once or spend or audience.get("country")) and (_has(
         q, "coupon", "discount", "voucher", "offer", "send ", "give ", "% off", "gutschein",
         "rabatt", "remise", "réduction", "cupón", "descuento", "优惠券", "折扣", "优惠")
         or bool(re.match(r"(?:e-?mail|sms|text|message|contact|reach out to|target)\b", q))
@@ -663,6 +694,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
             args = {**({"inactive_days": inactive} if inactive else {}),
                     **({"one_order_only": True} if once else {}),
                     **({"segment": segment} if segment else {})}
+        if spend:  # "... who spent over 500": of the segment, or of those chosen
+            args["min_spend"] = spend
         args.update(_plan_limits(q))
         if (lang := language(question)) != "en":  # the message copy in the shop's language
             args["language"] = lang
@@ -697,11 +730,16 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
         return Intent("playbook_search", [("playbook_search", args)])
     if by := _dimension(q, question, segment):
         return by
-    if products := _products(q, segment, _country(question) or audience.get("country")):
+    narrow = {**({"inactive_days": inactive} if inactive else {}),
+              **({"one_order_only": True} if once else {}),
+              **({"min_spend": spend} if spend else {})}
+    if products := _products(q, segment, _country(question) or audience.get("country"),
+                             narrow):
         return products
-    if inactive:  # who has not ordered for so long (of the one-time buyers), how many
-        args = {"top": int(top or 10), "inactive_days": inactive,
-                **({"one_order_only": True} if once else {})}
+    if inactive or spend:  # who has not ordered for so long, or spent so much, how many
+        args = {"top": int(top or 10), **({"inactive_days": inactive} if inactive else {}),
+                **({"one_order_only": True} if once else {}),
+                **({"min_spend": spend} if spend else {})}
         return Intent("at_risk_customers", [("at_risk_customers", {
             **args, **({"segment": segment} if segment else {})})])
     if once:  # one-time buyers (how many), the most at risk first
@@ -795,14 +833,17 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
 # Follow-ups: a question that changes only the segment, the limits or the size of the one
 # before ("and for Hibernating?", "make it 10% off", "by sms instead", "top 20")
 _FOLLOW_UP = re.compile(r"^(?:and|what about|how about|same for|same|now|also|instead|then|"
-                        r"und|et|y|was ist mit|und für|et pour|y para|et si)\b")
+                        r"only|just|und|et|y|was ist mit|und für|et pour|y para|et si|nur|"
+                        r"seulement|solo|solamente)\b")
 _FOLLOW_UP_ZH = ("那", "还有", "再", "换成", "改成", "如果是")
+_NARROWING = re.compile(r"^(?:but\s+)?(?:only|just|nur|seulement|solo|solamente)\b")
 _BARE_SIZE = re.compile(r"(?:top|first|only|just|show)?\s*\d+\s*(?:customers|products|rows)?"
                         r"\s*[?.!]?")  # "top 20", "only 5"
 _SEGMENT_TOOLS = {"churning_segments", "churn_drivers", "at_risk_customers", "top_customers",
                   "top_products", "clv_summary", "ab_test_plan", "playbook_search",
                   "campaign_plan"}
 _TOP_TOOLS = {"at_risk_customers", "top_customers", "top_products"}
+_AUDIENCE_TOOLS = {"at_risk_customers", "top_products", "campaign_plan"}
 _HISTORY_QUESTIONS = 6  # how many earlier questions a chain of follow-ups reaches back
 
 
@@ -824,10 +865,12 @@ def _follow_up(previous: tuple[str, dict[str, Any]], question: str
         args["top"] = int(top)
     if name in ("monthly_trend", "cohort_retention") and (months := _months(q)):
         args["months"] = months
-    if name in ("at_risk_customers", "campaign_plan") and (inactive := _inactive_days(q)):
+    if name in _AUDIENCE_TOOLS and (inactive := _inactive_days(q)):
         args["inactive_days"] = inactive
     elif "inactive_days" in args and (days := _span_days(q)):  # "make it 4 months"
         args["inactive_days"] = days
+    if name in _AUDIENCE_TOOLS and (spend := _min_spend(q)):  # "only those who spent over 1k"
+        args["min_spend"] = spend
     if name == "campaign_plan":
         args.update(_plan_limits(q))
         if args != before and (lang := language(question)) != "en":
@@ -848,7 +891,8 @@ def _audience(call: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     country, days without an order, one-time buyers, customer id."""
     name, args = call
     audience = {key: args[key] for key in ("segment", "country", "inactive_days",
-                                            "one_order_only", "customer_id") if args.get(key)}
+                                            "one_order_only", "min_spend", "customer_id")
+                if args.get(key)}
     if name == "segment_overview" and len(args.get("segments") or []) == 1:
         audience["segment"] = args["segments"][0]
     return audience
@@ -862,13 +906,16 @@ def resolve(questions: Sequence[str]) -> Intent:
     other question is read alone (:func:`interpret`)."""
     current: Intent = Intent("help")
     for question in questions[-_HISTORY_QUESTIONS:]:
+        q = question.strip().lower()
         audience = _audience(current.calls[0]) if current.calls and (
             _BACK.search(question) or _BACK_DE.search(question)) else {}
-        intent = interpret(question, audience)
-        if audience and intent.calls:
-            current = intent
+        # "what do they buy?": the customers of the answer before; "only those who spent
+        # over 1k" narrows the answer before instead
+        if audience and not _NARROWING.match(q) and (
+                about := interpret(question, audience)).calls:
+            current = about
             continue
-        q = question.strip().lower()
+        intent = interpret(question)
         asks_on = not intent.calls or _FOLLOW_UP.match(q) or q.startswith(_FOLLOW_UP_ZH) \
             or _BARE_SIZE.fullmatch(q)
         changed = _follow_up(current.calls[0], question) \
@@ -882,15 +929,30 @@ def _templates(lang: str = "en") -> dict[str, str]:
     return prompt_sections("offline_answers", lang)
 
 
-def _scope(segment: str, lang: str, inside: str = "in_segment", country: str | None = None
-           ) -> str:
-    """Whose numbers: "overall", "in Champions", and "from Germany" for one country's
-    customers ("in Champions from Germany")."""
-    if country and segment == "all":  # "among customers from Germany" for products
-        return say(lang, "among_from" if inside == "among" else "from_country",
-                   country=country)
-    return (say(lang, "overall") if segment == "all" else say(
-        lang, inside, segment=segment_name(segment, lang))) + _from(country, lang)
+def _scope(segment: str, lang: str, inside: str = "in_segment", country: str | None = None,
+           spend: float | None = None, matching: str | None = None) -> str:
+    """Whose numbers: "overall", "in Champions", "from Germany" for one country's customers
+    ("in Champions from Germany"), and "who spent 500 or more" (with ``matching``: how
+    many, when the sentence does not say)."""
+    amount = _amount(spend) if spend else ""
+    if segment != "all":
+        scope = say(lang, inside, segment=segment_name(segment, lang)) + _from(country, lang)
+    elif inside == "among" and country:  # "among customers from Germany"
+        scope = say(lang, "among_from", country=country)
+    elif country or spend:
+        scope = say(lang, "from_country", country=country) if country else ""
+    else:
+        scope = say(lang, "overall")
+    if spend:
+        spent = say(lang, "spent_matching" if matching else "spent_at_least", amount=amount,
+                    matching=matching)
+        scope = scope + spent if lang == "zh" or not scope else f"{scope} {spent}"
+    return scope
+
+
+def _amount(value: float) -> str:
+    """A sum as a question gives it: 500, 1,250, 99.50."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 def _money(value: float | None) -> str:
@@ -1027,7 +1089,9 @@ def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:
 
 
 def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
-    scope = _scope(r["segment"], lang, country=r.get("country"))
+    counted = r.get("inactive_days") or r.get("one_order_only")  # the sentence says how many
+    scope = _scope(r["segment"], lang, country=r.get("country"), spend=r.get("min_spend"),
+                   matching=None if counted else f"{r['customers_in_scope']:,}")
     if r.get("inactive_days") and r.get("one_order_only"):  # both: say the one-time too
         scope += "（" + say(lang, "one_time_audience") + "）" if lang == "zh" \
             else " (" + say(lang, "one_time_audience") + ")"
@@ -1041,6 +1105,7 @@ def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
     return text + "\n\n" + _table(rows, {
         "customer_id": "customer", "rfm_segment": "segment",
         "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk",
+        **({"monetary": "spend to date"} if r.get("min_spend") else {}),
         "churn_reasons": "why"}, lang)
 
 
@@ -1098,9 +1163,11 @@ _PRODUCT_CRITERIA = {"revenue": "revenue", "customers": "number of customers",
 
 
 def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
+    narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend")
     text = _templates(lang)["top_products"].format(
-        n=len(r["products"]),
-        scope=_scope(r["segment"], lang, "among", r.get("country")),
+        n=len(r["products"]),  # "among customers (no order for 90+ days, Germany)"
+        scope=say(lang, "among_audience", audience=_audience_name(r, r["segment"], lang))
+        if narrowed else _scope(r["segment"], lang, "among", r.get("country")),
         criterion=word(lang, _PRODUCT_CRITERIA[r["by"]]),
         as_of=r["as_of"], products=f"{r['products_in_scope']:,}",
         customers=f"{r['customers_in_scope']:,}", revenue=_money(r["revenue_in_scope"]))
@@ -1309,16 +1376,24 @@ def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
     return "\n\n".join(parts)
 
 
+def _audience_name(r: dict[str, Any], segment: str | None, lang: str) -> str:
+    """Who a plan or a products table is about, by what chose them: "no order for 90+
+    days", "At Risk, one-time buyers, no order for 120+ days, spent 500+, Germany"."""
+    parts = [segment_name(segment, lang) if segment and segment != "all" else "",
+             say(lang, "one_time_audience") if r.get("one_order_only") else "",
+             say(lang, "lapsed_audience", days=r["inactive_days"])
+             if r.get("inactive_days") else "",
+             say(lang, "spent_audience", amount=_amount(r["min_spend"]))
+             if r.get("min_spend") else "", r.get("country") or ""]
+    return ("、" if lang == "zh" else ", ").join(p for p in parts if p)
+
+
 def _answer_plan(r: dict[str, Any], lang: str = "en") -> str:
     saved = "" if r.get("plan_id") is None else say(lang, "saved", id=r["plan_id"])
     name = segment_name(r["segment"], lang)
-    if r.get("inactive_days") or r.get("one_order_only") or r.get("country"):
-        # "No order for 90+ days", "At Risk, one-time buyers, no order for 120+ days, Germany"
-        parts = [segment_name(r.get("audience_segment"), lang) or "",
-                 say(lang, "one_time_audience") if r.get("one_order_only") else "",
-                 say(lang, "lapsed_audience", days=r["inactive_days"])
-                 if r.get("inactive_days") else "", r.get("country") or ""]
-        name = ("、" if lang == "zh" else ", ").join(p for p in parts if p)
+    if r.get("inactive_days") or r.get("one_order_only") or r.get("country") or \
+            r.get("min_spend"):
+        name = _audience_name(r, r.get("audience_segment"), lang)
         name = name[:1].upper() + name[1:]
     text = _templates(lang)["campaign_plan"].format(
         segment=name, saved=saved,

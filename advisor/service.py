@@ -488,12 +488,14 @@ class AdvisorService:
     def draft_plan(self, key: str, segment: str | None, discount_cap: float | None = None,
                    budget: float | None = None, channel: str | None = None,
                    language: str | None = None, inactive_days: int | None = None,
-                   one_order_only: bool = False, country: str | None = None) -> Draft:
+                   one_order_only: bool = False, country: str | None = None,
+                   min_spend: float | None = None) -> Draft:
         """A plan for a segment under the constraints (cap as a share or a percentage),
         its message copy in ``language`` (English by default); with ``inactive_days``, for
         the customers with no order for that long or longer, with ``one_order_only`` for
         the one-time buyers (of the segment, if one is given: "" or None for all); with
-        ``country``, for the customers from there."""
+        ``country``, for the customers from there; with ``min_spend``, for those who spent
+        that much or more to date."""
         from langchain_core.tools import ToolException
 
         advisor = self.advisor(key)
@@ -504,7 +506,8 @@ class AdvisorService:
                                             budget=budget or None, channel=channel or None,
                                             language=language or None,
                                             inactive_days=inactive_days or None,
-                                            one_order_only=one_order_only, within=within)
+                                            one_order_only=one_order_only, within=within,
+                                            min_spend=min_spend or None)
         except ToolException as exc:
             raise DataError(str(exc)) from None
         a = advisor.context.analysis

@@ -165,6 +165,36 @@ class _ProductCounts:
                 buyers)
 
 
+@dataclass(frozen=True)
+class _Chosen:
+    """Which customers a question is about: a segment's, those with no order for
+    ``inactive_days`` or more, the one-time buyers, those who spent ``min_spend`` or more
+    (each None or False: all)."""
+
+    segment: str | None = None
+    inactive_days: int | None = None
+    one_order_only: bool = False
+    min_spend: float | None = None
+
+    @property
+    def narrower(self) -> bool:
+        """Whether it chooses by more than the segment."""
+        return bool(self.inactive_days or self.one_order_only or self.min_spend)
+
+    def mask(self, customers: pd.DataFrame) -> np.ndarray:
+        """The chosen rows of the customers table."""
+        chosen = np.ones(len(customers), dtype=bool)
+        if self.segment is not None:
+            chosen &= (customers["rfm_segment"] == self.segment).to_numpy(dtype=bool)
+        if self.inactive_days:
+            chosen &= (customers["recency_days"] >= self.inactive_days).to_numpy(dtype=bool)
+        if self.one_order_only:
+            chosen &= (customers["frequency"] == 1).to_numpy(dtype=bool)
+        if self.min_spend:
+            chosen &= (customers["monetary"] >= self.min_spend).to_numpy(dtype=bool)
+        return chosen
+
+
 def _non_products(products: pd.Index) -> np.ndarray:
     """Which products are postage, fees or adjustments (as for recommendations)."""
     return np.asarray(products.astype(str).str.fullmatch(NON_PRODUCT_PATTERN, case=False),
@@ -203,8 +233,9 @@ class ToolFunctions:
         self._codes_lock = threading.RLock()  # prepare() may be making codes and tables in a thread
         # kept: the analysis is fixed
         self._products: dict[str | None, tuple[pd.DataFrame, dict[str, Any], int]] = {}
-        self._place_products: dict[tuple[str, str | None],
-                                   tuple[pd.DataFrame, dict[str, Any], int]] = {}
+        # products tables of one country's customers, or of those who spent so much
+        self._chosen_tables: dict[tuple[str | None, _Chosen],
+                                  tuple[pd.DataFrame, dict[str, Any], int]] = {}
         self._counts: _ProductCounts | None = None
         self._breakdowns: dict[str, str] = {}
         self._driver_marks: np.ndarray | None = None
@@ -318,26 +349,36 @@ class ToolFunctions:
                          index=self.a.customers.index)
         return str(match), mask
 
+    def _chosen(self, segment: str | None, inactive_days: int | None, one_order_only: bool,
+                min_spend: float | None) -> _Chosen:
+        """The customers a list or a products table is about, checked (a segment typed as
+        people type it; a positive spend)."""
+        if min_spend is not None and (not np.isfinite(min_spend) or min_spend <= 0):
+            raise ToolException(f"min_spend must be an amount above 0, got {min_spend}")
+        return _Chosen(resolve_segment(segment, self.segments) if segment else None,
+                       int(inactive_days) if inactive_days else None, bool(one_order_only),
+                       float(min_spend) if min_spend else None)
+
     def _ranked(self, by: str, segment: str | None, top: int, columns: list[str],
                 inactive_days: int | None = None, one_order_only: bool = False,
-                country: str | None = None) -> str:
+                country: str | None = None, min_spend: float | None = None) -> str:
         customers = self.a.customers
+        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend)
+        segment = chosen.segment
+        mask = chosen.mask(customers)
         if country:
-            country, mask = self.in_country(country)
-            customers = customers.loc[mask]
-        if segment:
-            segment = resolve_segment(segment, self.segments)
-            customers = customers.loc[customers["rfm_segment"] == segment]
-        if inactive_days:  # no order for at least that long
-            customers = customers.loc[customers["recency_days"] >= int(inactive_days)]
-        if one_order_only:  # no second order yet
-            customers = customers.loc[customers["frequency"] == 1]
+            country, home = self.in_country(country)
+            mask &= home.to_numpy(dtype=bool)
+        customers = customers.loc[mask]
+        if min_spend:  # what chose them, beside what ranks them
+            columns = [*columns, *(["monetary"] if "monetary" not in columns else [])]
         top = max(1, min(int(top), 200))
         rows = customers.nlargest(top, by).reset_index()
         return _dump({"segment": segment or "all", "by": by, "country": country or None,
                       "horizon_days": self.a.horizon_days,
-                      "inactive_days": int(inactive_days) if inactive_days else None,
-                      "one_order_only": bool(one_order_only),
+                      "inactive_days": chosen.inactive_days,
+                      "one_order_only": chosen.one_order_only,
+                      "min_spend": _r(chosen.min_spend),
                       "customers_in_scope": len(customers),
                       "customers": _records(rows[["customer_id", "rfm_segment", *columns]])})
 
@@ -375,10 +416,11 @@ class ToolFunctions:
 
     def at_risk_customers(self, segment: str | None = None, top: int = 10,
                           inactive_days: int | None = None,
-                          one_order_only: bool = False, country: str | None = None) -> str:
+                          one_order_only: bool = False, country: str | None = None,
+                          min_spend: float | None = None) -> str:
         return self._ranked("revenue_at_risk", segment, top, [
             "churn_probability", "revenue_at_risk", "predicted_clv", "recency_days",
-            "frequency", "churn_reasons"], inactive_days, one_order_only, country)
+            "frequency", "churn_reasons"], inactive_days, one_order_only, country, min_spend)
 
     def top_customers(self, by: str = "predicted_clv", segment: str | None = None,
                       top: int = 10, country: str | None = None) -> str:
@@ -456,7 +498,9 @@ class ToolFunctions:
         return self._line_codes[column]
 
     def top_products(self, by: str = "revenue", segment: str | None = None,
-                     top: int = 10, country: str | None = None) -> str:
+                     top: int = 10, country: str | None = None,
+                     min_spend: float | None = None, inactive_days: int | None = None,
+                     one_order_only: bool = False) -> str:
         if by not in PRODUCT_RANKINGS:
             raise ToolException(f"by must be one of {', '.join(PRODUCT_RANKINGS)}, got {by!r}")
         lines = self.a.lines
@@ -465,9 +509,10 @@ class ToolFunctions:
         if by == "quantity" and "quantity" not in lines:
             raise ToolException("the data has no quantity column: rank by revenue, customers "
                                 "or orders")
-        segment = resolve_segment(segment, self.segments) if segment else None
-        if country:
-            country, table, left_out, buyers = self._country_products(country, segment)
+        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend)
+        segment = chosen.segment
+        if country or chosen.narrower:
+            country, table, left_out, buyers = self._chosen_products(country, chosen)
         else:
             table, left_out, buyers = self._product_table(segment)
         top = max(1, min(int(top), 50))
@@ -476,6 +521,9 @@ class ToolFunctions:
         rows = rows.reset_index().assign(
             name=lambda t: t["product_id"].map(self._product_names))
         return _dump({"segment": segment or "all", "by": by, "country": country or None,
+                      "inactive_days": chosen.inactive_days,
+                      "one_order_only": chosen.one_order_only,
+                      "min_spend": _r(chosen.min_spend),
                       "as_of": str(self.a.as_of.date()),
                       "products_in_scope": int((table["orders"] > 0).sum()),
                       "customers_in_scope": buyers,
@@ -496,24 +544,24 @@ class ToolFunctions:
                 self._products[segment] = self._counts.table(segment)
             return self._products[segment]
 
-    def _country_products(self, country: str, segment: str | None
-                          ) -> tuple[str, pd.DataFrame, dict[str, Any], int]:
-        """The data's name of ``country`` and the products table of its customers (each
-        under the country of most of their lines, as for lists and plans), in ``segment``
-        or all; kept. Counted from those customers' lines when first asked (0.1 s on 1M
-        lines), not ahead for every country as the segments' are."""
-        country, mask = self.in_country(country)
-        key = (country, segment)
+    def _chosen_products(self, country: str | None, who: _Chosen
+                         ) -> tuple[str | None, pd.DataFrame, dict[str, Any], int]:
+        """The data's name of ``country`` and the products table of the customers from
+        there (each under the country of most of their lines, as for lists and plans) that
+        ``who`` chooses; kept. Counted from those customers' lines when first asked (0.1 s
+        on 1M lines), not ahead for every choice as the segments' are."""
+        customers = self.a.customers
+        chosen = who.mask(customers)
+        if country:
+            country, mask = self.in_country(country)
+            chosen &= mask.to_numpy(dtype=bool)
+        key = (country, who)
         with self._codes_lock:
-            if key in self._place_products:
-                return (country, *self._place_products[key])
+            if key in self._chosen_tables:
+                return (country, *self._chosen_tables[key])
             product, names = self._codes("product_id")
             customer, ids = self._codes("customer_id")
             order, orders = self._codes("order_id")
-            customers = self.a.customers
-            chosen = mask.to_numpy(dtype=bool)
-            if segment is not None:
-                chosen = chosen & (customers["rfm_segment"] == segment).to_numpy(dtype=bool)
             where = customers.index.get_indexer(ids)  # each id's row; -1: in no row
             wanted = np.where(where >= 0, chosen[where], False)
             keep = wanted[customer] & (product >= 0)
@@ -530,9 +578,8 @@ class ToolFunctions:
                 pd.Index(names, name="product_id"), _non_products(names),
                 np.bincount(product, weights=amount, minlength=n), units,
                 np.bincount(buyers, minlength=n), np.bincount(bought, minlength=n))
-            self._place_products[key] = (table, left_out,
-                                         int(np.unique(customer).size))
-            return (country, *self._place_products[key])
+            self._chosen_tables[key] = (table, left_out, int(np.unique(customer).size))
+            return (country, *self._chosen_tables[key])
 
     def _product_counts(self) -> _ProductCounts:
         # One pass over the lines for all segments: on 10M lines a segment's table took
@@ -795,12 +842,13 @@ class ToolFunctions:
                       budget: float | None = None, channel: str | None = None,
                       language: str | None = None, inactive_days: int | None = None,
                       one_order_only: bool = False, country: str | None = None,
-                      save: bool = True) -> str:
+                      min_spend: float | None = None, save: bool = True) -> str:
         within = self.in_country(country) if country else None
         payload, audience = draft_campaign(self.ctx, segment, discount_cap=discount_cap,
                                            budget=budget, channel=channel, language=language,
                                            inactive_days=inactive_days,
-                                           one_order_only=one_order_only, within=within)
+                                           one_order_only=one_order_only, within=within,
+                                           min_spend=min_spend)
         if save and self.ctx.store is not None:
             payload["plan_id"] = self.ctx.store.save_plan(
                 payload, audience, name=f"{payload['segment']}: {payload['offer']}",
@@ -926,14 +974,15 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
                    discount_cap: float | None = None, budget: float | None = None,
                    channel: str | None = None, language: str | None = None,
                    inactive_days: int | None = None, one_order_only: bool = False,
-                   within: tuple[str, pd.Series] | None = None
-                   ) -> tuple[dict[str, Any], pd.DataFrame]:
+                   within: tuple[str, pd.Series] | None = None,
+                   min_spend: float | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
     """A campaign plan for a segment (typed as people type it), or for the customers with no
     order for ``inactive_days`` or more, or with one order only (``one_order_only``; of the
     segment, if one is given), with playbook citations
     and message copy (in ``language``: en, zh, de, fr or es; English by default); returns
     the JSON-ready plan and its audience (not saved). ``within`` = (a country's name, the
-    customers from there, see :meth:`ToolFunctions.in_country`) keeps the audience to them.
+    customers from there, see :meth:`ToolFunctions.in_country`) keeps the audience to them;
+    ``min_spend`` to those who spent that much or more to date.
 
     A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints, an
     unknown segment or language, or no audience (neither a segment, nor days, nor one-time
@@ -956,6 +1005,7 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     try:
         plan = plan_campaign(customers, segment, inactive_days=inactive_days,
                              one_order_only=bool(one_order_only),
+                             min_spend=float(min_spend) if min_spend else None,
                              place=within[0] if within else None,
                              horizon_days=analysis.horizon_days,
                              constraints=Constraints(discount_cap=discount_cap,
@@ -968,6 +1018,7 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     # segment it was taken from
     payload["inactive_days"] = int(inactive_days) if inactive_days else None
     payload["one_order_only"] = bool(one_order_only)
+    payload["min_spend"] = float(min_spend) if min_spend else None
     payload["audience_segment"] = segment
     payload["country"] = within[0] if within else None
     payload["citations"] = _citations(context, plan.tactic, plan.offer, plan.segment)
@@ -1050,7 +1101,9 @@ _DESCRIPTIONS = {
                          "inactive_days = only those without an order for at least that "
                          "many days ('who hasn't ordered in 6 months?': 180); "
                          "one_order_only = only one-time buyers (no second order yet); "
-                         "country = only customers from there (most of their orders).",
+                         "country = only customers from there (most of their orders); "
+                         "min_spend = only those who spent at least that much to date "
+                         "('who spent over 500': 500).",
     "top_customers": "The top customers by predicted_clv (value over the horizon), "
                      "monetary (spend to date), frequency (orders), avg_order_value, "
                      "revenue_at_risk, churn_probability or expected_orders (BG/NBD "
@@ -1095,7 +1148,9 @@ _DESCRIPTIONS = {
                      "who haven't ordered in 90 days': 90) or with one order only "
                      "(one_order_only=true: 'a second-order coupon for one-time buyers'); "
                      "with a segment too, its customers only; country = only customers "
-                     "from there ('German customers': Germany): "
+                     "from there ('German customers': Germany); min_spend = only those "
+                     "who spent at least that much to date (it narrows a segment, days or "
+                     "one-time buyers; 'who spent over 500': 500): "
                      "audience, offer and "
                      "depth (bounded by discount_cap as a share, e.g. 0.1, and budget), "
                      "channel, timing, control group and sample size, KPI targets, cost, "

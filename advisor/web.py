@@ -252,6 +252,9 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     country = gr.Dropdown(
                         [ANY_COUNTRY, *service.countries(service.default_key())],
                         value=ANY_COUNTRY, label="Country", elem_id="country")
+                    min_spend = gr.Number(value=0, minimum=0,
+                                          label="Spent at least (to date; 0: any)",
+                                          elem_id="min-spend")
                 draft_button = gr.Button("Draft plan", variant="primary", elem_id="draft")
                 draft_state = gr.State(None)
                 plan_id = gr.State(None)
@@ -382,7 +385,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
         def on_draft(key: str, segment_name: str, cap_pct: float, budget_value: float,
                      channel_name: str, language: str | None = None,
                      inactive_days: float | None = None, one_order_only: bool = False,
-                     country_name: str | None = None) -> list[Any]:
+                     country_name: str | None = None,
+                     spent: float | None = None) -> list[Any]:
             try:
                 draft = service.draft_plan(
                     key, "" if segment_name == ALL_CUSTOMERS else segment_name or "",
@@ -390,7 +394,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     channel=None if channel_name == CHANNELS[0] else channel_name,
                     language=language or None, inactive_days=int(inactive_days or 0) or None,
                     one_order_only=bool(one_order_only),
-                    country=None if country_name in (None, "", ANY_COUNTRY) else country_name)
+                    country=None if country_name in (None, "", ANY_COUNTRY) else country_name,
+                    min_spend=spent or None)
             except RetentionError as exc:
                 return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                         _error(str(exc))]
@@ -400,7 +405,7 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                         f"({draft.plan['audience_size']:,} customers). Edit it, then save.")]
 
         draft_button.click(on_draft, [dataset_key, segment, cap, budget, channel, copy_language,
-                                      inactive, one_time, country],
+                                      inactive, one_time, country, min_spend],
                            [draft_state, plan_id, plan_name, editor, rendered, plan_status],
                            api_name="draft_plan")
         editor.change(lambda text: text, [editor], [rendered], api_name=False)

@@ -179,40 +179,58 @@ def _timing(audience: pd.DataFrame, horizon_days: int) -> tuple[int, str]:
     return min(days, horizon_days), why
 
 
+def _amount(value: float) -> str:
+    """A sum of money as a plan names it: 500, 1,250, 99.50."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
 def audience_label(segment: str | None = None, inactive_days: int | None = None,
-                   one_order_only: bool = False) -> str:
+                   one_order_only: bool = False, min_spend: float | None = None) -> str:
     """The name of a plan's audience: the segment's, or what chose it: "No order for 90+
-    days", "One-time buyers", "At Risk, one-time buyers, no order for 120+ days"."""
+    days", "One-time buyers", "At Risk, one-time buyers, no order for 120+ days", "No order
+    for 90+ days, spent 500+"."""
     parts = [segment or "", "one-time buyers" if one_order_only else "",
-             f"no order for {inactive_days}+ days" if inactive_days else ""]
+             f"no order for {inactive_days}+ days" if inactive_days else "",
+             f"spent {_amount(min_spend)}+" if min_spend else ""]
     label = ", ".join(p for p in parts if p)
     return label[:1].upper() + label[1:]
 
 
 def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int | None,
-              one_order_only: bool, plays: Mapping[str, Play], segment_column: str
-              ) -> tuple[pd.DataFrame, Play, str, str]:
+              one_order_only: bool, plays: Mapping[str, Play], segment_column: str,
+              min_spend: float | None = None) -> tuple[pd.DataFrame, Play, str, str]:
     """The customers a plan targets, its play, its name and its definition in words."""
     names = sorted(customers[segment_column].astype(str).unique())
     if segment is None and inactive_days is None and not one_order_only:
         raise ValueError("choose a segment, or a number of days without an order "
                          "(inactive_days) or one-time buyers (one_order_only), for the "
-                         f"campaign's audience; segments: {', '.join(names)}")
+                         f"campaign's audience{' (a spend narrows one)' if min_spend else ''}; "
+                         f"segments: {', '.join(names)}")
     if segment is not None and segment not in names:
         raise UnknownSegmentError(f"no segment {segment!r}; choose one of {', '.join(names)}")
     audience = customers if segment is None \
         else customers.loc[customers[segment_column].astype(str) == segment]
     scope = f" in the RFM segment {segment!r}" if segment else ""
+    spent = ""
+    if min_spend is not None:
+        if not np.isfinite(min_spend) or min_spend <= 0:
+            raise ValueError(f"min_spend must be an amount above 0, got {min_spend}")
+        most = float(audience["monetary"].max())
+        audience = audience.loc[audience["monetary"] >= min_spend]
+        spent = f" who spent {_amount(min_spend)} or more to date"
+        if audience.empty:
+            raise ValueError(f"no customer{scope} has spent {_amount(min_spend)} or more (the "
+                             f"most is {most:,.2f}); choose a lower amount")
     if inactive_days is None and not one_order_only:
         return (audience.copy(), plays.get(str(segment), _FALLBACK_PLAY),
-                audience_label(segment), f"customers{scope}")
+                audience_label(segment, min_spend=min_spend), f"customers{scope}{spent}")
     chosen, words = audience, []
     if one_order_only:
         chosen = chosen.loc[chosen["frequency"] == 1]
         words.append("one order only")
         if chosen.empty:
-            raise ValueError(f"no customer{scope} has a single order: all have ordered more "
-                             "than once; leave out one-time buyers")
+            raise ValueError(f"no customer{scope}{spent} has a single order: all have "
+                             "ordered more than once; leave out one-time buyers")
     if inactive_days is not None:
         if inactive_days < 1 or inactive_days != int(inactive_days):
             raise ValueError(f"inactive_days must be a whole number of days of 1 or more, "
@@ -223,8 +241,9 @@ def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int |
         words.append(f"no order for {inactive_days} days or more")
         if chosen.empty:
             who = "one-time buyer" if one_order_only else "customer"
-            raise ValueError(f"no {who}{scope} has gone {inactive_days} days without an order "
-                             f"(the longest is {longest:.0f} days); choose fewer days")
+            raise ValueError(f"no {who}{scope}{spent} has gone {inactive_days} days without "
+                             f"an order (the longest is {longest:.0f} days); choose fewer "
+                             "days")
     if segment is not None:
         play = plays.get(segment, _FALLBACK_PLAY)
     else:  # a mix of segments: expect what their own plays expect, member-weighted
@@ -234,8 +253,9 @@ def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int |
         # your first order" reads wrong a year after it
         play = replace(ONE_TIME_PLAY if one_order_only and inactive_days is None
                        else LAPSED_PLAY, expected_uplift=round(float(uplift), 3))
-    return (chosen.copy(), play, audience_label(segment, inactive_days, one_order_only),
-            f"customers with {' and '.join(words)}{scope}")
+    return (chosen.copy(), play, audience_label(segment, inactive_days, one_order_only,
+                                                min_spend),
+            f"customers with {' and '.join(words)}{scope}{spent}")
 
 
 def plan_campaign(
@@ -244,6 +264,7 @@ def plan_campaign(
     *,
     inactive_days: int | None = None,
     one_order_only: bool = False,
+    min_spend: float | None = None,
     place: str | None = None,
     horizon_days: int = 90,
     constraints: Constraints | None = None,
@@ -253,7 +274,8 @@ def plan_campaign(
 ) -> CampaignPlan:
     """A plan for every customer of ``segment`` in the analysis' customers frame, or for
     those with no order for ``inactive_days`` or more, or with one order only
-    (``one_order_only``): of ``segment`` if one is given, else of every segment.
+    (``one_order_only``): of ``segment`` if one is given, else of every segment; with
+    ``min_spend``, only those who spent that much or more to date (``monetary``).
 
     An audience that spans segments gets the win-back play (:data:`LAPSED_PLAY`), or the
     second-order play for one-time buyers not chosen by days (:data:`ONE_TIME_PLAY`), aiming
@@ -264,7 +286,8 @@ def plan_campaign(
     """
     constraints = constraints or Constraints()
     audience, play, segment, definition = _audience(customers, segment, inactive_days,
-                                                    one_order_only, plays, segment_column)
+                                                    one_order_only, plays, segment_column,
+                                                    min_spend)
     if place:
         segment, definition = f"{segment}, {place}", f"{definition}, from {place}"
     audience = audience.sort_values("revenue_at_risk", ascending=False)

@@ -318,6 +318,24 @@ def test_memory_is_kept_per_session(context):
     ("what do customers buy?", "top_products", {"by": "revenue", "top": 10}),
     ("Was kaufen unsere Kunden?", "top_products", {"by": "revenue", "top": 10}),
     ("what share of customers buy twice?", "cohort_retention", {}),
+    # a spend floor: "who spent over 500"
+    ("who spent more than 2000?", "at_risk_customers", {"top": 10, "min_spend": 2000}),
+    ("Which At Risk customers spent over £500?", "at_risk_customers",
+     {"top": 10, "min_spend": 500, "segment": "At Risk"}),
+    ("Send a 10% coupon to customers who spent £1k or more and haven't ordered in 90 days",
+     "campaign_plan", {"inactive_days": 90, "min_spend": 1000, "discount_cap": 0.1}),
+    ("Schick einen Gutschein an Kunden aus Deutschland, die mehr als 500 € ausgegeben haben",
+     "campaign_plan", {"segment": "At Risk", "min_spend": 500, "language": "de",
+                       "country": "Germany"}),
+    ("clients qui ont dépensé plus de 300 € sans commande depuis 2 mois", "at_risk_customers",
+     {"top": 10, "inactive_days": 60, "min_spend": 300}),
+    ("消费超过500元且超过90天没下单的客户", "at_risk_customers",
+     {"top": 10, "inactive_days": 90, "min_spend": 500}),
+    ("what do customers who haven't ordered in 90 days buy?", "top_products",
+     {"by": "revenue", "top": 10, "inactive_days": 90}),
+    ("what do one-time buyers buy?", "top_products",
+     {"by": "revenue", "top": 10, "one_order_only": True}),
+    ("how much did customers spend over the last 6 months?", "monthly_trend", {"months": 6}),
     ("为德国客户设计一个召回活动", "campaign_plan",
      {"segment": "At Risk", "language": "zh", "country": "Germany"}),
     ("draft a plan for Hibernating in German", "campaign_plan", {"segment": "Hibernating"}),
@@ -985,6 +1003,50 @@ def test_a_countrys_product_numbers_are_its_customers_lines():
         functions.top_products(country="Atlantis")
 
 
+def test_lists_and_best_sellers_of_who_spent_so_much_or_went_quiet(context, sample_analysis):
+    functions = ToolFunctions(context)
+    customers, lines = sample_analysis.customers, sample_analysis.lines
+    listed = json.loads(functions.at_risk_customers(min_spend=1000, inactive_days=90, top=200))
+    chosen = customers.loc[(customers["monetary"] >= 1000) & (customers["recency_days"] >= 90)]
+    assert listed["customers_in_scope"] == len(chosen) > 0
+    assert [row["customer_id"] for row in listed["customers"]] == \
+        chosen.nlargest(200, "revenue_at_risk").index.tolist()
+    assert all(row["monetary"] >= 1000 for row in listed["customers"])  # shown beside
+    with pytest.raises(ToolException, match="min_spend must be an amount above 0, got 0"):
+        functions.at_risk_customers(min_spend=0)
+    for args, mask in (
+            ({"inactive_days": 180}, customers["recency_days"] >= 180),
+            ({"one_order_only": True, "segment": "at risk"},
+             (customers["frequency"] == 1) & (customers["rfm_segment"] == "At Risk")),
+            ({"min_spend": 1500, "country": "France"}, customers["monetary"] >= 1500)):
+        payload = json.loads(functions.top_products(by="customers", top=50, **args))
+        who = set(customers.index[mask])
+        if "country" in args:
+            who &= set(customers.index[functions.in_country("France")[1]])
+        mine = lines.loc[lines["customer_id"].isin(who)]
+        assert payload["customers_in_scope"] == mine["customer_id"].nunique() > 0
+        assert payload["revenue_in_scope"] == pytest.approx(mine["amount"].sum(), abs=0.01)
+        buyers = mine.groupby("product_id")["customer_id"].nunique()
+        for row in payload["products"]:
+            assert row["customers"] == buyers[row["product_id"]]
+        assert [p["customers"] for p in payload["products"]] == \
+            buyers.sort_values(ascending=False).iloc[:50].tolist()
+
+    advisor = Advisor(context, OFFLINE)
+    big = advisor.ask("which customers spent over 1,000 and haven't ordered in 90 days?")
+    assert big.tool_calls[0]["args"] == {"top": 10, "inactive_days": 90, "min_spend": 1000}
+    assert big.tool_calls[0]["result"]["customers_in_scope"] == len(chosen)
+    assert (f"The 10 customers who spent 1,000 or more without an order for 90 days or more "
+            f"({len(chosen):,} in all)") in big.answer
+    assert "| spend to date |" in big.answer
+    spent = advisor.ask("what do customers who spent over 1000 buy?")
+    assert spent.tool_calls[0]["args"] == {"by": "revenue", "top": 10, "min_spend": 1000}
+    assert "best-selling products among customers (spent 1,000+) by revenue" in spent.answer
+    quiet = advisor.ask("Was kaufen Kunden, die seit 3 Monaten nicht bestellt haben?")
+    assert quiet.tool_calls[0]["args"] == {"by": "revenue", "top": 10, "inactive_days": 90}
+    assert "unter den Kunden (seit 90+ Tagen ohne Bestellung)" in quiet.answer
+
+
 def test_prepared_codes_answer_as_unprepared_ones_also_while_preparing(context):
     # the app prepares in a thread once an analysis is loaded; a question asked meanwhile
     # waits for the codes it needs and answers as it would have
@@ -1644,6 +1706,16 @@ def test_a_term_is_explained_as_this_analysis_computes_it(context, sample_analys
      {"by": "revenue", "top": 10, "country": "Germany"}),
     (["哪些流失风险客户在德国？", "他们买什么？"], "top_products",
      {"by": "revenue", "top": 10, "segment": "At Risk", "country": "Germany"}),
+    (["who spent more than 2000?", "send them a 10% coupon"], "campaign_plan",
+     {"segment": "At Risk", "min_spend": 2000, "discount_cap": 0.1}),
+    (["who hasn't ordered in 6 months?", "what do they buy?"], "top_products",
+     {"by": "revenue", "top": 10, "inactive_days": 180}),
+    (["draft a win-back campaign for At Risk", "only those who spent over 1k"],
+     "campaign_plan", {"segment": "At Risk", "min_spend": 1000}),
+    (["draft a win-back campaign for At Risk", "just the ones from France"],
+     "campaign_plan", {"segment": "At Risk", "country": "France"}),
+    (["which customers in Germany are at risk?", "and what do they buy in France?"],
+     "top_products", {"by": "revenue", "top": 10, "segment": "At Risk", "country": "France"}),
     # what the question names itself wins; the polite German "Sie" is not "them"
     (["show me the Champions", "what do Lost customers buy?"], "top_products",
      {"by": "revenue", "top": 10, "segment": "Lost"}),

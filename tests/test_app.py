@@ -149,6 +149,11 @@ def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
         "At Risk", 0, 0, "segment default", "en", 0, False, "Germany", api_name="/draft_plan")
     assert german_name.startswith("At Risk, Germany")
     assert "customers in the RFM segment 'At Risk', from Germany" in german_plan
+    big_name, big_plan, _, _ = client.predict(
+        "All customers", 0, 0, "segment default", "en", 90, False, "Any country", 1000,
+        api_name="/draft_plan")
+    assert big_name.startswith("No order for 90+ days, spent 1,000+")
+    assert "customers with no order for 90 days or more who spent 1,000 or more" in big_plan
     name, markdown, _, status = client.predict(
         "Hibernating", 12, 0, "segment default", "en", api_name="/draft_plan")
     assert name.startswith("Hibernating") and "# Campaign plan: Hibernating" in markdown

@@ -142,3 +142,28 @@ def test_a_place_names_the_plan_and_its_audience(customers):
     plan = plan_campaign(customers.iloc[:300], "At Risk", place="Germany")
     assert plan.segment == "At Risk, Germany" and plan.audience_size == 300
     assert plan.audience_definition == "customers in the RFM segment 'At Risk', from Germany"
+
+
+def test_a_spend_floor_narrows_the_audience_and_names_it(customers):
+    spend = customers.assign(monetary=np.arange(len(customers), dtype=float))
+    plan = plan_campaign(spend, "At Risk", min_spend=1500)
+    at_risk = spend.loc[spend["rfm_segment"] == "At Risk"]
+    assert plan.audience_size == int((at_risk["monetary"] >= 1500).sum()) == 500
+    assert set(plan.audience.index) == set(at_risk.index[at_risk["monetary"] >= 1500])
+    assert plan.segment == "At Risk, spent 1,500+"
+    assert plan.audience_definition == \
+        "customers in the RFM segment 'At Risk' who spent 1,500 or more to date"
+    lapsed = plan_campaign(spend, inactive_days=100, min_spend=99.5, place="France")
+    assert lapsed.segment == "No order for 100+ days, spent 99.50+, France"
+    assert lapsed.audience_size == int(((spend["recency_days"] >= 100)
+                                        & (spend["monetary"] >= 99.5)).sum())
+    assert lapsed.audience_definition.endswith("who spent 99.50 or more to date, from France")
+    with pytest.raises(ValueError, match=r"no customer in the RFM segment 'At Risk' has spent "
+                                         r"5,000 or more \(the most is 1,999.00\); choose a "
+                                         "lower amount"):
+        plan_campaign(spend, "At Risk", min_spend=5000)
+    with pytest.raises(ValueError, match="min_spend must be an amount above 0, got -5"):
+        plan_campaign(spend, "At Risk", min_spend=-5)
+    # a spend narrows an audience; alone it chooses none
+    with pytest.raises(ValueError, match=r"choose a segment, .* \(a spend narrows one\)"):
+        plan_campaign(spend, min_spend=100)

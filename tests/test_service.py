@@ -182,6 +182,13 @@ def test_a_plan_for_customers_without_an_order_for_so_long_is_saved_with_them(se
     assert len(german.audience) < (customers["rfm_segment"] == "At Risk").sum()
     with pytest.raises(DataError, match="no country 'Atlantis' in the data"):
         service.draft_plan("sample", "At Risk", country="Atlantis")
+    big = service.draft_plan("sample", "", inactive_days=90, min_spend=1000)
+    assert set(big.audience.index) == set(customers.index[
+        (customers["recency_days"] >= 90) & (customers["monetary"] >= 1000)].astype(str))
+    assert big.plan["segment"] == "No order for 90+ days, spent 1,000+"
+    assert big.plan["min_spend"] == 1000
+    with pytest.raises(DataError, match=r"has spent 10,000,000 or more \(the most is"):
+        service.draft_plan("sample", "At Risk", min_spend=10_000_000)
     with pytest.raises(DataError, match="choose a segment, or a number of days"):
         service.draft_plan("sample", "")
 
