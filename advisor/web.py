@@ -233,28 +233,31 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                 cleaning = gr.Dataframe(label="Cleaning report of the current dataset",
                                         interactive=False)
             with gr.Tab("Campaigns", id="campaigns"):
-                with gr.Row():
+                # who the plan is for, then what it offers: one row each
+                with gr.Row(equal_height=True):
                     default_segments = service.segments(service.default_key())
                     segment = gr.Dropdown(label="Segment",
                                           choices=[*default_segments, ALL_CUSTOMERS],
                                           value=default_segments[0], scale=2,
                                           allow_custom_value=True, elem_id="segment")
-                    cap = gr.Slider(0, 50, value=0, step=1, label="Discount cap % (0: none)")
+                    country = gr.Dropdown(
+                        [ANY_COUNTRY, *service.countries(service.default_key())],
+                        value=ANY_COUNTRY, label="Country", elem_id="country")
+                    inactive = gr.Number(value=0, minimum=0, precision=0,
+                                         label="No order for at least (days; 0: any)",
+                                         elem_id="inactive-days")
+                    min_spend = gr.Number(value=0, minimum=0,
+                                          label="Spent at least (to date; 0: any)",
+                                          elem_id="min-spend")
+                    one_time = gr.Checkbox(value=False, label="One-time buyers only",
+                                           elem_id="one-time")
+                with gr.Row(equal_height=True):
+                    cap = gr.Slider(0, 50, value=0, step=1, label="Discount cap % (0: none)",
+                                    scale=2)
                     budget = gr.Number(value=0, label="Budget (0: none)", minimum=0)
                     channel = gr.Dropdown(CHANNELS, value=CHANNELS[0], label="Channel")
                     copy_language = gr.Dropdown(COPY_LANGUAGE_CHOICES, value="en",
                                                 label="Message copy in")
-                    inactive = gr.Number(value=0, minimum=0, precision=0,
-                                         label="No order for at least (days; 0: any)",
-                                         elem_id="inactive-days")
-                    one_time = gr.Checkbox(value=False, label="One-time buyers only",
-                                           elem_id="one-time")
-                    country = gr.Dropdown(
-                        [ANY_COUNTRY, *service.countries(service.default_key())],
-                        value=ANY_COUNTRY, label="Country", elem_id="country")
-                    min_spend = gr.Number(value=0, minimum=0,
-                                          label="Spent at least (to date; 0: any)",
-                                          elem_id="min-spend")
                 draft_button = gr.Button("Draft plan", variant="primary", elem_id="draft")
                 draft_state = gr.State(None)
                 plan_id = gr.State(None)

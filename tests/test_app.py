@@ -264,6 +264,20 @@ def test_in_a_browser_ask_see_the_answer_and_the_tool_step_then_the_charts(
     page.locator("#clv-plot canvas, #clv-plot svg").first.wait_for()
     page.locator("#revenue-plot canvas, #revenue-plot svg").first.wait_for()
     page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+
+    # a plan from the form: the segment with the most revenue at risk (the default), its
+    # customers with no order for 90 days who spent 1,000 or more
+    customers = sample_analysis.customers
+    chosen = customers.loc[(customers["rfm_segment"] == top["segment"])
+                           & (customers["recency_days"] >= 90) & (customers["monetary"] >= 1000)]
+    page.get_by_role("tab", name="Campaigns").click()
+    page.locator("#inactive-days input").fill("90")
+    page.locator("#min-spend input").fill("1000")
+    page.locator("#draft").click()
+    page.get_by_text(f"Drafted a plan for {top['segment']}, no order for 90+ days, spent "
+                     f"1,000+ ({len(chosen):,} customers)").wait_for()
+    assert "who spent 1,000 or more to date" in page.locator("#plan-editor textarea").input_value()
+    page.screenshot(path=str(SCREENSHOTS / "campaigns.png"), full_page=True)
     page.close()
 
 
