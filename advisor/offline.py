@@ -244,13 +244,19 @@ def _products(q: str, segment: str | None, country: str | None = None,
     return Intent("top_products", [("top_products", args)])
 
 
+# Which channel to use (the playbook's advice), not customers by channel
+_CHANNEL_ADVICE = ("which channel should", "what channel should", "best channel",
+                   "which channel to", "what channel to", "which channel works",
+                   "what channel works", "which channel is best", "welcher kanal",
+                   "quel canal", "qué canal", "哪个渠道")
+
+
 def _dimension(q: str, question: str, segment: str | None) -> Intent | None:
     """Customers by country or channel; which channel to use is the playbook's."""
     by = next((name for name, words in _DIMENSION_WORDS if _word(q, *words)), None)
     if by is None:
         return None
-    if _has(q, "which channel should", "what channel should", "best channel",
-            "which channel to", "what channel to"):
+    if _has(q, *_CHANNEL_ADVICE):
         args = {"query": question, **({"segment": segment} if segment else {})}
         return Intent("playbook_search", [("playbook_search", args)])
     return Intent("breakdown", [("breakdown", {"by": by})])
@@ -311,7 +317,10 @@ def _months(q: str) -> int | None:
 
 _ONCE_WORDS = ("one-time", "one time", "onetime", "single purchase", "only once",
                "bought once", "ordered once", "purchased once", "never came back",
-               "never returned", "no second order", "只买过一次", "只下过一单", "一次性",
+               "never returned", "no second order", "with one order", "one order only",
+               "only one order", "a single order", "one purchase only", "after their first",
+               "beyond their first", "never ordered again", "never bought again",
+               "只买过一次", "只下过一单", "一次性",
                "没有复购", "einmalkäufer", "nur einmal", "une seule fois", "une seule commande",
                "una sola vez", "un solo pedido")
 _UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30,
@@ -677,6 +686,11 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
             "como ", "如何", "怎么") and _has(q, *_CAMPAIGN_WORDS, "promotion", "offer",
                                             "email", "e-mail", "newsletter", "aktion"):
         # how to measure a campaign: the playbook says (how one did: campaign_results)
+        return Intent("playbook_search", [("playbook_search", {
+            "query": question, **({"segment": segment} if segment else {})})])
+    if _has(q, *_CHANNEL_ADVICE) and not _has(  # "which channel works best for win-back?"
+            q, "draft", "create", "write", "make a", "plan for", "erstelle", "entwirf",
+            "crée", "crea ", "设计", "制定"):
         return Intent("playbook_search", [("playbook_search", {
             "query": question, **({"segment": segment} if segment else {})})])
     if (_has(q, *_CAMPAIGN_WORDS) or _word(q, "plan", "aktion")) and (_has(
