@@ -172,7 +172,8 @@ _LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'"
                "wer ", "qui ", "quién", "quiénes",
                "rank", "sort customers", "order customers",
                "show me the", "customers with", "welche kunden", "quels clients",
-               "qué clientes", "哪些客户", "哪些用户", "谁")
+               "qué clientes", "哪些客户", "哪些用户", "谁", "meilleurs clients",
+               "meilleures clientes")
 _ACTION_WORDS = ("what should", "what can i", "what do i do", "what to do", "how do i",
                  "how can i", "how should", "how to", "strateg", "best practice", "advice",
                  "advise", "was soll", "wie kann", "que faire", "qué hago",
@@ -228,7 +229,7 @@ def _products(q: str, segment: str | None, country: str | None = None,
     if not (_word(q, *_PRODUCT_WORDS) or _has(q, *_PRODUCT_STEMS)
             or ((segment or country or what) and buys)) or (_has(
             q, "which customers", "who ", "top customers", "customers who")
-            and not re.match(r"what (?:do|does|did)\b", q)) or (
+            and not re.match(r"(?:what|which)(?: \w+)? (?:do|does|did)\b", q)) or (
             _has(q, "recommend") and not segment):  # to a segment: what its customers buy
         return None
     by = ("customers" if _has(re.sub(r"one[- ]time buyers", "", q), "popular", "buyers",
@@ -816,7 +817,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
             "valeur vie", "valeur client", "valor de vida", "生命周期", "价值"):
         args = {"segment": segment} if segment else {}
         return Intent("clv_summary", [("clv_summary", args)])
-    if _has(q, *_KPI_WORDS):
+    if _has(q, *_KPI_WORDS) or (counting and _has(  # "how much did customers spend?"
+            q, "spend", "spent", "ausgegeben", "dépensé", "gastado", "gastaron", "消费")):
         return Intent("shop_kpis", [("shop_kpis", {})])
     # a segment named outright, by its name or as a segment ("what's new?", "I'm lost" and
     # "the potential" ask about no segment's numbers)

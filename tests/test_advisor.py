@@ -326,6 +326,12 @@ def test_memory_is_kept_per_session(context):
      {"top": 10, "one_order_only": True}),
     ("list customers with one order who spent over 200", "at_risk_customers",
      {"top": 10, "one_order_only": True, "min_spend": 200}),
+    ("Quels sont nos meilleurs clients en France ?", "top_customers",
+     {"top": 10, "by": "monetary", "country": "France"}),
+    ("how much did customers spend?", "shop_kpis", {}),
+    ("how much did German customers spend?", "breakdown", {"by": "country"}),
+    ("what products do our top customers buy?", "top_products",
+     {"by": "revenue", "top": 10, "segment": "Champions"}),
     # a spend floor: "who spent over 500"
     ("who spent more than 2000?", "at_risk_customers", {"top": 10, "min_spend": 2000}),
     ("Which At Risk customers spent over £500?", "at_risk_customers",
