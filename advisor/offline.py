@@ -498,6 +498,41 @@ def _top(q: str) -> float | None:
         r"(?<![\d.,%])(\d+)\s+(?:[a-z-]+\s+)?(?:customers|clients|users)", q)
 
 
+# Words that name a ranking of customers, not a segment ("top customers" is not Champions)
+_RANKING_NAMES = re.compile(r"\b(?:best|top)\s+(?:\d+\s+)?customers?\b|\bvips?\b"
+                            r"|\bmost loyal\b|\btreueste\w*|\bplus fidèles\b"
+                            r"|\bmás (?:fieles|leales)\b|最忠诚")
+
+
+def _narrowed_list(q: str, segment: str | None, top: float | None, narrow: dict[str, Any],
+                   audience: Mapping[str, Any]) -> Intent:
+    """The customers without an order for so long, or with one order, or who spent so much:
+    ranked as the question says ("top 10 by lifetime value who haven't ordered in 60
+    days"), else the most revenue at risk first."""
+    plain = q
+    for pattern in _SPENT:  # "spent over 500" chooses; it does not rank
+        plain = re.sub(pattern, " ", plain)
+    if _has(q, *_RISK_WORDS):  # "which one-time buyers are most at risk?": not the segment
+        segment = find_segment(re.sub(r"\b(?:are|is|be)\s+(?:most\s+|the most\s+)?at[ -]risk\b",
+                                      " ", q)) or audience.get("segment")
+    by = None if _has(q, *_RISK_WORDS) else next(
+        (name for name, words in _RANKING_WORDS if _has(plain, *words)), None)
+    if by is None and re.search(r"\b(?:best|top|biggest)\b", plain):
+        by = "monetary"
+    args: dict[str, Any] = {"top": int(top or 10)}
+    if by is not None:
+        words = _RANKING_NAMES.sub(" ", q)
+        if "inactive_days" in narrow:  # "inactive", "lapsed" say how long, not a segment
+            words = re.sub(r"\b(?:inactive|lapsed|dormant)\b", " ", words)
+        segment = find_segment(words) or audience.get("segment")
+        args["by"] = by
+    args.update(narrow)
+    if segment:
+        args["segment"] = segment
+    return Intent("top_customers" if by else "at_risk_customers",
+                  [("top_customers" if by else "at_risk_customers", args)])
+
+
 def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent | None:
     """A ranked list of customers, when the question asks for one: the at-risk list when
     it speaks of churn, else the top customers by what it names (spend by default)."""
@@ -526,9 +561,7 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
         return None
     # "best customers", "top customers", "VIPs" name the ranking here, not the Champions
     # segment: the shop's most valuable customers, whichever segment they are in
-    named = find_segment(re.sub(r"\b(?:best|top)\s+(?:\d+\s+)?customers?\b|\bvips?\b"
-                                r"|\bmost loyal\b|\btreueste\w*|\bplus fidèles\b"
-                                r"|\bmás (?:fieles|leales)\b|最忠诚", " ", q))
+    named = find_segment(_RANKING_NAMES.sub(" ", q))
     args = {"top": args["top"], "by": by, **({"segment": named} if named else {})}
     return Intent("top_customers", [("top_customers", args)])
 
@@ -751,16 +784,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
     if products := _products(q, segment, _country(question) or audience.get("country"),
                              narrow):
         return products
-    if inactive or spend:  # who has not ordered for so long, or spent so much, how many
-        args = {"top": int(top or 10), **({"inactive_days": inactive} if inactive else {}),
-                **({"one_order_only": True} if once else {}),
-                **({"min_spend": spend} if spend else {})}
-        return Intent("at_risk_customers", [("at_risk_customers", {
-            **args, **({"segment": segment} if segment else {})})])
-    if once:  # one-time buyers (how many), the most at risk first
-        return Intent("at_risk_customers", [("at_risk_customers", {
-            "top": int(top or 10), "one_order_only": True,
-            **({"segment": segment} if segment else {})})])
+    if narrow:  # who has not ordered for so long, or only once, or spent so much
+        return _narrowed_list(q, segment, top, narrow, audience)
     if listed := _list_of_customers(q, segment, top):
         return listed
     if _has(q, *_GAP_WORDS):  # how often customers come back: the headline numbers say
@@ -1142,8 +1167,11 @@ def _from(country: str | None, lang: str) -> str:
 
 def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
     criterion = word(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"])
+    narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend")
+    name = _audience_name(r, r["segment"], lang)  # "(no order for 60+ days, spent 1,000+)"
     text = _templates(lang)["top_customers"].format(
-        n=len(r["customers"]), scope=_scope(r["segment"], lang, country=r.get("country")),
+        n=len(r["customers"]), scope=(f"（{name}）" if lang == "zh" else f"({name})")
+        if narrowed else _scope(r["segment"], lang, country=r.get("country")),
         criterion=criterion)
     labels = {"customer_id": "customer", "rfm_segment": "segment",
               "predicted_clv": "predicted value", "monetary": "spend to date",

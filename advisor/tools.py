@@ -423,12 +423,15 @@ class ToolFunctions:
             "frequency", "churn_reasons"], inactive_days, one_order_only, country, min_spend)
 
     def top_customers(self, by: str = "predicted_clv", segment: str | None = None,
-                      top: int = 10, country: str | None = None) -> str:
+                      top: int = 10, country: str | None = None,
+                      inactive_days: int | None = None, one_order_only: bool = False,
+                      min_spend: float | None = None) -> str:
         if by not in RANKINGS:
             raise ToolException(f"by must be one of {', '.join(RANKINGS)}, got {by!r}")
         columns = [by, *(c for c in ("monetary", "frequency", "predicted_clv",
                                      "churn_probability") if c != by)]
-        return self._ranked(by, segment, top, columns, country=country)
+        return self._ranked(by, segment, top, columns, inactive_days, one_order_only, country,
+                            min_spend)
 
     def shop_kpis(self) -> str:
         k, dates = self.a.kpis, self.a.orders["order_date"]
@@ -1109,7 +1112,10 @@ _DESCRIPTIONS = {
                      "revenue_at_risk, churn_probability or expected_orders (BG/NBD "
                      "orders over the horizon: who is likely to buy next); optionally in "
                      "one segment. "
-                     "top = how many; country = only customers from there.",
+                     "top = how many; country = only customers from there; "
+                     "inactive_days, one_order_only and min_spend choose the customers as "
+                     "for at_risk_customers ('most valuable customers who haven't ordered "
+                     "in 60 days').",
     "shop_kpis": "Headline numbers of the shop: customers, orders, revenue, average order "
                  "value, orders per customer, active, lapsed and repeat customers, how "
                  "often a repeat customer orders (median days between orders), dates "

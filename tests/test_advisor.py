@@ -332,6 +332,17 @@ def test_memory_is_kept_per_session(context):
     ("how much did German customers spend?", "breakdown", {"by": "country"}),
     ("what products do our top customers buy?", "top_products",
      {"by": "revenue", "top": 10, "segment": "Champions"}),
+    # a ranking asked for is kept for the customers chosen by days, one order or spend
+    ("top 10 customers by lifetime value who haven't ordered in 60 days", "top_customers",
+     {"top": 10, "by": "predicted_clv", "inactive_days": 60}),
+    ("biggest spenders who haven't ordered in 90 days", "top_customers",
+     {"top": 10, "by": "monetary", "inactive_days": 90}),
+    ("most valuable one-time buyers", "top_customers",
+     {"top": 10, "by": "predicted_clv", "one_order_only": True}),
+    ("top customers by spend who spent over 1000", "top_customers",
+     {"top": 10, "by": "monetary", "min_spend": 1000}),
+    ("which one-time buyers are most at risk?", "at_risk_customers",
+     {"top": 10, "one_order_only": True}),
     # a spend floor: "who spent over 500"
     ("who spent more than 2000?", "at_risk_customers", {"top": 10, "min_spend": 2000}),
     ("Which At Risk customers spent over £500?", "at_risk_customers",
@@ -1028,6 +1039,12 @@ def test_lists_and_best_sellers_of_who_spent_so_much_or_went_quiet(context, samp
     assert all(row["monetary"] >= 1000 for row in listed["customers"])  # shown beside
     with pytest.raises(ToolException, match="min_spend must be an amount above 0, got 0"):
         functions.at_risk_customers(min_spend=0)
+    ranked = json.loads(functions.top_customers(by="predicted_clv", inactive_days=60,
+                                                min_spend=500, top=20))
+    quiet = customers.loc[(customers["recency_days"] >= 60) & (customers["monetary"] >= 500)]
+    assert ranked["customers_in_scope"] == len(quiet)
+    assert [row["customer_id"] for row in ranked["customers"]] == \
+        quiet.nlargest(20, "predicted_clv").index.tolist()
     for args, mask in (
             ({"inactive_days": 180}, customers["recency_days"] >= 180),
             ({"one_order_only": True, "segment": "at risk"},
@@ -1056,6 +1073,9 @@ def test_lists_and_best_sellers_of_who_spent_so_much_or_went_quiet(context, samp
     spent = advisor.ask("what do customers who spent over 1000 buy?")
     assert spent.tool_calls[0]["args"] == {"by": "revenue", "top": 10, "min_spend": 1000}
     assert "best-selling products among customers (spent 1,000+) by revenue" in spent.answer
+    valued = advisor.ask("top 10 customers by lifetime value who haven't ordered in 60 days")
+    assert valued.answer.startswith(
+        "The 10 customers (no order for 60+ days) with the highest predicted value")
     quiet = advisor.ask("Was kaufen Kunden, die seit 3 Monaten nicht bestellt haben?")
     assert quiet.tool_calls[0]["args"] == {"by": "revenue", "top": 10, "inactive_days": 90}
     assert "unter den Kunden (seit 90+ Tagen ohne Bestellung)" in quiet.answer
