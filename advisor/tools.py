@@ -233,7 +233,7 @@ class ToolFunctions:
         self._codes_lock = threading.RLock()  # prepare() may be making codes and tables in a thread
         # kept: the analysis is fixed
         self._products: dict[str | None, tuple[pd.DataFrame, dict[str, Any], int]] = {}
-        # products tables of one country's customers, or of those who spent so much
+        # products tables of the customers chosen by country, days, one order or spend
         self._chosen_tables: dict[tuple[str | None, _Chosen],
                                   tuple[pd.DataFrame, dict[str, Any], int]] = {}
         self._counts: _ProductCounts | None = None
@@ -1123,7 +1123,9 @@ _DESCRIPTIONS = {
     "top_products": "Best-selling products by revenue, customers, orders or quantity, "
                     "optionally among one segment's customers (what they buy), with names "
                     "and revenue shares. top = how many; country = only customers from "
-                    "there (most of their orders; 'what do German customers buy?').",
+                    "there (most of their orders; 'what do German customers buy?'); "
+                    "inactive_days, one_order_only and min_spend choose the customers as "
+                    "for at_risk_customers ('what do one-time buyers buy?').",
     "breakdown": "Customers by country or channel (each customer under the one of most of "
                  "their orders): customers, revenue, mean churn probability, revenue at "
                  "risk and predicted value per value. by = 'country' or 'channel'.",
