@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["COUNTRY_NAMES", "LANGUAGES", "cluster_label", "country_aliases", "language",
-           "local_numbers", "model_words", "orders", "plan_text", "reasons", "say",
-           "segment_name", "word"]
+__all__ = ["COUNTRY_NAMES", "GERMAN_DEMONYMS", "LANGUAGES", "cluster_label",
+           "country_aliases", "language", "local_numbers", "model_words", "orders",
+           "plan_text", "reasons", "say", "segment_name", "word"]
 
 LANGUAGES = ("en", "zh", "de", "fr", "es")
 _TRANSLATED = LANGUAGES[1:]  # the order of a translation table's words
@@ -427,6 +427,25 @@ COUNTRY_NAMES: dict[str, tuple[str, ...]] = {
     "Japan": ("jp", "jpn", "japanese", "japon", "japón", "日本"),
     "China": ("cn", "chn", "chinese", "chine", "中国"),
 }
+
+
+# German adjectives of the countries, as before "Kunden" ("deutsche Kunden", "Welche
+# deutschen Kunden ..."): a stem each, with its endings
+_GERMAN_STEMS = {"United Kingdom": ("britisch", "englisch"), "Ireland": ("irisch",),
+                 "USA": ("amerikanisch", "us-amerikanisch"), "Germany": ("deutsch",),
+                 "France": ("französisch",), "Spain": ("spanisch",),
+                 "Netherlands": ("niederländisch", "holländisch"), "Italy": ("italienisch",),
+                 "Switzerland": ("schweizerisch",), "Belgium": ("belgisch",),
+                 "Austria": ("österreichisch",), "Portugal": ("portugiesisch",),
+                 "Poland": ("polnisch",), "Sweden": ("schwedisch",), "Denmark": ("dänisch",),
+                 "Norway": ("norwegisch",), "Finland": ("finnisch",),
+                 "Greece": ("griechisch",), "Australia": ("australisch",),
+                 "Canada": ("kanadisch",), "Japan": ("japanisch",), "China": ("chinesisch",)}
+GERMAN_DEMONYMS = frozenset(f"{stem}{ending}" for stems in _GERMAN_STEMS.values()
+                            for stem in stems for ending in ("e", "en"))
+COUNTRY_NAMES = {english: (*others, *(f"{stem}{ending}" for stem in _GERMAN_STEMS.get(english, ())
+                                      for ending in ("e", "en")))
+                 for english, others in COUNTRY_NAMES.items()}
 
 
 def country_aliases(name: str) -> frozenset[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from analytics.rfm import DEFAULT_SEGMENT_RULES
 
 from .languages import (
     COUNTRY_NAMES,
+    GERMAN_DEMONYMS,
     ZH_SEGMENTS,
     cluster_label,
     language,
@@ -539,7 +541,8 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
     asks_list = _has(q, *_LIST_WORDS) or top is not None or bool(
         re.search(r"(?<!\w)(?:which|welche|quels|quelles|qué)(?!\w)(?! segment)", q)
         and segment) or bool(
-        re.search(r"\bwhich(?:\s+[\w-]+){1,3}\s+(?:customers|clients|buyers|users)\b"
+        re.search(r"\b(?:which|welche|quels|quelles|qué)(?:\s+[\w-]+){1,3}\s+"
+                  r"(?:customers|clients|buyers|users|kunden|clientes)\b"
                   r"|\b(?:best|top|most valuable)\s+(?:customers|clients|buyers)\b"
                   r"|哪些\w{0,8}?(?:客户|用户|顾客)", q))
     if not asks_list or _has(q, "which segment", "what segment", "welches segment",
@@ -629,6 +632,9 @@ _DEMONYMS = {"british", "english", "irish", "american", "german", "french", "spa
              "japanese", "chinese", "allemand", "français", "espagnol", "italiano", "español",
              "francés", "alemán", "portugais", "portugués", "britannique", "británico"}
 _CUSTOMER_NOUNS = r"(?:customers?|clients?|buyers?|shoppers?|users?|kunden)"
+# French and Spanish put the word after the noun, plural: "clients allemands", "clientes
+# alemanes"
+_NOUNS_BEFORE = r"(?:clients?|clientes?|acheteurs?|compradores?)"
 # What a country named narrows: these tools take it; these others answer by country instead
 _BY_COUNTRY = {"at_risk_customers", "top_customers", "top_products", "campaign_plan"}
 _COUNTRY_ROWS = {"churning_segments", "shop_kpis", "clv_summary", "segment_overview"}
@@ -645,8 +651,12 @@ def _country_patterns(english: str, others: tuple[str, ...]
         elif len(name) <= 3:
             if name.upper() in {"UK", "USA", "US", "GB"}:
                 codes.append(re.escape(name.upper()))
-        elif name in _DEMONYMS:  # "German customers"; "in German" is a language
+        elif name in _DEMONYMS or name in GERMAN_DEMONYMS:
+            # "German customers"; "in German" is a language
             words.append(rf"\b{re.escape(name)}\s+{_CUSTOMER_NOUNS}\b")
+            plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+            forms = {name, f"{name}s", f"{name}es", f"{plain}es"}
+            words.append(rf"\b{_NOUNS_BEFORE}\s+(?:{'|'.join(map(re.escape, sorted(forms)))})\b")
         else:
             words.append(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
     return (english, re.compile("|".join(words)),
