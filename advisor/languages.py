@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 __all__ = ["COUNTRY_NAMES", "GERMAN_DEMONYMS", "LANGUAGES", "cluster_label",
-           "country_aliases", "language", "local_numbers", "model_words", "orders",
+           "country_aliases", "country_name", "language", "local_numbers", "model_words", "orders",
            "plan_text", "reasons", "say", "segment_name", "word"]
 
 LANGUAGES = ("en", "zh", "de", "fr", "es")
@@ -446,6 +446,44 @@ GERMAN_DEMONYMS = frozenset(f"{stem}{ending}" for stems in _GERMAN_STEMS.values(
 COUNTRY_NAMES = {english: (*others, *(f"{stem}{ending}" for stem in _GERMAN_STEMS.get(english, ())
                                       for ending in ("e", "en")))
                  for english, others in COUNTRY_NAMES.items()}
+
+
+# A country's name in an answer: (Chinese, German, French, Spanish)
+_COUNTRY_WORDS = _by_language({
+    "United Kingdom": ("英国", "Großbritannien", "Royaume-Uni", "Reino Unido"),
+    "Ireland": ("爱尔兰", "Irland", "Irlande", "Irlanda"),
+    "USA": ("美国", "USA", "États-Unis", "Estados Unidos"),
+    "Germany": ("德国", "Deutschland", "Allemagne", "Alemania"),
+    "France": ("法国", "Frankreich", "France", "Francia"),
+    "Spain": ("西班牙", "Spanien", "Espagne", "España"),
+    "Netherlands": ("荷兰", "Niederlande", "Pays-Bas", "Países Bajos"),
+    "Italy": ("意大利", "Italien", "Italie", "Italia"),
+    "Switzerland": ("瑞士", "Schweiz", "Suisse", "Suiza"),
+    "Belgium": ("比利时", "Belgien", "Belgique", "Bélgica"),
+    "Austria": ("奥地利", "Österreich", "Autriche", "Austria"),
+    "Portugal": ("葡萄牙", "Portugal", "Portugal", "Portugal"),
+    "Poland": ("波兰", "Polen", "Pologne", "Polonia"),
+    "Sweden": ("瑞典", "Schweden", "Suède", "Suecia"),
+    "Denmark": ("丹麦", "Dänemark", "Danemark", "Dinamarca"),
+    "Norway": ("挪威", "Norwegen", "Norvège", "Noruega"),
+    "Finland": ("芬兰", "Finnland", "Finlande", "Finlandia"),
+    "Greece": ("希腊", "Griechenland", "Grèce", "Grecia"),
+    "Australia": ("澳大利亚", "Australien", "Australie", "Australia"),
+    "Canada": ("加拿大", "Kanada", "Canada", "Canadá"),
+    "Japan": ("日本", "Japan", "Japon", "Japón"),
+    "China": ("中国", "China", "Chine", "China"),
+})
+
+
+def country_name(name: str, lang: str) -> str:
+    """A country of the data ("Germany", "EIRE") as an answer in ``lang`` names it
+    ("Deutschland", "Irlande"); the data's own name in English, or for a country this
+    table does not know."""
+    if lang == "en":
+        return name
+    wanted = country_aliases(name)
+    english = next((key for key in COUNTRY_NAMES if key.lower() in wanted), None)
+    return _COUNTRY_WORDS[lang].get(english or "", name)
 
 
 def country_aliases(name: str) -> frozenset[str]:

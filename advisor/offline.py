@@ -40,6 +40,7 @@ from .languages import (
     GERMAN_DEMONYMS,
     ZH_SEGMENTS,
     cluster_label,
+    country_name,
     language,
     local_numbers,
     model_words,
@@ -989,9 +990,9 @@ def _scope(segment: str, lang: str, inside: str = "in_segment", country: str | N
     if segment != "all":
         scope = say(lang, inside, segment=segment_name(segment, lang)) + _from(country, lang)
     elif inside == "among" and country:  # "among customers from Germany"
-        scope = say(lang, "among_from", country=country)
+        scope = say(lang, "among_from", country=_place(country, lang))
     elif country or spend:
-        scope = say(lang, "from_country", country=country) if country else ""
+        scope = say(lang, "from_country", country=_place(country, lang)) if country else ""
     else:
         scope = say(lang, "overall")
     if spend:
@@ -1172,7 +1173,17 @@ def _from(country: str | None, lang: str) -> str:
     """" from Germany" after a list's scope, when it is one country's customers."""
     if not country:
         return ""
-    return ("" if lang == "zh" else " ") + say(lang, "from_country", country=country)
+    return ("" if lang == "zh" else " ") + say(lang, "from_country",
+                                               country=_place(country, lang))
+
+
+def _place(country: str, lang: str) -> str:
+    """A country after "from": "the United Kingdom", "Deutschland"."""
+    name = country_name(country, lang)
+    if lang == "en" and re.match(r"(?:United |Netherlands$|USA$|Channel Islands$|Czech "
+                                 r"Republic$|Philippines$|European)", name):
+        return f"the {name}"
+    return name
 
 
 def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
@@ -1438,7 +1449,8 @@ def _audience_name(r: dict[str, Any], segment: str | None, lang: str) -> str:
              say(lang, "lapsed_audience", days=r["inactive_days"])
              if r.get("inactive_days") else "",
              say(lang, "spent_audience", amount=_amount(r["min_spend"]))
-             if r.get("min_spend") else "", r.get("country") or ""]
+             if r.get("min_spend") else "",
+             country_name(r["country"], lang) if r.get("country") else ""]
     return ("、" if lang == "zh" else ", ").join(p for p in parts if p)
 
 

@@ -1041,6 +1041,13 @@ def test_a_countrys_product_numbers_are_its_customers_lines():
     assert f"bought by {expected['customers_in_scope']:,} customers" in german.answer
     with pytest.raises(ToolException, match="no country 'Atlantis' in the data"):
         functions.top_products(country="Atlantis")
+    # the country as the answer's language names it; the data's own name in English
+    for question, words in (("Was kaufen Kunden aus Deutschland?",
+                             "meistverkauften Produkte unter den Kunden aus Deutschland"),
+                            ("德国客户买什么？", "来自德国的客户中"),
+                            ("¿Qué clientes alemanes están en riesgo?", "clientes de Alemania"),
+                            ("top 10 customers in the UK", "customers from the United Kingdom")):
+        assert words in advisor.ask(question).answer, question
 
 
 def test_lists_and_best_sellers_of_who_spent_so_much_or_went_quiet(context, sample_analysis):
