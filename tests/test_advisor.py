@@ -1549,6 +1549,12 @@ def test_openai_compatible_server_over_real_http(context, openai_server):
     assert first["model"] == "local-llm"
     assert {t["function"]["name"] for t in first["tools"]} >= {"churning_segments",
                                                               "campaign_plan"}
+    # the model can choose the same customers the offline advisor can
+    params = {t["function"]["name"]: set(t["function"]["parameters"]["properties"])
+              for t in first["tools"]}
+    for name in ("at_risk_customers", "top_customers", "top_products", "campaign_plan"):
+        assert {"segment", "country", "inactive_days", "one_order_only",
+                "min_spend"} <= params[name], name
     assert "local-llm" in result.model
 
 
