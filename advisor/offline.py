@@ -159,7 +159,9 @@ _RANKING_WORDS = (
                   "most money", "besten kunden", "beste kunden", "umsatzstärkst",
                   "meilleurs clients", "meilleures clientes", "mejores clientes",
                   "revenue", "sales", "monetary", "biggest", "largest", "most important",
-                  "消费", "最好", "最大")),
+                  "消费", "最好", "最大", "am meisten gekauft", "am meisten ausgegeben",
+                  "le plus dépensé", "le plus acheté", "compraron más", "gastaron más",
+                  "买得最多")),
 )
 # ... and by spend when the question says only "best" or "top" (whole words: "bestellt")
 _RANKED_BY_SPEND = ("best", "top")
@@ -175,7 +177,7 @@ _LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'"
                "wer ", "qui ", "quién", "quiénes",
                "rank", "sort customers", "order customers",
                "show me the", "customers with", "welche kunden", "quels clients",
-               "qué clientes", "哪些客户", "哪些用户", "谁", "meilleurs clients",
+               "qué clientes", "哪些客户", "哪些用户", "谁", "最多的客户", "meilleurs clients",
                "meilleures clientes")
 _ACTION_WORDS = ("what should", "what can i", "what do i do", "what to do", "how do i",
                  "how can i", "how should", "how to", "strateg", "best practice", "advice",
@@ -350,6 +352,30 @@ def _inactive_days(q: str) -> int | None:
     if not re.search(_NO_ORDER, q) and not re.search(r"(?:没|未)(?:有)?(?:下单|购买|买|消费)", q):
         return None
     return _span_days(q)
+
+
+# The last so many days a question ranks in: "in the last 30 days", "last month", "die
+# letzten 3 Monate", "les 30 derniers jours", "los últimos 90 días", "最近30天", "上个月"
+_RECENT = re.compile(r"\b(?:last|past|previous|letzten|vergangenen|derni[eè]re?s?|"
+                     r"[uú]ltim[oa]s?|pasad[oa])\b|最近|近|上个|过去")
+_LAST_UNIT = (("week", 7), ("woche", 7), ("semaine", 7), ("semana", 7), ("周", 7),
+              ("month", 30), ("monat", 30), ("mois", 30), ("mes", 30), ("月", 30),
+              ("quarter", 90), ("quartal", 90), ("trimestre", 90), ("季度", 90))
+# ("last year" is left out: the calendar year before, or the last 365 days?)
+
+
+def _recent_days(q: str) -> int | None:
+    """How many days back a question ranks in ("who bought the most in the last 30 days?":
+    30, "last month": 30), or None."""
+    match = _RECENT.search(q)
+    if match is None:
+        return None
+    near = q[max(0, match.start() - 12):match.end() + 24]
+    if days := _span_days(_RECENT.sub(" ", near)):  # "les 30 derniers jours": "30 jours"
+        return days
+    after = q[match.end():match.end() + 12]
+    before = q[max(0, match.start() - 12):match.start()]  # "le mois dernier"
+    return next((days for unit, days in _LAST_UNIT if unit in after or unit in before), None)
 
 
 def _span_days(q: str) -> int | None:
@@ -567,6 +593,8 @@ def _list_of_customers(q: str, segment: str | None, top: float | None) -> Intent
     # segment: the shop's most valuable customers, whichever segment they are in
     named = find_segment(_RANKING_NAMES.sub(" ", q))
     args = {"top": args["top"], "by": by, **({"segment": named} if named else {})}
+    if by in ("monetary", "frequency") and (days := _recent_days(q)):
+        args["recent_days"] = days  # "who bought the most in the last 30 days?"
     return Intent("top_customers", [("top_customers", args)])
 
 
@@ -1162,6 +1190,8 @@ def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
 
 
 _CRITERIA = {"predicted_clv": "predicted value over the next {h} days",
+             "recent_spend": "spend in the last {d} days",
+             "recent_orders": "orders in the last {d} days",
              "monetary": "spend to date", "frequency": "number of orders",
              "avg_order_value": "average order value",
              "revenue_at_risk": "revenue at risk over the next {h} days",
@@ -1187,7 +1217,8 @@ def _place(country: str, lang: str) -> str:
 
 
 def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
-    criterion = word(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"])
+    criterion = word(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"],
+                                                       d=r.get("recent_days"))
     narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend")
     name = _audience_name(r, r["segment"], lang)  # "(no order for 60+ days, spent 1,000+)"
     text = _templates(lang)["top_customers"].format(
@@ -1198,11 +1229,14 @@ def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
               "predicted_clv": "predicted value", "monetary": "spend to date",
               "frequency": "orders", "avg_order_value": "average order",
               "churn_probability": "churn probability", "revenue_at_risk": "revenue at risk",
-              "expected_orders": "expected orders"}
-    rows = [{**row, "frequency": None if row.get("frequency") is None else
-             f"{row['frequency']:,.0f}"} for row in r["customers"]]
+              "expected_orders": "expected orders",
+              "recent_spend": "spend in the last {d} days",
+              "recent_orders": "orders in the last {d} days"}
+    rows = [{**row, **{k: f"{row[k]:,.0f}" for k in ("frequency", "recent_orders")
+                       if row.get(k) is not None}} for row in r["customers"]]
     # the tool's columns, the ranking's first
-    return text + "\n\n" + _table(rows, {c: labels[c] for c in (rows[0] if rows else [])}, lang)
+    table = _table(rows, {c: labels[c] for c in (rows[0] if rows else [])}, lang)
+    return text + "\n\n" + table.replace("{d}", str(r.get("recent_days")))
 
 
 def _answer_kpis(r: dict[str, Any], lang: str = "en") -> str:

@@ -361,8 +361,9 @@ class ToolFunctions:
 
     def _ranked(self, by: str, segment: str | None, top: int, columns: list[str],
                 inactive_days: int | None = None, one_order_only: bool = False,
-                country: str | None = None, min_spend: float | None = None) -> str:
-        customers = self.a.customers
+                country: str | None = None, min_spend: float | None = None,
+                customers: pd.DataFrame | None = None, **extra: Any) -> str:
+        customers = self.a.customers if customers is None else customers
         chosen = self._chosen(segment, inactive_days, one_order_only, min_spend)
         segment = chosen.segment
         mask = chosen.mask(customers)
@@ -378,7 +379,7 @@ class ToolFunctions:
                       "horizon_days": self.a.horizon_days,
                       "inactive_days": chosen.inactive_days,
                       "one_order_only": chosen.one_order_only,
-                      "min_spend": _r(chosen.min_spend),
+                      "min_spend": _r(chosen.min_spend), **extra,
                       "customers_in_scope": len(customers),
                       "customers": _records(rows[["customer_id", "rfm_segment", *columns]])})
 
@@ -425,13 +426,35 @@ class ToolFunctions:
     def top_customers(self, by: str = "predicted_clv", segment: str | None = None,
                       top: int = 10, country: str | None = None,
                       inactive_days: int | None = None, one_order_only: bool = False,
-                      min_spend: float | None = None) -> str:
+                      min_spend: float | None = None, recent_days: int | None = None) -> str:
         if by not in RANKINGS:
             raise ToolException(f"by must be one of {', '.join(RANKINGS)}, got {by!r}")
         columns = [by, *(c for c in ("monetary", "frequency", "predicted_clv",
                                      "churn_probability") if c != by)]
+        if recent_days:  # who bought the most in the last so many days
+            if by not in ("monetary", "frequency"):
+                raise ToolException("recent_days ranks by monetary (spend in those days) or "
+                                    f"frequency (orders in those days), not by {by}")
+            if int(recent_days) < 1:
+                raise ToolException(f"recent_days must be 1 or more, got {recent_days}")
+            recent = self._recent(int(recent_days))
+            by = "recent_spend" if by == "monetary" else "recent_orders"
+            columns = ["recent_spend", "recent_orders", *columns]
+            return self._ranked(by, segment, top, columns, inactive_days, one_order_only,
+                                country, min_spend, customers=recent,
+                                recent_days=int(recent_days))
         return self._ranked(by, segment, top, columns, inactive_days, one_order_only, country,
                             min_spend)
+
+    def _recent(self, days: int) -> pd.DataFrame:
+        """The customers who ordered in the last ``days`` days up to the analysis date (that
+        day included), with their spend and orders in them."""
+        orders = self.a.orders
+        since = self.a.as_of + pd.Timedelta(days=1) - pd.Timedelta(days=days)
+        recent = orders.loc[orders["order_date"] >= since].groupby("customer_id")
+        window = pd.DataFrame({"recent_spend": recent["amount"].sum(),
+                               "recent_orders": recent.size()})
+        return self.a.customers.join(window, how="inner")
 
     def shop_kpis(self) -> str:
         k, dates = self.a.kpis, self.a.orders["order_date"]
@@ -1115,7 +1138,9 @@ _DESCRIPTIONS = {
                      "top = how many; country = only customers from there; "
                      "inactive_days, one_order_only and min_spend choose the customers as "
                      "for at_risk_customers ('most valuable customers who haven't ordered "
-                     "in 60 days').",
+                     "in 60 days'); recent_days = rank by spend (by=monetary) or orders "
+                     "(by=frequency) in the last so many days ('who bought the most in the "
+                     "last 30 days?': 30), only those who ordered in them.",
     "shop_kpis": "Headline numbers of the shop: customers, orders, revenue, average order "
                  "value, orders per customer, active, lapsed and repeat customers, how "
                  "often a repeat customer orders (median days between orders), dates "

@@ -358,6 +358,18 @@ def test_memory_is_kept_per_session(context):
      {"top": 10, "by": "monetary", "min_spend": 1000}),
     ("which one-time buyers are most at risk?", "at_risk_customers",
      {"top": 10, "one_order_only": True}),
+    # spend or orders in the last so many days
+    ("who bought the most in the last 30 days?", "top_customers",
+     {"top": 10, "by": "monetary", "recent_days": 30}),
+    ("top customers by spend last month", "top_customers",
+     {"top": 10, "by": "monetary", "recent_days": 30}),
+    ("who ordered most often in the past 3 months?", "top_customers",
+     {"top": 10, "by": "frequency", "recent_days": 90}),
+    ("Wer hat in den letzten 3 Monaten am meisten gekauft?", "top_customers",
+     {"top": 10, "by": "monetary", "recent_days": 90}),
+    ("Quels clients ont le plus dépensé ces 30 derniers jours ?", "top_customers",
+     {"top": 10, "by": "monetary", "recent_days": 30}),
+    ("上个月消费最多的客户", "top_customers", {"top": 10, "by": "monetary", "recent_days": 30}),
     # a spend floor: "who spent over 500"
     ("who spent more than 2000?", "at_risk_customers", {"top": 10, "min_spend": 2000}),
     ("Which At Risk customers spent over £500?", "at_risk_customers",
@@ -1061,6 +1073,22 @@ def test_lists_and_best_sellers_of_who_spent_so_much_or_went_quiet(context, samp
     assert all(row["monetary"] >= 1000 for row in listed["customers"])  # shown beside
     with pytest.raises(ToolException, match="min_spend must be an amount above 0, got 0"):
         functions.at_risk_customers(min_spend=0)
+    # who bought the most in the last 30 days (the analysis date included)
+    orders = sample_analysis.orders
+    last = orders.loc[orders["order_date"] > sample_analysis.as_of - pd.Timedelta(days=29)
+                      - pd.Timedelta(microseconds=1)]
+    assert last["order_date"].min() >= sample_analysis.as_of - pd.Timedelta(days=29)
+    spent = last.groupby("customer_id")["amount"].sum().sort_values(ascending=False,
+                                                                    kind="stable")
+    recent = json.loads(functions.top_customers(by="monetary", recent_days=30, top=5))
+    assert recent["by"] == "recent_spend" and recent["customers_in_scope"] == len(spent)
+    assert [row["recent_spend"] for row in recent["customers"]] == \
+        pytest.approx(spent.iloc[:5].tolist(), abs=0.01)
+    counted = json.loads(functions.top_customers(by="frequency", recent_days=30, top=5))
+    assert [row["recent_orders"] for row in counted["customers"]] == \
+        last.groupby("customer_id").size().sort_values(ascending=False).iloc[:5].tolist()
+    with pytest.raises(ToolException, match="recent_days ranks by monetary"):
+        functions.top_customers(by="predicted_clv", recent_days=30)
     ranked = json.loads(functions.top_customers(by="predicted_clv", inactive_days=60,
                                                 min_spend=500, top=20))
     quiet = customers.loc[(customers["recency_days"] >= 60) & (customers["monetary"] >= 500)]
@@ -1095,6 +1123,10 @@ def test_lists_and_best_sellers_of_who_spent_so_much_or_went_quiet(context, samp
     spent = advisor.ask("what do customers who spent over 1000 buy?")
     assert spent.tool_calls[0]["args"] == {"by": "revenue", "top": 10, "min_spend": 1000}
     assert "best-selling products among customers (spent 1,000+) by revenue" in spent.answer
+    month = advisor.ask("who bought the most in the last 30 days?")
+    assert month.answer.startswith(
+        "The 10 customers overall with the highest spend in the last 30 days")
+    assert "| spend in the last 30 days | orders in the last 30 days |" in month.answer
     valued = advisor.ask("top 10 customers by lifetime value who haven't ordered in 60 days")
     assert valued.answer.startswith(
         "The 10 customers (no order for 60+ days) with the highest predicted value")
