@@ -949,6 +949,9 @@ def _follow_up(previous: tuple[str, dict[str, Any]], question: str
         args["inactive_days"] = inactive
     elif "inactive_days" in args and (days := _span_days(q)):  # "make it 4 months"
         args["inactive_days"] = days
+    if name == "top_customers" and "recent_days" in args and (
+            days := _recent_days(q) or _span_days(q)):  # "and the last 90 days?"
+        args["recent_days"] = days
     if name in _AUDIENCE_TOOLS and (spend := _min_spend(q)):  # "only those who spent over 1k"
         args["min_spend"] = spend
     if name == "campaign_plan":

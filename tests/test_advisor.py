@@ -1806,6 +1806,8 @@ def test_a_term_is_explained_as_this_analysis_computes_it(context, sample_analys
      {"by": "revenue", "top": 10, "inactive_days": 180}),
     (["draft a win-back campaign for At Risk", "only those who spent over 1k"],
      "campaign_plan", {"segment": "At Risk", "min_spend": 1000}),
+    (["who bought the most in the last 30 days?", "and in the last 90 days?"],
+     "top_customers", {"top": 10, "by": "monetary", "recent_days": 90}),
     (["draft a win-back campaign for At Risk", "just the ones from France"],
      "campaign_plan", {"segment": "At Risk", "country": "France"}),
     (["which customers in Germany are at risk?", "and what do they buy in France?"],
