@@ -1293,6 +1293,7 @@ def _answer_breakdown(r: dict[str, Any], lang: str = "en") -> str:
     rows = [{**row, "customers": f"{row['customers']:,}"} for row in r["rows"]]
     return text + "\n\n" + _table(rows, {
         r["by"]: r["by"], "customers": "customers", "revenue_share": "revenue share",
+        "avg_order_value": "average order",
         "mean_churn_probability": "mean churn", "revenue_at_risk": "revenue at risk",
         "predicted_clv": "predicted value"}, lang)
 

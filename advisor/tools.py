@@ -679,6 +679,7 @@ class ToolFunctions:
         grouped = customers.groupby(by, observed=True)
         table = pd.DataFrame({
             "customers": grouped.size(), "revenue": grouped["monetary"].sum(),
+            "orders": grouped["frequency"].sum(),
             "revenue_at_risk": grouped["revenue_at_risk"].sum(),
             "predicted_clv": grouped["predicted_clv"].sum(),
             "churn_sum": grouped["churn_probability"].sum()})
@@ -692,7 +693,8 @@ class ToolFunctions:
         rows = pd.concat([named, rest])
         rows["revenue_share"] = rows["revenue"] / max(float(rows["revenue"].sum()), 1e-12)
         rows["mean_churn_probability"] = rows.pop("churn_sum") / rows["customers"]
-        rows["customers"] = rows["customers"].astype("int64")
+        rows["avg_order_value"] = rows["revenue"] / rows["orders"].clip(lower=1)
+        rows[["customers", "orders"]] = rows[["customers", "orders"]].astype("int64")
         return _dump({"by": by, "as_of": str(self.a.as_of.date()),
                       "horizon_days": self.a.horizon_days, "values": len(table),
                       "rows": _records(rows.rename_axis(by).reset_index())})
@@ -1152,8 +1154,9 @@ _DESCRIPTIONS = {
                     "inactive_days, one_order_only and min_spend choose the customers as "
                     "for at_risk_customers ('what do one-time buyers buy?').",
     "breakdown": "Customers by country or channel (each customer under the one of most of "
-                 "their orders): customers, revenue, mean churn probability, revenue at "
-                 "risk and predicted value per value. by = 'country' or 'channel'.",
+                 "their orders): customers, revenue, orders, average order value, mean "
+                 "churn probability, revenue at risk and predicted value per value. by = "
+                 "'country' or 'channel'.",
     "customer_profile": "One customer's summary: RFM, segment, churn probability and "
                         "reasons, CLV, top recommendations. Needs the customer id.",
     "recommendations": "Top product recommendations for one customer id.",

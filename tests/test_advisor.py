@@ -915,6 +915,10 @@ def test_products_countries_and_one_segments_churn_answer_from_the_analysis(
     home = lines.groupby("customer_id")["country"].agg(lambda c: c.value_counts().index[0])
     top = rows[0]["country"]
     assert rows[0]["customers"] == int((home == top).sum())
+    theirs = customers.loc[home.reindex(customers.index).to_numpy() == top]
+    assert rows[0]["orders"] == int(theirs["frequency"].sum())
+    assert rows[0]["avg_order_value"] == pytest.approx(
+        theirs["monetary"].sum() / theirs["frequency"].sum(), abs=1e-3)
 
     focus = json.loads(tools["churning_segments"].invoke({"segment": "hibernating"}))["focus"]
     hibernating = customers.loc[customers["rfm_segment"] == "Hibernating"]
