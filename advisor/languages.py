@@ -275,8 +275,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "spent_at_least": "ayant dépensé au moins {amount}",
         "spent_matching": "ayant dépensé au moins {amount} ({matching} en tout)",
         "spent_audience": "dépense {amount}+",
-        "from_country": "du pays {country}",
-        "among_from": "parmi les clients du pays {country}",
+        "from_country": "{country}",
+        "among_from": "parmi les clients {country}",
         "among_audience": "parmi les clients ({audience})",
         "why_discount": "- Pourquoi cette remise : {text}.", "timing": "- Calendrier : {text}.",
         "kpi": "- KPI : taux de commande sous {days} jours de {baseline} à {target} ; {n} "

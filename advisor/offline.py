@@ -1210,12 +1210,26 @@ def _from(country: str | None, lang: str) -> str:
                                                country=_place(country, lang))
 
 
+# French says "from" as the country's gender and first letter want: "d'Allemagne",
+# "du Royaume-Uni", "des Pays-Bas"; a country not listed is "du pays ..."
+_FRENCH_FROM = {"Royaume-Uni": "du", "États-Unis": "des", "Pays-Bas": "des", "Portugal": "du",
+                "Danemark": "du", "Canada": "du", "Japon": "du", "France": "de",
+                "Suisse": "de", "Belgique": "de", "Pologne": "de", "Suède": "de",
+                "Norvège": "de", "Finlande": "de", "Grèce": "de", "Chine": "de"}
+
+
 def _place(country: str, lang: str) -> str:
-    """A country after "from": "the United Kingdom", "Deutschland"."""
+    """A country after "from": "the United Kingdom", "Deutschland", French "d'Allemagne"
+    (the preposition too)."""
     name = country_name(country, lang)
     if lang == "en" and re.match(r"(?:United |Netherlands$|USA$|Channel Islands$|Czech "
                                  r"Republic$|Philippines$|European)", name):
         return f"the {name}"
+    if lang == "fr":
+        if name == country and name not in _FRENCH_FROM:  # not translated: the data's name
+            return f"du pays {name}"
+        article = _FRENCH_FROM.get(name, "d'" if name[:1] in "AEIOUÉ" else "de")
+        return f"d'{name}" if article == "d'" else f"{article} {name}"
     return name
 
 

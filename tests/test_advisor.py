@@ -1061,6 +1061,8 @@ def test_a_countrys_product_numbers_are_its_customers_lines():
     for question, words in (("Was kaufen Kunden aus Deutschland?",
                              "meistverkauften Produkte unter den Kunden aus Deutschland"),
                             ("德国客户买什么？", "来自德国的客户中"),
+                            ("Qu'achètent les clients allemands ?",
+                             "produits les plus vendus parmi les clients d'Allemagne"),
                             ("¿Qué clientes alemanes están en riesgo?", "clientes de Alemania"),
                             ("top 10 customers in the UK", "customers from the United Kingdom")):
         assert words in advisor.ask(question).answer, question
