@@ -368,8 +368,8 @@ class ToolFunctions:
         segment = chosen.segment
         mask = chosen.mask(customers)
         if country:
-            country, home = self.in_country(country)
-            mask &= home.to_numpy(dtype=bool)
+            country, home = self.in_country(country)  # a mask on all customers
+            mask &= home.reindex(customers.index, fill_value=False).to_numpy(dtype=bool)
         customers = customers.loc[mask]
         if min_spend:  # what chose them, beside what ranks them
             columns = [*columns, *(["monetary"] if "monetary" not in columns else [])]

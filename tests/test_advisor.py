@@ -1093,6 +1093,13 @@ def test_lists_and_best_sellers_of_who_spent_so_much_or_went_quiet(context, samp
     counted = json.loads(functions.top_customers(by="frequency", recent_days=30, top=5))
     assert [row["recent_orders"] for row in counted["customers"]] == \
         last.groupby("customer_id").size().sort_values(ascending=False).iloc[:5].tolist()
+    # of one country's customers too
+    german = set(customers.index[functions.in_country("Germany")[1]])
+    theirs = spent.loc[spent.index.isin(german)]
+    local = json.loads(functions.top_customers(by="monetary", recent_days=30, top=5,
+                                               country="Germany"))
+    assert local["customers_in_scope"] == len(theirs) > 0
+    assert [row["customer_id"] for row in local["customers"]] == theirs.index[:5].tolist()
     with pytest.raises(ToolException, match="recent_days ranks by monetary"):
         functions.top_customers(by="predicted_clv", recent_days=30)
     ranked = json.loads(functions.top_customers(by="predicted_clv", inactive_days=60,
