@@ -33,6 +33,7 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
+from analytics.campaigns import amount_text
 from analytics.rfm import DEFAULT_SEGMENT_RULES
 
 from .languages import (
@@ -541,10 +542,11 @@ def _narrowed_list(q: str, segment: str | None, top: float | None, narrow: dict[
     plain = q
     for pattern in _SPENT:  # "spent over 500" chooses; it does not rank
         plain = re.sub(pattern, " ", plain)
-    if _has(q, *_RISK_WORDS):  # "which one-time buyers are most at risk?": not the segment
+    risky = _has(q, *_RISK_WORDS)
+    if risky:  # "which one-time buyers are most at risk?": not the segment
         segment = find_segment(re.sub(r"\b(?:are|is|be)\s+(?:most\s+|the most\s+)?at[ -]risk\b",
                                       " ", q)) or audience.get("segment")
-    by = None if _has(q, *_RISK_WORDS) else next(
+    by = None if risky else next(
         (name for name, words in _RANKING_WORDS if _has(plain, *words)), None)
     if by is None and re.search(r"\b(?:best|top|biggest)\b", plain):
         by = "monetary"
@@ -1017,7 +1019,7 @@ def _scope(segment: str, lang: str, inside: str = "in_segment", country: str | N
     """Whose numbers: "overall", "in Champions", "from Germany" for one country's customers
     ("in Champions from Germany"), and "who spent 500 or more" (with ``matching``: how
     many, when the sentence does not say)."""
-    amount = _amount(spend) if spend else ""
+    amount = amount_text(spend) if spend else ""
     if segment != "all":
         scope = say(lang, inside, segment=segment_name(segment, lang)) + _from(country, lang)
     elif inside == "among" and country:  # "among customers from Germany"
@@ -1031,11 +1033,6 @@ def _scope(segment: str, lang: str, inside: str = "in_segment", country: str | N
                     matching=matching)
         scope = scope + spent if lang == "zh" or not scope else f"{scope} {spent}"
     return scope
-
-
-def _amount(value: float) -> str:
-    """A sum as a question gives it: 500, 1,250, 99.50."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 def _money(value: float | None) -> str:
@@ -1500,7 +1497,7 @@ def _audience_name(r: dict[str, Any], segment: str | None, lang: str) -> str:
              say(lang, "one_time_audience") if r.get("one_order_only") else "",
              say(lang, "lapsed_audience", days=r["inactive_days"])
              if r.get("inactive_days") else "",
-             say(lang, "spent_audience", amount=_amount(r["min_spend"]))
+             say(lang, "spent_audience", amount=amount_text(r["min_spend"]))
              if r.get("min_spend") else "",
              country_name(r["country"], lang) if r.get("country") else ""]
     return ("、" if lang == "zh" else ", ").join(p for p in parts if p)

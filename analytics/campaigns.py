@@ -28,6 +28,7 @@ __all__ = [
     "Constraints",
     "Play",
     "UnknownSegmentError",
+    "amount_text",
     "audience_label",
     "plan_campaign",
 ]
@@ -179,7 +180,7 @@ def _timing(audience: pd.DataFrame, horizon_days: int) -> tuple[int, str]:
     return min(days, horizon_days), why
 
 
-def _amount(value: float) -> str:
+def amount_text(value: float) -> str:
     """A sum of money as a plan names it: 500, 1,250, 99.50."""
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
@@ -191,7 +192,7 @@ def audience_label(segment: str | None = None, inactive_days: int | None = None,
     for 90+ days, spent 500+"."""
     parts = [segment or "", "one-time buyers" if one_order_only else "",
              f"no order for {inactive_days}+ days" if inactive_days else "",
-             f"spent {_amount(min_spend)}+" if min_spend else ""]
+             f"spent {amount_text(min_spend)}+" if min_spend else ""]
     label = ", ".join(p for p in parts if p)
     return label[:1].upper() + label[1:]
 
@@ -217,9 +218,9 @@ def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int |
             raise ValueError(f"min_spend must be an amount above 0, got {min_spend}")
         most = float(audience["monetary"].max())
         audience = audience.loc[audience["monetary"] >= min_spend]
-        spent = f" who spent {_amount(min_spend)} or more to date"
+        spent = f" who spent {amount_text(min_spend)} or more to date"
         if audience.empty:
-            raise ValueError(f"no customer{scope} has spent {_amount(min_spend)} or more (the "
+            raise ValueError(f"no customer{scope} has spent {amount_text(min_spend)} or more (the "
                              f"most is {most:,.2f}); choose a lower amount")
     if inactive_days is None and not one_order_only:
         return (audience.copy(), plays.get(str(segment), _FALLBACK_PLAY),
