@@ -90,6 +90,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "left_out": "Postage, fees and adjustments are left out ({codes} codes, {revenue} of "
                     "revenue).",
         "to_recommend": "To recommend: ",
+        "basket_order": "in the same order", "basket_customer": "in the same customer's purchases",
+        "baskets_order": "orders", "baskets_customer": "customers",
+        "by_together": "the most often bought together first",
+        "by_lift": "the most above chance first",
         "ab_enough": "a holdout of {n} ({share}) is enough.",
         "ab_larger": "hold out {n} customers rather than {share} to reach that power.",
         "ab_too_few": "that is too few for this power: test a larger uplift, pool segments, or "
@@ -144,6 +148,9 @@ PHRASES: dict[str, dict[str, str]] = {
         "gap": "复购客户大约每 {days} 天下一次单（{n} 位在不同日期下过单的客户平均间隔的中位数）。",
         "left_out": "已排除运费、手续费和调整项（{codes} 个代码，收入 {revenue}）。",
         "to_recommend": "推荐商品：",
+        "basket_order": "在同一订单中", "basket_customer": "在同一客户的购买记录中",
+        "baskets_order": "笔订单", "baskets_customer": "位客户",
+        "by_together": "按共同购买次数排序", "by_lift": "按高于随机的程度（提升度）排序",
         "ab_enough": "留出 {n} 位（{share}）作为对照组即可。",
         "ab_larger": "应留出 {n} 位客户作为对照组，而不是 {share}，才能达到该检验功效。",
         "ab_too_few": "人数不足以达到该检验功效：可检验更大的提升、合并用户群，或仅将结果视为"
@@ -199,6 +206,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "left_out": "Porto, Gebühren und Korrekturen sind ausgenommen ({codes} Codes, "
                     "{revenue} Umsatz).",
         "to_recommend": "Zu empfehlen: ",
+        "basket_order": "in derselben Bestellung",
+        "basket_customer": "im Einkaufsverlauf desselben Kunden",
+        "baskets_order": "Bestellungen", "baskets_customer": "Kunden",
+        "by_together": "die am häufigsten zusammen gekauften zuerst",
+        "by_lift": "die am stärksten über dem Zufall zuerst",
         "ab_enough": "eine Kontrollgruppe von {n} ({share}) reicht.",
         "ab_larger": "halten Sie {n} Kunden statt {share} zurück, um diese Teststärke zu "
                      "erreichen.",
@@ -262,6 +274,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "left_out": "Les frais de port, frais et ajustements sont exclus ({codes} codes, "
                     "{revenue} de chiffre d'affaires).",
         "to_recommend": "À recommander : ",
+        "basket_order": "dans la même commande",
+        "basket_customer": "dans l'historique d'achat d'un même client",
+        "baskets_order": "commandes", "baskets_customer": "clients",
+        "by_together": "les plus souvent achetés ensemble d'abord",
+        "by_lift": "les plus au-dessus du hasard d'abord",
         "ab_enough": "un groupe témoin de {n} ({share}) suffit.",
         "ab_larger": "gardez {n} clients en groupe témoin plutôt que {share} pour atteindre "
                      "cette puissance.",
@@ -323,6 +340,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "left_out": "Se excluyen portes, comisiones y ajustes ({codes} códigos, {revenue} de "
                     "ingresos).",
         "to_recommend": "Para recomendar: ",
+        "basket_order": "en el mismo pedido",
+        "basket_customer": "en el historial de compras de un mismo cliente",
+        "baskets_order": "pedidos", "baskets_customer": "clientes",
+        "by_together": "los comprados juntos más a menudo primero",
+        "by_lift": "los más por encima del azar primero",
         "ab_enough": "basta un grupo de control de {n} ({share}).",
         "ab_larger": "reserva {n} clientes en vez del {share} para alcanzar esa potencia.",
         "ab_too_few": "son muy pocos para esa potencia: prueba una mejora mayor, junta "
@@ -549,6 +571,10 @@ _WORDS = _by_language({
                                     "pedidos de los últimos {d} días"),
     "orders": ("订单数", "Bestellungen", "commandes", "pedidos"),
     "average order": ("平均订单金额", "Ø-Bestellwert", "panier moyen", "ticket medio"),
+    "bought with": ("搭配商品", "gekauft mit", "acheté avec", "comprado con"),
+    "together": ("共同购买", "zusammen", "ensemble", "juntos"),
+    "confidence": ("置信度", "Konfidenz", "confiance", "confianza"),
+    "lift": ("提升度", "Lift", "lift", "lift"),
     "product": ("商品", "Produkt", "produit", "producto"),
     "name": ("名称", "Name", "nom", "nombre"),
     "revenue": ("收入", "Umsatz", "chiffre d'affaires", "ingresos"),

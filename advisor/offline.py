@@ -251,6 +251,62 @@ def _products(q: str, segment: str | None, country: str | None = None,
     return Intent("top_products", [("top_products", args)])
 
 
+# Words of a question about products bought together (market baskets, cross-selling)
+_TOGETHER_WORDS = (
+    "bought together", "buy together", "purchased together", "ordered together",
+    "sold together", "go together", "goes together", "together with", "frequently bought",
+    "often bought", "bought with", "buy with", "buys with", "purchased with", "ordered with",
+    "sold with", "sells with", "go with", "goes with", "go well with", "goes well with",
+    "pair with",
+    "pairs with", "paired with", "also buy", "also bought", "cross-sell", "cross sell",
+    "bundle", "market basket", "basket analysis", "product pairs", "pairs of products",
+    "zusammen gekauft", "zusammen kaufen", "zusammen bestellt", "zusammen mit",
+    "achetés ensemble", "achetés avec", "achètent avec", "acheté avec", "vendus ensemble",
+    "achetés en même temps", "comprados juntos", "se compran juntos", "compran con",
+    "comprado con", "compran junto", "junto con", "一起买", "一起购买", "一起下单", "搭配",
+    "同时购买", "同时买", "连带", "组合购买", "捆绑")
+# The product a question pairs others with: "... bought with the Portable Charger?",
+# "customers who buy P0307 also buy?", "zusammen mit X gekauft", "和P0307一起"
+_WITH_PRODUCT = (
+    re.compile(r"\b(?:with|alongside|avec|con|en même temps que)\s+(.+?)\s*[?？.!]*$", re.I),
+    re.compile(r"\b(?:who|that)\s+(?:buy|bought|purchase[sd]?|order(?:ed)?)\s+(.+?)\s+"
+               r"also\b", re.I),
+    re.compile(r"\bmit\s+(?:de[mnr]|die|das)?\s*(.+?)\s+(?:zusammen\s+)?(?:gekauft|bestellt"
+               r"|kaufen)", re.I),
+    re.compile(r"(?:和|与|跟)\s*(.+?)\s*(?:一起|同时|搭配)"),
+)
+
+
+def _together(q: str, question: str) -> Intent | None:
+    """Products bought together: all pairs, or what goes with one product."""
+    buys_with = re.search(r"\bach[eè]t\w*\b.*\bavec\b|\bcompra\w*\b.*\bcon\b",
+                          q)  # "qu'achètent les clients avec X ?"
+    if not (_has(q, *_TOGETHER_WORDS) or buys_with) or _has(
+            q, "how do", "how to", "how can", "how should", "wie kann", "wie soll",
+            "comment ", "cómo", "como ", "如何", "怎么", "怎样"):
+        return None
+    args: dict[str, Any] = {}
+    for pattern in _WITH_PRODUCT:
+        if (found := pattern.search(question)) and not re.fullmatch(
+                r"(?:each other|one another|it|them|einander|eux|ellos|什么|哪些.*)",
+                found.group(1).strip().lower()):
+            args["product"] = found.group(1).strip()
+            break
+    if re.search(r"coupon|discount|voucher|promo|code|offer|free shipping|cup[óo]n|descuento"
+                 r"|gutschein|rabatt|remise|r[ée]duction|优惠", args.get("product", ""), re.I):
+        return None  # "what do customers buy with a coupon?": not a product
+    if _has(q, "lift", "above chance", "strongest", "more than chance", "surprising"):
+        args["by"] = "lift"
+    if _has(q, "same customers", "across customers", "by customer", "同一客户", "同一个客户"):
+        args["across"] = "customers"
+    elif _has(q, "same order", "across orders", "one order", "同一订单", "同一笔订单"):
+        args["across"] = "orders"
+    if top := _number(r"(?:top|first|前)\s*(\d+)", q) or _number(
+            r"(?<![\d.,%])(\d+)\s+(?:[a-z-]+\s+)?(?:products|items|pairs)", q):
+        args["top"] = int(top)
+    return Intent("bought_together", [("bought_together", args)])
+
+
 # Which channel to use (the playbook's advice), not customers by channel
 _CHANNEL_ADVICE = ("which channel should", "what channel should", "best channel",
                    "which channel to", "what channel to", "which channel works",
@@ -808,6 +864,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
         if cap is not None or points is not None:
             args["uplift"] = (cap if cap is not None else points) / 100
         return Intent("ab_test_plan", [("ab_test_plan", args)])
+    if together := _together(q, question):
+        return together
     counting = _has(q, "how many", "how much", "wie viele", "combien", "cuánt", "多少")
     # "复购率怎么样？" asks how the repeat rate is, not how to do something
     acting = re.sub(r"(?:怎么样|怎样|如何)[\s？?。!！]*$", "", q)
@@ -956,6 +1014,12 @@ def _follow_up(previous: tuple[str, dict[str, Any]], question: str
         args["recent_days"] = days
     if name in _AUDIENCE_TOOLS and (spend := _min_spend(q)):  # "only those who spent over 1k"
         args["min_spend"] = spend
+    if name == "bought_together" and (
+            found := re.search(r"\b(?:with|for|mit|avec|con|für|pour|para)\s+(.+?)\s*[?？.!]*$"
+                               r"|(?:和|与|跟)\s*(.+?)\s*(?:呢|一起)?[?？]*$", question, re.I)):
+        args["product"] = (found.group(1) or found.group(2)).strip()  # "and with P0311?"
+    if name == "bought_together" and _has(q, "lift", "above chance", "strongest"):
+        args["by"] = "lift"
     if name == "campaign_plan":
         args.update(_plan_limits(q))
         if args != before and (lang := language(question)) != "en":
@@ -1298,6 +1362,37 @@ def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
     return text
 
 
+def _answer_together(r: dict[str, Any], lang: str = "en") -> str:
+    templates = _templates(lang)
+    unit = r["across"][:-1]  # "order" or "customer"
+    words = {"unit": say(lang, f"basket_{unit}"), "units": say(lang, f"baskets_{unit}"),
+             "ranking": say(lang, f"by_{r['by']}"), "as_of": r["as_of"],
+             "n": len(r["pairs"]), "min_together": r["min_together"]}
+    rows = [{**row, "together": f"{row['together']:,}", "confidence": _pct(row["confidence"]),
+             "lift": f"{row['lift']:.2f}"} for row in r["pairs"]]
+    if r.get("product"):
+        asked = r["product"]
+        text = templates["bought_with"].format(
+            product=asked["product_id"], name=f" ({asked['name']})" if asked.get("name") else "",
+            product_baskets=f"{asked['baskets']:,}", **words)
+        columns = {"product_b": "product", "name_b": "name", "together": "together",
+                   "confidence": "confidence", "lift": "lift"}
+    else:
+        text = templates["bought_together"].format(
+            baskets=f"{r['baskets']:,}", multi=f"{r['multi_product_baskets']:,}", **words)
+        columns = {"product_a": "product", "name_a": "name", "product_b": "bought with",
+                   "name_b": "name", "together": "together", "confidence": "confidence",
+                   "lift": "lift"}
+    if r.get("chosen_because"):  # the orders rarely hold two products: customers are baskets
+        text += "\n\n" + templates["bought_together_customers"].format(
+            multi=f"{r['orders_with_two_products']:,}", orders=f"{r['orders']:,}")
+    if not rows:
+        return text + "\n\n" + templates["bought_together_none"].format(**words)
+    if not any(row.get("name_a") or row.get("name_b") for row in rows):
+        columns = {k: v for k, v in columns.items() if not k.startswith("name")}
+    return text + "\n\n" + _table(rows, columns, lang)
+
+
 def _answer_breakdown(r: dict[str, Any], lang: str = "en") -> str:
     text = _templates(lang)["breakdown"].format(by=word(lang, r["by"]),
                                                 horizon_days=r["horizon_days"])
@@ -1556,7 +1651,8 @@ ANSWERS = {
     "churn_drivers": _answer_drivers, "at_risk_customers": _answer_at_risk,
     "top_customers": _answer_top,
     "shop_kpis": _answer_kpis, "customer_profile": _answer_profile,
-    "top_products": _answer_products, "breakdown": _answer_breakdown,
+    "top_products": _answer_products, "bought_together": _answer_together,
+    "breakdown": _answer_breakdown,
     "recommendations": _answer_recs, "cohort_retention": _answer_cohorts,
     "monthly_trend": _answer_trend, "clv_summary": _answer_clv,
     "model_quality": _answer_quality, "ab_test_plan": _answer_ab,

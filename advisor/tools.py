@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
+from analytics.baskets import PAIR_RANKINGS, Baskets, basket_unit, multi_product_baskets
 from analytics.campaigns import Constraints, UnknownSegmentError, plan_campaign
 from analytics.experiments import (
     HOLDOUT,
@@ -87,6 +88,8 @@ RANKINGS = ("predicted_clv", "monetary", "frequency", "avg_order_value", "revenu
             "churn_probability", "expected_orders")
 PRODUCT_RANKINGS = ("revenue", "customers", "orders", "quantity")
 DIMENSIONS = ("country", "channel")
+#: Pairs bought together in fewer orders (or customers) are not listed: too few to go by
+MIN_TOGETHER = 5
 _BREAKDOWN_ROWS = 12  # values listed by name; the rest are summed as "other"
 
 
@@ -237,6 +240,7 @@ class ToolFunctions:
         self._chosen_tables: dict[tuple[str | None, _Chosen],
                                   tuple[pd.DataFrame, dict[str, Any], int]] = {}
         self._counts: _ProductCounts | None = None
+        self._baskets_made: dict[str, Baskets] = {}  # by unit: order or customer
         self._breakdowns: dict[str, str] = {}
         self._driver_marks: np.ndarray | None = None
         self._main_values: dict[str, pd.Series] = {}
@@ -661,6 +665,88 @@ class ToolFunctions:
                       np.bincount(pair_product, minlength=n),
                       np.bincount(order_cell[first] // width, minlength=n),
                       int(np.count_nonzero(bought))))
+
+    def bought_together(self, product: str | None = None, top: int = 10,
+                        by: str = "together", across: str | None = None) -> str:
+        if by not in PAIR_RANKINGS:
+            raise ToolException(f"by must be one of {', '.join(PAIR_RANKINGS)}, got {by!r}")
+        if across not in (None, "orders", "customers"):
+            raise ToolException(f"across must be 'orders' or 'customers', got {across!r}")
+        baskets, chosen_by = self._baskets(None if across is None else across[:-1])
+        top = max(1, min(int(top), 50))
+        asked = None
+        if product is not None:
+            asked = self._product_named(product, baskets)
+            pairs = baskets.with_product(asked, top=top, min_together=MIN_TOGETHER, by=by)
+        else:
+            pairs = baskets.pairs(top=top, min_together=MIN_TOGETHER, by=by)
+        names = self._product_names
+        pairs = pairs.assign(name_a=pairs["product_a"].map(names),
+                             name_b=pairs["product_b"].map(names))
+        counts = baskets.product_baskets()
+        return _dump({
+            "product": None if asked is None else {
+                "product_id": asked, "name": names.get(asked),
+                "baskets": int(counts[baskets.products.get_loc(asked)])},
+            "across": f"{baskets.unit}s", **chosen_by, "by": by,
+            "as_of": str(self.a.as_of.date()), "baskets": baskets.count,
+            "multi_product_baskets": baskets.multi(), "min_together": MIN_TOGETHER,
+            "pairs": _records(pairs[["product_a", "name_a", "product_b", "name_b", "together",
+                                     "confidence", "b_confidence", "lift"]])})
+
+    def _baskets(self, unit: str | None) -> tuple[Baskets, dict[str, Any]]:
+        """The orders' (or customers') products (see :mod:`analytics.baskets`), kept; and,
+        when customers were chosen for the question, why: how few orders hold two products
+        or more."""
+        if "product_id" not in self.a.lines:
+            raise ToolException(_NO_COLUMN.format(what="product", so="", field="product_id"))
+        with self._codes_lock:
+            product, names = self._codes("product_id")
+            order, _ = self._codes("order_id")
+            chosen_by: dict[str, Any] = {}
+            if unit is None:
+                unit = basket_unit(order, product, len(names))
+                if unit == "customer":
+                    chosen_by = {
+                        "chosen_because": "few orders hold two products or more: each "
+                                          "customer's purchases to date are a basket",
+                        "orders": int(order.max()) + 1 if len(order) else 0,
+                        "orders_with_two_products": multi_product_baskets(order, product,
+                                                                          len(names))}
+            if unit not in self._baskets_made:
+                basket = order if unit == "order" else self._codes("customer_id")[0]
+                self._baskets_made[unit] = Baskets.from_codes(basket, product, names, unit)
+            return self._baskets_made[unit], chosen_by
+
+    def _product_named(self, asked: str, baskets: Baskets) -> str:
+        """The id of the product ``asked`` names: its id, its name, or a part of one name
+        ("the portable charger", "charger"); the most bought when a part names several is
+        not guessed: the error lists them."""
+        text = re.sub(r"^(?:the|a|an|our|der|die|das|den|le|la|les|l'|el|los|las)\s+", "",
+                      str(asked).strip().strip("\"'“”‘’«»?.!"), flags=re.IGNORECASE).strip()
+        known = baskets.products.astype(str)
+        wanted = text.casefold()
+        by_id = [p for p in known if p.casefold() == wanted]
+        if by_id:
+            return by_id[0]
+        named = {p: str(self._product_names.get(p, "")) for p in known}
+        exact = [p for p, n in named.items() if n.casefold() == wanted]
+        part = exact or [p for p, n in named.items() if wanted and wanted in n.casefold()]
+        if len(part) == 1:
+            return part[0]
+        counts = pd.Series(baskets.product_baskets(), index=known)
+        if part:
+            listed = counts[part].sort_values(ascending=False, kind="stable").index[:8]
+            raise ToolException(f"{len(part)} products match {asked!r}: "
+                                + "; ".join(f"{p} ({named[p]})" for p in listed)
+                                + ". Name one by its id or full name")
+        close = difflib.get_close_matches(wanted, [n.casefold() for n in named.values()],
+                                          n=3, cutoff=0.8)
+        hint = (" Did you mean " + " or ".join(repr(c) for c in close) + "?") if close else \
+            " The most bought: " + "; ".join(
+                f"{p} ({named[p]})" if named[p] else p
+                for p in counts.sort_values(ascending=False, kind="stable").index[:5]) + "."
+        raise ToolException(f"no product {asked!r} in the data (by id or name).{hint}")
 
     def breakdown(self, by: str = "country") -> str:
         if by not in DIMENSIONS:
@@ -1153,6 +1239,15 @@ _DESCRIPTIONS = {
                     "there (most of their orders; 'what do German customers buy?'); "
                     "inactive_days, one_order_only and min_spend choose the customers as "
                     "for at_risk_customers ('what do one-time buyers buy?').",
+    "bought_together": "Products bought together (in the same orders; in the same "
+                       "customers' purchases when few orders hold two products or more): "
+                       "the pairs in the most orders first (by='together'), or the most "
+                       "above chance first (by='lift'), with how many orders hold both, "
+                       "the share of A's orders that hold B (confidence) and the lift "
+                       "(above 1: together more often than chance), for bundles and "
+                       "cross-selling. product = one product's id or name: what is bought "
+                       "with it ('what do customers buy with the Portable Charger?'); "
+                       "across = 'orders' or 'customers' to choose; top = how many.",
     "breakdown": "Customers by country or channel (each customer under the one of most of "
                  "their orders): customers, revenue, orders, average order value, mean "
                  "churn probability, revenue at risk and predicted value per value. by = "

@@ -5,6 +5,7 @@ returns an :class:`Analysis`; :func:`write_outputs` writes it to a folder.
 """
 
 from .backtest import backtest
+from .baskets import Baskets
 from .campaigns import DEFAULT_PLAYS, CampaignPlan, Constraints, Play, plan_campaign
 from .churn import ChurnModel, churn_reasons, heuristic_churn
 from .cleaning import CleaningReport, clean_orders
@@ -49,6 +50,7 @@ __all__ = [
     "SAMPLE_SHOP_PATH",
     "SEGMENT_DESCRIPTIONS",
     "Analysis",
+    "Baskets",
     "BehaviourClusters",
     "BetaGeoFitter",
     "BuyAgainRecommender",

@@ -527,6 +527,33 @@ def test_memory_is_kept_per_session(context):
     ("What results can I expect from a campaign for At Risk?", "campaign_plan",
      {"segment": "At Risk"}),
     ("Can you explain how the model performed?", "model_quality", {}),  # "explain": no plan
+    # products bought together: all pairs, or with one product (named as people name it)
+    ("which products are often bought together?", "bought_together", {}),
+    ("What do customers buy with the Portable Charger?", "bought_together",
+     {"product": "the Portable Charger"}),
+    ("what is frequently bought together with P0307?", "bought_together", {"product": "P0307"}),
+    ("customers who buy Ergonomic Monitor also buy what?", "bought_together",
+     {"product": "Ergonomic Monitor"}),
+    ("what goes well with Bamboo Mug Set?", "bought_together", {"product": "Bamboo Mug Set"}),
+    ("what should we cross-sell with P0311?", "bought_together", {"product": "P0311"}),
+    ("which products should we bundle?", "bought_together", {}),
+    ("top 5 product pairs by lift", "bought_together", {"by": "lift", "top": 5}),
+    ("which products do the same customers buy together?", "bought_together",
+     {"across": "customers"}),
+    ("what is bought together in the same order?", "bought_together", {"across": "orders"}),
+    ("Welche Produkte werden oft zusammen gekauft?", "bought_together", {}),
+    ("Was wird zusammen mit dem Portable Charger gekauft?", "bought_together",
+     {"product": "Portable Charger"}),
+    ("Quels produits sont achetés ensemble ?", "bought_together", {}),
+    ("Qu'achètent les clients avec le Portable Charger ?", "bought_together",
+     {"product": "le Portable Charger"}),
+    ("¿Qué productos se compran juntos?", "bought_together", {}),
+    ("哪些商品经常一起购买？", "bought_together", {}),
+    ("和P0307一起购买的商品有哪些？", "bought_together", {"product": "P0307"}),
+    # a coupon is not a product; how to design a bundle is the playbook's
+    ("what do customers buy with a coupon?", "top_products", {"by": "revenue", "top": 10}),
+    ("how do I design a bundle offer?", "playbook_search",
+     {"query": "how do I design a bundle offer?"}),
 ])
 def test_offline_model_picks_tools_and_arguments(question, tool, args):
     intent = interpret(question)
@@ -687,6 +714,15 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
     ("es", "when do customers usually come back?", "¿Cada cuánto compran nuestros clientes?"),
     ("zh", "who are my most loyal customers?", "最忠诚的客户是谁？"),
     ("zh", "when do customers usually come back?", "客户多久复购一次？"),
+    ("zh", "which products are often bought together?", "哪些商品经常一起购买？"),
+    ("de", "which products are often bought together?",
+     "Welche Produkte werden oft zusammen gekauft?"),
+    ("fr", "which products are often bought together?", "Quels produits sont achetés ensemble ?"),
+    ("es", "which products are often bought together?", "¿Qué productos se compran juntos?"),
+    ("zh", "what is bought with P0307?", "和P0307一起购买的商品有哪些？"),
+    ("de", "what is bought with P0307?", "Was wird zusammen mit P0307 gekauft?"),
+    ("fr", "what is bought with P0307?", "Qu'achète-t-on avec P0307 ?"),
+    ("es", "what is bought with P0307?", "¿Qué se compra junto con P0307?"),
 ])
 def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
         context, sample_analysis, lang, english, question):
@@ -699,6 +735,7 @@ def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
     kind = other.tool_calls[0]["name"]
     args = other.tool_calls[0]["args"]
     kind = ("cohort_one" if args.get("cohort") else  # one cohort; one segment; side by side
+            "bought_with" if args.get("product") else  # what is bought with one product
             "segment_one" if len(args.get("segments", [])) == 1 else
             "segment_comparison" if args.get("segments") else kind)
     # the language's template, not the English one, frames the same tool result
@@ -999,6 +1036,71 @@ def test_every_segments_product_numbers_are_its_customers_lines():
             ranked = expected[by].sort_values(ascending=False)
             assert [p[by] for p in payload["products"]] == \
                 pytest.approx(ranked.iloc[:50].tolist(), abs=0.01)
+
+
+def test_bought_together_gives_the_orders_pairs_and_finds_a_product_as_people_name_it(
+        context, sample_analysis):
+    from analytics.baskets import Baskets
+
+    tools = {t.name: t for t in build_tools(context)}
+    lines = sample_analysis.lines
+    names = lines.drop_duplicates("product_id").set_index("product_id")["product_name"]
+    expected = Baskets.from_lines(lines, unit="order").pairs(top=10, min_together=5)
+    payload = json.loads(tools["bought_together"].invoke({}))
+    assert payload["across"] == "orders" and "chosen_because" not in payload
+    assert payload["baskets"] == lines["order_id"].nunique()
+    assert [(p["product_a"], p["product_b"], p["together"]) for p in payload["pairs"]] == \
+        list(zip(expected["product_a"], expected["product_b"], expected["together"],
+                 strict=True))
+    assert [p["name_b"] for p in payload["pairs"]] == names[expected["product_b"]].tolist()
+    # one product by its name, in any case, with an article: the orders that hold it
+    top = lines.groupby("product_id")["order_id"].nunique().idxmax()
+    asked = json.loads(tools["bought_together"].invoke(
+        {"product": f"the {names[top].upper()}"}))
+    assert asked["product"] == {"product_id": top, "name": names[top],
+                                "baskets": int(lines.loc[lines["product_id"] == top,
+                                                         "order_id"].nunique())}
+    theirs = set(lines.loc[lines["product_id"] == top, "order_id"])
+    for pair in asked["pairs"]:
+        assert pair["product_a"] == top
+        held = set(lines.loc[lines["product_id"] == pair["product_b"], "order_id"])
+        assert pair["together"] == len(theirs & held) >= 5
+        assert pair["confidence"] == pytest.approx(pair["together"] / len(theirs), abs=1e-4)
+    # a word of several names asks which; no such product says what there is
+    words = pd.Series([w for n in names for w in set(n.lower().split())]).value_counts()
+    shared = words.index[0]
+    with pytest.raises(ToolException, match=rf"{words.iloc[0]} products match '{shared}': "
+                                            r".*Name one by its id or full name"):
+        tools["bought_together"].func(product=shared)
+    with pytest.raises(ToolException, match=r"no product 'Atlantis Lamp' in the data .*"
+                                            r"The most bought: "):
+        tools["bought_together"].func(product="Atlantis Lamp")
+    answer = Advisor(context, OFFLINE).ask(f"what do customers buy with {names[top]}?").answer
+    first = asked["pairs"][0]
+    assert f"| {first['product_b']} | {first['name_b']} | {first['together']:,} |" in answer
+    assert f"{asked['product']['baskets']:,} orders hold it" in answer
+
+
+def test_when_orders_hold_one_product_each_the_same_customers_purchases_are_baskets():
+    orders, _ = generate_sample_shop(customers=500, months=12, seed=4)
+    orders["order_id"] = [f"E{i}" for i in range(len(orders))]  # a purchase event log
+    lines, report = clean_orders(orders)
+    context = AdvisorContext(analyze(lines, cleaning=report, run_backtest=False))
+    payload = json.loads(ToolFunctions(context).bought_together())
+    assert payload["across"] == "customers" and payload["orders_with_two_products"] == 0
+    assert payload["orders"] == len(lines) and payload["baskets"] == \
+        context.analysis.customers.shape[0]
+    sets = context.analysis.lines.groupby("customer_id")["product_id"].agg(set)
+    for pair in payload["pairs"]:
+        assert pair["together"] == sum(
+            {pair["product_a"], pair["product_b"]} <= bought for bought in sets)
+    ordered = json.loads(ToolFunctions(context).bought_together(across="orders"))
+    assert ordered["across"] == "orders" and ordered["pairs"] == []
+    answer = Advisor(context, OFFLINE).ask("which products are bought together?").answer
+    assert "Few orders here hold two products or more (0 of" in answer
+    assert "in the same customer's purchases" in answer
+    assert "No two products share at least 5 orders more often than chance" in Advisor(
+        context, OFFLINE).ask("which products are bought together in the same order?").answer
 
 
 def test_a_countrys_product_numbers_are_its_customers_lines():
@@ -1838,6 +1940,11 @@ def test_a_term_is_explained_as_this_analysis_computes_it(context, sample_analys
      "churning_segments", {}),
     (["draft a win-back campaign for At Risk", "show me customer 004217"], "customer_profile",
      {"customer_id": "004217"}),
+    (["which products are often bought together?", "and with P0311?"], "bought_together",
+     {"product": "P0311"}),
+    (["what goes with P0307?", "and by lift?"], "bought_together",
+     {"product": "P0307", "by": "lift"}),
+    (["哪些商品经常一起购买？", "那和P0311呢？"], "bought_together", {"product": "P0311"}),
     # nothing before to follow: the segment's row, as alone
     (["and for Champions?"], "segment_overview", {"segments": ["Champions"]}),
     (["what is RFM?", "and for Champions?"], "segment_overview", {"segments": ["Champions"]}),

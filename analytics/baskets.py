@@ -1,0 +1,196 @@
+"""Products bought together (market-basket association), for bundles and cross-sell offers.
+
+A basket is an order, or a customer's purchases to date when the shop's orders rarely hold
+two products (a purchase event log: one product per order). For a pair of products A and B:
+
+- ``together``: the baskets that hold both;
+- ``confidence``: the share of A's baskets that also hold B (``b_confidence``: of B's,
+  holding A);
+- ``lift``: how many times more often they share a basket than if customers chose them
+  independently, ``together × baskets / (A's baskets × B's baskets)``: above 1, bought
+  together more than chance; around 1, two popular products that merely meet.
+
+Pairs are kept when they share at least ``min_together`` baskets and their lift is above 1,
+and ranked by how many baskets they share (``by="together"``) or by lift. Postage, fees
+and adjustments (:data:`analytics.recommend.NON_PRODUCT_PATTERN`) are no products here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .errors import DataError
+from .features import sorted_distinct
+from .recommend import NON_PRODUCT_PATTERN
+from .schema import CUSTOMER_ID, ORDER_DATE, ORDER_ID, PRODUCT_ID
+
+__all__ = ["BASKET_UNITS", "PAIR_RANKINGS", "Baskets", "basket_unit", "multi_product_baskets"]
+
+BASKET_UNITS = ("order", "customer")
+PAIR_RANKINGS = ("together", "lift")
+#: Orders are the baskets when at least this many hold two products or more, and at least
+#: ``MIN_MULTI_SHARE`` of the orders do; otherwise customers are.
+MIN_MULTI_ORDERS = 100
+MIN_MULTI_SHARE = 0.05
+#: At most this many products (the most bought) are paired at once: the pair counts of a
+#: long-tail catalogue would otherwise grow with its square.
+MAX_PAIRED_PRODUCTS = 5_000
+
+
+def multi_product_baskets(basket: np.ndarray, product: np.ndarray, n_products: int) -> int:
+    """How many baskets (``basket``: the lines' basket codes) hold two products or more
+    (``product``: the lines' product codes, below ``n_products``; negative: none)."""
+    known = product >= 0
+    basket, product = basket[known], product[known]
+    pairs = sorted_distinct(basket.astype(np.int64) * n_products + product)
+    per_basket = np.bincount(pairs // n_products)
+    return int(np.count_nonzero(per_basket >= 2))
+
+
+def basket_unit(order: np.ndarray, product: np.ndarray, n_products: int) -> str:
+    """"order" when enough orders hold two products or more (see ``MIN_MULTI_ORDERS``),
+    else "customer"; ``order`` and ``product`` are the lines' integer codes."""
+    multi = multi_product_baskets(order, product, n_products)
+    orders = int(order.max()) + 1 if len(order) else 0
+    return "order" if multi >= max(MIN_MULTI_ORDERS, MIN_MULTI_SHARE * orders) else "customer"
+
+
+@dataclass(frozen=True)
+class Baskets:
+    """Which products each basket holds (``matrix``: baskets × products, 1 where it holds
+    the product), the products (``products``, the matrix's columns) and what a basket is
+    (``unit``: "order" or "customer"). Build it with :meth:`from_codes` or
+    :meth:`from_lines`."""
+
+    matrix: sparse.csr_matrix
+    products: pd.Index
+    unit: str
+
+    @classmethod
+    def from_codes(cls, basket: np.ndarray, product: np.ndarray, products: pd.Index,
+                   unit: str) -> Baskets:
+        """From the lines' basket codes (orders or customers, 0..n-1) and product codes
+        (positions in ``products``; negative: no product). Non-products are left out."""
+        if unit not in BASKET_UNITS:
+            raise ValueError(f"unit must be one of {', '.join(BASKET_UNITS)}, got {unit!r}")
+        other = np.asarray(pd.Index(products).astype(str).str.fullmatch(
+            NON_PRODUCT_PATTERN, case=False), dtype=bool)
+        keep = product >= 0
+        keep[keep] = ~other[product[keep]]
+        basket, product = basket[keep].astype(np.int64), product[keep].astype(np.int64)
+        n = len(products)
+        pairs = sorted_distinct(basket * n + product)
+        rows, columns = np.divmod(pairs, n)
+        # the baskets with a product, numbered 0..k-1 (the pairs come sorted by basket)
+        rows = np.cumsum(np.r_[False, rows[1:] != rows[:-1]]) if len(rows) else rows
+        shape = (int(rows.max()) + 1 if len(rows) else 0, n)
+        matrix = sparse.csr_matrix((np.ones(len(pairs), dtype=np.int32), (rows, columns)),
+                                   shape=shape)
+        return cls(matrix, pd.Index(products, name=PRODUCT_ID), unit)
+
+    @classmethod
+    def from_lines(cls, lines: pd.DataFrame, unit: str = "auto") -> Baskets:
+        """From order lines (``customer_id``, ``product_id``, and ``order_id`` or
+        ``order_date``: without an order id, a customer's lines at one time are an order).
+        ``unit``: "order", "customer" or "auto" (see :func:`basket_unit`)."""
+        if PRODUCT_ID not in lines or lines[PRODUCT_ID].isna().all():
+            raise DataError("the data has no product_id column with values: map the column "
+                            "that identifies products (--map product_id=HEADER)")
+        product, products = pd.factorize(lines[PRODUCT_ID])
+        customer = pd.factorize(lines[CUSTOMER_ID])[0]
+        order = pd.factorize(lines[ORDER_ID])[0] if ORDER_ID in lines else \
+            np.full(len(lines), -1)
+        if (order < 0).any():  # an order is a customer's lines at one time
+            missing = order < 0
+            times = pd.MultiIndex.from_arrays([customer[missing],
+                                               lines[ORDER_DATE].to_numpy()[missing]])
+            order = order.copy()
+            order[missing] = int(order.max()) + 1 + pd.factorize(times)[0]
+        if unit == "auto":
+            unit = basket_unit(order, product, len(products))
+        return cls.from_codes(order if unit == "order" else customer, product,
+                              pd.Index(products), unit)
+
+    @property
+    def count(self) -> int:
+        """How many baskets hold a product."""
+        return int(self.matrix.shape[0])
+
+    def product_baskets(self) -> np.ndarray:
+        """How many baskets hold each product."""
+        return np.asarray(self.matrix.sum(axis=0)).ravel().astype(np.int64)
+
+    def multi(self) -> int:
+        """How many baskets hold two products or more."""
+        return int(np.count_nonzero(np.diff(self.matrix.indptr) >= 2))
+
+    def pairs(self, top: int = 10, min_together: int = 5, by: str = "together"
+              ) -> pd.DataFrame:
+        """The ``top`` pairs bought together: ``product_a, product_b, together, confidence,
+        b_confidence, lift`` (A: the product in more baskets; on a tie, the first in the
+        data)."""
+        _check(by, min_together)
+        counts = self.product_baskets()
+        paired = np.flatnonzero(counts >= min_together)
+        if len(paired) > MAX_PAIRED_PRODUCTS:
+            paired = np.sort(paired[np.argsort(-counts[paired], kind="stable")]
+                             [:MAX_PAIRED_PRODUCTS])
+        sub = self.matrix[:, paired]
+        co = sparse.triu(sub.T @ sub, k=1).tocoo()
+        a, b, together = paired[co.row], paired[co.col], co.data.astype(np.int64)
+        swap = counts[b] > counts[a]  # A: the more bought of the two
+        a, b = np.where(swap, b, a), np.where(swap, a, b)
+        return self._table(a, b, together, counts, min_together, by, top)
+
+    def with_product(self, product: str, top: int = 10, min_together: int = 5,
+                     by: str = "together") -> pd.DataFrame:
+        """The ``top`` products bought with ``product`` (a value of ``products``), in the
+        columns of :meth:`pairs` (A: ``product``)."""
+        _check(by, min_together)
+        position = self.products.get_loc(product)
+        counts = self.product_baskets()
+        column = self.matrix[:, [position]]
+        together = np.asarray((self.matrix.T @ column).todense()).ravel().astype(np.int64)
+        b = np.flatnonzero(together)
+        b = b[b != position]
+        return self._table(np.full(len(b), position), b, together[b], counts, min_together,
+                           by, top)
+
+    def _table(self, a: np.ndarray, b: np.ndarray, together: np.ndarray, counts: np.ndarray,
+               min_together: int, by: str, top: int) -> pd.DataFrame:
+        n_a, n_b = counts[a].astype(float), counts[b].astype(float)
+        lift = together * float(self.count) / np.maximum(n_a * n_b, 1.0)
+        kept = np.flatnonzero((together >= min_together) & (lift > 1.0))
+        # the top rows, and any tied with the last of them, before the (text) names are
+        # read: a shop's pairs can number millions
+        first, second = (together, lift) if by == "together" else (lift, together)
+        top = max(int(top), 0)
+        if len(kept) > top:
+            best = kept[np.lexsort((-second[kept], -first[kept]))[:top]]
+            if top == 0:
+                kept = best
+            else:
+                last = best[-1]
+                kept = kept[(first[kept] > first[last]) | ((first[kept] == first[last])
+                                                           & (second[kept] >= second[last]))]
+        a, b, together, lift = a[kept], b[kept], together[kept], lift[kept]
+        table = pd.DataFrame({
+            "product_a": self.products.take(a), "product_b": self.products.take(b),
+            "together": together, "confidence": together / np.maximum(counts[a], 1),
+            "b_confidence": together / np.maximum(counts[b], 1), "lift": lift,
+            "a_baskets": counts[a], "b_baskets": counts[b]})
+        order = ["together", "lift"] if by == "together" else ["lift", "together"]
+        table = table.sort_values([*order, "product_a", "product_b"],
+                                  ascending=[False, False, True, True], kind="stable")
+        return table.head(top).reset_index(drop=True)
+
+
+def _check(by: str, min_together: int) -> None:
+    if by not in PAIR_RANKINGS:
+        raise ValueError(f"by must be one of {', '.join(PAIR_RANKINGS)}, got {by!r}")
+    if min_together < 1:
+        raise ValueError(f"min_together must be at least 1, got {min_together}")
