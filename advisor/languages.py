@@ -90,6 +90,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "left_out": "Postage, fees and adjustments are left out ({codes} codes, {revenue} of "
                     "revenue).",
         "to_recommend": "To recommend: ",
+        "moved_rising": "rise", "moved_falling": "fall", "new_product": "new",
         "basket_order": "in the same order", "basket_customer": "in the same customer's purchases",
         "baskets_order": "orders", "baskets_customer": "customers",
         "by_together": "the most often bought together first",
@@ -148,6 +149,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "gap": "复购客户大约每 {days} 天下一次单（{n} 位在不同日期下过单的客户平均间隔的中位数）。",
         "left_out": "已排除运费、手续费和调整项（{codes} 个代码，收入 {revenue}）。",
         "to_recommend": "推荐商品：",
+        "moved_rising": "上升", "moved_falling": "下降", "new_product": "新上",
         "basket_order": "在同一订单中", "basket_customer": "在同一客户的购买记录中",
         "baskets_order": "笔订单", "baskets_customer": "位客户",
         "by_together": "按共同购买次数排序", "by_lift": "按高于随机的程度（提升度）排序",
@@ -206,6 +208,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "left_out": "Porto, Gebühren und Korrekturen sind ausgenommen ({codes} Codes, "
                     "{revenue} Umsatz).",
         "to_recommend": "Zu empfehlen: ",
+        "moved_rising": "Anstieg", "moved_falling": "Rückgang", "new_product": "neu",
         "basket_order": "in derselben Bestellung",
         "basket_customer": "im Einkaufsverlauf desselben Kunden",
         "baskets_order": "Bestellungen", "baskets_customer": "Kunden",
@@ -274,6 +277,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "left_out": "Les frais de port, frais et ajustements sont exclus ({codes} codes, "
                     "{revenue} de chiffre d'affaires).",
         "to_recommend": "À recommander : ",
+        "moved_rising": "hausse", "moved_falling": "baisse", "new_product": "nouveau",
         "basket_order": "dans la même commande",
         "basket_customer": "dans l'historique d'achat d'un même client",
         "baskets_order": "commandes", "baskets_customer": "clients",
@@ -340,6 +344,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "left_out": "Se excluyen portes, comisiones y ajustes ({codes} códigos, {revenue} de "
                     "ingresos).",
         "to_recommend": "Para recomendar: ",
+        "moved_rising": "subida", "moved_falling": "bajada", "new_product": "nuevo",
         "basket_order": "en el mismo pedido",
         "basket_customer": "en el historial de compras de un mismo cliente",
         "baskets_order": "pedidos", "baskets_customer": "clientes",
@@ -571,6 +576,9 @@ _WORDS = _by_language({
                                     "pedidos de los últimos {d} días"),
     "orders": ("订单数", "Bestellungen", "commandes", "pedidos"),
     "average order": ("平均订单金额", "Ø-Bestellwert", "panier moyen", "ticket medio"),
+    "before": ("之前", "davor", "avant", "antes"),
+    "change": ("变化", "Veränderung", "variation", "cambio"),
+    "change %": ("变化率", "Veränderung %", "variation %", "cambio %"),
     "bought with": ("搭配商品", "gekauft mit", "acheté avec", "comprado con"),
     "together": ("共同购买", "zusammen", "ensemble", "juntos"),
     "confidence": ("置信度", "Konfidenz", "confiance", "confianza"),

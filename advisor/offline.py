@@ -215,7 +215,9 @@ _QUALITY_WORDS = ("accura", "how good is the model", "how good are the model",
                   "confiable")
 # Words of a question about products, countries or channels: product names, not customers
 _PRODUCT_WORDS = ("product", "item", "sku", "article", "bestseller", "best seller",
-                  "best-seller", "best selling", "best-selling", "artikel")
+                  "best-seller", "best selling", "best-selling", "artikel", "sold best",
+                  "sell best", "sells best", "selling best", "sold the most", "sold most",
+                  "top sellers", "top-selling", "top selling", "卖得最好", "最畅销", "畅销")
 _PRODUCT_STEMS = ("produkt", "produit", "producto", "商品", "产品", "单品", "meistverkauft")
 _BUY_WORDS = ("buy", "purchase", "kaufen", "kauft", "achète", "achètent", "compra", "compran",
               "买")
@@ -247,8 +249,48 @@ def _products(q: str, segment: str | None, country: str | None = None,
     args: dict[str, Any] = {"by": by, "top": int(top or 10)}
     if segment:
         args["segment"] = segment
+    if days := _recent_days(q):  # "what sold best last month?": from those days' lines
+        args["recent_days"] = days
     args.update(narrow or {})  # "what do customers who spent over 500 buy?"
     return Intent("top_products", [("top_products", args)])
+
+
+# Words of a question about products whose sales rose or fell lately
+_RISING_WORDS = ("trending", "rising", "growing", "grew", "gaining", "taking off", "took off",
+                 "selling more", "sell more", "sold more", "up the most", "hot ", "momentum",
+                 "increas", "on the rise", "im trend", "legen zu", "steig", "wachs",
+                 "en hausse", "progress", "tendance", "en alza", "crec", "suben", "tendencia",
+                 "增长", "上升", "走红", "爆款", "热销趋势", "卖得越来越好")
+_FALLING_WORDS = ("declin", "falling", "fell", "dropping", "dropped", "losing", "lost the most",
+                  "selling less",
+                  "sell less", "sold less", "slowing", "down the most", "decreas",
+                  "losing steam", "shrinking", "rückläufig", "verlier", "sinkend", "gesunken",
+                  "en baisse", "recul", "en baja", "caen", "cayendo", "下滑", "下降", "下跌",
+                  "卖得越来越差", "减少")
+_SELL_WORDS = ("sell", "sold", "sale", "verkauf", "vend", "卖", "销")
+
+
+def _product_trend(q: str, segment: str | None) -> Intent | None:
+    """Products whose sales rose or fell the most lately ("which products are trending?")."""
+    falling = _has(q, *_FALLING_WORDS)
+    if not (falling or _has(q, *_RISING_WORDS)) or not (
+            _word(q, *_PRODUCT_WORDS) or _has(q, *_PRODUCT_STEMS) or (_has(
+                q, *_SELL_WORDS) and _has(q, "what", "which", "was ", "welche", "qu", "哪"))):
+        return None  # "are sales growing?": the shop's, month by month
+    args: dict[str, Any] = {"direction": "falling" if falling else "rising"}
+    if (days := _recent_days(q) or _span_days(q)) and days != 30:
+        args["days"] = days
+    if _has(q, "customers", "buyers", "kunden", "clients", "clientes", "客户"):
+        args["by"] = "customers"
+    elif _has(q, "units", "quantity", "volume", "pieces", "stück", "unités", "unidades", "件数"):
+        args["by"] = "quantity"
+    elif _has(q, "orders", "bestellungen", "commandes", "pedidos", "订单"):
+        args["by"] = "orders"
+    if top := _number(r"(?:top|first|前)\s*(\d+)", q):
+        args["top"] = int(top)
+    if segment:
+        args["segment"] = segment
+    return Intent("product_trend", [("product_trend", args)])
 
 
 # Words of a question about products bought together (market baskets, cross-selling)
@@ -866,6 +908,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
         return Intent("ab_test_plan", [("ab_test_plan", args)])
     if together := _together(q, question):
         return together
+    if trend := _product_trend(q, segment):
+        return trend
     counting = _has(q, "how many", "how much", "wie viele", "combien", "cuánt", "多少")
     # "复购率怎么样？" asks how the repeat rate is, not how to do something
     acting = re.sub(r"(?:怎么样|怎样|如何)[\s？?。!！]*$", "", q)
@@ -1341,11 +1385,12 @@ _PRODUCT_CRITERIA = {"revenue": "revenue", "customers": "number of customers",
 
 def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
     narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend")
-    text = _templates(lang)["top_products"].format(
+    recent = r.get("recent_days")  # "what sold best last month?"
+    text = _templates(lang)["top_products_recent" if recent else "top_products"].format(
         n=len(r["products"]),  # "among customers (no order for 90+ days, Germany)"
         scope=say(lang, "among_audience", audience=_audience_name(r, r["segment"], lang))
         if narrowed else _scope(r["segment"], lang, "among", r.get("country")),
-        criterion=word(lang, _PRODUCT_CRITERIA[r["by"]]),
+        criterion=word(lang, _PRODUCT_CRITERIA[r["by"]]), days=recent, since=r.get("since"),
         as_of=r["as_of"], products=f"{r['products_in_scope']:,}",
         customers=f"{r['customers_in_scope']:,}", revenue=_money(r["revenue_in_scope"]))
     rows = [{**row, **{k: f"{row[k]:,.0f}" for k in ("customers", "orders", "quantity")
@@ -1360,6 +1405,46 @@ def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
         text += "\n\n" + say(lang, "left_out", codes=f"{left_out['codes']:,}",
                               revenue=_money(left_out["revenue"]))
     return text
+
+
+def _answer_product_trend(r: dict[str, Any], lang: str = "en") -> str:
+    templates, by = _templates(lang), r["by"]
+
+    def amount(value: float, signed: bool = False) -> str:
+        if by == "revenue":
+            return f"{value:+,.2f}" if signed else _money(value)
+        return f"{value:+,.0f}" if signed else f"{value:,.0f}"
+
+    now, before = r["recent"][by], r["before"][by]
+    words = {"scope": _scope(r["segment"], lang, "among", r.get("country")),
+             "moved": say(lang, f"moved_{r['direction']}"),
+             "criterion": word(lang, _PRODUCT_CRITERIA[by]), "days": r["days"],
+             "first_day": r["recent"]["first_day"], "last_day": r["recent"]["last_day"]}
+    if not r["products"]:
+        text = templates["product_trend_none"].format(**words)
+    else:
+        text = templates["product_trend"].format(
+            n=len(r["products"]), before_first=r["before"]["first_day"],
+            before_last=r["before"]["last_day"], total=amount(now),
+            total_before=amount(before),
+            total_change=f"{(now - before) / before:+.1%}" if before else amount(now - before,
+                                                                                 True),
+            rising=f"{r['products_rising']:,}", falling=f"{r['products_falling']:,}",
+            **words)
+    if not r["before_complete"]:
+        text += "\n\n" + templates["product_trend_short"].format(
+            first_order=r["first_order"], days=r["days"])
+    if not r["products"]:
+        return text
+    rows = [{**row, by: amount(row[by]), "before": amount(row[f"{by}_before"]),
+             "change": amount(row["change"], True),
+             "change %": say(lang, "new_product") if row["change_share"] is None
+             else f"{row['change_share']:+.1%}"} for row in r["products"]]
+    columns = {"product_id": "product", "name": "name", by: _PRODUCT_CRITERIA[by],
+               "before": "before", "change": "change", "change %": "change %"}
+    if not any(row.get("name") for row in rows):
+        del columns["name"]
+    return text + "\n\n" + _table(rows, columns, lang)
 
 
 def _answer_together(r: dict[str, Any], lang: str = "en") -> str:
@@ -1652,6 +1737,7 @@ ANSWERS = {
     "top_customers": _answer_top,
     "shop_kpis": _answer_kpis, "customer_profile": _answer_profile,
     "top_products": _answer_products, "bought_together": _answer_together,
+    "product_trend": _answer_product_trend,
     "breakdown": _answer_breakdown,
     "recommendations": _answer_recs, "cohort_retention": _answer_cohorts,
     "monthly_trend": _answer_trend, "clv_summary": _answer_clv,

@@ -87,6 +87,7 @@ SEGMENT_SYNONYMS: dict[str, str] = {
 RANKINGS = ("predicted_clv", "monetary", "frequency", "avg_order_value", "revenue_at_risk",
             "churn_probability", "expected_orders")
 PRODUCT_RANKINGS = ("revenue", "customers", "orders", "quantity")
+TREND_DIRECTIONS = ("rising", "falling")
 DIMENSIONS = ("country", "channel")
 #: Pairs bought together in fewer orders (or customers) are not listed: too few to go by
 MIN_TOGETHER = 5
@@ -198,6 +199,30 @@ class _Chosen:
         return chosen
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The days from ``since`` (included) to ``until`` (excluded), both at midnight."""
+
+    since: pd.Timestamp
+    until: pd.Timestamp
+
+    @property
+    def days(self) -> int:
+        return int((self.until - self.since).days)
+
+    @property
+    def first_day(self) -> str:
+        return str(self.since.date())
+
+    @property
+    def last_day(self) -> str:
+        return str((self.until - pd.Timedelta(days=1)).date())
+
+    def holds(self, dates: pd.Series) -> np.ndarray:
+        """Which of ``dates`` fall in the window."""
+        return ((dates >= self.since) & (dates < self.until)).to_numpy(dtype=bool)
+
+
 def _non_products(products: pd.Index) -> np.ndarray:
     """Which products are postage, fees or adjustments (as for recommendations)."""
     return np.asarray(products.astype(str).str.fullmatch(NON_PRODUCT_PATTERN, case=False),
@@ -237,7 +262,7 @@ class ToolFunctions:
         # kept: the analysis is fixed
         self._products: dict[str | None, tuple[pd.DataFrame, dict[str, Any], int]] = {}
         # products tables of the customers chosen by country, days, one order or spend
-        self._chosen_tables: dict[tuple[str | None, _Chosen],
+        self._chosen_tables: dict[tuple[str | None, _Chosen, _Window | None],
                                   tuple[pd.DataFrame, dict[str, Any], int]] = {}
         self._counts: _ProductCounts | None = None
         self._baskets_made: dict[str, Baskets] = {}  # by unit: order or customer
@@ -530,7 +555,7 @@ class ToolFunctions:
     def top_products(self, by: str = "revenue", segment: str | None = None,
                      top: int = 10, country: str | None = None,
                      min_spend: float | None = None, inactive_days: int | None = None,
-                     one_order_only: bool = False) -> str:
+                     one_order_only: bool = False, recent_days: int | None = None) -> str:
         if by not in PRODUCT_RANKINGS:
             raise ToolException(f"by must be one of {', '.join(PRODUCT_RANKINGS)}, got {by!r}")
         lines = self.a.lines
@@ -541,8 +566,9 @@ class ToolFunctions:
                                 "or orders")
         chosen = self._chosen(segment, inactive_days, one_order_only, min_spend)
         segment = chosen.segment
-        if country or chosen.narrower:
-            country, table, left_out, buyers = self._chosen_products(country, chosen)
+        window = self._window(recent_days) if recent_days else None
+        if country or chosen.narrower or window:
+            country, table, left_out, buyers = self._chosen_products(country, chosen, window)
         else:
             table, left_out, buyers = self._product_table(segment)
         top = max(1, min(int(top), 50))
@@ -555,6 +581,8 @@ class ToolFunctions:
                       "one_order_only": chosen.one_order_only,
                       "min_spend": _r(chosen.min_spend),
                       "as_of": str(self.a.as_of.date()),
+                      **({} if window is None else {"recent_days": window.days,
+                                                    "since": window.first_day}),
                       "products_in_scope": int((table["orders"] > 0).sum()),
                       "customers_in_scope": buyers,
                       "revenue_in_scope": _r(float(table["revenue"].sum()), 2),
@@ -574,18 +602,74 @@ class ToolFunctions:
                 self._products[segment] = self._counts.table(segment)
             return self._products[segment]
 
-    def _chosen_products(self, country: str | None, who: _Chosen
+    def product_trend(self, days: int = 30, direction: str = "rising", by: str = "revenue",
+                      top: int = 10, segment: str | None = None,
+                      country: str | None = None) -> str:
+        if direction not in TREND_DIRECTIONS:
+            raise ToolException(f"direction must be one of {', '.join(TREND_DIRECTIONS)}, "
+                                f"got {direction!r}")
+        if by not in PRODUCT_RANKINGS:
+            raise ToolException(f"by must be one of {', '.join(PRODUCT_RANKINGS)}, got {by!r}")
+        lines = self.a.lines
+        if "product_id" not in lines:
+            raise ToolException(_NO_COLUMN.format(what="product", so="", field="product_id"))
+        if by == "quantity" and "quantity" not in lines:
+            raise ToolException("the data has no quantity column: compare revenue, customers "
+                                "or orders")
+        chosen = self._chosen(segment, None, False, None)
+        recent, earlier = self._window(days), self._window(days, back=1)
+        country, now, _, buyers = self._chosen_products(country, chosen, recent)
+        _, before, _, buyers_before = self._chosen_products(country, chosen, earlier)
+        table = pd.DataFrame({"now": now[by], "before": before[by].reindex(now.index)})
+        table = table.loc[(table["now"] > 0) | (table["before"] > 0)]
+        table["change"] = table["now"] - table["before"]
+        table["change_share"] = (table["change"] / table["before"]).where(table["before"] > 0)
+        rising = direction == "rising"
+        moved = table.loc[table["change"] > 0] if rising else table.loc[table["change"] < 0]
+        moved = moved.sort_values(["change", "now"], ascending=[not rising, False],
+                                  kind="stable").head(max(1, min(int(top), 50)))
+        rows = moved.rename(columns={"now": by, "before": f"{by}_before"}).reset_index()
+        rows["name"] = rows["product_id"].map(self._product_names)
+        first = self.a.orders["order_date"].min().normalize()
+        return _dump({
+            "days": recent.days, "direction": direction, "by": by,
+            "segment": chosen.segment or "all", "country": country or None,
+            "as_of": str(self.a.as_of.date()),
+            "recent": {"first_day": recent.first_day, "last_day": recent.last_day,
+                       by: _r(float(now[by].sum()), 2), "customers": buyers},
+            "before": {"first_day": earlier.first_day, "last_day": earlier.last_day,
+                       by: _r(float(before[by].sum()), 2), "customers": buyers_before},
+            # an earlier window that reaches back before the first order is short: its
+            # products look new
+            "before_complete": bool(earlier.since >= first), "first_order": str(first.date()),
+            "products_rising": int((table["change"] > 0).sum()),
+            "products_falling": int((table["change"] < 0).sum()),
+            "products": _records(rows[["product_id", "name", by, f"{by}_before", "change",
+                                       "change_share"]])})
+
+    def _window(self, days: int, back: int = 0) -> _Window:
+        """The ``days`` days up to the analysis date (that day included), or the ``days``
+        before those when ``back`` is 1."""
+        if int(days) < 1:
+            raise ToolException(f"the number of days must be 1 or more, got {days}")
+        until = self.a.as_of.normalize() + pd.Timedelta(days=1) \
+            - back * pd.Timedelta(days=int(days))
+        return _Window(until - pd.Timedelta(days=int(days)), until)
+
+    def _chosen_products(self, country: str | None, who: _Chosen,
+                         window: _Window | None = None
                          ) -> tuple[str | None, pd.DataFrame, dict[str, Any], int]:
         """The data's name of ``country`` and the products table of the customers from
         there (each under the country of most of their lines, as for lists and plans) that
-        ``who`` chooses; kept. Counted from those customers' lines when first asked (0.1 s
-        on 1M lines), not ahead for every choice as the segments' are."""
+        ``who`` chooses, from their lines in ``window`` (None: all); kept. Counted from
+        those customers' lines when first asked (0.1 s on 1M lines), not ahead for every
+        choice as the segments' are."""
         customers = self.a.customers
         chosen = who.mask(customers)
         if country:
             country, mask = self.in_country(country)
             chosen &= mask.to_numpy(dtype=bool)
-        key = (country, who)
+        key = (country, who, window)
         with self._codes_lock:
             if key in self._chosen_tables:
                 return (country, *self._chosen_tables[key])
@@ -595,8 +679,10 @@ class ToolFunctions:
             where = customers.index.get_indexer(ids)  # each id's row; -1: in no row
             wanted = np.where(where >= 0, chosen[where], False)
             keep = wanted[customer] & (product >= 0)
-            product, customer, order = product[keep], customer[keep], order[keep]
             lines, n = self.a.lines, len(names)
+            if window is not None:
+                keep &= window.holds(lines["order_date"])
+            product, customer, order = product[keep], customer[keep], order[keep]
             amount = lines["amount"].to_numpy(dtype="float64")[keep]
             units = np.bincount(product, weights=lines["quantity"].to_numpy(
                 dtype="float64", na_value=0.0)[keep], minlength=n) \
@@ -1238,7 +1324,17 @@ _DESCRIPTIONS = {
                     "and revenue shares. top = how many; country = only customers from "
                     "there (most of their orders; 'what do German customers buy?'); "
                     "inactive_days, one_order_only and min_spend choose the customers as "
-                    "for at_risk_customers ('what do one-time buyers buy?').",
+                    "for at_risk_customers ('what do one-time buyers buy?'); "
+                    "recent_days = from the lines of the last so many days only ('what "
+                    "sold best last month?': 30).",
+    "product_trend": "Products whose sales rose (direction='rising') or fell ('falling') "
+                     "the most in the last `days` days (default 30, the analysis date "
+                     "included) against the same number of days before: revenue, "
+                     "customers, orders or quantity (by) in both windows, the change and "
+                     "its share; optionally among one segment's or one country's "
+                     "customers. For 'which products are trending?', 'what is selling "
+                     "less than last month?'. before_complete=false: the earlier window "
+                     "starts before the first order, so products look new.",
     "bought_together": "Products bought together (in the same orders; in the same "
                        "customers' purchases when few orders hold two products or more): "
                        "the pairs in the most orders first (by='together'), or the most "

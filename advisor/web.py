@@ -45,6 +45,8 @@ MARKETER_EXAMPLES = [
     "How big must an A/B test be for Hibernating to detect a 5% uplift?",
     "What is the lifetime value of Champions?",
     "What do Champions buy?",
+    "Which products are often bought together?",
+    "Which products are trending?",
     "Who is likely to buy again soon?",
     "How did the campaign do?",
 ]

@@ -550,6 +550,25 @@ def test_memory_is_kept_per_session(context):
     ("¿Qué productos se compran juntos?", "bought_together", {}),
     ("哪些商品经常一起购买？", "bought_together", {}),
     ("和P0307一起购买的商品有哪些？", "bought_together", {"product": "P0307"}),
+    # products whose sales rose or fell lately; the best sellers of the last days
+    ("which products are trending?", "product_trend", {"direction": "rising"}),
+    ("which products are declining?", "product_trend", {"direction": "falling"}),
+    ("what is selling less than last month?", "product_trend", {"direction": "falling"}),
+    ("which products grew the most in the last 90 days?", "product_trend",
+     {"direction": "rising", "days": 90}),
+    ("which products are losing customers?", "product_trend",
+     {"direction": "falling", "by": "customers"}),
+    ("top 5 trending products", "product_trend", {"direction": "rising", "top": 5}),
+    ("Welche Produkte sind rückläufig?", "product_trend", {"direction": "falling"}),
+    ("Quels produits sont en hausse ?", "product_trend", {"direction": "rising"}),
+    ("¿Qué productos están en baja?", "product_trend", {"direction": "falling"}),
+    ("哪些商品销量下滑？", "product_trend", {"direction": "falling"}),
+    ("are sales growing?", "monthly_trend", {}),  # the shop's, not products'
+    ("what sold best last month?", "top_products",
+     {"by": "revenue", "top": 10, "recent_days": 30}),
+    ("best sellers in the last 7 days", "top_products",
+     {"by": "revenue", "top": 10, "recent_days": 7}),
+    ("上个月卖得最好的商品", "top_products", {"by": "revenue", "top": 10, "recent_days": 30}),
     # a coupon is not a product; how to design a bundle is the playbook's
     ("what do customers buy with a coupon?", "top_products", {"by": "revenue", "top": 10}),
     ("how do I design a bundle offer?", "playbook_search",
@@ -723,6 +742,13 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
     ("de", "what is bought with P0307?", "Was wird zusammen mit P0307 gekauft?"),
     ("fr", "what is bought with P0307?", "Qu'achète-t-on avec P0307 ?"),
     ("es", "what is bought with P0307?", "¿Qué se compra junto con P0307?"),
+    ("zh", "which products are trending?", "哪些商品增长最快？"),
+    ("de", "which products are declining?", "Welche Produkte sind rückläufig?"),
+    ("fr", "which products are trending?", "Quels produits sont en hausse ?"),
+    ("es", "which products are declining?", "¿Qué productos están en baja?"),
+    ("zh", "what sold best last month?", "上个月卖得最好的商品"),
+    ("de", "what sold best last month?",
+     "Welche Produkte haben sich letzten Monat am meisten verkauft?"),
 ])
 def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
         context, sample_analysis, lang, english, question):
@@ -736,6 +762,7 @@ def test_a_question_in_another_language_is_answered_in_it_with_the_same_numbers(
     args = other.tool_calls[0]["args"]
     kind = ("cohort_one" if args.get("cohort") else  # one cohort; one segment; side by side
             "bought_with" if args.get("product") else  # what is bought with one product
+            "top_products_recent" if args.get("recent_days") else  # of the last days
             "segment_one" if len(args.get("segments", [])) == 1 else
             "segment_comparison" if args.get("segments") else kind)
     # the language's template, not the English one, frames the same tool result
@@ -1101,6 +1128,64 @@ def test_when_orders_hold_one_product_each_the_same_customers_purchases_are_bask
     assert "in the same customer's purchases" in answer
     assert "No two products share at least 5 orders more often than chance" in Advisor(
         context, OFFLINE).ask("which products are bought together in the same order?").answer
+
+
+def test_products_rising_falling_and_best_selling_lately_count_those_days_lines(
+        context, sample_analysis):
+    functions = ToolFunctions(context)
+    lines = sample_analysis.lines
+    end = sample_analysis.as_of.normalize() + pd.Timedelta(days=1)
+
+    def window(days: int, back: int = 0) -> pd.DataFrame:
+        until = end - pd.Timedelta(days=back * days)
+        return lines.loc[(lines["order_date"] >= until - pd.Timedelta(days=days))
+                         & (lines["order_date"] < until)]
+
+    recent, before = window(30), window(30, back=1)
+    now = recent.groupby("product_id")["amount"].sum()
+    then = before.groupby("product_id")["amount"].sum()
+    change = now.sub(then, fill_value=0)
+    payload = json.loads(functions.product_trend())
+    assert payload["recent"]["revenue"] == pytest.approx(recent["amount"].sum(), abs=0.01)
+    assert payload["before"]["revenue"] == pytest.approx(before["amount"].sum(), abs=0.01)
+    assert payload["recent"]["customers"] == recent["customer_id"].nunique()
+    assert (payload["products_rising"], payload["products_falling"]) == (
+        (change > 0).sum(), (change < 0).sum())
+    assert [p["product_id"] for p in payload["products"]] == \
+        change[change > 0].sort_values(ascending=False).index[:10].tolist()
+    for row in payload["products"]:
+        assert row["revenue"] == pytest.approx(now.get(row["product_id"], 0.0), abs=0.01)
+        assert row["revenue_before"] == pytest.approx(then.get(row["product_id"], 0.0),
+                                                      abs=0.01)
+        if row["revenue_before"]:
+            assert row["change_share"] == pytest.approx(
+                row["change"] / row["revenue_before"], abs=1e-4)
+        else:
+            assert row["change_share"] is None
+    # buyers over 90 days, the most lost first
+    recent, before = window(90), window(90, back=1)
+    lost = recent.groupby("product_id")["customer_id"].nunique().sub(
+        before.groupby("product_id")["customer_id"].nunique(), fill_value=0)
+    falling = json.loads(functions.product_trend(days=90, direction="falling",
+                                                 by="customers", top=50))
+    assert sorted(p["change"] for p in falling["products"]) == \
+        sorted(lost[lost < 0].sort_values().iloc[:50].tolist())
+    assert falling["before_complete"] is True
+    # an earlier window before the first order: said, as products there look new
+    long = json.loads(functions.product_trend(days=400))
+    assert long["before_complete"] is False
+    assert f"The data start on {long['first_order']}" in \
+        Advisor(context, OFFLINE).ask("which products grew the most in the last 400 days?").answer
+    # the best sellers of the last 30 days
+    sold = json.loads(functions.top_products(recent_days=30, top=5))
+    assert sold["customers_in_scope"] == window(30)["customer_id"].nunique()
+    assert [p["product_id"] for p in sold["products"]] == \
+        now.sort_values(ascending=False).index[:5].tolist()
+    assert sold["revenue_in_scope"] == pytest.approx(now.sum(), abs=0.01)
+    with pytest.raises(ToolException, match="direction must be one of rising, falling"):
+        functions.product_trend(direction="up")
+    with pytest.raises(ToolException, match="the number of days must be 1 or more, got 0"):
+        functions.product_trend(days=0)
 
 
 def test_a_countrys_product_numbers_are_its_customers_lines():
