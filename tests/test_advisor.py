@@ -1787,6 +1787,10 @@ def test_openai_compatible_server_over_real_http(context, openai_server):
     for name in ("at_risk_customers", "top_customers", "top_products", "campaign_plan"):
         assert {"segment", "country", "inactive_days", "one_order_only",
                 "min_spend"} <= params[name], name
+    # and ask of products what it can: lately, on the rise, bought together
+    assert "recent_days" in params["top_products"]
+    assert {"days", "direction", "by", "segment", "country"} <= params["product_trend"]
+    assert {"product", "by", "across", "top"} <= params["bought_together"]
     assert "local-llm" in result.model
 
 
