@@ -196,6 +196,20 @@ _KPI_WORDS = ("how many customers", "how many orders", "number of customers",
               "多少用户", "客单价", "销售额", "营收", "收入", "指标")
 
 
+# How much of the revenue the best customers bring (the headline numbers say): "what share
+# of revenue comes from the top 10% of customers?", "how much do we rely on our best
+# customers?" ("who are my top 20% customers?" asks for them)
+_CONCENTRATION_WORDS = ("pareto", "80/20", "concentrat", "depend on", "rely on", "reliant on",
+                        "二八")
+_TOP_SHARE = re.compile(r"\btop\s*\d+\s*%|前\s*\d+\s*%")
+
+
+def _concentration(q: str) -> bool:
+    return _has(q, *_CONCENTRATION_WORDS) or bool(_TOP_SHARE.search(q) and _has(
+        q, "revenue", "sales", "share", "percent", "how much", "收入", "umsatz", "chiffre",
+        "ingresos"))
+
+
 # "¿Cómo ...?" asks how to do something when a verb of doing follows ("¿cómo puedo
 # retener...?", "¿cómo aumento...?"), else how something is ("¿cómo retiene la cohorte?")
 _HOW_TO_ES = re.compile(
@@ -910,6 +924,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
         return together
     if trend := _product_trend(q, segment):
         return trend
+    if _concentration(q):
+        return Intent("shop_kpis", [("shop_kpis", {})])
     counting = _has(q, "how many", "how much", "wie viele", "combien", "cuánt", "多少")
     # "复购率怎么样？" asks how the repeat rate is, not how to do something
     acting = re.sub(r"(?:怎么样|怎样|如何)[\s？?。!！]*$", "", q)
@@ -968,6 +984,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
             q, "segment", "用户群") and not new_customers:
         return Intent("shop_kpis", [("shop_kpis", {})])  # with the repeat rate, if asked
     if _has(q, "cohort", "retention", "retain", "repeat", "buy again", "order again",
+            "second order", "second purchase", "reorder", "re-order", "zweite bestellung",
+            "deuxième commande", "segunda compra", "segundo pedido", "二次购买", "第二单",
             "purchase again", "more than once", "twice", "zweimal", "deux fois", "dos veces",
             "kohorte", "wiederkauf",
             "rétention", "retención", "recompra", "réachat", "留存", "复购", *_COHORT_WORDS):
@@ -985,7 +1003,12 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
             "valeur vie", "valeur client", "valor de vida", "生命周期", "价值"):
         args = {"segment": segment} if segment else {}
         return Intent("clv_summary", [("clv_summary", args)])
-    if _has(q, *_KPI_WORDS) or (counting and _has(  # "how much did customers spend?"
+    if segment and _has(q, "average order", "order value", "aov", "basket size",
+                        "orders per customer", "bestellwert", "panier moyen", "ticket medio",
+                        "客单价"):  # "the average order value of Champions": its row
+        return Intent("segment_overview", [("segment_overview", {"segments": [segment]})])
+    if _has(q, *_KPI_WORDS) or (counting and _has(
+            # "how much did customers spend?"
             q, "spend", "spent", "ausgegeben", "dépensé", "gastado", "gastaron", "消费")):
         return Intent("shop_kpis", [("shop_kpis", {})])
     # a segment named outright, by its name or as a segment ("what's new?", "I'm lost" and
@@ -1256,7 +1279,12 @@ def _answer_segment(r: dict[str, Any], lang: str = "en") -> str:
         churn=_pct(row["mean_churn_probability"]),
         shop_churn=_pct(r.get("mean_churn_probability")),
         revenue_at_risk=_money(row["revenue_at_risk"]),
-        clv=_money(row["mean_predicted_clv"]), shop_clv=_money(r.get("mean_predicted_clv")))
+        clv=_money(row["mean_predicted_clv"]), shop_clv=_money(r.get("mean_predicted_clv"))
+    ) + ("" if row.get("avg_order_value") is None else " " + _templates(lang)[
+        "segment_orders"].format(aov=_money(row["avg_order_value"]),
+                                 shop_aov=_money(r.get("avg_order_value")),
+                                 orders=f"{row['orders_per_customer']:.2f}",
+                                 shop_orders=f"{r.get('orders_per_customer') or 0:.2f}"))
 
 
 def _answer_drivers(r: dict[str, Any], lang: str = "en") -> str:
@@ -1376,7 +1404,11 @@ def _answer_kpis(r: dict[str, Any], lang: str = "en") -> str:
         orders_per_customer=f"{r['orders_per_customer']:.2f}",
         repeat=_pct(r["repeat_purchase_rate"]), active=active, lapsed=lapsed, gap=gap,
         horizon_days=r["horizon_days"], predicted_revenue=_money(r["predicted_revenue"]),
-        revenue_at_risk=_money(r["revenue_at_risk"]))
+        revenue_at_risk=_money(r["revenue_at_risk"])) + (
+        "" if r.get("revenue_share_top_10pct") is None else " " + _templates(lang)[
+            "shop_concentration"].format(top10=_pct(r["revenue_share_top_10pct"]),
+                                         top20=_pct(r["revenue_share_top_20pct"]),
+                                         p10="10%", p20="20%"))  # "10 %" in French
 
 
 _PRODUCT_CRITERIA = {"revenue": "revenue", "customers": "number of customers",

@@ -199,6 +199,18 @@ class _Chosen:
         return chosen
 
 
+def _concentration(spend: pd.Series) -> dict[str, Any]:
+    """The share of revenue from the top 10% and 20% of customers by spend to date (at
+    least one customer each): how much the shop leans on its best customers."""
+    ordered = np.sort(spend.to_numpy(dtype=float))[::-1]
+    total = float(ordered.sum())
+    if not len(ordered) or total <= 0:
+        return {}
+    return {f"revenue_share_top_{p}pct": _r(float(ordered[:max(1, round(len(ordered) * p / 100))]
+                                                   .sum()) / total)
+            for p in (10, 20)}
+
+
 @dataclass(frozen=True)
 class _Window:
     """The days from ``since`` (included) to ``until`` (excluded), both at midnight."""
@@ -298,14 +310,24 @@ class ToolFunctions:
         chosen = [resolve_segment(name, self.segments) for name in segments or []]
         if chosen:  # these, side by side, in the order asked
             rows = rows.set_index("segment").loc[list(dict.fromkeys(chosen))].reset_index()
+        customers = self.a.customers  # the shop's means, to read a segment's against
+        if chosen:  # how they order: the average order and orders per customer
+            by_segment = customers.groupby(customers["rfm_segment"].astype(str))
+            spend, orders = by_segment["monetary"].sum(), by_segment["frequency"].sum()
+            rows = rows.assign(
+                avg_order_value=rows["segment"].map(spend / orders.clip(lower=1)),
+                orders_per_customer=rows["segment"].map(orders / by_segment.size()))
         for row in (rows := _records(rows)):
             row["meaning"] = SEGMENT_DESCRIPTIONS.get(row["segment"], "")
-        customers = self.a.customers  # the shop's means, to read a segment's against
         return _dump({"as_of": str(self.a.as_of.date()), "horizon_days": self.a.horizon_days,
                       "change_over_days": self.a.diagnostics.get("trend_days"),
                       "customers": len(customers), "compared": bool(chosen),
                       "mean_churn_probability": _r(customers["churn_probability"].mean()),
                       "mean_predicted_clv": _r(customers["predicted_clv"].mean(), 2),
+                      **({"avg_order_value": _r(float(customers["monetary"].sum()) / max(
+                          float(customers["frequency"].sum()), 1.0), 2),
+                          "orders_per_customer": _r(float(customers["frequency"].mean()), 2)}
+                         if chosen else {}),
                       "segments": rows})
 
     def churning_segments(self, by: str = "rfm", segment: str | None = None) -> str:
@@ -511,6 +533,7 @@ class ToolFunctions:
             "repeat_customers": len(gaps),
             "predicted_revenue": _r(k["predicted_clv"], 2),
             "revenue_at_risk": _r(k["revenue_at_risk"], 2),
+            **_concentration(self.a.customers["monetary"]),
         })
 
     def prepare(self) -> None:
@@ -1283,7 +1306,8 @@ _DESCRIPTIONS = {
                         "grown first ('which segment grew?'); "
                         "segments = a list of names to compare only those side by side, "
                         "or one name for how that segment is doing (the shop's mean churn "
-                        "and CLV come with it to compare); "
+                        "and CLV come with it to compare; with segments named, each one's "
+                        "average order value and orders per customer too, and the shop's); "
                         "by='cluster' for the behavioural clusters (K-means on how "
                         "customers buy) with their labels instead.",
     "churning_segments": "Which segments are churning: mean churn probability, revenue at "
@@ -1318,7 +1342,8 @@ _DESCRIPTIONS = {
     "shop_kpis": "Headline numbers of the shop: customers, orders, revenue, average order "
                  "value, orders per customer, active, lapsed and repeat customers, how "
                  "often a repeat customer orders (median days between orders), dates "
-                 "covered, predicted revenue and revenue at risk over the horizon.",
+                 "covered, predicted revenue and revenue at risk over the horizon, and the "
+                 "share of revenue from the top 10% and 20% of customers by spend.",
     "top_products": "Best-selling products by revenue, customers, orders or quantity, "
                     "optionally among one segment's customers (what they buy), with names "
                     "and revenue shares. top = how many; country = only customers from "

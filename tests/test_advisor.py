@@ -550,6 +550,14 @@ def test_memory_is_kept_per_session(context):
     ("¿Qué productos se compran juntos?", "bought_together", {}),
     ("哪些商品经常一起购买？", "bought_together", {}),
     ("和P0307一起购买的商品有哪些？", "bought_together", {"product": "P0307"}),
+    # the second order; one segment's average order; how much the best customers bring
+    ("what is the second order rate?", "cohort_retention", {}),
+    ("what is the average order value of Champions?", "segment_overview",
+     {"segments": ["Champions"]}),
+    ("what percentage of revenue comes from the top 10% of customers?", "shop_kpis", {}),
+    ("how much do we depend on our best customers?", "shop_kpis", {}),
+    ("前10%的客户贡献了多少收入？", "shop_kpis", {}),
+    ("who are my top 20% customers?", "top_customers", {"top": 20, "by": "monetary"}),
     # products whose sales rose or fell lately; the best sellers of the last days
     ("which products are trending?", "product_trend", {"direction": "rising"}),
     ("which products are declining?", "product_trend", {"direction": "falling"}),
@@ -943,6 +951,23 @@ def test_top_customers_and_shop_kpis_answer_from_the_analysis(context, sample_an
     gaps = sample_analysis.customers["mean_gap_days"].dropna()
     assert f"about every {gaps.median():,.0f} days" in kpis.answer
     assert f"usual gaps of {len(gaps):,} customers" in kpis.answer
+    # how much the best customers bring: the top tenth and fifth by spend to date
+    spend = sample_analysis.customers["monetary"].sort_values(ascending=False)
+    shares = [spend.iloc[:round(len(spend) * p)].sum() / spend.sum() for p in (0.1, 0.2)]
+    assert f"The top 10% of customers by spend brought {shares[0]:.1%} of revenue, and the " \
+           f"top 20% brought {shares[1]:.1%}." in kpis.answer
+    assert advisor.ask("what share of revenue comes from the top 10% of customers?") \
+        .tool_calls[0]["result"]["revenue_share_top_10pct"] == pytest.approx(shares[0],
+                                                                             abs=1e-4)
+    # one segment's average order and orders per customer, against the shop's
+    champions = sample_analysis.customers.query("rfm_segment == 'Champions'")
+    aov = advisor.ask("what is the average order value of Champions?")
+    assert aov.tool_calls[0]["args"] == {"segments": ["Champions"]}
+    assert (f"Their average order is "
+            f"{champions['monetary'].sum() / champions['frequency'].sum():,.2f} (the shop's: "
+            f"{orders['amount'].mean():,.2f}), with {champions['frequency'].mean():.2f} orders "
+            f"per customer (the shop's: {len(orders) / orders['customer_id'].nunique():.2f})"
+            ) in aov.answer
 
     soon = advisor.ask("who is likely to buy again soon?")
     ranked = [c["customer_id"] for c in soon.tool_calls[0]["result"]["customers"]]
