@@ -269,6 +269,42 @@ def _products(q: str, segment: str | None, country: str | None = None,
     return Intent("top_products", [("top_products", args)])
 
 
+# Who bought a product: "customers who bought the Portable Charger", "buyers of P0307",
+# "Kunden, die P0307 gekauft haben", "clients qui ont acheté P0307", "买过P0307的客户"
+_BOUGHT_END = (r"(?=\s+(?:and|but|in|within|over|during|last|who|with|since|buy|buys|also|"
+               r"too|are|is|do|does|did|have|has|spend|spent|most|from|before|after)\b|"
+               r"\s*,|\s*[?.!]*$)")
+_BOUGHT = (
+    re.compile(r"\b(?:who|that|customers|clients|buyers|people|shoppers|users)\s+"
+               r"(?:have\s+|has\s+|had\s+)?(?:bought|purchased|ordered)\s+(.+?)" + _BOUGHT_END,
+               re.I),
+    re.compile(r"\bbuyers\s+of\s+(.+?)" + _BOUGHT_END, re.I),
+    re.compile(r"\b(?:die|haben)\s+(.+?)\s+gekauft\b", re.I),
+    re.compile(r"\b(?:qui\s+ont|ayant|clients\s+ont)\s+achet[ée]s?\s+(.+?)(?=\s+(?:et|mais|"
+               r"depuis|dans|ach[eè]tent)\b|\s*,|\s*[?.!]*$)", re.I),
+    re.compile(r"\b(?:que|quienes|clientes)\s+(?:han\s+)?compra(?:ron|do)\s+(.+?)(?=\s+(?:y|"
+               r"pero|desde|en|compran)\b|\s*,|\s*[?.!¿]*$)", re.I),
+    re.compile(r"(?:买过|购买过|买了)(.+?)的(?:客户|用户|人)"),
+)
+# What follows "who bought" that is no product: "who bought the most", "who bought again",
+# "who ordered in the last 30 days"
+_NOT_BOUGHT = re.compile(
+    r"(?:the\s+)?(?:most|more|less|again|once|twice|only|anything|something|nothing|"
+    r"recently|lately|last|from|before|after|a\s+second|one|\d+\s+times|it|them|this|that|"
+    r"in|on|within|during|over|since|for|at|via|by|online|mehr|am meisten|plus|m[áa]s|"
+    r"a\s+lot|lots|much|many|最多|最)\b.*|\d+|the|a|an|some|all|"
+    r"[一两二三四五六七八九十几多\d]+次.*|东西|什么|", re.I)
+
+
+def _bought_product(question: str) -> str | None:
+    """The product whose buyers a question is about, as written, or None."""
+    for pattern in _BOUGHT:
+        if (found := pattern.search(question)) and not _NOT_BOUGHT.fullmatch(
+                product := found.group(1).strip()):
+            return product
+    return None
+
+
 # Words of a question about products whose sales rose or fell lately
 _RISING_WORDS = ("trending", "rising", "growing", "grew", "gaining", "taking off", "took off",
                  "selling more", "sell more", "sold more", "up the most", "hot ", "momentum",
@@ -854,10 +890,12 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
     inactive = inactive or audience.get("inactive_days")
     once = _has(q, *_ONCE_WORDS) or bool(audience.get("one_order_only"))  # one-time buyers
     spend = _min_spend(q) or audience.get("min_spend")  # who spent at least so much
+    bought = _bought_product(question) or audience.get("product")  # who bought a product
     # a coupon or discount for a segment, or for who has not ordered for so long, or only
     # once, or spent so much, or for the customers of a country referred to ("send them a
     # coupon"): the plan sets the depth and says why
-    offer = bool(segment or inactive or once or spend or audience.get("country")) and (_has(
+    offer = bool(segment or inactive or once or spend or bought or audience.get("country")
+                 ) and (_has(
         q, "coupon", "discount", "voucher", "offer", "send ", "give ", "% off", "gutschein",
         "rabatt", "remise", "réduction", "cupón", "descuento", "优惠券", "折扣", "优惠")
         or bool(re.match(r"(?:e-?mail|sms|text|message|contact|reach out to|target)\b", q))
@@ -897,6 +935,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
                     **({"segment": segment} if segment else {})}
         if spend:  # "... who spent over 500": of the segment, or of those chosen
             args["min_spend"] = spend
+        if bought:  # "... who bought the Portable Charger": so too
+            args["product"] = bought
         args.update(_plan_limits(q))
         if (lang := language(question)) != "en":  # the message copy in the shop's language
             args["language"] = lang
@@ -939,7 +979,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
         return by
     narrow = {**({"inactive_days": inactive} if inactive else {}),
               **({"one_order_only": True} if once else {}),
-              **({"min_spend": spend} if spend else {})}
+              **({"min_spend": spend} if spend else {}),
+              **({"product": bought} if bought else {})}
     if products := _products(q, segment, _country(question) or audience.get("country"),
                              narrow):
         return products
@@ -1081,6 +1122,8 @@ def _follow_up(previous: tuple[str, dict[str, Any]], question: str
         args["recent_days"] = days
     if name in _AUDIENCE_TOOLS and (spend := _min_spend(q)):  # "only those who spent over 1k"
         args["min_spend"] = spend
+    if name in _AUDIENCE_TOOLS and (bought := _bought_product(question)):
+        args["product"] = bought  # "only those who bought P0307"
     if name == "bought_together" and (
             found := re.search(r"\b(?:with|for|mit|avec|con|für|pour|para)\s+(.+?)\s*[?？.!]*$"
                                r"|(?:和|与|跟)\s*(.+?)\s*(?:呢|一起)?[?？]*$", question, re.I)):
@@ -1107,7 +1150,8 @@ def _audience(call: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     country, days without an order, one-time buyers, customer id."""
     name, args = call
     audience = {key: args[key] for key in ("segment", "country", "inactive_days",
-                                            "one_order_only", "min_spend", "customer_id")
+                                            "one_order_only", "min_spend", "product",
+                                            "customer_id")
                 if args.get(key)}
     if name == "segment_overview" and len(args.get("segments") or []) == 1:
         audience["segment"] = args["segments"][0]
@@ -1311,6 +1355,10 @@ def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
     if r.get("inactive_days") and r.get("one_order_only"):  # both: say the one-time too
         scope += "（" + say(lang, "one_time_audience") + "）" if lang == "zh" \
             else " (" + say(lang, "one_time_audience") + ")"
+    if r.get("product"):  # "who bought P0307 (Portable Charger)"
+        bought = say(lang, "bought_scope", product=_product_text(r["product"]))
+        scope = bought if scope == say(lang, "overall") else \
+            (bought + scope if lang == "zh" else f"{scope} {bought}")
     text = _templates(lang)["at_risk_inactive" if r.get("inactive_days") else
                             "at_risk_once" if r.get("one_order_only") else
                             "at_risk_customers"].format(
@@ -1369,7 +1417,8 @@ def _place(country: str, lang: str) -> str:
 def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
     criterion = word(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"],
                                                        d=r.get("recent_days"))
-    narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend")
+    narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend") \
+        or r.get("product")
     name = _audience_name(r, r["segment"], lang)  # "(no order for 60+ days, spent 1,000+)"
     text = _templates(lang)["top_customers"].format(
         n=len(r["customers"]), scope=(f"（{name}）" if lang == "zh" else f"({name})")
@@ -1416,7 +1465,8 @@ _PRODUCT_CRITERIA = {"revenue": "revenue", "customers": "number of customers",
 
 
 def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
-    narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend")
+    narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend") \
+        or r.get("product")
     recent = r.get("recent_days")  # "what sold best last month?"
     text = _templates(lang)["top_products_recent" if recent else "top_products"].format(
         n=len(r["products"]),  # "among customers (no order for 90+ days, Germany)"
@@ -1702,6 +1752,11 @@ def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
     return "\n\n".join(parts)
 
 
+def _product_text(product: Mapping[str, Any]) -> str:
+    """"P0307 (Portable Charger)", or the id alone without a name."""
+    return product["product_id"] + (f" ({product['name']})" if product.get("name") else "")
+
+
 def _audience_name(r: dict[str, Any], segment: str | None, lang: str) -> str:
     """Who a plan or a products table is about, by what chose them: "no order for 90+
     days", "At Risk, one-time buyers, no order for 120+ days, spent 500+, Germany"."""
@@ -1711,6 +1766,8 @@ def _audience_name(r: dict[str, Any], segment: str | None, lang: str) -> str:
              if r.get("inactive_days") else "",
              say(lang, "spent_audience", amount=amount_text(r["min_spend"]))
              if r.get("min_spend") else "",
+             say(lang, "bought_audience", product=_product_text(r["product"]))
+             if r.get("product") else "",
              country_name(r["country"], lang) if r.get("country") else ""]
     return ("、" if lang == "zh" else ", ").join(p for p in parts if p)
 

@@ -172,22 +172,27 @@ class _ProductCounts:
 @dataclass(frozen=True)
 class _Chosen:
     """Which customers a question is about: a segment's, those with no order for
-    ``inactive_days`` or more, the one-time buyers, those who spent ``min_spend`` or more
-    (each None or False: all)."""
+    ``inactive_days`` or more, the one-time buyers, those who spent ``min_spend`` or more,
+    those who bought ``product`` (each None or False: all)."""
 
     segment: str | None = None
     inactive_days: int | None = None
     one_order_only: bool = False
     min_spend: float | None = None
+    product: str | None = None  # those who bought it (its id)
 
     @property
     def narrower(self) -> bool:
         """Whether it chooses by more than the segment."""
-        return bool(self.inactive_days or self.one_order_only or self.min_spend)
+        return bool(self.inactive_days or self.one_order_only or self.min_spend
+                    or self.product)
 
-    def mask(self, customers: pd.DataFrame) -> np.ndarray:
-        """The chosen rows of the customers table."""
+    def mask(self, customers: pd.DataFrame, buyers: pd.Index | None = None) -> np.ndarray:
+        """The chosen rows of the customers table (``buyers``: the ids of those who bought
+        ``product``)."""
         chosen = np.ones(len(customers), dtype=bool)
+        if self.product is not None:
+            chosen &= customers.index.isin(buyers if buyers is not None else [])
         if self.segment is not None:
             chosen &= (customers["rfm_segment"] == self.segment).to_numpy(dtype=bool)
         if self.inactive_days:
@@ -278,6 +283,7 @@ class ToolFunctions:
                                   tuple[pd.DataFrame, dict[str, Any], int]] = {}
         self._counts: _ProductCounts | None = None
         self._baskets_made: dict[str, Baskets] = {}  # by unit: order or customer
+        self._product_buyers: dict[str, pd.Index] = {}
         self._breakdowns: dict[str, str] = {}
         self._driver_marks: np.ndarray | None = None
         self._main_values: dict[str, pd.Series] = {}
@@ -401,23 +407,43 @@ class ToolFunctions:
         return str(match), mask
 
     def _chosen(self, segment: str | None, inactive_days: int | None, one_order_only: bool,
-                min_spend: float | None) -> _Chosen:
-        """The customers a list or a products table is about, checked (a segment typed as
-        people type it; a positive spend)."""
+                min_spend: float | None, product: str | None = None) -> _Chosen:
+        """The customers a list or a products table is about, checked (a segment or a
+        product named as people name them; a positive spend)."""
         if min_spend is not None and (not np.isfinite(min_spend) or min_spend <= 0):
             raise ToolException(f"min_spend must be an amount above 0, got {min_spend}")
         return _Chosen(resolve_segment(segment, self.segments) if segment else None,
                        int(inactive_days) if inactive_days else None, bool(one_order_only),
-                       float(min_spend) if min_spend else None)
+                       float(min_spend) if min_spend else None,
+                       self._product_named(product) if product else None)
+
+    def _mask(self, who: _Chosen, customers: pd.DataFrame) -> np.ndarray:
+        """``who.mask`` on ``customers``, with the buyers of its product."""
+        return who.mask(customers, self._buyers(who.product) if who.product else None)
+
+    def _buyers(self, product: str) -> pd.Index:
+        """The ids of the customers who bought ``product`` (an id of the data), kept."""
+        with self._codes_lock:
+            if product not in self._product_buyers:
+                codes, names = self._codes("product_id")
+                customer, ids = self._codes("customer_id")
+                bought = customer[codes == names.get_loc(product)]
+                self._product_buyers[product] = ids.take(np.unique(bought))
+            return self._product_buyers[product]
+
+    def _product_payload(self, product: str | None) -> dict[str, Any] | None:
+        return None if product is None else {"product_id": product,
+                                             "name": self._product_names.get(product)}
 
     def _ranked(self, by: str, segment: str | None, top: int, columns: list[str],
                 inactive_days: int | None = None, one_order_only: bool = False,
                 country: str | None = None, min_spend: float | None = None,
-                customers: pd.DataFrame | None = None, **extra: Any) -> str:
+                customers: pd.DataFrame | None = None, product: str | None = None,
+                **extra: Any) -> str:
         customers = self.a.customers if customers is None else customers
-        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend)
+        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend, product)
         segment = chosen.segment
-        mask = chosen.mask(customers)
+        mask = self._mask(chosen, customers)
         if country:
             country, home = self.in_country(country)  # a mask on all customers
             mask &= home.reindex(customers.index, fill_value=False).to_numpy(dtype=bool)
@@ -430,7 +456,8 @@ class ToolFunctions:
                       "horizon_days": self.a.horizon_days,
                       "inactive_days": chosen.inactive_days,
                       "one_order_only": chosen.one_order_only,
-                      "min_spend": _r(chosen.min_spend), **extra,
+                      "min_spend": _r(chosen.min_spend),
+                      "product": self._product_payload(chosen.product), **extra,
                       "customers_in_scope": len(customers),
                       "customers": _records(rows[["customer_id", "rfm_segment", *columns]])})
 
@@ -469,15 +496,17 @@ class ToolFunctions:
     def at_risk_customers(self, segment: str | None = None, top: int = 10,
                           inactive_days: int | None = None,
                           one_order_only: bool = False, country: str | None = None,
-                          min_spend: float | None = None) -> str:
+                          min_spend: float | None = None, product: str | None = None) -> str:
         return self._ranked("revenue_at_risk", segment, top, [
             "churn_probability", "revenue_at_risk", "predicted_clv", "recency_days",
-            "frequency", "churn_reasons"], inactive_days, one_order_only, country, min_spend)
+            "frequency", "churn_reasons"], inactive_days, one_order_only, country, min_spend,
+            product=product)
 
     def top_customers(self, by: str = "predicted_clv", segment: str | None = None,
                       top: int = 10, country: str | None = None,
                       inactive_days: int | None = None, one_order_only: bool = False,
-                      min_spend: float | None = None, recent_days: int | None = None) -> str:
+                      min_spend: float | None = None, recent_days: int | None = None,
+                      product: str | None = None) -> str:
         if by not in RANKINGS:
             raise ToolException(f"by must be one of {', '.join(RANKINGS)}, got {by!r}")
         columns = [by, *(c for c in ("monetary", "frequency", "predicted_clv",
@@ -492,10 +521,10 @@ class ToolFunctions:
             by = "recent_spend" if by == "monetary" else "recent_orders"
             columns = ["recent_spend", "recent_orders", *columns]
             return self._ranked(by, segment, top, columns, inactive_days, one_order_only,
-                                country, min_spend, customers=recent,
+                                country, min_spend, customers=recent, product=product,
                                 recent_days=int(recent_days))
         return self._ranked(by, segment, top, columns, inactive_days, one_order_only, country,
-                            min_spend)
+                            min_spend, product=product)
 
     def _recent(self, days: int) -> pd.DataFrame:
         """The customers who ordered in the last ``days`` days up to the analysis date (that
@@ -578,7 +607,8 @@ class ToolFunctions:
     def top_products(self, by: str = "revenue", segment: str | None = None,
                      top: int = 10, country: str | None = None,
                      min_spend: float | None = None, inactive_days: int | None = None,
-                     one_order_only: bool = False, recent_days: int | None = None) -> str:
+                     one_order_only: bool = False, recent_days: int | None = None,
+                     product: str | None = None) -> str:
         if by not in PRODUCT_RANKINGS:
             raise ToolException(f"by must be one of {', '.join(PRODUCT_RANKINGS)}, got {by!r}")
         lines = self.a.lines
@@ -587,7 +617,7 @@ class ToolFunctions:
         if by == "quantity" and "quantity" not in lines:
             raise ToolException("the data has no quantity column: rank by revenue, customers "
                                 "or orders")
-        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend)
+        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend, product)
         segment = chosen.segment
         window = self._window(recent_days) if recent_days else None
         if country or chosen.narrower or window:
@@ -603,6 +633,7 @@ class ToolFunctions:
                       "inactive_days": chosen.inactive_days,
                       "one_order_only": chosen.one_order_only,
                       "min_spend": _r(chosen.min_spend),
+                      "product": self._product_payload(chosen.product),
                       "as_of": str(self.a.as_of.date()),
                       **({} if window is None else {"recent_days": window.days,
                                                     "since": window.first_day}),
@@ -688,7 +719,7 @@ class ToolFunctions:
         those customers' lines when first asked (0.1 s on 1M lines), not ahead for every
         choice as the segments' are."""
         customers = self.a.customers
-        chosen = who.mask(customers)
+        chosen = self._mask(who, customers)
         if country:
             country, mask = self.in_country(country)
             chosen &= mask.to_numpy(dtype=bool)
@@ -785,7 +816,7 @@ class ToolFunctions:
         top = max(1, min(int(top), 50))
         asked = None
         if product is not None:
-            asked = self._product_named(product, baskets)
+            asked = self._product_named(product)
             pairs = baskets.with_product(asked, top=top, min_together=MIN_TOGETHER, by=by)
         else:
             pairs = baskets.pairs(top=top, min_together=MIN_TOGETHER, by=by)
@@ -827,34 +858,40 @@ class ToolFunctions:
                 self._baskets_made[unit] = Baskets.from_codes(basket, product, names, unit)
             return self._baskets_made[unit], chosen_by
 
-    def _product_named(self, asked: str, baskets: Baskets) -> str:
+    def _product_named(self, asked: str) -> str:
         """The id of the product ``asked`` names: its id, its name, or a part of one name
-        ("the portable charger", "charger"); the most bought when a part names several is
-        not guessed: the error lists them."""
-        text = re.sub(r"^(?:the|a|an|our|der|die|das|den|le|la|les|l'|el|los|las)\s+", "",
+        ("the portable charger", "charger"), in any case; a part of several names is not
+        guessed: the error lists them, the most bought first."""
+        if "product_id" not in self.a.lines:
+            raise ToolException(_NO_COLUMN.format(what="product", so="", field="product_id"))
+        text = re.sub(r"^(?:the|a|an|our|der|die|das|den|dem|le|la|les|l'|el|los|las)\s+", "",
                       str(asked).strip().strip("\"'“”‘’«»?.!"), flags=re.IGNORECASE).strip()
-        known = baskets.products.astype(str)
+        codes, values = self._codes("product_id")
+        ids = pd.Index(values).astype(str)
         wanted = text.casefold()
-        by_id = [p for p in known if p.casefold() == wanted]
-        if by_id:
-            return by_id[0]
-        named = {p: str(self._product_names.get(p, "")) for p in known}
-        exact = [p for p, n in named.items() if n.casefold() == wanted]
-        part = exact or [p for p, n in named.items() if wanted and wanted in n.casefold()]
+        if wanted in (folded := ids.str.casefold()):
+            return values[int(np.flatnonzero(folded == wanted)[0])]
+        names = pd.Series([str(self._product_names.get(v) or "") for v in values], index=ids)
+        lines = pd.Series(np.bincount(codes[codes >= 0], minlength=len(values)), index=ids)
+        products = ~_non_products(pd.Index(values))
+        exact = np.flatnonzero(names.str.casefold().to_numpy() == wanted)
+        part = exact if len(exact) else np.flatnonzero(
+            names.str.casefold().str.contains(wanted, regex=False).to_numpy() & products
+            if wanted else np.zeros(len(ids), dtype=bool))
         if len(part) == 1:
-            return part[0]
-        counts = pd.Series(baskets.product_baskets(), index=known)
-        if part:
-            listed = counts[part].sort_values(ascending=False, kind="stable").index[:8]
+            return values[int(part[0])]
+        if len(part):
+            listed = lines.iloc[part].sort_values(ascending=False, kind="stable").index[:8]
             raise ToolException(f"{len(part)} products match {asked!r}: "
-                                + "; ".join(f"{p} ({named[p]})" for p in listed)
+                                + "; ".join(f"{p} ({names[p]})" for p in listed)
                                 + ". Name one by its id or full name")
-        close = difflib.get_close_matches(wanted, [n.casefold() for n in named.values()],
-                                          n=3, cutoff=0.8)
+        close = difflib.get_close_matches(wanted, list(names.str.casefold().unique()), n=3,
+                                          cutoff=0.8)
         hint = (" Did you mean " + " or ".join(repr(c) for c in close) + "?") if close else \
             " The most bought: " + "; ".join(
-                f"{p} ({named[p]})" if named[p] else p
-                for p in counts.sort_values(ascending=False, kind="stable").index[:5]) + "."
+                f"{p} ({names[p]})" if names[p] else p
+                for p in lines[products].sort_values(ascending=False, kind="stable")
+                .index[:5]) + "."
         raise ToolException(f"no product {asked!r} in the data (by id or name).{hint}")
 
     def breakdown(self, by: str = "country") -> str:
@@ -1065,13 +1102,18 @@ class ToolFunctions:
                       budget: float | None = None, channel: str | None = None,
                       language: str | None = None, inactive_days: int | None = None,
                       one_order_only: bool = False, country: str | None = None,
-                      min_spend: float | None = None, save: bool = True) -> str:
+                      min_spend: float | None = None, product: str | None = None,
+                      save: bool = True) -> str:
         within = self.in_country(country) if country else None
+        bought = None
+        if product:
+            product = self._product_named(product)
+            bought = (product, self._product_names.get(product), self._buyers(product))
         payload, audience = draft_campaign(self.ctx, segment, discount_cap=discount_cap,
                                            budget=budget, channel=channel, language=language,
                                            inactive_days=inactive_days,
                                            one_order_only=one_order_only, within=within,
-                                           min_spend=min_spend)
+                                           min_spend=min_spend, bought=bought)
         if save and self.ctx.store is not None:
             payload["plan_id"] = self.ctx.store.save_plan(
                 payload, audience, name=f"{payload['segment']}: {payload['offer']}",
@@ -1198,14 +1240,17 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
                    channel: str | None = None, language: str | None = None,
                    inactive_days: int | None = None, one_order_only: bool = False,
                    within: tuple[str, pd.Series] | None = None,
-                   min_spend: float | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+                   min_spend: float | None = None,
+                   bought: tuple[str, str | None, pd.Index] | None = None
+                   ) -> tuple[dict[str, Any], pd.DataFrame]:
     """A campaign plan for a segment (typed as people type it), or for the customers with no
     order for ``inactive_days`` or more, or with one order only (``one_order_only``; of the
     segment, if one is given), with playbook citations
     and message copy (in ``language``: en, zh, de, fr or es; English by default); returns
     the JSON-ready plan and its audience (not saved). ``within`` = (a country's name, the
     customers from there, see :meth:`ToolFunctions.in_country`) keeps the audience to them;
-    ``min_spend`` to those who spent that much or more to date.
+    ``min_spend`` to those who spent that much or more to date; ``bought`` = (a product's
+    id, its name, the ids of its buyers) to those who bought it.
 
     A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints, an
     unknown segment or language, or no audience (neither a segment, nor days, nor one-time
@@ -1225,17 +1270,25 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     if discount_cap is not None and discount_cap >= 1:
         discount_cap = discount_cap / 100
     customers = analysis.customers if within is None else analysis.customers.loc[within[1]]
+    product = None
+    if bought is not None:
+        product = bought[0] + (f" ({bought[1]})" if bought[1] else "")
+        customers = customers.loc[customers.index.isin(bought[2])]
     try:
         plan = plan_campaign(customers, segment, inactive_days=inactive_days,
                              one_order_only=bool(one_order_only),
                              min_spend=float(min_spend) if min_spend else None,
                              place=within[0] if within else None,
+                             bought=bought[0] if bought else None,
                              horizon_days=analysis.horizon_days,
                              constraints=Constraints(discount_cap=discount_cap,
                                                      budget=budget, channel=channel))
     except (ValueError, UnknownSegmentError) as exc:
-        where = f" (among the customers from {within[0]})" if within else ""
-        raise ToolException(f"{exc}{where}") from exc
+        where = [f"who bought {product}" if product else "",
+                 f"from {within[0]}" if within else ""]
+        where_text = " and ".join(w for w in where if w)
+        raise ToolException(f"{exc}" + (f" (among the customers {where_text})"
+                                         if where_text else "")) from exc
     payload = plan.to_dict()
     # an audience by days without an order or by a single order: what chose it, and the
     # segment it was taken from
@@ -1244,6 +1297,8 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     payload["min_spend"] = float(min_spend) if min_spend else None
     payload["audience_segment"] = segment
     payload["country"] = within[0] if within else None
+    payload["product"] = None if bought is None else {"product_id": bought[0],
+                                                      "name": bought[1]}
     payload["citations"] = _citations(context, plan.tactic, plan.offer, plan.segment)
     payload["language"] = language
     payload["subject"], payload["body"] = campaign_copy(payload, language)
@@ -1327,18 +1382,20 @@ _DESCRIPTIONS = {
                          "one_order_only = only one-time buyers (no second order yet); "
                          "country = only customers from there (most of their orders); "
                          "min_spend = only those who spent at least that much to date "
-                         "('who spent over 500': 500).",
+                         "('who spent over 500': 500); product = only those who bought it "
+                         "(its id or name: 'which customers bought the Portable Charger?').",
     "top_customers": "The top customers by predicted_clv (value over the horizon), "
                      "monetary (spend to date), frequency (orders), avg_order_value, "
                      "revenue_at_risk, churn_probability or expected_orders (BG/NBD "
                      "orders over the horizon: who is likely to buy next); optionally in "
                      "one segment. "
                      "top = how many; country = only customers from there; "
-                     "inactive_days, one_order_only and min_spend choose the customers as "
-                     "for at_risk_customers ('most valuable customers who haven't ordered "
-                     "in 60 days'); recent_days = rank by spend (by=monetary) or orders "
-                     "(by=frequency) in the last so many days ('who bought the most in the "
-                     "last 30 days?': 30), only those who ordered in them.",
+                     "inactive_days, one_order_only, min_spend and product choose the "
+                     "customers as for at_risk_customers ('most valuable customers who "
+                     "haven't ordered in 60 days'); recent_days = rank by spend "
+                     "(by=monetary) or orders (by=frequency) in the last so many days "
+                     "('who bought the most in the last 30 days?': 30), only those who "
+                     "ordered in them.",
     "shop_kpis": "Headline numbers of the shop: customers, orders, revenue, average order "
                  "value, orders per customer, active, lapsed and repeat customers, how "
                  "often a repeat customer orders (median days between orders), dates "
@@ -1348,8 +1405,9 @@ _DESCRIPTIONS = {
                     "optionally among one segment's customers (what they buy), with names "
                     "and revenue shares. top = how many; country = only customers from "
                     "there (most of their orders; 'what do German customers buy?'); "
-                    "inactive_days, one_order_only and min_spend choose the customers as "
-                    "for at_risk_customers ('what do one-time buyers buy?'); "
+                    "inactive_days, one_order_only, min_spend and product choose the "
+                    "customers as for at_risk_customers ('what do one-time buyers buy?', "
+                    "'what else do buyers of P0307 buy?'); "
                     "recent_days = from the lines of the last so many days only ('what "
                     "sold best last month?': 30).",
     "product_trend": "Products whose sales rose (direction='rising') or fell ('falling') "
@@ -1402,7 +1460,8 @@ _DESCRIPTIONS = {
                      "with a segment too, its customers only; country = only customers "
                      "from there ('German customers': Germany); min_spend = only those "
                      "who spent at least that much to date (it narrows a segment, days or "
-                     "one-time buyers; 'who spent over 500': 500): "
+                     "one-time buyers; 'who spent over 500': 500); product = only those who "
+                     "bought it (its id or name; it narrows as min_spend does): "
                      "audience, offer and "
                      "depth (bounded by discount_cap as a share, e.g. 0.1, and budget), "
                      "channel, timing, control group and sample size, KPI targets, cost, "

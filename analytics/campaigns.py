@@ -267,6 +267,7 @@ def plan_campaign(
     one_order_only: bool = False,
     min_spend: float | None = None,
     place: str | None = None,
+    bought: str | None = None,
     horizon_days: int = 90,
     constraints: Constraints | None = None,
     plays: Mapping[str, Play] = DEFAULT_PLAYS,
@@ -283,12 +284,15 @@ def plan_campaign(
     for the uplift its members' own segments' plays aim for on average; with a segment, it
     keeps the segment's play. The plan is named by :func:`audience_label` ("No order for 90+
     days"). ``place`` names where ``customers`` were taken from (a country), for the plan's
-    name and audience definition ("At Risk, Germany").
+    name and audience definition ("At Risk, Germany"); ``bought`` names the product they
+    were chosen for having bought ("At Risk, bought P0307").
     """
     constraints = constraints or Constraints()
     audience, play, segment, definition = _audience(customers, segment, inactive_days,
                                                     one_order_only, plays, segment_column,
                                                     min_spend)
+    if bought:
+        segment, definition = f"{segment}, bought {bought}", f"{definition}, who bought {bought}"
     if place:
         segment, definition = f"{segment}, {place}", f"{definition}, from {place}"
     audience = audience.sort_values("revenue_at_risk", ascending=False)

@@ -550,6 +550,30 @@ def test_memory_is_kept_per_session(context):
     ("¿Qué productos se compran juntos?", "bought_together", {}),
     ("哪些商品经常一起购买？", "bought_together", {}),
     ("和P0307一起购买的商品有哪些？", "bought_together", {"product": "P0307"}),
+    # the customers who bought a product: listed, ranked, their best sellers, a plan
+    ("who bought P0307?", "at_risk_customers", {"top": 10, "product": "P0307"}),
+    ("which customers bought the Portable Charger?", "at_risk_customers",
+     {"top": 10, "product": "the Portable Charger"}),
+    ("which At Risk customers bought P0307?", "at_risk_customers",
+     {"top": 10, "product": "P0307", "segment": "At Risk"}),
+    ("top 10 customers by lifetime value who bought P0311", "top_customers",
+     {"top": 10, "by": "predicted_clv", "product": "P0311"}),
+    ("what do customers who bought P0307 buy?", "top_products",
+     {"by": "revenue", "top": 10, "product": "P0307"}),
+    ("send a 10% coupon to customers who bought the Portable Charger", "campaign_plan",
+     {"segment": "At Risk", "product": "the Portable Charger", "discount_cap": 0.1}),
+    ("draft a win-back campaign for customers who bought P0307 and haven't ordered in 90 days",
+     "campaign_plan", {"inactive_days": 90, "product": "P0307"}),
+    ("buyers of P0307 who spent over 500", "at_risk_customers",
+     {"top": 10, "min_spend": 500.0, "product": "P0307"}),
+    ("Welche Kunden haben P0307 gekauft?", "at_risk_customers", {"top": 10, "product": "P0307"}),
+    ("Quels clients ont acheté P0307 ?", "at_risk_customers", {"top": 10, "product": "P0307"}),
+    ("¿Qué clientes compraron P0307?", "at_risk_customers", {"top": 10, "product": "P0307"}),
+    ("买过P0307的客户有哪些？", "at_risk_customers", {"top": 10, "product": "P0307"}),
+    # what follows "bought" is not always a product
+    ("who bought the most in the last 30 days?", "top_customers",
+     {"top": 10, "by": "monetary", "recent_days": 30}),
+    ("customers who bought once", "at_risk_customers", {"top": 10, "one_order_only": True}),
     # the second order; one segment's average order; how much the best customers bring
     ("what is the second order rate?", "cohort_retention", {}),
     ("what is the average order value of Champions?", "segment_overview",
@@ -2059,6 +2083,12 @@ def test_a_term_is_explained_as_this_analysis_computes_it(context, sample_analys
     (["what goes with P0307?", "and by lift?"], "bought_together",
      {"product": "P0307", "by": "lift"}),
     (["哪些商品经常一起购买？", "那和P0311呢？"], "bought_together", {"product": "P0311"}),
+    (["draft a win-back campaign for At Risk", "only those who bought P0307"], "campaign_plan",
+     {"segment": "At Risk", "product": "P0307"}),
+    (["which customers bought P0307?", "send them a 10% coupon"], "campaign_plan",
+     {"segment": "At Risk", "product": "P0307", "discount_cap": 0.1}),
+    (["which customers bought P0307?", "what do they buy?"], "top_products",
+     {"by": "revenue", "top": 10, "product": "P0307"}),
     # nothing before to follow: the segment's row, as alone
     (["and for Champions?"], "segment_overview", {"segments": ["Champions"]}),
     (["what is RFM?", "and for Champions?"], "segment_overview", {"segments": ["Champions"]}),
@@ -2100,6 +2130,55 @@ def test_they_in_the_chat_are_the_customers_of_the_answer_before(context, sample
     # the same words in another session, with nothing before: the shop's best sellers
     alone = advisor.ask("what do they buy?", session_id="other")
     assert alone.tool_calls[0]["args"] == {"by": "revenue", "top": 10}
+
+
+def test_the_buyers_of_a_product_are_listed_ranked_and_planned_for(tmp_path, sample_analysis):
+    from advisor.storage import PlanStore
+
+    lines, customers = sample_analysis.lines, sample_analysis.customers
+    names = lines.drop_duplicates("product_id").set_index("product_id")["product_name"]
+    product = lines["product_id"].value_counts().index[1]
+    buyers = set(lines.loc[lines["product_id"] == product, "customer_id"])
+    functions = ToolFunctions(AdvisorContext(sample_analysis))
+    listed = json.loads(functions.at_risk_customers(product=names[product].lower(), top=50))
+    assert listed["product"] == {"product_id": product, "name": names[product]}
+    assert listed["customers_in_scope"] == len(buyers)
+    assert [c["customer_id"] for c in listed["customers"]] == customers.loc[
+        customers.index.isin(buyers)].nlargest(50, "revenue_at_risk").index.tolist()
+    at_risk = customers.index[customers["rfm_segment"] == "At Risk"]
+    ranked = json.loads(functions.top_customers(by="monetary", segment="At Risk",
+                                                product=product))
+    assert ranked["customers_in_scope"] == len(buyers & set(at_risk))
+    assert {c["customer_id"] for c in ranked["customers"]} <= buyers & set(at_risk)
+    # their best sellers: the product itself is bought by every one of them
+    sold = json.loads(functions.top_products(product=product, top=50))
+    assert sold["customers_in_scope"] == len(buyers)
+    mine = lines.loc[lines["customer_id"].isin(buyers)]
+    assert sold["revenue_in_scope"] == pytest.approx(mine["amount"].sum(), abs=0.01)
+    assert next(p for p in sold["products"] if p["product_id"] == product)["customers"] == \
+        len(buyers)
+    with pytest.raises(ToolException, match="no product 'Atlantis Lamp' in the data"):
+        functions.at_risk_customers(product="Atlantis Lamp")
+    # a plan for the At Risk customers who bought it, saved with its audience
+    store = PlanStore(tmp_path)
+    advisor = Advisor(AdvisorContext(sample_analysis, store=store), OFFLINE)
+    plan = advisor.ask(f"send a 10% coupon to customers who bought {product}")
+    payload = plan.tool_calls[0]["result"]
+    assert set(store.plan_audience(payload["plan_id"]).index) == buyers & set(at_risk)
+    assert f"I drafted a plan for **At Risk, bought {product}**" in plan.answer
+    assert payload["audience_definition"].endswith(f"who bought {product}")
+    answer = advisor.ask(f"which customers bought {product}?").answer
+    assert f"customers who bought {product} ({names[product]}) with the most revenue" in answer
+    # no buyer among those chosen: the error says among whom (the least bought product has
+    # buyers in few segments)
+    rare = lines["product_id"].value_counts().index[-1]
+    theirs = customers.loc[customers.index.isin(lines.loc[lines["product_id"] == rare,
+                                                          "customer_id"]), "rfm_segment"]
+    missing = sorted(set(customers["rfm_segment"].astype(str)) - set(theirs.astype(str)))
+    assert missing
+    with pytest.raises(ToolException, match=rf"no segment '{missing[0]}'.*\(among the "
+                                            rf"customers who bought {rare}"):
+        functions.campaign_plan(segment=missing[0], product=rare, save=False)
 
 
 def test_a_country_keeps_lists_and_plans_to_its_customers(tmp_path, sample_analysis):

@@ -144,6 +144,13 @@ def test_a_place_names_the_plan_and_its_audience(customers):
     assert plan.audience_definition == "customers in the RFM segment 'At Risk', from Germany"
 
 
+def test_a_product_bought_names_the_plan_and_its_audience(customers):
+    plan = plan_campaign(customers.iloc[:300], "At Risk", bought="P0307", place="Germany")
+    assert plan.segment == "At Risk, bought P0307, Germany"
+    assert plan.audience_definition == ("customers in the RFM segment 'At Risk', who bought "
+                                         "P0307, from Germany")
+
+
 def test_a_spend_floor_narrows_the_audience_and_names_it(customers):
     spend = customers.assign(monetary=np.arange(len(customers), dtype=float))
     plan = plan_campaign(spend, "At Risk", min_spend=1500)
