@@ -417,6 +417,12 @@ class ToolFunctions:
                        float(min_spend) if min_spend else None,
                        self._product_named(product) if product else None)
 
+    def bought(self, product: str) -> tuple[str, str | None, pd.Index]:
+        """The product ``product`` names (typed as people type it: its id, name or a part of
+        it), its name and the ids of the customers who bought it."""
+        found = self._product_named(product)
+        return found, self._product_names.get(found), self._buyers(found)
+
     def _mask(self, who: _Chosen, customers: pd.DataFrame) -> np.ndarray:
         """``who.mask`` on ``customers``, with the buyers of its product."""
         return who.mask(customers, self._buyers(who.product) if who.product else None)
@@ -1105,10 +1111,7 @@ class ToolFunctions:
                       min_spend: float | None = None, product: str | None = None,
                       save: bool = True) -> str:
         within = self.in_country(country) if country else None
-        bought = None
-        if product:
-            product = self._product_named(product)
-            bought = (product, self._product_names.get(product), self._buyers(product))
+        bought = self.bought(product) if product else None
         payload, audience = draft_campaign(self.ctx, segment, discount_cap=discount_cap,
                                            budget=budget, channel=channel, language=language,
                                            inactive_days=inactive_days,

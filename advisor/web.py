@@ -251,6 +251,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     min_spend = gr.Number(value=0, minimum=0,
                                           label="Spent at least (to date; 0: any)",
                                           elem_id="min-spend")
+                    bought = gr.Textbox(label="Bought product (id or name; empty: any)",
+                                        max_lines=1, elem_id="bought-product")
                     one_time = gr.Checkbox(value=False, label="One-time buyers only",
                                            elem_id="one-time")
                 with gr.Row(equal_height=True):
@@ -391,7 +393,7 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                      channel_name: str, language: str | None = None,
                      inactive_days: float | None = None, one_order_only: bool = False,
                      country_name: str | None = None,
-                     spent: float | None = None) -> list[Any]:
+                     spent: float | None = None, product: str | None = None) -> list[Any]:
             try:
                 draft = service.draft_plan(
                     key, "" if segment_name == ALL_CUSTOMERS else segment_name or "",
@@ -400,7 +402,7 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     language=language or None, inactive_days=int(inactive_days or 0) or None,
                     one_order_only=bool(one_order_only),
                     country=None if country_name in (None, "", ANY_COUNTRY) else country_name,
-                    min_spend=spent or None)
+                    min_spend=spent or None, product=(product or "").strip() or None)
             except RetentionError as exc:
                 return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                         _error(str(exc))]
@@ -410,7 +412,7 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                         f"({draft.plan['audience_size']:,} customers). Edit it, then save.")]
 
         draft_button.click(on_draft, [dataset_key, segment, cap, budget, channel, copy_language,
-                                      inactive, one_time, country, min_spend],
+                                      inactive, one_time, country, min_spend, bought],
                            [draft_state, plan_id, plan_name, editor, rendered, plan_status],
                            api_name="draft_plan")
         editor.change(lambda text: text, [editor], [rendered], api_name=False)

@@ -154,6 +154,11 @@ def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
         api_name="/draft_plan")
     assert big_name.startswith("No order for 90+ days, spent 1,000+")
     assert "customers with no order for 90 days or more who spent 1,000 or more" in big_plan
+    bought_name, bought_plan, _, _ = client.predict(
+        "At Risk", 0, 0, "segment default", "en", 0, False, "Any country", 0, "p0307",
+        api_name="/draft_plan")
+    assert bought_name.startswith("At Risk, bought P0307")
+    assert "customers in the RFM segment 'At Risk', who bought P0307" in bought_plan
     name, markdown, _, status = client.predict(
         "Hibernating", 12, 0, "segment default", "en", api_name="/draft_plan")
     assert name.startswith("Hibernating") and "# Campaign plan: Hibernating" in markdown

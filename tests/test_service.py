@@ -189,6 +189,18 @@ def test_a_plan_for_customers_without_an_order_for_so_long_is_saved_with_them(se
     assert big.plan["min_spend"] == 1000
     with pytest.raises(DataError, match=r"has spent 10,000,000 or more \(the most is"):
         service.draft_plan("sample", "At Risk", min_spend=10_000_000)
+    # the customers who bought a product, by its name in any case
+    lines = service.analysis("sample").lines
+    product = lines["product_id"].value_counts().index[0]
+    name = lines.loc[lines["product_id"] == product, "product_name"].iloc[0]
+    buyers = set(lines.loc[lines["product_id"] == product, "customer_id"])
+    bought = service.draft_plan("sample", "", inactive_days=90, product=name.upper())
+    assert set(bought.audience.index) == buyers & set(customers.index[
+        customers["recency_days"] >= 90].astype(str))
+    assert bought.plan["segment"] == f"No order for 90+ days, bought {product}"
+    assert bought.plan["product"] == {"product_id": product, "name": name}
+    with pytest.raises(DataError, match="no product 'Atlantis Lamp' in the data"):
+        service.draft_plan("sample", "At Risk", product="Atlantis Lamp")
     with pytest.raises(DataError, match="choose a segment, or a number of days"):
         service.draft_plan("sample", "")
 
