@@ -251,8 +251,9 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     min_spend = gr.Number(value=0, minimum=0,
                                           label="Spent at least (to date; 0: any)",
                                           elem_id="min-spend")
-                    bought = gr.Textbox(label="Bought product (id or name; empty: any)",
-                                        max_lines=1, elem_id="bought-product")
+                    bought = gr.Textbox(label="Bought product", max_lines=1,
+                                        placeholder="id or name; empty: any",
+                                        elem_id="bought-product")
                     one_time = gr.Checkbox(value=False, label="One-time buyers only",
                                            elem_id="one-time")
                 with gr.Row(equal_height=True):

@@ -282,6 +282,14 @@ def test_in_a_browser_ask_see_the_answer_and_the_tool_step_then_the_charts(
     page.get_by_text(f"Drafted a plan for {top['segment']}, no order for 90+ days, spent "
                      f"1,000+ ({len(chosen):,} customers)").wait_for()
     assert "who spent 1,000 or more to date" in page.locator("#plan-editor textarea").input_value()
+    # the same, for those of them who bought the shop's most bought product
+    lines = sample_analysis.lines
+    product = lines["product_id"].value_counts().index[0]
+    buyers = chosen.index.isin(lines.loc[lines["product_id"] == product, "customer_id"])
+    page.locator("#bought-product input, #bought-product textarea").first.fill(product.lower())
+    page.locator("#draft").click()
+    page.get_by_text(f"Drafted a plan for {top['segment']}, no order for 90+ days, spent "
+                     f"1,000+, bought {product} ({buyers.sum():,} customers)").wait_for()
     page.screenshot(path=str(SCREENSHOTS / "campaigns.png"), full_page=True)
     page.close()
 
