@@ -1031,8 +1031,13 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
             "kohorte", "wiederkauf",
             "rétention", "retención", "recompra", "réachat", "留存", "复购", *_COHORT_WORDS):
         month = _cohort_month(q)
+        rank = None if month else "worst" if _has(
+            q, "worst", "lowest", "weakest", "least", "schlechteste", "pire", "peor", "最差",
+            "最低") else "best" if _has(q, "best", "highest", "strongest", "top cohort",
+                                        "beste", "meilleure", "mejor", "最好", "最高") else None
         return Intent("cohort_retention", [("cohort_retention",
-                                            {"cohort": month} if month else {})])
+                                            {"cohort": month} if month else
+                                            {"rank": rank} if rank else {})])
     months = _months(q)
     if _has(q, *_TREND_WORDS) or (counting and new_customers) or (
             months and _has(q, *_KPI_WORDS, "order", "customers", "订单", "销量", "客户")):
@@ -1602,10 +1607,25 @@ def _answer_cohorts(r: dict[str, Any], lang: str = "en") -> str:
     if r.get("cohort"):
         return _answer_cohort(r, lang)
     months = r["mean_retention_by_month"]
-    return _templates(lang)["cohort_retention"].format(
-        m1=_pct(months.get("M1")), m3=_pct(months.get("M3")),
-        repeat=_pct(r["repeat_purchase_rate"]), new30=_pct(r["new_customer_repeat_rate_30d"]),
-        new90=_pct(r["new_customer_repeat_rate_90d"]))
+    if r.get("rank"):  # "which cohort retains best?"
+        text = _templates(lang)["cohort_ranked"].format(
+            n=len(r["cohorts"]), which=say(lang, f"cohort_{r['rank']}"),
+            ranked=r["cohorts_ranked"], min_customers=r["min_customers"],
+            avg_m3=_pct(months.get("M3")))
+    else:
+        text = _templates(lang)["cohort_retention"].format(
+            m1=_pct(months.get("M1")), m3=_pct(months.get("M3")),
+            repeat=_pct(r["repeat_purchase_rate"]),
+            new30=_pct(r["new_customer_repeat_rate_30d"]),
+            new90=_pct(r["new_customer_repeat_rate_90d"]))
+    if not r.get("cohorts"):
+        return text
+    rows = [{"cohort": row["cohort"], "customers": f"{row['customers']:,}",
+             **{m: "" if row[m] is None else _pct(row[m]) for m in ("M1", "M3", "M6")}}
+            for row in r["cohorts"]]
+    return text + "\n\n" + _table(rows, {"cohort": "cohort", "customers": "customers",
+                                         "M1": "1st month", "M3": "3rd month",
+                                         "M6": "6th month"}, lang)
 
 
 def _answer_cohort(r: dict[str, Any], lang: str = "en") -> str:

@@ -89,6 +89,8 @@ RANKINGS = ("predicted_clv", "monetary", "frequency", "avg_order_value", "revenu
 PRODUCT_RANKINGS = ("revenue", "customers", "orders", "quantity")
 TREND_DIRECTIONS = ("rising", "falling")
 DIMENSIONS = ("country", "channel")
+#: Cohorts with fewer customers are not ranked ("which cohort retains best?"): too noisy
+MIN_COHORT = 30
 #: Pairs bought together in fewer orders (or customers) are not listed: too few to go by
 MIN_TOGETHER = 5
 _BREAKDOWN_ROWS = 12  # values listed by name; the rest are summed as "other"
@@ -975,7 +977,10 @@ class ToolFunctions:
                       "recommendations": self._recs(str(customer_id).strip(),
                                                     max(1, min(int(n), 10)))})
 
-    def cohort_retention(self, months: int = 6, cohort: str | None = None) -> str:
+    def cohort_retention(self, months: int = 6, cohort: str | None = None,
+                         rank: str | None = None) -> str:
+        if rank not in (None, "best", "worst"):
+            raise ToolException(f"rank must be 'best' or 'worst', got {rank!r}")
         cohorts = self.a.cohorts
         mean = cohorts.groupby("period")["retention"].mean().iloc[1:int(months) + 1]
         recent = cohorts.loc[cohorts["period"] == 1].tail(6)
@@ -996,7 +1001,37 @@ class ToolFunctions:
                 "cohort": name, "customers": int(rows["cohort_size"].iloc[0]),
                 "retention_by_month": {f"M{r.period}": _r(r.retention)
                                        for r in shown.itertuples()}}
+            return _dump(payload)
+        table = self._cohort_months()
+        if rank:  # cohorts large enough whose third month is over, best or worst first
+            ranked = table.loc[table["M3"].notna() & (table["customers"] >= MIN_COHORT)]
+            if ranked.empty:
+                ranked = table.loc[table["M3"].notna()]
+            table = ranked.sort_values(["M3", "customers"], ascending=[rank == "worst", False],
+                                       kind="stable").head(6)
+            payload.update(rank=rank, ranked_by="M3", min_customers=MIN_COHORT,
+                           cohorts_ranked=len(ranked))
+        else:  # the latest twelve, oldest first
+            table = table.tail(12)
+        payload["cohorts"] = _records(table.reset_index())
         return _dump(payload)
+
+    def _cohort_months(self) -> pd.DataFrame:
+        """Per cohort (oldest first): its customers and the share who ordered in the 1st,
+        3rd and 6th month after the first order; None for a month not over yet (the month
+        of the analysis date counts when that date ends it)."""
+        cohorts = self.a.cohorts
+        wide = cohorts.pivot_table(index="cohort", columns="period", values="retention",
+                                   aggfunc="first", fill_value=0.0)
+        table = pd.DataFrame({"customers": cohorts.drop_duplicates("cohort")
+                              .set_index("cohort")["cohort_size"].reindex(wide.index)})
+        as_of = self.a.as_of
+        complete = as_of.year * 12 + as_of.month - (0 if as_of.is_month_end else 1)
+        start = [int(c[:4]) * 12 + int(c[5:7]) for c in wide.index.astype(str)]
+        for p in (1, 3, 6):
+            values = wide[p] if p in wide.columns else pd.Series(0.0, index=wide.index)
+            table[f"M{p}"] = values.where(np.asarray(start) + p <= complete)
+        return table.sort_index()
 
     def _cohort(self, asked: str) -> str:
         """A cohort's month (YYYY-MM) from "2024-03", or the latest March from "3"/"03"."""
@@ -1437,9 +1472,12 @@ _DESCRIPTIONS = {
     "customer_profile": "One customer's summary: RFM, segment, churn probability and "
                         "reasons, CLV, top recommendations. Needs the customer id.",
     "recommendations": "Top product recommendations for one customer id.",
-    "cohort_retention": "Cohort retention by months since first order, recent cohorts, "
-                        "repeat-purchase rates; cohort = one month's cohort (YYYY-MM, or a "
-                        "month's number for its latest) with its retention month by month.",
+    "cohort_retention": "Cohort retention by months since first order, the latest cohorts "
+                        "with their 1st, 3rd and 6th month retention, repeat-purchase "
+                        "rates; cohort = one month's cohort (YYYY-MM, or a month's number "
+                        "for its latest) with its retention month by month; rank = 'best' "
+                        "or 'worst' for the cohorts (of 30 customers or more) that kept the "
+                        "most or fewest in their third month ('which cohort retains best?').",
     "monthly_trend": "Month by month (the last `months`, default 12): revenue, orders, "
                      "active and new customers, average order value; the latest complete "
                      "month against the one before and the same month a year earlier. The "

@@ -574,6 +574,11 @@ def test_memory_is_kept_per_session(context):
     ("who bought the most in the last 30 days?", "top_customers",
      {"top": 10, "by": "monetary", "recent_days": 30}),
     ("customers who bought once", "at_risk_customers", {"top": 10, "one_order_only": True}),
+    # cohorts ranked by their third month
+    ("which cohort retains best?", "cohort_retention", {"rank": "best"}),
+    ("which cohort has the worst retention?", "cohort_retention", {"rank": "worst"}),
+    ("Welche Kohorte hat die beste Bindung?", "cohort_retention", {"rank": "best"}),
+    ("哪个批次留存最好？", "cohort_retention", {"rank": "best"}),
     # the second order; one segment's average order; how much the best customers bring
     ("what is the second order rate?", "cohort_retention", {}),
     ("what is the average order value of Champions?", "segment_overview",
@@ -1533,6 +1538,44 @@ def test_one_cohort_is_its_row_of_the_cohort_table(context, sample_analysis):
     tools = {t.name: t for t in build_tools(context)}
     with pytest.raises(ToolException, match="cohorts are the months from 20"):
         tools["cohort_retention"].func(cohort="1999-01")
+
+
+def test_cohorts_are_listed_and_ranked_by_the_months_that_are_over(context, sample_analysis):
+    cohorts = sample_analysis.cohorts.assign(cohort=lambda t: t["cohort"].astype(str))
+    retention = cohorts.set_index(["cohort", "period"])["retention"]
+    sizes = cohorts.drop_duplicates("cohort").set_index("cohort")["cohort_size"]
+    as_of = sample_analysis.as_of  # the sample ends on a month's last day: that month is over
+    assert as_of.is_month_end
+    months = {c: (as_of.year - int(c[:4])) * 12 + as_of.month - int(c[5:]) for c in sizes.index}
+
+    def share(cohort: str, period: int) -> float | None:
+        if period > months[cohort]:
+            return None  # not over yet
+        return float(retention.get((cohort, period), 0.0))
+
+    advisor = Advisor(context, OFFLINE)
+    listed = advisor.ask("cohort retention please")
+    rows = listed.tool_calls[0]["result"]["cohorts"]
+    assert [r["cohort"] for r in rows] == sorted(sizes.index)[-12:]
+    for row in rows:
+        assert row["customers"] == sizes[row["cohort"]]
+        for period in (1, 3, 6):
+            want = share(row["cohort"], period)
+            assert row[f"M{period}"] == (None if want is None else pytest.approx(want,
+                                                                                 abs=1e-4))
+    assert rows[-1]["M1"] is None  # the latest cohort has had no month after its first
+    assert "| cohort | customers | 1st month | 3rd month | 6th month |" in listed.answer
+    best = advisor.ask("which cohort retains best?")
+    payload = best.tool_calls[0]["result"]
+    eligible = {c: share(c, 3) for c in sizes.index
+                if share(c, 3) is not None and sizes[c] >= 30}
+    assert payload["cohorts_ranked"] == len(eligible)
+    assert [r["cohort"] for r in payload["cohorts"]] == sorted(
+        eligible, key=lambda c: (-eligible[c], -sizes[c]))[:6]
+    worst = advisor.ask("which cohort has the worst retention?").tool_calls[0]["result"]
+    assert worst["cohorts"][0]["M3"] == pytest.approx(min(eligible.values()), abs=1e-4)
+    assert f"of {len(eligible)} cohorts of at least 30 customers whose third month is over" \
+        in best.answer
 
 
 def test_the_clusters_overview_is_the_analysis_clusters_with_their_labels(context,
