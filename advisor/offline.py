@@ -1562,7 +1562,8 @@ def _answer_together(r: dict[str, Any], lang: str = "en") -> str:
         return text + "\n\n" + templates["bought_together_none"].format(**words)
     if not any(row.get("name_a") or row.get("name_b") for row in rows):
         columns = {k: v for k, v in columns.items() if not k.startswith("name")}
-    return text + "\n\n" + _table(rows, columns, lang)
+    return text + "\n\n" + _table(rows, columns, lang) + "\n\n" + \
+        templates["bought_together_next"]
 
 
 def _answer_breakdown(r: dict[str, Any], lang: str = "en") -> str:

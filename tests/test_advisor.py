@@ -695,6 +695,15 @@ def test_the_next_question_an_answer_suggests_is_understood_in_its_language(lang
     assert language(suggested) == lang
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_bundle_question_after_the_pairs_finds_the_cross_selling_playbook(lang,
+                                                                            playbook_kb):
+    suggested = re.search(r'"([^"]+)"', _templates(lang)["bought_together_next"]).group(1)
+    assert language(suggested) == lang
+    assert interpret(suggested).calls == [("playbook_search", {"query": suggested})]
+    assert playbook_kb.search(suggested, k=1)[0].source == "cross-sell-bundles.md"
+
+
 def test_questions_in_english_stay_english():
     from advisor.web import MARKETER_EXAMPLES, OPERATOR_EXAMPLES
 
