@@ -109,6 +109,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "spent_matching": "who spent {amount} or more ({matching} in all)",
         "spent_audience": "spent {amount}+",
         "bought_audience": "bought {product}", "bought_scope": "who bought {product}",
+        "not_bought_audience": "not bought {product}",
+        "not_bought_scope": "who have not bought {product}",
         "from_country": "from {country}", "among_from": "among customers from {country}",
         "among_audience": "among customers ({audience})",
         "why_discount": "- Why this discount: {text}.", "timing": "- Timing: {text}.",
@@ -169,6 +171,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "spent_matching": "累计消费 {amount} 及以上的客户（共 {matching} 位）中，",
         "spent_audience": "累计消费 {amount}+",
         "bought_audience": "买过 {product}", "bought_scope": "买过 {product} 的客户中，",
+        "not_bought_audience": "没买过 {product}",
+        "not_bought_scope": "没买过 {product} 的客户中，",
         "from_country": "来自{country}", "among_from": "来自{country}的客户中",
         "among_audience": "（{audience}）客户中",
         "why_discount": "- 折扣依据：{text}", "timing": "- 发送时机：{text}",
@@ -235,6 +239,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "spent_matching": "mit mindestens {amount} Umsatz ({matching} insgesamt)",
         "spent_audience": "Umsatz {amount}+",
         "bought_audience": "kauften {product}", "bought_scope": "mit einem Kauf von {product}",
+        "not_bought_audience": "ohne {product}",
+        "not_bought_scope": "ohne einen Kauf von {product}",
         "from_country": "aus {country}", "among_from": "unter den Kunden aus {country}",
         "among_audience": "unter den Kunden ({audience})",
         "why_discount": "- Warum dieser Rabatt: {text}.", "timing": "- Zeitpunkt: {text}.",
@@ -305,6 +311,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "spent_audience": "dépense {amount}+",
         "bought_audience": "ont acheté {product}",
         "bought_scope": "ayant acheté {product}",
+        "not_bought_audience": "sans {product}",
+        "not_bought_scope": "n'ayant pas acheté {product}",
         "from_country": "{country}",
         "among_from": "parmi les clients {country}",
         "among_audience": "parmi les clients ({audience})",
@@ -374,6 +382,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "spent_audience": "gasto {amount}+",
         "bought_audience": "compraron {product}",
         "bought_scope": "que compraron {product}",
+        "not_bought_audience": "sin {product}",
+        "not_bought_scope": "que no compraron {product}",
         "from_country": "de {country}", "among_from": "entre los clientes de {country}",
         "among_audience": "entre los clientes ({audience})",
         "why_discount": "- Por qué este descuento: {text}.", "timing": "- Momento: {text}.",
@@ -892,6 +902,11 @@ _PLAN_WORDS = _by_language({
         "das übliche Rückgewinnungsangebot",
         "l'offre de reconquête habituelle",
         "la oferta de recuperación habitual"),
+    "the usual cross-sell offer": (
+        "常规交叉销售优惠",
+        "das übliche Cross-Selling-Angebot",
+        "l'offre de vente croisée habituelle",
+        "la oferta de venta cruzada habitual"),
     "the usual second-order offer": (
         "常规第二单优惠",
         "das übliche Angebot für die zweite Bestellung",
@@ -929,6 +944,7 @@ _PLAN_FORMS = (
     r"to detect a (\d+%) uplift the test needs ([\d,]+) customers per group but the holdout "
     r"has ([\d,]+): treat the result as directional, or run the campaign longer or on more "
     r"segments",
+    r"cross-sell offer on (.+)",
 )
 _PLANS: dict[str, tuple[str, ...]] = {
     "zh": (r"他们下单的中位间隔为 \1 天，最近一次下单在 \2 天前（中位数）：在 \3 天内触达",
@@ -936,7 +952,8 @@ _PLANS: dict[str, tuple[str, ...]] = {
            r"多数只下过一单，在 \1 天前（中位数）：一周内发送",
            r"预算 \1 覆盖 \3 位客户中的 \2 位；方案保留风险收入最高的客户",
            r"要检测 \1 的提升，每组需要 \2 位客户，但对照组只有 \3 位：把结果视为方向性参考，"
-           r"或延长活动、覆盖更多用户群"),
+           r"或延长活动、覆盖更多用户群",
+           r"\1 的交叉销售优惠"),
     "de": (r"ihr mittlerer Bestellabstand beträgt \1 Tage, die letzte Bestellung liegt \2 Tage "
            r"zurück (Median): innerhalb von \3 Tagen erreichen",
            r"sie haben ihren üblichen Abstand von \1 Tagen schon überschritten (letzte "
@@ -947,7 +964,8 @@ _PLANS: dict[str, tuple[str, ...]] = {
            r"gefährdeten Umsatz",
            r"um eine Steigerung um \1 zu erkennen, braucht der Test \2 Kunden pro Gruppe, die "
            r"Kontrollgruppe hat aber \3: lesen Sie das Ergebnis als Richtung, oder lassen Sie "
-           r"die Kampagne länger oder in mehr Segmenten laufen"),
+           r"die Kampagne länger oder in mehr Segmenten laufen",
+           r"Cross-Selling-Angebot für \1"),
     "fr": (r"leur intervalle médian entre deux commandes est de \1 jours et leur dernière "
            r"commande date de \2 jours (médiane) : les contacter sous \3 jours",
            r"ils ont déjà dépassé leur intervalle habituel de \1 jours (dernière commande il y "
@@ -958,7 +976,8 @@ _PLANS: dict[str, tuple[str, ...]] = {
            r"chiffre d'affaires à risque",
            r"pour détecter une hausse de \1, le test demande \2 clients par groupe mais le "
            r"groupe témoin en a \3 : lisez le résultat comme une tendance, ou prolongez la "
-           r"campagne ou étendez-la à d'autres segments"),
+           r"campagne ou étendez-la à d'autres segments",
+           r"offre de vente croisée sur \1"),
     "es": (r"su intervalo mediano entre pedidos es de \1 días y su último pedido fue hace \2 "
            r"días (mediana): contactarlos en \3 días",
            r"ya han superado su intervalo habitual de \1 días (último pedido hace \2 días de "
@@ -968,7 +987,8 @@ _PLANS: dict[str, tuple[str, ...]] = {
            r"ingresos en riesgo",
            r"para detectar una mejora de \1 la prueba necesita \2 clientes por grupo pero el "
            r"grupo de control tiene \3: lee el resultado como orientativo, o alarga la campaña "
-           r"o amplíala a más segmentos"),
+           r"o amplíala a más segmentos",
+           r"oferta de venta cruzada de \1"),
 }
 _SET_BY = re.compile(r"(\d+%), set by (.+?) \((.+)\)")
 

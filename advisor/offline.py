@@ -284,7 +284,8 @@ _BOUGHT = (
                r"depuis|dans|ach[eè]tent)\b|\s*,|\s*[?.!]*$)", re.I),
     re.compile(r"\b(?:que|quienes|clientes)\s+(?:han\s+)?compra(?:ron|do)\s+(.+?)(?=\s+(?:y|"
                r"pero|desde|en|compran)\b|\s*,|\s*[?.!¿]*$)", re.I),
-    re.compile(r"(?:买过|购买过|买了)(.+?)的(?:客户|用户|人)"),
+    re.compile(r"(?<!没)(?<!没有)(?<!未)(?:买过|购买过|买了)([^的但而却，,]+?)"
+               r"(?:的(?:客户|用户|人)|但|而|却|，|,)"),
 )
 # What follows "who bought" that is no product: "who bought the most", "who bought again",
 # "who ordered in the last 30 days"
@@ -292,15 +293,49 @@ _NOT_BOUGHT = re.compile(
     r"(?:the\s+)?(?:most|more|less|again|once|twice|only|anything|something|nothing|"
     r"recently|lately|last|from|before|after|a\s+second|one|\d+\s+times|it|them|this|that|"
     r"in|on|within|during|over|since|for|at|via|by|online|mehr|am meisten|plus|m[áa]s|"
+    r"en|dans|depuis|pendant|seit|im|vor|desde|hace|durante|"
     r"a\s+lot|lots|much|many|最多|最)\b.*|\d+|the|a|an|some|all|"
     r"[一两二三四五六七八九十几多\d]+次.*|东西|什么|", re.I)
 
 
-def _bought_product(question: str) -> str | None:
-    """The product whose buyers a question is about, as written, or None."""
-    for pattern in _BOUGHT:
+# The product a plan cross-sells: "cross-sell P0311 to buyers of P0307", "customers who
+# bought P0307 but not P0311", "who haven't bought P0311", "aber nicht P0311", "没买过P0311的"
+_SUGGEST_END = (r"(?=\s+(?:and|but|in|within|over|during|last|who|with|since|to|a|an|for|"
+                r"by|via|buy|buys|also|do|does|are|is|\d+%?)\b|\s*,|\s*[?.!]*$)")
+_SUGGEST = (
+    re.compile(r"\bcross[- ]?sell(?:ing)?\s+(?!campaign|offer|plan|to\b)(.+?)\s+to\b", re.I),
+    re.compile(r"\b(?:to sell|to offer|offering|offer them)\s+(?:them\s+)?(.+?)" + _SUGGEST_END,
+               re.I),
+    re.compile(r"\b(?:but|and)\s+not\s+(?:yet\s+)?(.+?)" + _SUGGEST_END, re.I),
+    re.compile(r"\b(?:haven'?t|have not|hasn'?t|has not|never|didn'?t|did not|not yet)\s+"
+               r"(?:yet\s+)?(?:bought|purchased|ordered)\s+(.+?)" + _SUGGEST_END, re.I),
+    re.compile(r"\b(?:aber nicht|mais pas|pero no)\s+(.+?)(?=\s+(?:und|et|y|gekauft)\b|"
+               r"\s*[,?.!]|$)", re.I),
+    re.compile(r"\b(?:die|haben)\s+(.+?)\s+(?:noch\s+)?nicht\s+gekauft", re.I),
+    re.compile(r"\bn'ont\s+(?:pas|jamais)(?:\s+encore)?\s+achet[ée]s?\s+(.+?)(?=\s+(?:et|"
+               r"mais)\b|\s*[,?.!]|$)", re.I),
+    re.compile(r"\bno\s+(?:han\s+)?compra(?:ron|do)\s+(?:todav[íi]a\s+)?(.+?)(?=\s+(?:y|"
+               r"pero)\b|\s*[,?.!]|$)", re.I),
+    re.compile(r"(?:没买过|没有买过|未购买过?)(.+?)的"),
+)
+
+
+def _suggested_product(question: str) -> str | None:
+    """The product a plan is to cross-sell, as written, or None."""
+    for pattern in _SUGGEST:
         if (found := pattern.search(question)) and not _NOT_BOUGHT.fullmatch(
                 product := found.group(1).strip()):
+            return product
+    return None
+
+
+def _bought_product(question: str) -> str | None:
+    """The product whose buyers a question is about, as written, or None ("die P0311 noch
+    nicht gekauft haben" names who did not buy it: see :func:`_suggested_product`)."""
+    for pattern in _BOUGHT:
+        if (found := pattern.search(question)) and not _NOT_BOUGHT.fullmatch(
+                product := found.group(1).strip()) and not re.search(
+                r"\b(?:nicht|not|pas|no)\b", product, re.I):
             return product
     return None
 
@@ -891,6 +926,7 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
     once = _has(q, *_ONCE_WORDS) or bool(audience.get("one_order_only"))  # one-time buyers
     spend = _min_spend(q) or audience.get("min_spend")  # who spent at least so much
     bought = _bought_product(question) or audience.get("product")  # who bought a product
+    suggest = _suggested_product(question)  # a product to cross-sell
     # a coupon or discount for a segment, or for who has not ordered for so long, or only
     # once, or spent so much, or for the customers of a country referred to ("send them a
     # coupon"): the plan sets the depth and says why
@@ -927,8 +963,11 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
         return Intent("campaign_results", [("campaign_results",
                                             {"plan_id": int(plan)} if plan else {})])
     if offer or _has(q, "campaign", "win-back", "winback", "win back", "draft", "plan for",
-                     "kampagne", "campagne", "campaña", "活动", "召回", "方案"):
+                     "kampagne", "campagne", "campaña", "活动", "召回", "方案") or (
+            suggest and _has(q, "cross-sell", "cross sell", "crosssell")):
         args: dict[str, Any] = {"segment": segment or "At Risk"}
+        if suggest and not segment:  # a cross-sell needs no segment: whoever lacks it
+            args = {}
         if inactive or once:  # "a coupon for customers who haven't ordered in 90 days"
             args = {**({"inactive_days": inactive} if inactive else {}),
                     **({"one_order_only": True} if once else {}),
@@ -937,6 +976,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
             args["min_spend"] = spend
         if bought:  # "... who bought the Portable Charger": so too
             args["product"] = bought
+        if suggest:  # "cross-sell P0311 to buyers of P0307"
+            args["suggest"] = suggest
         args.update(_plan_limits(q))
         if (lang := language(question)) != "en":  # the message copy in the shop's language
             args["language"] = lang
@@ -980,7 +1021,8 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
     narrow = {**({"inactive_days": inactive} if inactive else {}),
               **({"one_order_only": True} if once else {}),
               **({"min_spend": spend} if spend else {}),
-              **({"product": bought} if bought else {})}
+              **({"product": bought} if bought else {}),
+              **({"not_bought": suggest} if suggest else {})}
     if products := _products(q, segment, _country(question) or audience.get("country"),
                              narrow):
         return products
@@ -1360,10 +1402,12 @@ def _answer_at_risk(r: dict[str, Any], lang: str = "en") -> str:
     if r.get("inactive_days") and r.get("one_order_only"):  # both: say the one-time too
         scope += "（" + say(lang, "one_time_audience") + "）" if lang == "zh" \
             else " (" + say(lang, "one_time_audience") + ")"
-    if r.get("product"):  # "who bought P0307 (Portable Charger)"
-        bought = say(lang, "bought_scope", product=_product_text(r["product"]))
-        scope = bought if scope == say(lang, "overall") else \
-            (bought + scope if lang == "zh" else f"{scope} {bought}")
+    for key in ("product", "not_bought"):  # "who bought P0307 (Portable Charger)"
+        if r.get(key):
+            bought = say(lang, "bought_scope" if key == "product" else "not_bought_scope",
+                         product=_product_text(r[key]))
+            scope = bought if scope == say(lang, "overall") else \
+                (bought + scope if lang == "zh" else f"{scope} {bought}")
     text = _templates(lang)["at_risk_inactive" if r.get("inactive_days") else
                             "at_risk_once" if r.get("one_order_only") else
                             "at_risk_customers"].format(
@@ -1423,7 +1467,7 @@ def _answer_top(r: dict[str, Any], lang: str = "en") -> str:
     criterion = word(lang, _CRITERIA[r["by"]]).format(h=r["horizon_days"],
                                                        d=r.get("recent_days"))
     narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend") \
-        or r.get("product")
+        or r.get("product") or r.get("not_bought")
     name = _audience_name(r, r["segment"], lang)  # "(no order for 60+ days, spent 1,000+)"
     text = _templates(lang)["top_customers"].format(
         n=len(r["customers"]), scope=(f"（{name}）" if lang == "zh" else f"({name})")
@@ -1471,7 +1515,7 @@ _PRODUCT_CRITERIA = {"revenue": "revenue", "customers": "number of customers",
 
 def _answer_products(r: dict[str, Any], lang: str = "en") -> str:
     narrowed = r.get("inactive_days") or r.get("one_order_only") or r.get("min_spend") \
-        or r.get("product")
+        or r.get("product") or r.get("not_bought")
     recent = r.get("recent_days")  # "what sold best last month?"
     text = _templates(lang)["top_products_recent" if recent else "top_products"].format(
         n=len(r["products"]),  # "among customers (no order for 90+ days, Germany)"
@@ -1789,6 +1833,8 @@ def _audience_name(r: dict[str, Any], segment: str | None, lang: str) -> str:
              if r.get("min_spend") else "",
              say(lang, "bought_audience", product=_product_text(r["product"]))
              if r.get("product") else "",
+             say(lang, "not_bought_audience", product=_product_text(r["not_bought"]))
+             if r.get("not_bought") else "",
              country_name(r["country"], lang) if r.get("country") else ""]
     return ("、" if lang == "zh" else ", ").join(p for p in parts if p)
 

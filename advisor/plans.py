@@ -41,8 +41,10 @@ def campaign_copy(plan: dict[str, Any], language: str = "en") -> tuple[str, str]
     of ``COPY_LANGUAGES``)."""
     templates = _copy_templates(language)
     subject, body = templates.get(plan["tactic"], templates["retention"])
+    suggested = plan.get("suggest") or {}  # a cross-sell's product, by its name
     values = {"discount": f"{plan['discount']:.0%}", "offer": plan["offer"],
-              "days": plan["send_within_days"] + 14, "segment": plan["segment"]}
+              "days": plan["send_within_days"] + 14, "segment": plan["segment"],
+              "product": suggested.get("name") or suggested.get("product_id") or ""}
     return subject.format(**values), body.format(**values)
 
 

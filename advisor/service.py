@@ -489,14 +489,16 @@ class AdvisorService:
                    budget: float | None = None, channel: str | None = None,
                    language: str | None = None, inactive_days: int | None = None,
                    one_order_only: bool = False, country: str | None = None,
-                   min_spend: float | None = None, product: str | None = None) -> Draft:
+                   min_spend: float | None = None, product: str | None = None,
+                   suggest: str | None = None) -> Draft:
         """A plan for a segment under the constraints (cap as a share or a percentage),
         its message copy in ``language`` (English by default); with ``inactive_days``, for
         the customers with no order for that long or longer, with ``one_order_only`` for
         the one-time buyers (of the segment, if one is given: "" or None for all); with
         ``country``, for the customers from there; with ``min_spend``, for those who spent
         that much or more to date; with ``product`` (its id or name), for those who bought
-        it."""
+        it; with ``suggest`` (another product), a cross-sell of it to those who have not
+        bought it (no segment needed)."""
         from langchain_core.tools import ToolException
 
         advisor = self.advisor(key)
@@ -504,13 +506,16 @@ class AdvisorService:
             within = advisor.functions.in_country(country) if country else None
             bought = advisor.functions.bought(product) if product and product.strip() \
                 else None
+            offered = advisor.functions.bought(suggest) if suggest and suggest.strip() \
+                else None
             plan, audience = draft_campaign(advisor.context, segment,
                                             discount_cap=discount_cap or None,
                                             budget=budget or None, channel=channel or None,
                                             language=language or None,
                                             inactive_days=inactive_days or None,
                                             one_order_only=one_order_only, within=within,
-                                            min_spend=min_spend or None, bought=bought)
+                                            min_spend=min_spend or None, bought=bought,
+                                            suggest=offered)
         except ToolException as exc:
             raise DataError(str(exc)) from None
         a = advisor.context.analysis

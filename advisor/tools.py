@@ -175,26 +175,31 @@ class _ProductCounts:
 class _Chosen:
     """Which customers a question is about: a segment's, those with no order for
     ``inactive_days`` or more, the one-time buyers, those who spent ``min_spend`` or more,
-    those who bought ``product`` (each None or False: all)."""
+    those who bought ``product``, those who did not buy ``not_bought`` (each None or False:
+    all)."""
 
     segment: str | None = None
     inactive_days: int | None = None
     one_order_only: bool = False
     min_spend: float | None = None
     product: str | None = None  # those who bought it (its id)
+    not_bought: str | None = None  # those who did not buy it (its id)
 
     @property
     def narrower(self) -> bool:
         """Whether it chooses by more than the segment."""
         return bool(self.inactive_days or self.one_order_only or self.min_spend
-                    or self.product)
+                    or self.product or self.not_bought)
 
-    def mask(self, customers: pd.DataFrame, buyers: pd.Index | None = None) -> np.ndarray:
+    def mask(self, customers: pd.DataFrame, buyers: pd.Index | None = None,
+             lacking: pd.Index | None = None) -> np.ndarray:
         """The chosen rows of the customers table (``buyers``: the ids of those who bought
-        ``product``)."""
+        ``product``; ``lacking``: of those who bought ``not_bought``)."""
         chosen = np.ones(len(customers), dtype=bool)
         if self.product is not None:
             chosen &= customers.index.isin(buyers if buyers is not None else [])
+        if self.not_bought is not None:
+            chosen &= ~customers.index.isin(lacking if lacking is not None else [])
         if self.segment is not None:
             chosen &= (customers["rfm_segment"] == self.segment).to_numpy(dtype=bool)
         if self.inactive_days:
@@ -409,7 +414,8 @@ class ToolFunctions:
         return str(match), mask
 
     def _chosen(self, segment: str | None, inactive_days: int | None, one_order_only: bool,
-                min_spend: float | None, product: str | None = None) -> _Chosen:
+                min_spend: float | None, product: str | None = None,
+                not_bought: str | None = None) -> _Chosen:
         """The customers a list or a products table is about, checked (a segment or a
         product named as people name them; a positive spend)."""
         if min_spend is not None and (not np.isfinite(min_spend) or min_spend <= 0):
@@ -417,7 +423,8 @@ class ToolFunctions:
         return _Chosen(resolve_segment(segment, self.segments) if segment else None,
                        int(inactive_days) if inactive_days else None, bool(one_order_only),
                        float(min_spend) if min_spend else None,
-                       self._product_named(product) if product else None)
+                       self._product_named(product) if product else None,
+                       self._product_named(not_bought) if not_bought else None)
 
     def bought(self, product: str) -> tuple[str, str | None, pd.Index]:
         """The product ``product`` names (typed as people type it: its id, name or a part of
@@ -427,7 +434,8 @@ class ToolFunctions:
 
     def _mask(self, who: _Chosen, customers: pd.DataFrame) -> np.ndarray:
         """``who.mask`` on ``customers``, with the buyers of its product."""
-        return who.mask(customers, self._buyers(who.product) if who.product else None)
+        return who.mask(customers, self._buyers(who.product) if who.product else None,
+                        self._buyers(who.not_bought) if who.not_bought else None)
 
     def _buyers(self, product: str) -> pd.Index:
         """The ids of the customers who bought ``product`` (an id of the data), kept."""
@@ -447,9 +455,10 @@ class ToolFunctions:
                 inactive_days: int | None = None, one_order_only: bool = False,
                 country: str | None = None, min_spend: float | None = None,
                 customers: pd.DataFrame | None = None, product: str | None = None,
-                **extra: Any) -> str:
+                not_bought: str | None = None, **extra: Any) -> str:
         customers = self.a.customers if customers is None else customers
-        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend, product)
+        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend, product,
+                              not_bought)
         segment = chosen.segment
         mask = self._mask(chosen, customers)
         if country:
@@ -465,7 +474,8 @@ class ToolFunctions:
                       "inactive_days": chosen.inactive_days,
                       "one_order_only": chosen.one_order_only,
                       "min_spend": _r(chosen.min_spend),
-                      "product": self._product_payload(chosen.product), **extra,
+                      "product": self._product_payload(chosen.product),
+                      "not_bought": self._product_payload(chosen.not_bought), **extra,
                       "customers_in_scope": len(customers),
                       "customers": _records(rows[["customer_id", "rfm_segment", *columns]])})
 
@@ -504,17 +514,18 @@ class ToolFunctions:
     def at_risk_customers(self, segment: str | None = None, top: int = 10,
                           inactive_days: int | None = None,
                           one_order_only: bool = False, country: str | None = None,
-                          min_spend: float | None = None, product: str | None = None) -> str:
+                          min_spend: float | None = None, product: str | None = None,
+                          not_bought: str | None = None) -> str:
         return self._ranked("revenue_at_risk", segment, top, [
             "churn_probability", "revenue_at_risk", "predicted_clv", "recency_days",
             "frequency", "churn_reasons"], inactive_days, one_order_only, country, min_spend,
-            product=product)
+            product=product, not_bought=not_bought)
 
     def top_customers(self, by: str = "predicted_clv", segment: str | None = None,
                       top: int = 10, country: str | None = None,
                       inactive_days: int | None = None, one_order_only: bool = False,
                       min_spend: float | None = None, recent_days: int | None = None,
-                      product: str | None = None) -> str:
+                      product: str | None = None, not_bought: str | None = None) -> str:
         if by not in RANKINGS:
             raise ToolException(f"by must be one of {', '.join(RANKINGS)}, got {by!r}")
         columns = [by, *(c for c in ("monetary", "frequency", "predicted_clv",
@@ -530,9 +541,9 @@ class ToolFunctions:
             columns = ["recent_spend", "recent_orders", *columns]
             return self._ranked(by, segment, top, columns, inactive_days, one_order_only,
                                 country, min_spend, customers=recent, product=product,
-                                recent_days=int(recent_days))
+                                not_bought=not_bought, recent_days=int(recent_days))
         return self._ranked(by, segment, top, columns, inactive_days, one_order_only, country,
-                            min_spend, product=product)
+                            min_spend, product=product, not_bought=not_bought)
 
     def _recent(self, days: int) -> pd.DataFrame:
         """The customers who ordered in the last ``days`` days up to the analysis date (that
@@ -616,7 +627,7 @@ class ToolFunctions:
                      top: int = 10, country: str | None = None,
                      min_spend: float | None = None, inactive_days: int | None = None,
                      one_order_only: bool = False, recent_days: int | None = None,
-                     product: str | None = None) -> str:
+                     product: str | None = None, not_bought: str | None = None) -> str:
         if by not in PRODUCT_RANKINGS:
             raise ToolException(f"by must be one of {', '.join(PRODUCT_RANKINGS)}, got {by!r}")
         lines = self.a.lines
@@ -625,7 +636,8 @@ class ToolFunctions:
         if by == "quantity" and "quantity" not in lines:
             raise ToolException("the data has no quantity column: rank by revenue, customers "
                                 "or orders")
-        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend, product)
+        chosen = self._chosen(segment, inactive_days, one_order_only, min_spend, product,
+                              not_bought)
         segment = chosen.segment
         window = self._window(recent_days) if recent_days else None
         if country or chosen.narrower or window:
@@ -642,6 +654,7 @@ class ToolFunctions:
                       "one_order_only": chosen.one_order_only,
                       "min_spend": _r(chosen.min_spend),
                       "product": self._product_payload(chosen.product),
+                      "not_bought": self._product_payload(chosen.not_bought),
                       "as_of": str(self.a.as_of.date()),
                       **({} if window is None else {"recent_days": window.days,
                                                     "since": window.first_day}),
@@ -1144,14 +1157,16 @@ class ToolFunctions:
                       language: str | None = None, inactive_days: int | None = None,
                       one_order_only: bool = False, country: str | None = None,
                       min_spend: float | None = None, product: str | None = None,
-                      save: bool = True) -> str:
+                      suggest: str | None = None, save: bool = True) -> str:
         within = self.in_country(country) if country else None
         bought = self.bought(product) if product else None
+        offered = self.bought(suggest) if suggest else None
         payload, audience = draft_campaign(self.ctx, segment, discount_cap=discount_cap,
                                            budget=budget, channel=channel, language=language,
                                            inactive_days=inactive_days,
                                            one_order_only=one_order_only, within=within,
-                                           min_spend=min_spend, bought=bought)
+                                           min_spend=min_spend, bought=bought,
+                                           suggest=offered)
         if save and self.ctx.store is not None:
             payload["plan_id"] = self.ctx.store.save_plan(
                 payload, audience, name=f"{payload['segment']}: {payload['offer']}",
@@ -1279,7 +1294,8 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
                    inactive_days: int | None = None, one_order_only: bool = False,
                    within: tuple[str, pd.Series] | None = None,
                    min_spend: float | None = None,
-                   bought: tuple[str, str | None, pd.Index] | None = None
+                   bought: tuple[str, str | None, pd.Index] | None = None,
+                   suggest: tuple[str, str | None, pd.Index] | None = None
                    ) -> tuple[dict[str, Any], pd.DataFrame]:
     """A campaign plan for a segment (typed as people type it), or for the customers with no
     order for ``inactive_days`` or more, or with one order only (``one_order_only``; of the
@@ -1288,7 +1304,8 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     the JSON-ready plan and its audience (not saved). ``within`` = (a country's name, the
     customers from there, see :meth:`ToolFunctions.in_country`) keeps the audience to them;
     ``min_spend`` to those who spent that much or more to date; ``bought`` = (a product's
-    id, its name, the ids of its buyers) to those who bought it.
+    id, its name, the ids of its buyers) to those who bought it; ``suggest`` (the same for
+    another product) makes it a cross-sell of that product to those who have not bought it.
 
     A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints, an
     unknown segment or language, or no audience (neither a segment, nor days, nor one-time
@@ -1312,12 +1329,19 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     if bought is not None:
         product = bought[0] + (f" ({bought[1]})" if bought[1] else "")
         customers = customers.loc[customers.index.isin(bought[2])]
+    if suggest is not None:
+        if bought is not None and suggest[0] == bought[0]:
+            raise ToolException(f"the product to cross-sell ({suggest[0]}) is the one the "
+                                "customers bought; choose another, e.g. one bought with it "
+                                "(bought_together)")
+        customers = customers.loc[~customers.index.isin(suggest[2])]
     try:
         plan = plan_campaign(customers, segment, inactive_days=inactive_days,
                              one_order_only=bool(one_order_only),
                              min_spend=float(min_spend) if min_spend else None,
                              place=within[0] if within else None,
                              bought=bought[0] if bought else None,
+                             cross_sell=suggest[0] if suggest else None,
                              horizon_days=analysis.horizon_days,
                              constraints=Constraints(discount_cap=discount_cap,
                                                      budget=budget, channel=channel))
@@ -1337,6 +1361,8 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     payload["country"] = within[0] if within else None
     payload["product"] = None if bought is None else {"product_id": bought[0],
                                                       "name": bought[1]}
+    payload["suggest"] = None if suggest is None else {"product_id": suggest[0],
+                                                       "name": suggest[1]}
     payload["citations"] = _citations(context, plan.tactic, plan.offer, plan.segment)
     payload["language"] = language
     payload["subject"], payload["body"] = campaign_copy(payload, language)
@@ -1421,15 +1447,17 @@ _DESCRIPTIONS = {
                          "country = only customers from there (most of their orders); "
                          "min_spend = only those who spent at least that much to date "
                          "('who spent over 500': 500); product = only those who bought it "
-                         "(its id or name: 'which customers bought the Portable Charger?').",
+                         "(its id or name: 'which customers bought the Portable Charger?'); "
+                         "not_bought = only those who have not bought it ('which customers "
+                         "haven't bought P0311?').",
     "top_customers": "The top customers by predicted_clv (value over the horizon), "
                      "monetary (spend to date), frequency (orders), avg_order_value, "
                      "revenue_at_risk, churn_probability or expected_orders (BG/NBD "
                      "orders over the horizon: who is likely to buy next); optionally in "
                      "one segment. "
                      "top = how many; country = only customers from there; "
-                     "inactive_days, one_order_only, min_spend and product choose the "
-                     "customers as for at_risk_customers ('most valuable customers who "
+                     "inactive_days, one_order_only, min_spend, product and not_bought "
+                     "choose the customers as for at_risk_customers ('most valuable customers who "
                      "haven't ordered in 60 days'); recent_days = rank by spend "
                      "(by=monetary) or orders (by=frequency) in the last so many days "
                      "('who bought the most in the last 30 days?': 30), only those who "
@@ -1443,8 +1471,9 @@ _DESCRIPTIONS = {
                     "optionally among one segment's customers (what they buy), with names "
                     "and revenue shares. top = how many; country = only customers from "
                     "there (most of their orders; 'what do German customers buy?'); "
-                    "inactive_days, one_order_only, min_spend and product choose the "
-                    "customers as for at_risk_customers ('what do one-time buyers buy?', "
+                    "inactive_days, one_order_only, min_spend, product and not_bought "
+                    "choose the customers as for at_risk_customers ('what do one-time buyers "
+                    "buy?', "
                     "'what else do buyers of P0307 buy?'); "
                     "recent_days = from the lines of the last so many days only ('what "
                     "sold best last month?': 30).",
@@ -1502,7 +1531,11 @@ _DESCRIPTIONS = {
                      "from there ('German customers': Germany); min_spend = only those "
                      "who spent at least that much to date (it narrows a segment, days or "
                      "one-time buyers; 'who spent over 500': 500); product = only those who "
-                     "bought it (its id or name; it narrows as min_spend does): "
+                     "bought it (its id or name; it narrows as min_spend does); "
+                     "suggest = a product to cross-sell (its id or name): the plan offers "
+                     "it to those who have not bought it, of the customers chosen (with "
+                     "product: its buyers; no segment needed; 'cross-sell P0311 to buyers "
+                     "of P0307'): "
                      "audience, offer and "
                      "depth (bounded by discount_cap as a share, e.g. 0.1, and budget), "
                      "channel, timing, control group and sample size, KPI targets, cost, "

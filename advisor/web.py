@@ -263,6 +263,9 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     channel = gr.Dropdown(CHANNELS, value=CHANNELS[0], label="Channel")
                     copy_language = gr.Dropdown(COPY_LANGUAGE_CHOICES, value="en",
                                                 label="Message copy in")
+                    suggest = gr.Textbox(label="Cross-sell product", max_lines=1,
+                                         placeholder="id or name",
+                                         elem_id="cross-sell-product")
                 draft_button = gr.Button("Draft plan", variant="primary", elem_id="draft")
                 draft_state = gr.State(None)
                 plan_id = gr.State(None)
@@ -394,7 +397,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                      channel_name: str, language: str | None = None,
                      inactive_days: float | None = None, one_order_only: bool = False,
                      country_name: str | None = None,
-                     spent: float | None = None, product: str | None = None) -> list[Any]:
+                     spent: float | None = None, product: str | None = None,
+                     offered: str | None = None) -> list[Any]:
             try:
                 draft = service.draft_plan(
                     key, "" if segment_name == ALL_CUSTOMERS else segment_name or "",
@@ -403,7 +407,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                     language=language or None, inactive_days=int(inactive_days or 0) or None,
                     one_order_only=bool(one_order_only),
                     country=None if country_name in (None, "", ANY_COUNTRY) else country_name,
-                    min_spend=spent or None, product=(product or "").strip() or None)
+                    min_spend=spent or None, product=(product or "").strip() or None,
+                    suggest=(offered or "").strip() or None)
             except RetentionError as exc:
                 return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                         _error(str(exc))]
@@ -413,7 +418,8 @@ def build_app(service: AdvisorService) -> "gr.Blocks":
                         f"({draft.plan['audience_size']:,} customers). Edit it, then save.")]
 
         draft_button.click(on_draft, [dataset_key, segment, cap, budget, channel, copy_language,
-                                      inactive, one_time, country, min_spend, bought],
+                                      inactive, one_time, country, min_spend, bought,
+                                      suggest],
                            [draft_state, plan_id, plan_name, editor, rendered, plan_status],
                            api_name="draft_plan")
         editor.change(lambda text: text, [editor], [rendered], api_name=False)

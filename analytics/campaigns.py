@@ -21,6 +21,7 @@ from .errors import RetentionError
 from .experiments import assign_holdout, sample_size_two_proportions
 
 __all__ = [
+    "CROSS_SELL_PLAY",
     "DEFAULT_PLAYS",
     "LAPSED_PLAY",
     "ONE_TIME_PLAY",
@@ -85,6 +86,10 @@ LAPSED_PLAY = Play("win back customers who stopped ordering", "win-back coupon",
                    "win-back", 0.0, "the usual win-back offer")
 ONE_TIME_PLAY = Play("win the second order", "second-order coupon", 0.10, "email",
                      "onboarding", 0.0, "the usual second-order offer")
+#: The play for a cross-sell: customers who have not bought a product are offered it (the
+#: buyers of another that goes with it, typically); its uplift is its members' segments'.
+CROSS_SELL_PLAY = Play("sell the product that goes with what they bought", "cross-sell offer",
+                       0.10, "email", "cross-sell", 0.0, "the usual cross-sell offer")
 
 
 @dataclass(frozen=True)
@@ -199,10 +204,12 @@ def audience_label(segment: str | None = None, inactive_days: int | None = None,
 
 def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int | None,
               one_order_only: bool, plays: Mapping[str, Play], segment_column: str,
-              min_spend: float | None = None) -> tuple[pd.DataFrame, Play, str, str]:
-    """The customers a plan targets, its play, its name and its definition in words."""
+              min_spend: float | None = None, anyone: bool = False
+              ) -> tuple[pd.DataFrame, Play, str, str]:
+    """The customers a plan targets, its play, its name and its definition in words
+    (``anyone``: all of ``customers`` when nothing else chooses them)."""
     names = sorted(customers[segment_column].astype(str).unique())
-    if segment is None and inactive_days is None and not one_order_only:
+    if segment is None and inactive_days is None and not one_order_only and not anyone:
         raise ValueError("choose a segment, or a number of days without an order "
                          "(inactive_days) or one-time buyers (one_order_only), for the "
                          f"campaign's audience{' (a spend narrows one)' if min_spend else ''}; "
@@ -268,6 +275,7 @@ def plan_campaign(
     min_spend: float | None = None,
     place: str | None = None,
     bought: str | None = None,
+    cross_sell: str | None = None,
     horizon_days: int = 90,
     constraints: Constraints | None = None,
     plays: Mapping[str, Play] = DEFAULT_PLAYS,
@@ -285,13 +293,29 @@ def plan_campaign(
     keeps the segment's play. The plan is named by :func:`audience_label` ("No order for 90+
     days"). ``place`` names where ``customers`` were taken from (a country), for the plan's
     name and audience definition ("At Risk, Germany"); ``bought`` names the product they
-    were chosen for having bought ("At Risk, bought P0307").
+    were chosen for having bought ("At Risk, bought P0307"). ``cross_sell`` names a product
+    that ``customers`` have not bought (the caller chose them so): the plan offers it
+    (:data:`CROSS_SELL_PLAY`; no segment, days or one-time buyers needed), and is named
+    "Cross-sell P0311 to buyers of P0307".
     """
     constraints = constraints or Constraints()
     audience, play, segment, definition = _audience(customers, segment, inactive_days,
                                                     one_order_only, plays, segment_column,
-                                                    min_spend)
-    if bought:
+                                                    min_spend, anyone=cross_sell is not None)
+    if cross_sell:
+        if audience.empty:
+            raise ValueError(f"every customer chosen has bought {cross_sell} already: there "
+                             "is no one to cross-sell it to; choose another product")
+        uplift = audience[segment_column].astype(str).map(
+            lambda name: plays.get(name, _FALLBACK_PLAY).expected_uplift).mean()
+        play = replace(CROSS_SELL_PLAY, offer=f"cross-sell offer on {cross_sell}",
+                       expected_uplift=round(float(uplift), 3))
+        name = f"Cross-sell {cross_sell}" + (f" to buyers of {bought}" if bought else "")
+        segment = ", ".join(p for p in (name, segment) if p)
+        definition += ("" if definition == "customers" else ",") + (
+            f" who bought {bought} and not {cross_sell}" if bought
+            else f" who have not bought {cross_sell}")
+    elif bought:
         segment, definition = f"{segment}, bought {bought}", f"{definition}, who bought {bought}"
     if place:
         segment, definition = f"{segment}, {place}", f"{definition}, from {place}"

@@ -570,6 +570,14 @@ def test_memory_is_kept_per_session(context):
     ("Quels clients ont acheté P0307 ?", "at_risk_customers", {"top": 10, "product": "P0307"}),
     ("¿Qué clientes compraron P0307?", "at_risk_customers", {"top": 10, "product": "P0307"}),
     ("买过P0307的客户有哪些？", "at_risk_customers", {"top": 10, "product": "P0307"}),
+    # and who have not bought one
+    ("which customers haven't bought P0311?", "at_risk_customers",
+     {"top": 10, "not_bought": "P0311"}),
+    ("which Champions haven't bought P0311?", "at_risk_customers",
+     {"top": 10, "not_bought": "P0311", "segment": "Champions"}),
+    ("what do customers who bought P0307 but not P0311 buy?", "top_products",
+     {"by": "revenue", "top": 10, "product": "P0307", "not_bought": "P0311"}),
+    ("哪些客户没买过P0311的？", "at_risk_customers", {"top": 10, "not_bought": "P0311"}),
     # what follows "bought" is not always a product
     ("who bought the most in the last 30 days?", "top_customers",
      {"top": 10, "by": "monetary", "recent_days": 30}),
@@ -606,6 +614,23 @@ def test_memory_is_kept_per_session(context):
     ("best sellers in the last 7 days", "top_products",
      {"by": "revenue", "top": 10, "recent_days": 7}),
     ("上个月卖得最好的商品", "top_products", {"by": "revenue", "top": 10, "recent_days": 30}),
+    # a cross-sell plan: to the buyers of one product, or to a segment, who lack another
+    ("cross-sell P0311 to buyers of P0307", "campaign_plan",
+     {"product": "P0307", "suggest": "P0311"}),
+    ("draft a cross-sell campaign for customers who bought P0307 but not P0311",
+     "campaign_plan", {"product": "P0307", "suggest": "P0311"}),
+    ("send Champions who haven't bought P0311 a 10% coupon", "campaign_plan",
+     {"segment": "Champions", "suggest": "P0311", "discount_cap": 0.1}),
+    ("draft a win-back campaign for customers who haven't ordered in 90 days", "campaign_plan",
+     {"inactive_days": 90}),
+    ("给买过P0307但没买过P0311的客户做一个活动", "campaign_plan",
+     {"product": "P0307", "suggest": "P0311", "language": "zh"}),
+    ("Erstelle eine Kampagne für Kunden, die P0307 gekauft haben, aber nicht P0311",
+     "campaign_plan", {"product": "P0307", "suggest": "P0311", "language": "de"}),
+    ("Crée une campagne pour les Champions qui n'ont pas acheté P0311", "campaign_plan",
+     {"segment": "Champions", "suggest": "P0311", "language": "fr"}),
+    ("Crea una campaña para Champions que no han comprado P0311", "campaign_plan",
+     {"segment": "Champions", "suggest": "P0311", "language": "es"}),
     # a coupon is not a product; how to design a bundle is the playbook's
     ("what do customers buy with a coupon?", "top_products", {"by": "revenue", "top": 10}),
     ("how do I design a bundle offer?", "playbook_search",
@@ -913,6 +938,8 @@ def test_every_plan_text_is_translated(sample_analysis, lang):
             plan = plan_campaign(customers, segment, constraints=constraints)
             texts |= {plan.offer, plan.discount_rationale, plan.timing_rationale,
                       *plan.warnings}
+    cross = plan_campaign(customers.iloc[:200], cross_sell="P0311")  # a cross-sell's offer
+    texts |= {cross.offer, cross.discount_rationale}
     # every form the plans write is among them: three timings, two warnings, four bounds
     assert {t.split(" ")[0] for t in texts if t.endswith(("days", "week"))} >= {
         "their", "they", "most"}
@@ -934,8 +961,12 @@ def test_every_copy_language_has_every_tactic_with_the_englishs_placeholders():
         assert copy.keys() == english.keys(), lang
         for tactic, (subject, body) in copy.items():
             fields = {f for _, f, *_ in string.Formatter().parse(subject + body) if f}
-            assert fields <= {"discount", "offer", "days", "segment"}, (lang, tactic)
-            assert "{first_name}" in body.format(discount="", offer="", days="", segment="")
+            english_fields = {f for _, f, *_ in string.Formatter().parse(
+                "".join(english[tactic])) if f}
+            assert fields == english_fields, (lang, tactic)  # the same in every language
+            assert fields <= {"discount", "offer", "days", "segment", "product"}, (lang, tactic)
+            assert "{first_name}" in body.format(discount="", offer="", days="", segment="",
+                                                 product="")
 
 
 def test_a_plan_asked_for_in_another_language_has_its_copy_in_that_language(context):
@@ -2211,6 +2242,17 @@ def test_the_buyers_of_a_product_are_listed_ranked_and_planned_for(tmp_path, sam
         len(buyers)
     with pytest.raises(ToolException, match="no product 'Atlantis Lamp' in the data"):
         functions.at_risk_customers(product="Atlantis Lamp")
+    # those who have not bought it, of a segment; and of its buyers, those without another
+    lacking = json.loads(functions.top_customers(by="monetary", segment="Champions",
+                                                 not_bought=product, top=200))
+    champions = set(customers.index[customers["rfm_segment"] == "Champions"])
+    assert lacking["customers_in_scope"] == len(champions - buyers)
+    assert {c["customer_id"] for c in lacking["customers"]} <= champions - buyers
+    other = lines["product_id"].value_counts().index[0]
+    both = json.loads(functions.top_products(product=product, not_bought=other))
+    assert both["customers_in_scope"] == len(buyers - set(
+        lines.loc[lines["product_id"] == other, "customer_id"]))
+    assert all(p["product_id"] != other for p in both["products"])
     # a plan for the At Risk customers who bought it, saved with its audience
     store = PlanStore(tmp_path)
     advisor = Advisor(AdvisorContext(sample_analysis, store=store), OFFLINE)
@@ -2231,6 +2273,48 @@ def test_the_buyers_of_a_product_are_listed_ranked_and_planned_for(tmp_path, sam
     with pytest.raises(ToolException, match=rf"no segment '{missing[0]}'.*\(among the "
                                             rf"customers who bought {rare}"):
         functions.campaign_plan(segment=missing[0], product=rare, save=False)
+
+
+def test_a_cross_sell_plan_offers_a_product_to_those_who_lack_it(tmp_path, sample_analysis,
+                                                                 playbook_kb):
+    from advisor.storage import PlanStore
+
+    lines, customers = sample_analysis.lines, sample_analysis.customers
+    names = lines.drop_duplicates("product_id").set_index("product_id")["product_name"]
+
+    def buyers(product: str) -> set[str]:
+        return set(lines.loc[lines["product_id"] == product, "customer_id"])
+
+    pair = json.loads(ToolFunctions(AdvisorContext(sample_analysis)).bought_together())
+    first, second = pair["pairs"][0]["product_a"], pair["pairs"][0]["product_b"]
+    store = PlanStore(tmp_path)
+    advisor = Advisor(AdvisorContext(sample_analysis, store=store, knowledge=playbook_kb),
+                      OFFLINE)
+    plan = advisor.ask(f"cross-sell {second} to buyers of {first}")
+    payload = plan.tool_calls[0]["result"]
+    assert set(store.plan_audience(payload["plan_id"]).index) == buyers(first) - buyers(second)
+    assert payload["segment"] == f"Cross-sell {second} to buyers of {first}"
+    assert payload["audience_definition"] == f"customers who bought {first} and not {second}"
+    assert (payload["tactic"], payload["offer"]) == ("cross-sell", f"cross-sell offer on {second}")
+    assert payload["suggest"] == {"product_id": second, "name": names[second]}
+    assert names[second] in payload["subject"] and names[second] in payload["body"]
+    assert "cross-sell-bundles.md" in {c["source"] for c in payload["citations"]}
+    # the uplift it aims for: its customers' own segments' plays', on average
+    chosen = customers.loc[customers.index.isin(buyers(first) - buyers(second))]
+    uplift = chosen["rfm_segment"].astype(str).map(
+        lambda s: DEFAULT_PLAYS[s].expected_uplift).mean()
+    assert payload["target_retention"] - payload["baseline_retention"] == pytest.approx(
+        uplift, abs=2e-3)
+    # to a segment's customers who lack it, in German
+    german = advisor.ask(f"Erstelle eine Cross-Selling-Kampagne für Champions, die {second} "
+                         "noch nicht gekauft haben").tool_calls[0]["result"]
+    champions = set(customers.index[customers["rfm_segment"] == "Champions"])
+    assert set(store.plan_audience(german["plan_id"]).index) == champions - buyers(second)
+    assert german["language"] == "de" and names[second] in german["subject"]
+    with pytest.raises(ToolException, match=f"the product to cross-sell \\({first}\\) is the "
+                                            "one the customers bought"):
+        ToolFunctions(AdvisorContext(sample_analysis)).campaign_plan(
+            product=first, suggest=first, save=False)
 
 
 def test_a_country_keeps_lists_and_plans_to_its_customers(tmp_path, sample_analysis):

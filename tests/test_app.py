@@ -159,6 +159,11 @@ def test_a_plan_is_drafted_saved_listed_and_exported(client, app_home):
         api_name="/draft_plan")
     assert bought_name.startswith("At Risk, bought P0307")
     assert "customers in the RFM segment 'At Risk', who bought P0307" in bought_plan
+    cross_name, cross_plan, _, _ = client.predict(
+        "All customers", 0, 0, "segment default", "en", 0, False, "Any country", 0, "P0307",
+        "P0311", api_name="/draft_plan")
+    assert cross_name.startswith("Cross-sell P0311 to buyers of P0307")
+    assert "customers who bought P0307 and not P0311" in cross_plan
     name, markdown, _, status = client.predict(
         "Hibernating", 12, 0, "segment default", "en", api_name="/draft_plan")
     assert name.startswith("Hibernating") and "# Campaign plan: Hibernating" in markdown

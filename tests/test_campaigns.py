@@ -151,6 +151,24 @@ def test_a_product_bought_names_the_plan_and_its_audience(customers):
                                          "P0307, from Germany")
 
 
+def test_a_cross_sell_needs_no_segment_and_aims_for_its_members_uplift(customers):
+    plan = plan_campaign(customers, cross_sell="P0311", bought="P0307")
+    assert plan.segment == "Cross-sell P0311 to buyers of P0307"
+    assert plan.audience_definition == "customers who bought P0307 and not P0311"
+    assert (plan.tactic, plan.offer) == ("cross-sell", "cross-sell offer on P0311")
+    assert plan.audience_size == len(customers)
+    at_risk = (customers["rfm_segment"] == "At Risk").mean()
+    uplift = at_risk * DEFAULT_PLAYS["At Risk"].expected_uplift \
+        + (1 - at_risk) * DEFAULT_PLAYS["Champions"].expected_uplift
+    assert plan.target_retention - plan.baseline_retention == pytest.approx(uplift, abs=1e-3)
+    champions = plan_campaign(customers, "Champions", cross_sell="P0311")
+    assert champions.segment == "Cross-sell P0311, Champions"
+    assert champions.audience_definition == ("customers in the RFM segment 'Champions', who "
+                                             "have not bought P0311")
+    with pytest.raises(ValueError, match="has bought P0311 already: there is no one"):
+        plan_campaign(customers.iloc[:0], cross_sell="P0311")
+
+
 def test_a_spend_floor_narrows_the_audience_and_names_it(customers):
     spend = customers.assign(monetary=np.arange(len(customers), dtype=float))
     plan = plan_campaign(spend, "At Risk", min_spend=1500)

@@ -201,6 +201,12 @@ def test_a_plan_for_customers_without_an_order_for_so_long_is_saved_with_them(se
     assert bought.plan["product"] == {"product_id": product, "name": name}
     with pytest.raises(DataError, match="no product 'Atlantis Lamp' in the data"):
         service.draft_plan("sample", "At Risk", product="Atlantis Lamp")
+    # a cross-sell of another product to them: no segment needed
+    other = lines["product_id"].value_counts().index[1]
+    cross = service.draft_plan("sample", "", product=product, suggest=other)
+    assert set(cross.audience.index) == buyers - set(
+        lines.loc[lines["product_id"] == other, "customer_id"])
+    assert cross.plan["tactic"] == "cross-sell"
     with pytest.raises(DataError, match="choose a segment, or a number of days"):
         service.draft_plan("sample", "")
 
