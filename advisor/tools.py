@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
-from analytics.baskets import PAIR_RANKINGS, Baskets, basket_unit, multi_product_baskets
+from analytics.baskets import (
+    PAIR_RANKINGS,
+    Baskets,
+    basket_unit,
+    multi_product_baskets,
+    products_only,
+)
 from analytics.campaigns import Constraints, UnknownSegmentError, plan_campaign
 from analytics.experiments import (
     HOLDOUT,
@@ -628,14 +634,7 @@ class ToolFunctions:
                      min_spend: float | None = None, inactive_days: int | None = None,
                      one_order_only: bool = False, recent_days: int | None = None,
                      product: str | None = None, not_bought: str | None = None) -> str:
-        if by not in PRODUCT_RANKINGS:
-            raise ToolException(f"by must be one of {', '.join(PRODUCT_RANKINGS)}, got {by!r}")
-        lines = self.a.lines
-        if "product_id" not in lines:
-            raise ToolException(_NO_COLUMN.format(what="product", so="", field="product_id"))
-        if by == "quantity" and "quantity" not in lines:
-            raise ToolException("the data has no quantity column: rank by revenue, customers "
-                                "or orders")
+        self._check_products(by, "rank by")
         chosen = self._chosen(segment, inactive_days, one_order_only, min_spend, product,
                               not_bought)
         segment = chosen.segment
@@ -664,6 +663,17 @@ class ToolFunctions:
                       "non_products_left_out": left_out,
                       "products": _records(rows)})
 
+    def _check_products(self, by: str, verb: str) -> None:
+        """That products can be ranked ``by`` this measure in the data (``verb``: what the
+        error suggests doing with the other measures)."""
+        if by not in PRODUCT_RANKINGS:
+            raise ToolException(f"by must be one of {', '.join(PRODUCT_RANKINGS)}, got {by!r}")
+        if "product_id" not in self.a.lines:
+            raise ToolException(_NO_COLUMN.format(what="product", so="", field="product_id"))
+        if by == "quantity" and "quantity" not in self.a.lines:
+            raise ToolException(f"the data has no quantity column: {verb} revenue, customers "
+                                "or orders")
+
     def _product_table(self, segment: str | None
                        ) -> tuple[pd.DataFrame, dict[str, Any], int]:
         """Revenue, buyers, orders (and units) per product, in a segment or all, the
@@ -683,14 +693,7 @@ class ToolFunctions:
         if direction not in TREND_DIRECTIONS:
             raise ToolException(f"direction must be one of {', '.join(TREND_DIRECTIONS)}, "
                                 f"got {direction!r}")
-        if by not in PRODUCT_RANKINGS:
-            raise ToolException(f"by must be one of {', '.join(PRODUCT_RANKINGS)}, got {by!r}")
-        lines = self.a.lines
-        if "product_id" not in lines:
-            raise ToolException(_NO_COLUMN.format(what="product", so="", field="product_id"))
-        if by == "quantity" and "quantity" not in lines:
-            raise ToolException("the data has no quantity column: compare revenue, customers "
-                                "or orders")
+        self._check_products(by, "compare")
         chosen = self._chosen(segment, None, False, None)
         recent, earlier = self._window(days), self._window(days, back=1)
         country, now, _, buyers = self._chosen_products(country, chosen, recent)
@@ -865,7 +868,8 @@ class ToolFunctions:
             product, names = self._codes("product_id")
             order, _ = self._codes("order_id")
             chosen_by: dict[str, Any] = {}
-            if unit is None:
+            if unit is None:  # postage on every order makes no basket of two
+                product = products_only(product, names)
                 unit = basket_unit(order, product, len(names))
                 if unit == "customer":
                     chosen_by = {

@@ -28,7 +28,8 @@ from .features import sorted_distinct
 from .recommend import NON_PRODUCT_PATTERN
 from .schema import CUSTOMER_ID, ORDER_DATE, ORDER_ID, PRODUCT_ID
 
-__all__ = ["BASKET_UNITS", "PAIR_RANKINGS", "Baskets", "basket_unit", "multi_product_baskets"]
+__all__ = ["BASKET_UNITS", "PAIR_RANKINGS", "Baskets", "basket_unit", "multi_product_baskets",
+           "products_only"]
 
 BASKET_UNITS = ("order", "customer")
 PAIR_RANKINGS = ("together", "lift")
@@ -39,6 +40,14 @@ MIN_MULTI_SHARE = 0.05
 #: At most this many products (the most bought) are paired at once: the pair counts of a
 #: long-tail catalogue would otherwise grow with its square.
 MAX_PAIRED_PRODUCTS = 5_000
+
+
+def products_only(product: np.ndarray, products: pd.Index) -> np.ndarray:
+    """The lines' product codes, with postage, fees and adjustments as none (-1)."""
+    other = np.asarray(pd.Index(products).astype(str).str.fullmatch(
+        NON_PRODUCT_PATTERN, case=False), dtype=bool)
+    return np.where((product >= 0) & other[np.maximum(product, 0)], -1, product) \
+        if len(other) else product
 
 
 def multi_product_baskets(basket: np.ndarray, product: np.ndarray, n_products: int) -> int:
@@ -77,10 +86,8 @@ class Baskets:
         (positions in ``products``; negative: no product). Non-products are left out."""
         if unit not in BASKET_UNITS:
             raise ValueError(f"unit must be one of {', '.join(BASKET_UNITS)}, got {unit!r}")
-        other = np.asarray(pd.Index(products).astype(str).str.fullmatch(
-            NON_PRODUCT_PATTERN, case=False), dtype=bool)
+        product = products_only(product, products)
         keep = product >= 0
-        keep[keep] = ~other[product[keep]]
         basket, product = basket[keep].astype(np.int64), product[keep].astype(np.int64)
         n = len(products)
         pairs = sorted_distinct(basket * n + product)
@@ -111,7 +118,8 @@ class Baskets:
             order = order.copy()
             order[missing] = int(order.max()) + 1 + pd.factorize(times)[0]
         if unit == "auto":
-            unit = basket_unit(order, product, len(products))
+            unit = basket_unit(order, products_only(product, pd.Index(products)),
+                               len(products))
         return cls.from_codes(order if unit == "order" else customer, product,
                               pd.Index(products), unit)
 

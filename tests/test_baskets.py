@@ -84,6 +84,16 @@ def test_baskets_are_customers_when_orders_hold_one_product():
     assert Baskets.from_lines(lines, unit="order").pairs(min_together=1).empty
 
 
+def test_postage_on_every_order_does_not_make_a_basket_of_two():
+    events = {f"e{i}": ("X" if i % 2 else "Y") + " POST" for i in range(400)}
+    owner = {f"e{i}": f"c{i // 2}" for i in range(400)}
+    events.update({f"f{i}": "Z POST" for i in range(100)})
+    lines = _lines(events, owner)
+    baskets = Baskets.from_lines(lines)
+    assert baskets.unit == "customer" and baskets.multi() == 200
+    assert baskets.pairs(min_together=5)["together"].tolist() == [200]
+
+
 def test_without_an_order_id_an_order_is_a_customers_lines_at_one_time():
     lines = _lines({"o1": "AA BB", "o2": "AA BB", "o3": "CC"}).drop(columns="order_id")
     lines["customer_id"] = ["c1", "c1", "c1", "c1", "c2"]
