@@ -1819,7 +1819,8 @@ def _answer_playbook(r: dict[str, Any], lang: str = "en") -> str:
 
 def _product_text(product: Mapping[str, Any]) -> str:
     """"P0307 (Portable Charger)", or the id alone without a name."""
-    return product["product_id"] + (f" ({product['name']})" if product.get("name") else "")
+    return str(product["product_id"]) + (f" ({product['name']})" if product.get("name")
+                                         else "")
 
 
 def _audience_name(r: dict[str, Any], segment: str | None, lang: str) -> str:

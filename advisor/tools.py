@@ -197,15 +197,15 @@ class _Chosen:
         return bool(self.inactive_days or self.one_order_only or self.min_spend
                     or self.product or self.not_bought)
 
-    def mask(self, customers: pd.DataFrame, buyers: pd.Index | None = None,
-             lacking: pd.Index | None = None) -> np.ndarray:
-        """The chosen rows of the customers table (``buyers``: the ids of those who bought
-        ``product``; ``lacking``: of those who bought ``not_bought``)."""
+    def mask(self, customers: pd.DataFrame, buyers: np.ndarray | None = None,
+             lacking: np.ndarray | None = None) -> np.ndarray:
+        """The chosen rows of the customers table (``buyers``: which of its rows bought
+        ``product``; ``lacking``: which bought ``not_bought``)."""
         chosen = np.ones(len(customers), dtype=bool)
         if self.product is not None:
-            chosen &= customers.index.isin(buyers if buyers is not None else [])
+            chosen &= buyers if buyers is not None else False
         if self.not_bought is not None:
-            chosen &= ~customers.index.isin(lacking if lacking is not None else [])
+            chosen &= ~lacking if lacking is not None else True
         if self.segment is not None:
             chosen &= (customers["rfm_segment"] == self.segment).to_numpy(dtype=bool)
         if self.inactive_days:
@@ -296,7 +296,9 @@ class ToolFunctions:
                                   tuple[pd.DataFrame, dict[str, Any], int]] = {}
         self._counts: _ProductCounts | None = None
         self._baskets_made: dict[str, Baskets] = {}  # by unit: order or customer
-        self._product_buyers: dict[str, pd.Index] = {}
+        self._product_buyers: dict[str, np.ndarray] = {}
+        self._rows: np.ndarray | None = None  # each customer code's row
+        self._basket_choice: tuple[str, dict[str, Any]] | None = None
         self._breakdowns: dict[str, str] = {}
         self._driver_marks: np.ndarray | None = None
         self._main_values: dict[str, pd.Series] = {}
@@ -432,25 +434,42 @@ class ToolFunctions:
                        self._product_named(product) if product else None,
                        self._product_named(not_bought) if not_bought else None)
 
-    def bought(self, product: str) -> tuple[str, str | None, pd.Index]:
+    def bought(self, product: str) -> tuple[str, str | None, np.ndarray]:
         """The product ``product`` names (typed as people type it: its id, name or a part of
-        it), its name and the ids of the customers who bought it."""
+        it), its name and which rows of the customers table bought it."""
         found = self._product_named(product)
         return found, self._product_names.get(found), self._buyers(found)
 
     def _mask(self, who: _Chosen, customers: pd.DataFrame) -> np.ndarray:
-        """``who.mask`` on ``customers``, with the buyers of its product."""
-        return who.mask(customers, self._buyers(who.product) if who.product else None,
-                        self._buyers(who.not_bought) if who.not_bought else None)
+        """``who.mask`` on ``customers`` (the analysis's, or some of its rows), with the
+        buyers of its products."""
+        rows = None if customers is self.a.customers \
+            else self.a.customers.index.get_indexer(customers.index)
 
-    def _buyers(self, product: str) -> pd.Index:
-        """The ids of the customers who bought ``product`` (an id of the data), kept."""
+        def on(bought: np.ndarray) -> np.ndarray:
+            return bought if rows is None else bought[rows]
+
+        return who.mask(customers, on(self._buyers(who.product)) if who.product else None,
+                        on(self._buyers(who.not_bought)) if who.not_bought else None)
+
+    def _customer_rows(self) -> np.ndarray:
+        """Each customer code's row in the customers table (-1: in none), kept: looking the
+        ids up took 0.1 s a question on 1M lines."""
+        with self._codes_lock:
+            if self._rows is None:
+                self._rows = self.a.customers.index.get_indexer(self._codes("customer_id")[1])
+            return self._rows
+
+    def _buyers(self, product: str) -> np.ndarray:
+        """Which rows of the customers table bought ``product`` (an id of the data), kept."""
         with self._codes_lock:
             if product not in self._product_buyers:
                 codes, names = self._codes("product_id")
-                customer, ids = self._codes("customer_id")
-                bought = customer[codes == names.get_loc(product)]
-                self._product_buyers[product] = ids.take(np.unique(bought))
+                customer, _ = self._codes("customer_id")
+                rows = self._customer_rows()[np.unique(customer[codes == names.get_loc(product)])]
+                bought = np.zeros(len(self.a.customers), dtype=bool)
+                bought[rows[rows >= 0]] = True
+                self._product_buyers[product] = bought
             return self._product_buyers[product]
 
     def _product_payload(self, product: str | None) -> dict[str, Any] | None:
@@ -754,7 +773,7 @@ class ToolFunctions:
             product, names = self._codes("product_id")
             customer, ids = self._codes("customer_id")
             order, orders = self._codes("order_id")
-            where = customers.index.get_indexer(ids)  # each id's row; -1: in no row
+            where = self._customer_rows()  # each id's row; -1: in no row
             wanted = np.where(where >= 0, chosen[where], False)
             keep = wanted[customer] & (product >= 0)
             lines, n = self.a.lines, len(names)
@@ -868,16 +887,17 @@ class ToolFunctions:
             product, names = self._codes("product_id")
             order, _ = self._codes("order_id")
             chosen_by: dict[str, Any] = {}
-            if unit is None:  # postage on every order makes no basket of two
-                product = products_only(product, names)
-                unit = basket_unit(order, product, len(names))
-                if unit == "customer":
-                    chosen_by = {
-                        "chosen_because": "few orders hold two products or more: each "
-                                          "customer's purchases to date are a basket",
-                        "orders": int(order.max()) + 1 if len(order) else 0,
-                        "orders_with_two_products": multi_product_baskets(order, product,
-                                                                          len(names))}
+            if unit is None and self._basket_choice is None:  # decided once, then kept
+                only = products_only(product, names)  # postage on every order: no pairs
+                choice = basket_unit(order, only, len(names))
+                self._basket_choice = (choice, {} if choice == "order" else {
+                    "chosen_because": "few orders hold two products or more: each "
+                                      "customer's purchases to date are a basket",
+                    "orders": int(order.max()) + 1 if len(order) else 0,
+                    "orders_with_two_products": multi_product_baskets(order, only,
+                                                                      len(names))})
+            if unit is None:
+                unit, chosen_by = self._basket_choice
             if unit not in self._baskets_made:
                 basket = order if unit == "order" else self._codes("customer_id")[0]
                 self._baskets_made[unit] = Baskets.from_codes(basket, product, names, unit)
@@ -1298,8 +1318,8 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
                    inactive_days: int | None = None, one_order_only: bool = False,
                    within: tuple[str, pd.Series] | None = None,
                    min_spend: float | None = None,
-                   bought: tuple[str, str | None, pd.Index] | None = None,
-                   suggest: tuple[str, str | None, pd.Index] | None = None
+                   bought: tuple[str, str | None, np.ndarray] | None = None,
+                   suggest: tuple[str, str | None, np.ndarray] | None = None
                    ) -> tuple[dict[str, Any], pd.DataFrame]:
     """A campaign plan for a segment (typed as people type it), or for the customers with no
     order for ``inactive_days`` or more, or with one order only (``one_order_only``; of the
@@ -1308,8 +1328,9 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
     the JSON-ready plan and its audience (not saved). ``within`` = (a country's name, the
     customers from there, see :meth:`ToolFunctions.in_country`) keeps the audience to them;
     ``min_spend`` to those who spent that much or more to date; ``bought`` = (a product's
-    id, its name, the ids of its buyers) to those who bought it; ``suggest`` (the same for
-    another product) makes it a cross-sell of that product to those who have not bought it.
+    id, its name, which rows of the customers table bought it; see
+    :meth:`ToolFunctions.bought`) to those who bought it; ``suggest`` (the same for another
+    product) makes it a cross-sell of that product to those who have not bought it.
 
     A discount cap of 1 or more is read as a percentage (10 → 10 %). Bad constraints, an
     unknown segment or language, or no audience (neither a segment, nor days, nor one-time
@@ -1328,17 +1349,20 @@ def draft_campaign(context: AdvisorContext, segment: str | None, *,
                                                   .astype(str).unique()))
     if discount_cap is not None and discount_cap >= 1:
         discount_cap = discount_cap / 100
-    customers = analysis.customers if within is None else analysis.customers.loc[within[1]]
+    chosen = np.ones(len(analysis.customers), dtype=bool)
+    if within is not None:
+        chosen &= within[1].to_numpy(dtype=bool)
     product = None
     if bought is not None:
-        product = bought[0] + (f" ({bought[1]})" if bought[1] else "")
-        customers = customers.loc[customers.index.isin(bought[2])]
+        product = f"{bought[0]}" + (f" ({bought[1]})" if bought[1] else "")
+        chosen &= bought[2]
     if suggest is not None:
         if bought is not None and suggest[0] == bought[0]:
             raise ToolException(f"the product to cross-sell ({suggest[0]}) is the one the "
                                 "customers bought; choose another, e.g. one bought with it "
                                 "(bought_together)")
-        customers = customers.loc[~customers.index.isin(suggest[2])]
+        chosen &= ~suggest[2]
+    customers = analysis.customers if chosen.all() else analysis.customers.loc[chosen]
     try:
         plan = plan_campaign(customers, segment, inactive_days=inactive_days,
                              one_order_only=bool(one_order_only),
