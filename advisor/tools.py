@@ -791,7 +791,8 @@ class ToolFunctions:
                 pd.Index(names, name="product_id"), _non_products(names),
                 np.bincount(product, weights=amount, minlength=n), units,
                 np.bincount(buyers, minlength=n), np.bincount(bought, minlength=n))
-            self._chosen_tables[key] = (table, left_out, int(np.unique(customer).size))
+            self._chosen_tables[key] = (table, left_out, int(np.count_nonzero(
+                np.bincount(customer, minlength=len(ids)))))
             return (country, *self._chosen_tables[key])
 
     def _product_counts(self) -> _ProductCounts:
