@@ -81,6 +81,11 @@ CUSTOMER_QUESTION = "show me customer {customer}"  # a customer in the middle of
 PRODUCTS_QUESTION = "what do Champions buy?"
 PRODUCTS_AGAIN = "which products sell best?"
 COUNTRY_QUESTION = "which country has the most revenue at risk?"
+# Product questions, asked once each after the ones above ({first}, {second}: the two most
+# bought products of the data): pairs, trends, a product's buyers, a cross-sell plan
+PRODUCT_QUESTIONS = ("which products are often bought together?",
+                     "what do customers buy with {first}?", "which products are trending?",
+                     "who bought {first}?", "cross-sell {second} to buyers of {first}")
 SEARCH_QUERY = "win back lapsed customers with a coupon"
 SEARCH_RUNS = 20
 TARGET_RATIO = 3.0
@@ -433,6 +438,16 @@ def _measure_chat(analysis: Any, home: Path, monitor: StageMonitor) -> dict[str,
     advisor.ask(PRODUCTS_AGAIN, session_id="bench-products-again")
     monitor.step("country_answer")
     country = advisor.ask(COUNTRY_QUESTION, session_id="bench-country")
+    product_answers = []
+    if "product_id" in analysis.lines:
+        first_two = analysis.lines["product_id"].value_counts().index[:2].astype(str)
+        for number, template in enumerate(PRODUCT_QUESTIONS):
+            question = template.format(first=first_two[0], second=first_two[-1])
+            monitor.step(f"product_question_{number}")
+            result = advisor.ask(question, session_id=f"bench-product-{number}")
+            product_answers.append({"question": question,
+                                    "tool_calls": [c["name"] for c in result.tool_calls],
+                                    "error": result.error})
     monitor.step("search_first")
     hits = context.knowledge.search(SEARCH_QUERY)
     monitor.step("search")
@@ -472,6 +487,9 @@ def _measure_chat(analysis: Any, home: Path, monitor: StageMonitor) -> dict[str,
             "country_answer_seconds": stages["country_answer"]["seconds"],
             "country_tool_calls": [call["name"] for call in country.tool_calls],
             "country_error": country.error,
+            "product_questions": [
+                {**answer, "seconds": stages[f"product_question_{number}"]["seconds"]}
+                for number, answer in enumerate(product_answers)],
             "peak_rss_mb": max(s["peak_rss_mb"] for s in stages.values()),
             "stages": stages,
         },
@@ -807,6 +825,8 @@ def print_result(result: dict[str, Any], console: Console) -> None:
                       f"{chat['products_again_seconds']:.3f}")
         table.add_row(f"first answer: {chat['country_question']!r}",
                       f"{chat['country_answer_seconds']:.3f}")
+        for answer in chat.get("product_questions", []):
+            table.add_row(f"then {answer['question']!r}", f"{answer['seconds']:.3f}")
         table.add_row("playbook search, first", f"{search['first_seconds']:.4f}")
         table.add_row(f"playbook search, median of {search['runs']}",
                       f"{search['median_seconds']:.4f}")
