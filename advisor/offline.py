@@ -357,6 +357,8 @@ _SELL_WORDS = ("sell", "sold", "sale", "verkauf", "vend", "卖", "销")
 
 def _product_trend(q: str, segment: str | None) -> Intent | None:
     """Products whose sales rose or fell the most lately ("which products are trending?")."""
+    if _has(q, *_ACTION_WORDS, "how can we", "how do we") or _HOW_TO_ES.search(q):
+        return None  # "how do I increase sales of a product?": the playbook's
     falling = _has(q, *_FALLING_WORDS)
     if not (falling or _has(q, *_RISING_WORDS)) or not (
             _word(q, *_PRODUCT_WORDS) or _has(q, *_PRODUCT_STEMS) or (_has(

@@ -609,6 +609,8 @@ def test_memory_is_kept_per_session(context):
     ("¿Qué productos están en baja?", "product_trend", {"direction": "falling"}),
     ("哪些商品销量下滑？", "product_trend", {"direction": "falling"}),
     ("are sales growing?", "monthly_trend", {}),  # the shop's, not products'
+    ("how do I increase sales of a product?", "playbook_search",
+     {"query": "how do I increase sales of a product?"}),
     ("what sold best last month?", "top_products",
      {"by": "revenue", "top": 10, "recent_days": 30}),
     ("best sellers in the last 7 days", "top_products",
