@@ -36,7 +36,7 @@ from analytics.experiments import (
 )
 from analytics.features import sorted_distinct
 from analytics.pipeline import Analysis
-from analytics.recommend import NON_PRODUCT_PATTERN
+from analytics.recommend import non_products
 from analytics.rfm import DEFAULT_SEGMENT_RULES, SEGMENT_DESCRIPTIONS, SegmentRule
 
 from .languages import country_aliases
@@ -253,12 +253,6 @@ class _Window:
         return ((dates >= self.since) & (dates < self.until)).to_numpy(dtype=bool)
 
 
-def _non_products(products: pd.Index) -> np.ndarray:
-    """Which products are postage, fees or adjustments (as for recommendations)."""
-    return np.asarray(products.astype(str).str.fullmatch(NON_PRODUCT_PATTERN, case=False),
-                      dtype=bool)
-
-
 def _product_frame(index: pd.Index, other: np.ndarray, revenue: np.ndarray,
                    units: np.ndarray | None, customers: np.ndarray, orders: np.ndarray
                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -299,6 +293,8 @@ class ToolFunctions:
         self._product_buyers: dict[str, np.ndarray] = {}
         self._rows: np.ndarray | None = None  # each customer code's row
         self._basket_choice: tuple[str, dict[str, Any]] | None = None
+        self._lookup: tuple[pd.Index, np.ndarray, pd.Series, pd.Series, pd.Series,
+                            np.ndarray] | None = None  # see _product_lookup
         self._breakdowns: dict[str, str] = {}
         self._driver_marks: np.ndarray | None = None
         self._main_values: dict[str, pd.Series] = {}
@@ -788,7 +784,7 @@ class ToolFunctions:
             buyers = sorted_distinct(product * len(ids) + customer) // len(ids)
             bought = sorted_distinct(product * per + order) // per  # (product, order) pairs
             table, left_out = _product_frame(
-                pd.Index(names, name="product_id"), _non_products(names),
+                pd.Index(names, name="product_id"), non_products(names),
                 np.bincount(product, weights=amount, minlength=n), units,
                 np.bincount(buyers, minlength=n), np.bincount(bought, minlength=n))
             self._chosen_tables[key] = (table, left_out, int(np.count_nonzero(
@@ -837,7 +833,7 @@ class ToolFunctions:
         bought = np.bincount(customer, minlength=len(ids)) > 0
         index = pd.Index(names, name="product_id")
         return _ProductCounts(
-            index=index, other=_non_products(index), segments=self.segments,
+            index=index, other=non_products(index), segments=self.segments,
             revenue=by_segment(amount), units=None if quantity is None else by_segment(quantity),
             customers=np.bincount(pair_product * width + segment_of[pair_customer],
                                   minlength=n * width).reshape(n, width),
@@ -912,18 +908,14 @@ class ToolFunctions:
             raise ToolException(_NO_COLUMN.format(what="product", so="", field="product_id"))
         text = re.sub(r"^(?:the|a|an|our|der|die|das|den|dem|le|la|les|l'|el|los|las)\s+", "",
                       str(asked).strip().strip("\"'“”‘’«»?.!"), flags=re.IGNORECASE).strip()
-        codes, values = self._codes("product_id")
-        ids = pd.Index(values).astype(str)
+        values, folded_ids, names, folded, lines, products = self._product_lookup()
         wanted = text.casefold()
-        if wanted in (folded := ids.str.casefold()):
-            return values[int(np.flatnonzero(folded == wanted)[0])]
-        names = pd.Series([str(self._product_names.get(v) or "") for v in values], index=ids)
-        lines = pd.Series(np.bincount(codes[codes >= 0], minlength=len(values)), index=ids)
-        products = ~_non_products(pd.Index(values))
-        exact = np.flatnonzero(names.str.casefold().to_numpy() == wanted)
+        if len(by_id := np.flatnonzero(folded_ids == wanted)):
+            return values[int(by_id[0])]
+        exact = np.flatnonzero(folded == wanted)
         part = exact if len(exact) else np.flatnonzero(
-            names.str.casefold().str.contains(wanted, regex=False).to_numpy() & products
-            if wanted else np.zeros(len(ids), dtype=bool))
+            folded.str.contains(wanted, regex=False).to_numpy() & products
+            if wanted else np.zeros(len(values), dtype=bool))
         if len(part) == 1:
             return values[int(part[0])]
         if len(part):
@@ -931,14 +923,30 @@ class ToolFunctions:
             raise ToolException(f"{len(part)} products match {asked!r}: "
                                 + "; ".join(f"{p} ({names[p]})" for p in listed)
                                 + ". Name one by its id or full name")
-        close = difflib.get_close_matches(wanted, list(names.str.casefold().unique()), n=3,
-                                          cutoff=0.8)
+        close = difflib.get_close_matches(wanted, list(folded.unique()), n=3, cutoff=0.8)
         hint = (" Did you mean " + " or ".join(repr(c) for c in close) + "?") if close else \
             " The most bought: " + "; ".join(
                 f"{p} ({names[p]})" if names[p] else p
                 for p in lines[products].sort_values(ascending=False, kind="stable")
                 .index[:5]) + "."
         raise ToolException(f"no product {asked!r} in the data (by id or name).{hint}")
+
+    def _product_lookup(self) -> tuple[pd.Index, np.ndarray, pd.Series, pd.Series, pd.Series,
+                                       np.ndarray]:
+        """What naming a product looks in, made once: the product values, their ids and
+        names in lower case, the names and lines per product (by id as text) and which are
+        products (not postage or fees)."""
+        with self._codes_lock:
+            if self._lookup is None:
+                codes, values = self._codes("product_id")
+                ids = pd.Index(values).astype(str)
+                names = pd.Series([str(self._product_names.get(v) or "") for v in values],
+                                  index=ids)
+                self._lookup = (
+                    values, ids.str.casefold().to_numpy(), names, names.str.casefold(),
+                    pd.Series(np.bincount(codes[codes >= 0], minlength=len(values)), index=ids),
+                    ~non_products(pd.Index(values)))
+            return self._lookup
 
     def breakdown(self, by: str = "country") -> str:
         if by not in DIMENSIONS:

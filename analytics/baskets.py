@@ -26,7 +26,7 @@ from scipy import sparse
 
 from .errors import DataError
 from .features import sorted_distinct
-from .recommend import NON_PRODUCT_PATTERN
+from .recommend import non_products
 from .schema import CUSTOMER_ID, ORDER_DATE, ORDER_ID, PRODUCT_ID
 
 __all__ = ["BASKET_UNITS", "PAIR_RANKINGS", "Baskets", "basket_unit", "multi_product_baskets",
@@ -45,8 +45,7 @@ MAX_PAIRED_PRODUCTS = 5_000
 
 def products_only(product: np.ndarray, products: pd.Index) -> np.ndarray:
     """The lines' product codes, with postage, fees and adjustments as none (-1)."""
-    other = np.asarray(pd.Index(products).astype(str).str.fullmatch(
-        NON_PRODUCT_PATTERN, case=False), dtype=bool)
+    other = non_products(products)
     return np.where((product >= 0) & other[np.maximum(product, 0)], -1, product) \
         if len(other) else product
 

@@ -42,6 +42,7 @@ __all__ = [
     "ItemKNNRecommender",
     "PopularityRecommender",
     "evaluate_recommenders",
+    "non_products",
 ]
 
 #: Stock codes that are not products: postage, carriage, fees, discounts, manual adjustments,
@@ -119,6 +120,13 @@ def _check_columns(orders: pd.DataFrame) -> None:
             f"Column '{ORDER_DATE}' must hold datetimes, not {orders[ORDER_DATE].dtype}; "
             "load the data with analytics' loader or convert it with pd.to_datetime."
         )
+
+
+def non_products(products: pd.Index) -> np.ndarray:
+    """Which of ``products`` (codes) are postage, fees or adjustments
+    (:data:`NON_PRODUCT_PATTERN`)."""
+    return _exclusion_mask(pd.Series(pd.Index(products).astype(str)),
+                           NON_PRODUCT_PATTERN).to_numpy(dtype=bool)
 
 
 def _exclusion_mask(products: pd.Series, exclude: str | Iterable[str] | None) -> pd.Series:
