@@ -166,24 +166,26 @@ def _slug(name: str) -> str:
     return slug[:60].rstrip("-_") or "plan"
 
 
-def _texts(values: Sequence[Any]) -> list[str | None]:
-    return [None if _missing(v) else str(v) for v in values]
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+def _texts(values: pd.Series) -> list[str | None]:
+    """Each value as text, None where it is missing (converted as a column: a 200,000
+    customers' audience took 0.3 s value by value)."""
+    missing = values.isna().to_numpy()
+    texts = values.astype(str).to_numpy(dtype=object).tolist()  # Arrow's tolist: 5x slower
+    if missing.any():
+        texts = [None if gone else text for text, gone in zip(texts, missing, strict=True)]
+    return texts
 
 
 def _audience_rows(plan_id: int, audience: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
     """Rows for ``plan_audience``: ids from a ``customer_id`` column, else from the index."""
     ids = audience["customer_id"] if "customer_id" in audience else audience.index.to_series()
-    customer_ids = _texts(ids.tolist())
+    customer_ids = _texts(ids)
     if None in customer_ids:
         raise ValueError(f"the audience has {customer_ids.count(None)} rows without a "
                          "customer_id; drop them before saving")
     n = len(audience)
     group = audience["group"] if "group" in audience else pd.Series([None] * n, dtype=object)
-    columns: list[Sequence[Any]] = [_texts(group.tolist())]
+    columns: list[Sequence[Any]] = [_texts(group)]
     for name, kind in AUDIENCE_COLUMNS:
         if name not in audience:
             columns.append([None] * n)
@@ -191,7 +193,7 @@ def _audience_rows(plan_id: int, audience: pd.DataFrame) -> Iterator[tuple[Any, 
             values = pd.to_numeric(audience[name], errors="coerce").astype("float64")
             columns.append(values.tolist())
         else:
-            columns.append(_texts(audience[name].tolist()))
+            columns.append(_texts(audience[name]))
     return zip(repeat(plan_id), range(n), customer_ids, *columns, strict=False)
 
 

@@ -30,7 +30,7 @@ from .recommend import non_products
 from .schema import CUSTOMER_ID, ORDER_DATE, ORDER_ID, PRODUCT_ID
 
 __all__ = ["BASKET_UNITS", "PAIR_RANKINGS", "Baskets", "basket_unit", "multi_product_baskets",
-           "products_only"]
+           "products_only", "unit_for"]
 
 BASKET_UNITS = ("order", "customer")
 PAIR_RANKINGS = ("together", "lift")
@@ -63,8 +63,13 @@ def multi_product_baskets(basket: np.ndarray, product: np.ndarray, n_products: i
 def basket_unit(order: np.ndarray, product: np.ndarray, n_products: int) -> str:
     """"order" when enough orders hold two products or more (see ``MIN_MULTI_ORDERS``),
     else "customer"; ``order`` and ``product`` are the lines' integer codes."""
-    multi = multi_product_baskets(order, product, n_products)
     orders = int(order.max()) + 1 if len(order) else 0
+    return unit_for(multi_product_baskets(order, product, n_products), orders)
+
+
+def unit_for(multi: int, orders: int) -> str:
+    """The basket unit of a shop whose ``orders`` include ``multi`` with two products or
+    more (see :func:`basket_unit`)."""
     return "order" if multi >= max(MIN_MULTI_ORDERS, MIN_MULTI_SHARE * orders) else "customer"
 
 
@@ -92,11 +97,15 @@ class Baskets:
         n = len(products)
         pairs = sorted_distinct(basket * n + product)
         rows, columns = np.divmod(pairs, n)
-        # the baskets with a product, numbered 0..k-1 (the pairs come sorted by basket)
-        rows = np.cumsum(np.r_[False, rows[1:] != rows[:-1]]) if len(rows) else rows
-        shape = (int(rows.max()) + 1 if len(rows) else 0, n)
-        matrix = sparse.csr_matrix((np.ones(len(pairs), dtype=np.int32), (rows, columns)),
-                                   shape=shape)
+        # the baskets with a product are the rows, in order: the pairs come sorted by
+        # basket, then product, which is how CSR stores them (on 10M lines, building it
+        # from the coordinates took 1.3 s)
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) \
+            else np.zeros(0, dtype=np.int64)
+        matrix = sparse.csr_matrix(
+            (np.ones(len(pairs), dtype=np.int32), columns, np.r_[starts, len(pairs)]),
+            shape=(len(starts), n))
+        matrix.has_sorted_indices = True
         return cls(matrix, pd.Index(products, name=PRODUCT_ID), unit)
 
     @classmethod
@@ -158,9 +167,24 @@ class Baskets:
             if len(paired) > MAX_PAIRED_PRODUCTS:
                 paired = np.sort(paired[np.argsort(-counts[paired], kind="stable")]
                                  [:MAX_PAIRED_PRODUCTS])
-            sub = self.matrix[:, paired]
-            self._together[min_together] = (paired, (sub.T @ sub).tocsr())
+            sub = self._columns(paired)
+            self._together[min_together] = (paired, (sub.T.tocsr() @ sub).tocsr())
         return self._together[min_together]
+
+    def _columns(self, kept: np.ndarray) -> sparse.csr_matrix:
+        """The matrix's columns at ``kept`` (sorted positions), as columns 0..k-1; what
+        ``matrix[:, kept]`` gives, without its conversion to CSC (0.7 s on 10M lines)."""
+        matrix = self.matrix
+        if len(kept) == matrix.shape[1]:
+            return matrix
+        position = np.full(matrix.shape[1], -1, dtype=np.int64)
+        position[kept] = np.arange(len(kept))
+        column = position[matrix.indices]
+        keep = column >= 0
+        rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[keep]
+        indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))]
+        return sparse.csr_matrix((matrix.data[keep], column[keep], indptr),
+                                 shape=(matrix.shape[0], len(kept)))
 
     def pairs(self, top: int = 10, min_together: int = 5, by: str = "together"
               ) -> pd.DataFrame:

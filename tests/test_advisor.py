@@ -15,6 +15,7 @@ import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import ToolException
 
+from advisor import tools as tools_module
 from advisor.agent import Advisor
 from advisor.languages import (
     LANGUAGES,
@@ -1305,12 +1306,23 @@ def test_a_countrys_product_numbers_are_its_customers_lines():
         order=lambda t: t["order_id"].fillna(t["customer_id"] + "|"
                                              + t["order_date"].astype(str)))
     country = home.value_counts().index[1]  # not the largest: a mask, not all lines
-    for name in (None, "Champions", "Hibernating"):
+    best = sold["product_id"].value_counts().index[3]
+    buyers = set(sold.loc[sold["product_id"] == best, "customer_id"])
+    since = analysis.as_of.normalize() - pd.Timedelta(days=59)
+    # (segment, a product's buyers only, the last 60 days only)
+    for name, bought, recent in ((None, False, False), ("Champions", False, False),
+                                 ("Hibernating", False, False), (None, True, False),
+                                 (None, False, True), ("Champions", True, True)):
         mine = sold.loc[sold["customer_id"].map(home).eq(country).to_numpy()]
         if name is not None:
             mine = mine.loc[mine["customer_id"].map(segment).eq(name).to_numpy()]
-        payload = json.loads(functions.top_products(by="orders", segment=name, top=50,
-                                                    country=country))
+        if bought:
+            mine = mine.loc[mine["customer_id"].isin(buyers).to_numpy()]
+        if recent:
+            mine = mine.loc[(mine["order_date"] >= since).to_numpy()]
+        payload = json.loads(functions.top_products(
+            by="orders", segment=name, top=50, country=country,
+            product=best if bought else None, recent_days=60 if recent else None))
         assert payload["country"] == country and payload["segment"] == (name or "all")
         assert payload["customers_in_scope"] == mine["customer_id"].nunique() > 0
         assert payload["non_products_left_out"] == {
@@ -1431,14 +1443,39 @@ def test_lists_and_best_sellers_of_who_spent_so_much_or_went_quiet(context, samp
     assert "unter den Kunden (seit 90+ Tagen ohne Bestellung)" in quiet.answer
 
 
+def test_product_numbers_are_the_same_when_a_shop_is_too_large_to_number_in_one_int(
+        context, monkeypatch):
+    # products × orders × customers past int64: each (product, order) keeps the customer of
+    # its first line instead, which is the same for orders of one customer
+    best = context.analysis.lines["product_id"].value_counts().index[0]
+
+    def answers() -> list[str]:
+        functions = ToolFunctions(context)
+        return [functions.top_products(product=best, by="orders", top=50),
+                functions.top_products(country="France", by="customers", top=50),
+                functions.top_products(not_bought=best, segment="at risk", top=50)]
+
+    expected = answers()
+    monkeypatch.setattr(tools_module, "_ONE_INTEGER", 0)
+    assert answers() == expected
+
+
 def test_prepared_codes_answer_as_unprepared_ones_also_while_preparing(context):
     # the app prepares in a thread once an analysis is loaded; a question asked meanwhile
     # waits for the codes it needs and answers as it would have
     def answers(tools: dict) -> list[str]:
-        return [tools["top_products"].invoke({"segment": "champions"}),
+        said = [tools["top_products"].invoke({"segment": "champions"}),
                 tools["top_products"].invoke({"by": "orders", "top": 5}),
                 tools["breakdown"].invoke({"by": "country"}),
                 tools["breakdown"].invoke({"by": "channel"})]
+        best = json.loads(said[1])["products"][0]["product_id"]
+        # the pairs, the buyers' products, a country's and the trends are made ahead too
+        return [*said, tools["bought_together"].invoke({}),
+                tools["bought_together"].invoke({"product": best, "by": "lift"}),
+                tools["top_products"].invoke({"product": best, "by": "customers"}),
+                tools["top_products"].invoke({"country": "Germany", "not_bought": best}),
+                tools["product_trend"].invoke({"days": 60, "by": "orders"}),
+                tools["top_products"].invoke({"recent_days": 30, "country": "France"})]
 
     expected = answers({t.name: t for t in build_tools(context)})
     functions = ToolFunctions(context)

@@ -5,6 +5,7 @@ import itertools
 import pandas as pd
 import pytest
 
+from analytics import baskets as baskets_module
 from analytics.baskets import Baskets, basket_unit, multi_product_baskets
 from analytics.errors import DataError
 from analytics.sample import generate_sample_shop
@@ -134,6 +135,30 @@ def test_pairs_agree_with_counting_every_orders_pairs():
     assert sorted(with_top["together"]) == sorted(mine["together"])
     assert with_top["confidence"].tolist() == pytest.approx(
         (with_top["together"] / counts[top]).tolist())
+
+
+def test_only_the_most_bought_products_pair_in_a_long_catalogue(monkeypatch):
+    # the pair counts are made for the MAX_PAIRED_PRODUCTS most bought products; a rarer
+    # product's pairs are counted when it is asked about
+    orders, _ = generate_sample_shop(customers=400, months=12, seed=5)
+    lines = orders.dropna(subset=["product_id"])
+    unlimited = Baskets.from_lines(lines, unit="order")
+    everything = unlimited.pairs(top=10_000, min_together=2)
+    counts = lines[["order_id", "product_id"]].drop_duplicates()["product_id"].value_counts()
+    rare = counts.index[-20]
+    monkeypatch.setattr(baskets_module, "MAX_PAIRED_PRODUCTS", 12)
+    baskets = Baskets.from_lines(lines, unit="order")
+    pairs = baskets.pairs(top=10_000, min_together=2)
+    most = set(counts.index[counts >= counts.iloc[11]])  # the 12 most bought, with ties
+    assert len(pairs) and set(pairs["product_a"]) | set(pairs["product_b"]) <= most
+    clear = set(counts.index[counts > counts.iloc[11]])
+    within = everything.loc[everything["product_a"].isin(clear)
+                            & everything["product_b"].isin(clear)]
+    pd.testing.assert_frame_equal(
+        pairs.merge(within[["product_a", "product_b"]]), within.reset_index(drop=True))
+    asked = baskets.with_product(rare, top=100, min_together=1)
+    assert len(asked)
+    pd.testing.assert_frame_equal(asked, unlimited.with_product(rare, top=100, min_together=1))
 
 
 def test_bad_arguments_say_what_is_wrong():
