@@ -175,6 +175,11 @@ class _ProductCounts:
 _ONE_INTEGER = 2 ** 62  # (product, order, customer) numbered as one int64 below this
 
 
+def _narrow(codes: np.ndarray, bound: int) -> np.ndarray:
+    """Codes below ``bound`` as int32 when they fit: half the memory kept."""
+    return codes.astype(np.int32) if bound < 2 ** 31 else codes
+
+
 @dataclass(frozen=True)
 class _ProductLines:
     """The lines with a product as integer codes (product, customer, order) with their
@@ -226,23 +231,24 @@ class _ProductLines:
             first = np.r_[True, keys[1:] != keys[:-1]]
             product_order, order_customer = keys[first], customer[ordering[first]]
         return cls(product, customer, order, amount, quantity, n_products, n_customers,
-                   n_orders, pair_product, pair_customer, product_order, order_customer,
+                   n_orders, _narrow(pair_product, n_products),
+                   _narrow(pair_customer, n_customers), product_order,
+                   _narrow(order_customer, n_customers),
                    np.bincount(customer, minlength=n_customers) > 0, stamp)
 
     @cached_property
-    def _by_time(self) -> tuple[np.ndarray, np.ndarray]:
-        """The lines in time order (positions) and their times, sorted."""
-        ordering = np.argsort(self.stamp, kind="stable")
-        return ordering, self.stamp[ordering]
+    def by_time(self) -> np.ndarray:
+        """The lines in time order (positions), made once."""
+        return _narrow(np.argsort(self.stamp, kind="stable"), len(self.stamp))
 
     def window_counts(self, wanted: np.ndarray, since: pd.Timestamp, until: pd.Timestamp
                       ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, int]:
         """:meth:`counts` from the lines at ``since`` or later and before ``until``: found
         by a binary search of the lines in time order, then counted in the order of the
         data (so revenue adds what summing the window's lines does)."""
-        ordering, stamps = self._by_time
-        low, high = np.searchsorted(stamps, [since.as_unit("ns").value,
-                                             until.as_unit("ns").value])
+        ordering = self.by_time
+        low, high = np.searchsorted(self.stamp, [since.as_unit("ns").value,
+                                                 until.as_unit("ns").value], sorter=ordering)
         rows = np.sort(ordering[low:high])
         customer = self.customer[rows]
         rows = rows[wanted[customer]]
@@ -598,11 +604,14 @@ class ToolFunctions:
         if country:
             country, home = self.in_country(country)  # a mask on all customers
             mask &= home.reindex(customers.index, fill_value=False).to_numpy(dtype=bool)
-        customers = customers.loc[mask]
         if min_spend:  # what chose them, beside what ranks them
             columns = [*columns, *(["monetary"] if "monetary" not in columns else [])]
         top = max(1, min(int(top), 200))
-        rows = customers.nlargest(top, by).reset_index()
+        # ranked on the one column, then the top rows taken: copying every chosen row
+        # first took 0.4 s for 600,000 customers
+        picked = np.flatnonzero(mask)
+        best = customers[by].iloc[picked].reset_index(drop=True).nlargest(top).index
+        rows = customers.iloc[picked[best.to_numpy()]].reset_index()
         return _dump({"segment": segment or "all", "by": by, "country": country or None,
                       "horizon_days": self.a.horizon_days,
                       "inactive_days": chosen.inactive_days,
@@ -610,7 +619,7 @@ class ToolFunctions:
                       "min_spend": _r(chosen.min_spend),
                       "product": self._product_payload(chosen.product),
                       "not_bought": self._product_payload(chosen.not_bought), **extra,
-                      "customers_in_scope": len(customers),
+                      "customers_in_scope": len(picked),
                       "customers": _records(rows[["customer_id", "rfm_segment", *columns]])})
 
     def _drivers(self) -> np.ndarray:
@@ -733,6 +742,7 @@ class ToolFunctions:
             if "product_id" in self.a.lines:
                 self._product_table(None)
                 self._product_lookup()
+                _ = self._product_lines().by_time  # for the last days' best sellers, trends
         for by in DIMENSIONS:
             with contextlib.suppress(ToolException):
                 if by in self.a.lines:
@@ -942,7 +952,7 @@ class ToolFunctions:
 
         # distinct (product, customer) pairs, and (product, order, segment) triples: an
         # order of customers in two segments is counted in each, and once in all
-        pair_product, pair_customer = made.pair_product, made.pair_customer
+        pair_product, pair_customer = made.pair_product.astype(np.int64), made.pair_customer
         triples = sorted_distinct(order * (n * width) + cell)
         order_cell = triples % (n * width)
         product_order = triples // width
