@@ -753,7 +753,8 @@ class ToolFunctions:
         self._drivers()
         with self._codes_lock:
             if "product_id" in self.a.lines and (self._codes("product_id")[0] >= 0).any():
-                self._baskets(None)[0].pairs(top=1, min_together=MIN_TOGETHER)
+                for by in PAIR_RANKINGS:
+                    self._baskets(None)[0].pairs(top=1, min_together=MIN_TOGETHER, by=by)
 
     def _codes(self, column: str) -> tuple[np.ndarray, pd.Index]:
         """A column of the lines as integer codes and their values, made on first use and

@@ -192,13 +192,41 @@ class Baskets:
         b_confidence, lift`` (A: the product in more baskets; on a tie, the first in the
         data)."""
         _check(by, min_together)
-        counts = self._counts
-        paired, shared = self._cooccurrence(min_together)
-        co = sparse.triu(shared, k=1).tocoo()
-        a, b, together = paired[co.row], paired[co.col], co.data.astype(np.int64)
-        swap = counts[b] > counts[a]  # A: the more bought of the two
-        a, b = np.where(swap, b, a), np.where(swap, a, b)
-        return self._table(a, b, together, counts, min_together, by, top)
+        a, b, together, first, second = self._ranked(min_together, by)
+        # the top rows and any tied with the last of them: _table orders those by name
+        top = max(int(top), 0)
+        end = min(top, len(a))
+        if 0 < top < len(a):  # sorted by first, then second, both descending
+            high = int(np.searchsorted(-first, -first[top - 1], side="right"))
+            end = top + int(np.searchsorted(-second[top:high], -second[top - 1],
+                                            side="right"))
+        return self._table(a[:end], b[:end], together[:end], self._counts, min_together, by,
+                           top)
+
+    @cached_property
+    def _rankings(self) -> dict[tuple[int, str], tuple[np.ndarray, ...]]:
+        return {}
+
+    def _ranked(self, min_together: int, by: str) -> tuple[np.ndarray, ...]:
+        """Every pair that :meth:`pairs` can list at ``min_together``, best first by ``by``
+        (A, B, together, and the two keys ranked on), made once: ranking a catalogue's
+        millions of pairs took 0.2 s a question on UCI's export."""
+        key = (min_together, by)
+        if key not in self._rankings:
+            counts = self._counts
+            paired, shared = self._cooccurrence(min_together)
+            co = sparse.triu(shared, k=1).tocoo()
+            a, b, together = paired[co.row], paired[co.col], co.data.astype(np.int64)
+            swap = counts[b] > counts[a]  # A: the more bought of the two
+            a, b = np.where(swap, b, a), np.where(swap, a, b)
+            lift = together * float(self.count) / np.maximum(
+                counts[a].astype(float) * counts[b].astype(float), 1.0)
+            kept = np.flatnonzero((together >= min_together) & (lift > 1.0))
+            first, second = (together, lift) if by == "together" else (lift, together)
+            kept = kept[np.lexsort((-second[kept], -first[kept]))]
+            self._rankings[key] = (a[kept], b[kept], together[kept], first[kept],
+                                   second[kept])
+        return self._rankings[key]
 
     def with_product(self, product: str, top: int = 10, min_together: int = 5,
                      by: str = "together") -> pd.DataFrame:
