@@ -180,10 +180,18 @@ _LIST_WORDS = ("which customers", "which clients", "which users", "who ", "who'"
                "show me the", "customers with", "welche kunden", "quels clients",
                "qué clientes", "哪些客户", "哪些用户", "谁", "最多的客户", "meilleurs clients",
                "meilleures clientes")
-_ACTION_WORDS = ("what should", "what can i", "what do i do", "what to do", "how do i",
-                 "how can i", "how should", "how to", "strateg", "best practice", "advice",
-                 "advise", "was soll", "wie kann", "que faire", "qué hago",
+_ACTION_WORDS = ("what should", "what can i", "what can we", "what do i do", "what to do",
+                 "how do i", "how can i", "how should", "how to", "strateg", "best practice",
+                 "advice", "advise",
+                 "was soll", "wie kann", "wie können", "que faire", "comment faire",
+                 "comment vendre", "comment augmenter", "comment améliorer",
+                 "comment fidéliser", "comment réduire", "comment récupérer", "qué hago",
                  "怎么办", "如何", "怎么", "建议")
+# "How can we grow sales?" asks what to do; "how can we see who is churning?", "how do we
+# compare to last month?" ask for numbers
+_HOW_WE = re.compile(r"\bhow (?:can|could|do|might) we (?!see|find|compare|rank|list|show|know"
+                     r"|tell|identify|measure|count|check|look|spot|stand|fare|perform|do\b"
+                     r"|get (?:a|the) list)")
 _KPI_WORDS = ("how many customers", "how many orders", "number of customers",
               "number of orders", "average order", "order value", "aov", "basket size",
               "revenue", "sales", "turnover", "kpi", "key figures", "key metrics",
@@ -357,7 +365,7 @@ _SELL_WORDS = ("sell", "sold", "sale", "verkauf", "vend", "卖", "销")
 
 def _product_trend(q: str, segment: str | None) -> Intent | None:
     """Products whose sales rose or fell the most lately ("which products are trending?")."""
-    if _has(q, *_ACTION_WORDS, "how can we", "how do we") or _HOW_TO_ES.search(q):
+    if _has(q, *_ACTION_WORDS) or _HOW_WE.search(q) or _HOW_TO_ES.search(q):
         return None  # "how do I increase sales of a product?": the playbook's
     falling = _has(q, *_FALLING_WORDS)
     if not (falling or _has(q, *_RISING_WORDS)) or not (
@@ -1013,7 +1021,7 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
     # "复购率怎么样？" asks how the repeat rate is, not how to do something
     acting = re.sub(r"(?:怎么样|怎样|如何)[\s？?。!！]*$", "", q)
     if not counting and (_has(acting, *_ACTION_WORDS) or _word(q, "idea", "tip")
-                         or _HOW_TO_ES.search(q)):
+                         or _HOW_WE.search(q) or _HOW_TO_ES.search(q)):
         args = {"query": question}
         if segment:
             args["segment"] = segment

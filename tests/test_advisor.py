@@ -612,6 +612,13 @@ def test_memory_is_kept_per_session(context):
     ("are sales growing?", "monthly_trend", {}),  # the shop's, not products'
     ("how do I increase sales of a product?", "playbook_search",
      {"query": "how do I increase sales of a product?"}),
+    # what to do, asked for a team: the playbook's; what the numbers are: the data's
+    *((question, "playbook_search", {"query": question}) for question in (
+        "how can we grow product sales?", "how do we get customers to buy more products?",
+        "wie können wir mehr Produkte verkaufen?", "comment vendre plus de produits ?")),
+    ("how can we see who is churning?", "at_risk_customers", {"top": 10}),
+    ("how do we rank customers by spend?", "top_customers", {"top": 10, "by": "monetary"}),
+    ("how do we compare to last month?", "monthly_trend", {}),
     ("what sold best last month?", "top_products",
      {"by": "revenue", "top": 10, "recent_days": 30}),
     ("best sellers in the last 7 days", "top_products",
