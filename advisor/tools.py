@@ -389,6 +389,7 @@ class ToolFunctions:
         _ = "" in self.a.customers.index
         self._line_codes: dict[str, tuple[np.ndarray, pd.Index]] = {}
         self._codes_lock = threading.RLock()  # prepare() may be making codes and tables in a thread
+        self._baskets_lock = threading.RLock()  # and the baskets: taken before the codes' lock
         # kept: the analysis is fixed
         self._products: dict[str | None, tuple[pd.DataFrame, dict[str, Any], int]] = {}
         # products tables of the customers chosen by country, days, one order or spend
@@ -751,8 +752,8 @@ class ToolFunctions:
             if "country" in self.a.lines:
                 self._main_codes("country")
         self._drivers()
-        with self._codes_lock:
-            if "product_id" in self.a.lines and (self._codes("product_id")[0] >= 0).any():
+        if "product_id" in self.a.lines and (self._codes("product_id")[0] >= 0).any():
+            with self._baskets_lock:  # not the codes' lock: other questions go on meanwhile
                 for by in PAIR_RANKINGS:
                     self._baskets(None)[0].pairs(top=1, min_together=MIN_TOGETHER, by=by)
 
@@ -983,7 +984,7 @@ class ToolFunctions:
         baskets, chosen_by = self._baskets(None if across is None else across[:-1])
         top = max(1, min(int(top), 50))
         asked = None if product is None else self._product_named(product)
-        with self._codes_lock:  # the pair counts are made once: wait for prepare()'s
+        with self._baskets_lock:  # the pair counts are made once: wait for prepare()'s
             if asked is not None:
                 pairs = baskets.with_product(asked, top=top, min_together=MIN_TOGETHER, by=by)
             else:
@@ -1008,9 +1009,9 @@ class ToolFunctions:
         or more."""
         if "product_id" not in self.a.lines:
             raise ToolException(_NO_COLUMN.format(what="product", so="", field="product_id"))
-        with self._codes_lock:
-            product, names = self._codes("product_id")
-            order, _ = self._codes("order_id")
+        product, names = self._codes("product_id")
+        order, _ = self._codes("order_id")
+        with self._baskets_lock:
             chosen_by: dict[str, Any] = {}
             if unit is None and self._basket_choice is None:  # decided once, then kept
                 # the orders' baskets tell how many hold two products (postage, on every
