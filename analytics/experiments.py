@@ -275,6 +275,7 @@ def assign_holdout(
     # One random key per customer, drawn in sorted-id order so input order does not matter
     # (the ids are distinct: the k-th in sorted order gets the k-th key). Arrow sorts the
     # UTF-8 bytes, which is Python's order of the characters, 3 times faster.
+    # (pandas' text columns hold UTF-8 already: no id without one gets here)
     by_id = pc.sort_indices(pa.array(ids.to_numpy(dtype=object), type=pa.large_string())
                             ).to_numpy()
     keys = np.empty(len(by_id))

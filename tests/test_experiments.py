@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -187,6 +188,19 @@ def test_holdout_is_deterministic_for_a_seed_and_ignores_input_order() -> None:
     other = assign_holdout(ids, 0.3, seed=8).set_index("customer_id")["group"]
     pd.testing.assert_series_equal(first, again.loc[first.index])
     assert not first.equals(other)
+
+
+def test_holdout_keys_follow_the_ids_in_pythons_sorted_order() -> None:
+    # a plan's split must not depend on how the ids are sorted: the k-th id in Python's
+    # order of the characters gets the k-th random key, whatever the alphabet
+    ids = ["b", "a", "B", "10", "9", "Z", "é", "e", "ä", "z", "日本", "😀", "Ω", " x", "q",
+           *(f"c{i}" for i in range(40))]
+    keys = dict(zip(sorted(ids), np.random.default_rng(5).random(len(ids)), strict=True))
+    quota = int(holdout_size(len(ids), 0.3))
+    expected = {c: HOLDOUT if rank < quota else TREATMENT
+                for rank, c in enumerate(sorted(ids, key=keys.__getitem__))}
+    got = assign_holdout(ids, 0.3, seed=5).set_index("customer_id")["group"]
+    assert got.to_dict() == expected
 
 
 def test_holdout_stratified_splits_every_stratum_in_the_same_share() -> None:
