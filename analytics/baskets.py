@@ -173,7 +173,7 @@ class Baskets:
 
     def _columns(self, kept: np.ndarray) -> sparse.csr_matrix:
         """The matrix's columns at ``kept`` (sorted positions), as columns 0..k-1; what
-        ``matrix[:, kept]`` gives, without its conversion to CSC (0.7 s on 10M lines)."""
+        ``matrix[:, kept]`` gives, without its conversion to CSC (0.4 s on 10M lines)."""
         matrix = self.matrix
         if len(kept) == matrix.shape[1]:
             return matrix
@@ -224,9 +224,9 @@ class Baskets:
             kept = np.flatnonzero((together >= min_together) & (lift > 1.0))
             first, second = (together, lift) if by == "together" else (lift, together)
             kept = kept[np.lexsort((-second[kept], -first[kept]))]
-            self._rankings[key] = (a[kept], b[kept], together[kept], first[kept],
-                                   second[kept])
-        return self._rankings[key]
+            self._rankings[key] = (a[kept], b[kept], together[kept], lift[kept])
+        a, b, together, lift = self._rankings[key]
+        return (a, b, together, *((together, lift) if by == "together" else (lift, together)))
 
     def with_product(self, product: str, top: int = 10, min_together: int = 5,
                      by: str = "together") -> pd.DataFrame:
