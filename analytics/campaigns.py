@@ -202,6 +202,13 @@ def audience_label(segment: str | None = None, inactive_days: int | None = None,
     return label[:1].upper() + label[1:]
 
 
+def _members_uplift(segments: pd.Series, plays: Mapping[str, Play]) -> float:
+    """The uplift a mix of segments' customers aims for: their own plays', member-weighted."""
+    names = segments.astype(str)
+    return float(names.map({name: plays.get(name, _FALLBACK_PLAY).expected_uplift
+                            for name in names.unique()}).mean())
+
+
 def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int | None,
               one_order_only: bool, plays: Mapping[str, Play], segment_column: str,
               min_spend: float | None = None, anyone: bool = False
@@ -255,8 +262,7 @@ def _audience(customers: pd.DataFrame, segment: str | None, inactive_days: int |
     if segment is not None:
         play = plays.get(segment, _FALLBACK_PLAY)
     else:  # a mix of segments: expect what their own plays expect, member-weighted
-        uplift = chosen[segment_column].astype(str).map(
-            lambda name: plays.get(name, _FALLBACK_PLAY).expected_uplift).mean()
+        uplift = _members_uplift(chosen[segment_column], plays)
         # one-time buyers gone quiet are won back, not welcomed: "we hope you are enjoying
         # your first order" reads wrong a year after it
         play = replace(ONE_TIME_PLAY if one_order_only and inactive_days is None
@@ -306,8 +312,7 @@ def plan_campaign(
         if audience.empty:
             raise ValueError(f"every customer chosen has bought {cross_sell} already: there "
                              "is no one to cross-sell it to; choose another product")
-        uplift = audience[segment_column].astype(str).map(
-            lambda name: plays.get(name, _FALLBACK_PLAY).expected_uplift).mean()
+        uplift = _members_uplift(audience[segment_column], plays)
         play = replace(CROSS_SELL_PLAY, offer=f"cross-sell offer on {cross_sell}",
                        expected_uplift=round(float(uplift), 3))
         name = f"Cross-sell {cross_sell}" + (f" to buyers of {bought}" if bought else "")
