@@ -363,9 +363,14 @@ _FALLING_WORDS = ("declin", "falling", "fell", "dropping", "dropped", "losing", 
 _SELL_WORDS = ("sell", "sold", "sale", "verkauf", "vend", "卖", "销")
 
 
+def _how_to(q: str) -> bool:
+    """Whether a question asks what to do ("how can we grow sales?"): the playbook's."""
+    return _has(q, *_ACTION_WORDS) or bool(_HOW_WE.search(q) or _HOW_TO_ES.search(q))
+
+
 def _product_trend(q: str, segment: str | None) -> Intent | None:
     """Products whose sales rose or fell the most lately ("which products are trending?")."""
-    if _has(q, *_ACTION_WORDS) or _HOW_WE.search(q) or _HOW_TO_ES.search(q):
+    if _how_to(q):
         return None  # "how do I increase sales of a product?": the playbook's
     falling = _has(q, *_FALLING_WORDS)
     if not (falling or _has(q, *_RISING_WORDS)) or not (
@@ -1020,8 +1025,7 @@ def _interpret(question: str, audience: Mapping[str, Any]) -> Intent:
     counting = _has(q, "how many", "how much", "wie viele", "combien", "cuánt", "多少")
     # "复购率怎么样？" asks how the repeat rate is, not how to do something
     acting = re.sub(r"(?:怎么样|怎样|如何)[\s？?。!！]*$", "", q)
-    if not counting and (_has(acting, *_ACTION_WORDS) or _word(q, "idea", "tip")
-                         or _HOW_WE.search(q) or _HOW_TO_ES.search(q)):
+    if not counting and (_how_to(acting) or _word(q, "idea", "tip")):
         args = {"query": question}
         if segment:
             args["segment"] = segment
