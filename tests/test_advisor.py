@@ -1479,6 +1479,8 @@ def test_prepared_codes_answer_as_unprepared_ones_also_while_preparing(context):
         # the pairs, the buyers' products, a country's and the trends are made ahead too
         return [*said, tools["bought_together"].invoke({}),
                 tools["bought_together"].invoke({"product": best, "by": "lift"}),
+                tools["bought_together"].invoke({"across": "customers", "by": "lift"}),
+                tools["bought_together"].invoke({"across": "orders", "product": best}),
                 tools["top_products"].invoke({"product": best, "by": "customers"}),
                 tools["top_products"].invoke({"country": "Germany", "not_bought": best}),
                 tools["product_trend"].invoke({"days": 60, "by": "orders"}),
@@ -1497,6 +1499,7 @@ def test_prepared_codes_answer_as_unprepared_ones_also_while_preparing(context):
     shop = AdvisorContext(analyze(lines, cleaning=report, run_backtest=False))
     prepared = ToolFunctions(shop)
     prepared.prepare()
+    assert set(prepared._baskets_made) == {"order", "customer"}  # both kinds made ahead
     assert answers({t.name: t for t in build_tools(shop, prepared)}) == \
         answers({t.name: t for t in build_tools(shop)})
     lines, report = clean_orders(orders.drop(columns=["product_id", "order_id", "channel"]))

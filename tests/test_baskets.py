@@ -161,6 +161,24 @@ def test_only_the_most_bought_products_pair_in_a_long_catalogue(monkeypatch):
     pd.testing.assert_frame_equal(asked, unlimited.with_product(rare, top=100, min_together=1))
 
 
+def test_a_ranking_sorted_in_part_lists_what_a_whole_ranking_lists(monkeypatch):
+    # a ranking is sorted RANKED_PREFIX pairs deep (with the pairs tied with the last) and
+    # further when a longer list is asked; every list must be the whole ranking's head
+    orders, _ = generate_sample_shop(customers=400, months=12, seed=5)
+    lines = orders.dropna(subset=["product_id"])
+    whole = Baskets.from_lines(lines, unit="order")
+    lists = {(by, top): whole.pairs(top=top, min_together=2, by=by)
+             for by in ("together", "lift") for top in (1, 3, 4, 9, 30, 10_000)}
+    assert len(lists["together", 10_000]) > 40  # longer than any part sorted below
+    assert lists["together", 10_000]["together"].duplicated().any()  # ties to cut through
+    monkeypatch.setattr(baskets_module, "RANKED_PREFIX", 4)
+    for asked in (list(lists), list(reversed(lists))):
+        baskets = Baskets.from_lines(lines, unit="order")
+        for by, top in asked:
+            pd.testing.assert_frame_equal(baskets.pairs(top=top, min_together=2, by=by),
+                                          lists[by, top])
+
+
 def test_bad_arguments_say_what_is_wrong():
     baskets = Baskets.from_lines(_lines(SHOP), unit="order")
     with pytest.raises(ValueError, match="by must be one of together, lift"):
