@@ -82,8 +82,10 @@ PRODUCTS_QUESTION = "what do Champions buy?"
 PRODUCTS_AGAIN = "which products sell best?"
 COUNTRY_QUESTION = "which country has the most revenue at risk?"
 # Product questions, asked once each after the ones above ({first}, {second}: the two most
-# bought products of the data): pairs, trends, a product's buyers, a cross-sell plan
+# bought products of the data): pairs (in orders, by the same customers), trends, a
+# product's buyers, a cross-sell plan
 PRODUCT_QUESTIONS = ("which products are often bought together?",
+                     "which products do the same customers buy together?",
                      "what do customers buy with {first}?", "which products are trending?",
                      "who bought {first}?", "cross-sell {second} to buyers of {first}")
 SEARCH_QUERY = "win back lapsed customers with a coupon"

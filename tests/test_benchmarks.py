@@ -64,7 +64,8 @@ def test_the_json_has_the_chat_answer_and_the_playbook_search(tiny_run):
     assert chat["country_tool_calls"] == ["breakdown"] and not chat["country_error"]
     # the product questions, each answered by its tool
     assert [(a["tool_calls"], a["error"]) for a in chat["product_questions"]] == [
-        (["bought_together"], None), (["bought_together"], None), (["product_trend"], None),
+        (["bought_together"], None), (["bought_together"], None), (["bought_together"], None),
+        (["product_trend"], None),
         (["at_risk_customers"], None), (["campaign_plan"], None)]
     assert all(isinstance(a["seconds"], float) for a in chat["product_questions"])
     assert search["runs"] == 20 and search["hits"]
