@@ -432,17 +432,25 @@ class PlanStore:
                           created_at=created_at, updated_at=updated_at, source=source,
                           as_of=as_of, plan=_loads(plan_json), markdown=text)
 
-    def plan_audience(self, plan_id: int) -> pd.DataFrame:
-        """The saved audience in its saved order, indexed by customer_id (as text)."""
-        names = [name for name, _ in AUDIENCE_COLUMNS]
+    def plan_audience(self, plan_id: int, columns: Sequence[str] | None = None
+                      ) -> pd.DataFrame:
+        """The saved audience in its saved order, indexed by customer_id (as text):
+        ``group`` and the ``AUDIENCE_COLUMNS``, or only those named in ``columns`` (reading
+        the groups alone of 500,000 customers takes a third of the time)."""
+        kinds = {"group": "str", **{name: ("float64" if kind == "REAL" else "str")
+                                    for name, kind in AUDIENCE_COLUMNS}}
+        names = list(kinds) if columns is None else list(columns)
+        if unknown := [name for name in names if name not in kinds]:
+            raise ValueError(f"an audience has no column {', '.join(map(repr, unknown))}; "
+                             f"it has {', '.join(kinds)}")
+        stored = ", ".join("grp" if name == "group" else name for name in names)
         with self._connect() as conn:
             self._require(conn, plan_id)
             rows = conn.execute(
-                f"SELECT customer_id, grp, {', '.join(names)} FROM plan_audience "
+                f"SELECT customer_id{', ' if names else ''}{stored} FROM plan_audience "
                 "WHERE plan_id = ? ORDER BY position", (plan_id,)).fetchall()
-        frame = pd.DataFrame(rows, columns=["customer_id", "group", *names])
-        kinds = {name: ("float64" if kind == "REAL" else "str") for name, kind in AUDIENCE_COLUMNS}
-        frame = frame.astype({"customer_id": "str", "group": "str", **kinds})
+        frame = pd.DataFrame(rows, columns=["customer_id", *names])
+        frame = frame.astype({"customer_id": "str", **{name: kinds[name] for name in names}})
         return frame.set_index("customer_id")
 
     def delete_plan(self, plan_id: int) -> None:

@@ -2051,6 +2051,12 @@ def test_a_saved_campaign_is_measured_on_a_newer_export_treated_against_holdout(
         int((~held).sum()), int(held.sum()))
     assert groups["treatment"]["ordered"] == int(ordered[~held].sum())
     assert groups["holdout"]["ordered"] == int(ordered[held].sum())
+    late = orders.loc[orders["order_date"] >= pd.Timestamp("2025-11-01")]
+    spend = late.groupby(late["customer_id"].astype(str))["amount"].sum().reindex(
+        audience.index, fill_value=0.0).to_numpy()
+    assert spend[~held].sum() > 0
+    assert groups["treatment"]["revenue"] == pytest.approx(spend[~held].sum(), abs=0.01)
+    assert groups["holdout"]["revenue"] == pytest.approx(spend[held].sum(), abs=0.01)
     test = uplift_test(int(ordered[~held].sum()), int((~held).sum()),
                        int(ordered[held].sum()), int(held.sum()))
     assert payload["uplift"]["p_value"] == pytest.approx(test.p_value, abs=1e-4)

@@ -118,6 +118,12 @@ def test_audience_keeps_ids_as_text_order_and_missing_values(store: PlanStore) -
     assert audience["group"].tolist() == ["treatment", "holdout", "treatment"]
     assert audience["revenue_at_risk"].tolist() == [108.0, 60.375, 5.0]
     assert np.isnan(audience.loc["1234", "churn_probability"])
+    # some columns only, as the same frame's
+    some = store.plan_audience(plan_id, columns=["group", "revenue_at_risk"])
+    pd.testing.assert_frame_equal(some, audience[["group", "revenue_at_risk"]])
+    assert store.plan_audience(plan_id, columns=[]).index.tolist() == ["00042", "007", "1234"]
+    with pytest.raises(ValueError, match="no column 'grp'; it has group, rfm_segment"):
+        store.plan_audience(plan_id, columns=["grp"])
 
 
 def test_audience_may_carry_ids_in_a_column_and_lack_optional_columns(store: PlanStore) -> None:
