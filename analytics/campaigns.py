@@ -352,7 +352,7 @@ def plan_campaign(
     if 2 * size.n_control <= len(audience):  # a test with enough power fits: use it
         share = max(share, size.n_control / len(audience))
     groups = assign_holdout(audience.index.astype(str), share, seed=seed)
-    audience = audience.join(groups.set_index("customer_id")["group"], how="left")
+    audience = audience.assign(group=groups["group"].array)  # in the audience's order
     treated = int((audience["group"] != "holdout").sum())
     holdout = len(audience) - treated
     if holdout < size.n_control:

@@ -306,6 +306,8 @@ def _customer_frame(
             f"stratify_by={stratify_by!r} needs a DataFrame with columns "
             f"'{CUSTOMER_ID}' and '{stratify_by}', not a plain list of ids."
         )
+    elif isinstance(customers, (pd.Index, pd.Series)):  # as they are: a list of 365,000
+        frame = pd.DataFrame({CUSTOMER_ID: customers.array})  # text ids took 0.46 s
     else:
         frame = pd.DataFrame({CUSTOMER_ID: list(customers)})
     frame[CUSTOMER_ID] = frame[CUSTOMER_ID].astype("str")
