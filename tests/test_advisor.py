@@ -1402,6 +1402,17 @@ def test_lists_and_best_sellers_of_who_spent_so_much_or_went_quiet(context, samp
                                                country="Germany"))
     assert local["customers_in_scope"] == len(theirs) > 0
     assert [row["customer_id"] for row in local["customers"]] == theirs.index[:5].tolist()
+    # and of those who bought a product, or not
+    lines = sample_analysis.lines
+    product = lines["product_id"].value_counts().index[0]
+    buyers = set(lines.loc[lines["product_id"] == product, "customer_id"])
+    for args, kept in (({"product": product}, spent.index.isin(buyers)),
+                       ({"not_bought": product}, ~spent.index.isin(buyers))):
+        listed = json.loads(functions.top_customers(by="monetary", recent_days=30, top=5,
+                                                    **args))
+        assert 0 < listed["customers_in_scope"] == int(kept.sum()) < len(spent)
+        assert [row["customer_id"] for row in listed["customers"]] == \
+            spent.index[kept][:5].tolist()
     with pytest.raises(ToolException, match="recent_days ranks by monetary"):
         functions.top_customers(by="predicted_clv", recent_days=30)
     ranked = json.loads(functions.top_customers(by="predicted_clv", inactive_days=60,
