@@ -581,7 +581,7 @@ class ToolFunctions:
     def _order_rows(self) -> np.ndarray:
         """Each order's customer's row in the customers table (-1: in none), kept: the
         last days' customers and a campaign's results are counted from it (matching the
-        orders' ids took 0.5-3.5 s a question on 10M lines)."""
+        orders' ids took 0.5-4.1 s a question on 10M lines)."""
         with self._codes_lock:
             if self._order_customers is None:
                 # each distinct id looked up once: on 10M lines (4.95M orders) 2.3 s, where
@@ -790,7 +790,8 @@ class ToolFunctions:
         self._drivers()
         if "product_id" in self.a.lines and (self._codes("product_id")[0] >= 0).any():
             # the shop's baskets first, then the other kind ("the same customers", or "the
-            # same orders"): 1.7-3.2 s on 10M lines, 0.5-1.8 s on UCI's export when asked
+            # same orders"): 1.5-3.3 s on 10M lines, 0.5-2.4 s on UCI's export when first
+            # asked
             for other in (False, True):
                 with self._baskets_lock:  # not the codes' lock: others go on meanwhile
                     baskets = self._baskets(None)[0]
