@@ -559,10 +559,8 @@ class ToolFunctions:
 
     def _mask(self, who: _Chosen, customers: pd.DataFrame,
               rows: np.ndarray | None = None) -> np.ndarray:
-        """``who.mask`` on ``customers`` (the analysis's, or its rows at ``rows``), with the
-        buyers of its products."""
-        if rows is None and customers is not self.a.customers:
-            rows = self.a.customers.index.get_indexer(customers.index)
+        """``who.mask`` on ``customers``, the analysis's table or (``rows``) its rows at
+        those positions, with the buyers of its products."""
 
         def on(bought: np.ndarray) -> np.ndarray:
             return bought if rows is None else bought[rows]
@@ -966,8 +964,8 @@ class ToolFunctions:
                 lines = self.a.lines
                 quantity = lines["quantity"].to_numpy(dtype="float64", na_value=0.0) \
                     if "quantity" in lines else None
-                # a line without a product id is in no product's numbers
                 stamp = lines["order_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+                # (a line without a product id is in no product's numbers)
                 self._lines_made = _ProductLines.of(
                     product, customer, self._codes("order_id")[0],
                     lines["amount"].to_numpy(dtype="float64"), quantity, stamp, len(names),
@@ -984,12 +982,12 @@ class ToolFunctions:
         made = self._product_lines()
         product, customer, order = made.product, made.customer, made.order
         amount, quantity = made.amount, made.quantity
-        names, ids = self._codes("product_id")[1], self._codes("customer_id")[1]
+        names = self._codes("product_id")[1]
         # each customer's segment as a number; the last one (width - 1): in no segment
         width, n = len(self.segments) + 1, len(names)
         number = pd.Series(np.arange(width - 1), index=self.segments)
         segment_of = number.reindex(self.a.customers["rfm_segment"].astype(str)).to_numpy()
-        where = self.a.customers.index.get_indexer(ids)
+        where = self._customer_rows()  # each customer code's row
         segment_of = np.where(where >= 0, segment_of[where], width - 1).astype(np.int64)
         cell = product * width + segment_of[customer]  # (product, segment) of each line
 
@@ -1004,7 +1002,7 @@ class ToolFunctions:
         order_cell = triples % (n * width)
         product_order = triples // width
         first = np.r_[True, product_order[1:] != product_order[:-1]]
-        bought = np.bincount(customer, minlength=len(ids)) > 0
+        bought = made.with_lines
         index = pd.Index(names, name="product_id")
         return _ProductCounts(
             index=index, other=non_products(index), segments=self.segments,

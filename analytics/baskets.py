@@ -218,8 +218,8 @@ class Baskets:
             counts = self._counts
             paired, shared = self._cooccurrence(min_together)
             co = sparse.triu(shared, k=1).tocoo()
-            a, b = paired.astype(np.int32)[co.row], paired.astype(np.int32)[co.col]
-            together = co.data
+            narrow = paired.astype(np.int32)
+            a, b, together = narrow[co.row], narrow[co.col], co.data
             swap = counts[b] > counts[a]  # A: the more bought of the two
             a, b = np.where(swap, b, a), np.where(swap, a, b)
             lift = together * float(self.count) / np.maximum(

@@ -201,6 +201,10 @@ def test_holdout_keys_follow_the_ids_in_pythons_sorted_order() -> None:
                 for rank, c in enumerate(sorted(ids, key=keys.__getitem__))}
     got = assign_holdout(ids, 0.3, seed=5).set_index("customer_id")["group"]
     assert got.to_dict() == expected
+    # ids passed as an Index or a Series (whatever its index) split the same, in input order
+    as_list = assign_holdout(ids, 0.3, seed=5)
+    for given in (pd.Index(ids), pd.Series(ids, index=range(len(ids), 0, -1))):
+        pd.testing.assert_frame_equal(assign_holdout(given, 0.3, seed=5), as_list)
 
 
 def test_holdout_stratified_splits_every_stratum_in_the_same_share() -> None:
